@@ -1,0 +1,158 @@
+"""The one table of per-surface facts.
+
+A *surface* is an AWS product that issues bearer-token API keys backed by an
+auto-created IAM user: Amazon Bedrock and Claude Platform on AWS. Every other
+module reads these facts from here instead of repeating string literals, so a
+new surface (or a corrected fact) is a one-line change.
+
+Sources for each fact are in ``shared/reference/DOMAIN-FACTS.md`` (§1-§6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class SurfaceId(StrEnum):
+    BEDROCK = "bedrock"
+    CLAUDE_PLATFORM = "claude-platform"
+
+
+@dataclass(frozen=True, slots=True)
+class Surface:
+    id: SurfaceId
+    display_name: str
+    #: Long-term key prefix: ``ABSK`` / ``AEAA`` + base64(alias ":" secret).
+    long_term_key_prefix: str
+    #: Short-term key prefix: prefix + base64(SigV4 presigned URL + "&Version=1").
+    short_term_key_prefix: str
+    #: Name prefix of the IAM user the console creates for a long-term key.
+    phantom_user_prefix: str
+    #: ``ServiceName`` of the IAM service-specific credential.
+    credential_service: str
+    #: The AWS managed policy the console attaches to the phantom user.
+    managed_policy_name: str
+    #: SigV4 service name and host that short-term keys are presigned for.
+    signing_service: str
+    signing_host: str
+    #: IAM actions that authorise *using* a key (both kinds).
+    bearer_token_actions: tuple[str, ...]
+    #: Condition keys carrying SHORT_TERM / LONG_TERM on those actions.
+    bearer_token_type_keys: tuple[str, ...]
+    #: IAM service prefixes a bearer token can reach at all.
+    key_service_prefixes: tuple[str, ...]
+    #: CloudTrail ``eventSource`` values of calls made with the key.
+    event_sources: tuple[str, ...]
+    #: Environment variable SDKs read the bearer token from, if any.
+    token_env_var: str | None
+
+    def managed_policy_arn(self, partition: str = "aws") -> str:
+        return f"arn:{partition}:iam::aws:policy/{self.managed_policy_name}"
+
+    def is_phantom_name(self, username: str) -> bool:
+        return username.startswith(self.phantom_user_prefix)
+
+    def key_reaches(self, action: str) -> bool:
+        """True when a bearer token of this surface can be used for ``action``."""
+        prefix = action.split(":", 1)[0].lower()
+        return prefix in self.key_service_prefixes
+
+
+BEDROCK = Surface(
+    id=SurfaceId.BEDROCK,
+    display_name="Amazon Bedrock",
+    long_term_key_prefix="ABSK",
+    short_term_key_prefix="bedrock-api-key-",
+    phantom_user_prefix="BedrockAPIKey-",
+    credential_service="bedrock.amazonaws.com",
+    managed_policy_name="AmazonBedrockLimitedAccess",
+    signing_service="bedrock",
+    signing_host="bedrock.amazonaws.com",
+    # bedrock-mantle has its own bearer-token action (DOMAIN-FACTS §5); the
+    # managed policy grants it since v2.
+    bearer_token_actions=("bedrock:CallWithBearerToken", "bedrock-mantle:CallWithBearerToken"),
+    bearer_token_type_keys=("bedrock:BearerTokenType", "bedrock-mantle:BearerTokenType"),
+    key_service_prefixes=("bedrock", "bedrock-mantle"),
+    event_sources=("bedrock.amazonaws.com", "bedrock-mantle.amazonaws.com"),
+    token_env_var="AWS_BEARER_TOKEN_BEDROCK",
+)
+
+CLAUDE_PLATFORM = Surface(
+    id=SurfaceId.CLAUDE_PLATFORM,
+    display_name="Claude Platform on AWS",
+    long_term_key_prefix="AEAA",
+    short_term_key_prefix="aws-external-anthropic-api-key-",
+    phantom_user_prefix="AeaApiKey-",
+    credential_service="aws-external-anthropic.amazonaws.com",
+    managed_policy_name="AnthropicLimitedAccess",
+    signing_service="aws-external-anthropic",
+    signing_host="aws-external-anthropic.amazonaws.com",
+    bearer_token_actions=("aws-external-anthropic:CallWithBearerToken",),
+    bearer_token_type_keys=("aws-external-anthropic:BearerTokenType",),
+    key_service_prefixes=("aws-external-anthropic",),
+    event_sources=("aws-external-anthropic.amazonaws.com",),
+    token_env_var=None,
+)
+
+SURFACES: tuple[Surface, ...] = (BEDROCK, CLAUDE_PLATFORM)
+
+_BY_ID = {s.id: s for s in SURFACES}
+_BY_SERVICE = {s.credential_service: s for s in SURFACES}
+
+
+def get_surface(surface_id: SurfaceId | str) -> Surface:
+    return _BY_ID[SurfaceId(surface_id)]
+
+
+def surface_for_credential_service(service_name: str) -> Surface | None:
+    return _BY_SERVICE.get(service_name)
+
+
+def surface_for_username(username: str) -> Surface | None:
+    for surface in SURFACES:
+        if surface.is_phantom_name(username):
+            return surface
+    return None
+
+
+def surface_for_managed_policy(policy_arn: str) -> Surface | None:
+    name = policy_arn.rsplit("/", 1)[-1]
+    if not policy_arn.split(":")[-1].startswith("policy/") or ":iam::aws:" not in policy_arn:
+        return None
+    for surface in SURFACES:
+        if surface.managed_policy_name == name:
+            return surface
+    return None
+
+
+def select_surfaces(choice: str | Iterable[str]) -> tuple[Surface, ...]:
+    """Resolve a ``--surface`` value (``bedrock``, ``claude-platform`` or ``all``)."""
+    names = [choice] if isinstance(choice, str) else list(choice)
+    if "all" in names:
+        return SURFACES
+    return tuple(get_surface(n) for n in names)
+
+
+#: Credential services AWS supports for service-specific credentials besides the
+#: surfaces (DOMAIN-FACTS §1). Used by the lab and by cleanup, which must delete
+#: *every* service credential before ``DeleteUser``.
+OTHER_CREDENTIAL_SERVICES: tuple[str, ...] = (
+    "codecommit.amazonaws.com",
+    "cassandra.amazonaws.com",
+    "logs.amazonaws.com",
+)
+
+#: Partitions and how to tell them from a region name.
+PARTITIONS: tuple[str, ...] = ("aws", "aws-us-gov", "aws-cn")
+
+
+def partition_for_region(region: str | None) -> str:
+    if not region:
+        return "aws"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
