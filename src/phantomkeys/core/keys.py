@@ -42,6 +42,7 @@ _ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{12,124}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _AMZ_DATE_FMT = "%Y%m%dT%H%M%SZ"
 _ENV_ASSIGN_RE = re.compile(r"^(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*[=:]\s*")
+_JSON_PAIR_RE = re.compile(r"^[\"']?[A-Za-z_][\w.-]*[\"']?\s*:\s+(.+)$")
 _BEARER_RE = re.compile(r"^(?:authorization\s*[:=]\s*)?bearer\s+", re.IGNORECASE)
 
 
@@ -172,10 +173,11 @@ def normalize(text: str) -> str:
     for _ in range(4):  # layered wrappers: export X="Bearer ABSK...",
         before = s
         s = s.strip().rstrip(",;").strip()
+        pair = _JSON_PAIR_RE.match(s)  # "name": "value" pasted from JSON or YAML
+        if pair:
+            s = pair.group(1).strip()
         if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'`":
             s = s[1:-1].strip()
-        if s.startswith('"') and '":' in s:  # "name": "value" pasted from JSON
-            s = s.split('":', 1)[1].strip()
         s = _BEARER_RE.sub("", s)
         if not s.startswith(_ALL_PREFIXES):
             s = _ENV_ASSIGN_RE.sub("", s)
@@ -202,6 +204,9 @@ def _b64decode(data: str, what: str, surface: Surface, kind: KeyKind) -> bytes:
     if "-" in body or "_" in body:  # URL-safe alphabet, e.g. after a web form
         body = body.replace("-", "+").replace("_", "/")
     stripped = body.rstrip("=")
+    if not re.fullmatch(r"[A-Za-z0-9+/]*", stripped):
+        raise KeyDecodeError(f"bad base64 in {what}: characters outside the base64 alphabet",
+                             surface=surface.id, kind=kind)
     if len(stripped) % 4 == 1:
         raise KeyDecodeError(f"bad base64 in {what}: truncated (length {len(stripped)} is "
                              "impossible)", surface=surface.id, kind=kind)
@@ -318,8 +323,11 @@ def _decode_short_term(key: str, surface: Surface) -> DecodedKey:
     url = _utf8(raw, "the decoded token", surface, kind)
     if "://" in url:
         url = url.split("://", 1)[1]
-    parts = urlsplit("https://" + url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit("https://" + url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        raise fail("the decoded token is not a presigned URL") from None
     if not host:
         raise fail("the decoded token is not a presigned URL (no host)")
     if host != surface.signing_host:

@@ -1,0 +1,6 @@
+"""``python -m phantomkeys``."""
+
+from phantomkeys.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,510 @@
+"""Collect an :class:`AccountSnapshot` with account-wide listings (read-only).
+
+The number of AWS calls does not grow with the number of key holders:
+
+* ``GetAccountAuthorizationDetails`` — users, groups, customer policies, inline
+  policies, boundaries, tags (paged, up to 1,000 items a page);
+* ``ListServiceSpecificCredentials(AllUsers=True)`` once per surface service
+  (paged by hand: botocore has no paginator for it);
+* the IAM credential report — access keys with last use, console passwords, MFA;
+* ``GetPolicy`` + ``GetPolicyVersion`` for each *distinct* AWS managed policy
+  the key holders use.
+
+Per-user calls happen only where an account-wide call is denied or unavailable
+(and then only for the users that need them), or for key holders with
+``fresh=True``. Every failure is recorded as a :class:`LookupFailure`; the
+affected fields stay ``None`` (unknown), never empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+import botocore.exceptions
+
+from phantomkeys.aws.session import LOOKUP_ERRORS as _AWS_ERRORS
+from phantomkeys.aws.session import AwsContext, error_code, error_message
+from phantomkeys.core.model import (
+    AccessKey,
+    AccountSnapshot,
+    Group,
+    IamUser,
+    InlinePolicy,
+    LookupFailure,
+    ManagedPolicy,
+    ScpLevel,
+    ServiceCredential,
+)
+from phantomkeys.surfaces import SURFACES, Surface
+
+Progress = Callable[[str], None]
+
+
+class PagingError(RuntimeError):
+    """The endpoint returned a truncated page without a usable marker."""
+
+
+LOOKUP_ERRORS: tuple[type[BaseException], ...] = (*_AWS_ERRORS, PagingError)
+
+#: How long to wait for AWS to finish generating a credential report.
+REPORT_TIMEOUT_S = 120.0
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+@dataclass
+class _Collector:
+    ctx: AwsContext
+    surfaces: Sequence[Surface]
+    fresh: bool
+    max_workers: int
+    progress: Progress
+    failures: list[LookupFailure] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def iam(self) -> Any:
+        return self.ctx.client("iam")
+
+    def fail(self, operation: str, exc: BaseException, user: str | None = None) -> None:
+        self.failures.append(LookupFailure(operation=operation, error_code=error_code(exc),
+                                           message=error_message(exc)[:300], user=user))
+
+    # ---------------------------------------------------------- users/policies
+
+    def get_authorization_details(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                 list[dict[str, Any]]] | None:
+        users: list[dict[str, Any]] = []
+        groups: list[dict[str, Any]] = []
+        policies: list[dict[str, Any]] = []
+        try:
+            for page in _pages(self.iam.get_account_authorization_details,
+                               Filter=["User", "Group", "LocalManagedPolicy"], MaxItems=1000):
+                users.extend(page.get("UserDetailList", ()))
+                groups.extend(page.get("GroupDetailList", ()))
+                policies.extend(page.get("Policies", ()))
+                self.progress(f"authorization details: {len(users)} users")
+        except LOOKUP_ERRORS as exc:
+            self.fail("iam:GetAccountAuthorizationDetails", exc)
+            return None
+        self.sources["users"] = "GetAccountAuthorizationDetails"
+        return users, groups, policies
+
+    def get_users_fallback(self) -> list[dict[str, Any]] | None:
+        """``ListUsers`` when authorization details are denied: names only."""
+        users: list[dict[str, Any]] = []
+        try:
+            for page in _pages(self.iam.list_users, MaxItems=1000):
+                users.extend(page.get("Users", ()))
+        except LOOKUP_ERRORS as exc:
+            self.fail("iam:ListUsers", exc)
+            return None
+        self.sources["users"] = "ListUsers (authorization details unavailable)"
+        return users
+
+    def get_user_policies(self, name: str) -> dict[str, Any] | None:
+        """Per-user policy lookups, only for key holders when GAAD was unavailable."""
+        iam = self.iam
+        try:
+            detail: dict[str, Any] = dict(iam.get_user(UserName=name)["User"])
+            attached = [p for page in _pages(iam.list_attached_user_policies, UserName=name)
+                        for p in page.get("AttachedPolicies", ())]
+            inline = []
+            for page in _pages(iam.list_user_policies, UserName=name):
+                for pname in page.get("PolicyNames", ()):
+                    doc = iam.get_user_policy(UserName=name, PolicyName=pname)["PolicyDocument"]
+                    inline.append({"PolicyName": pname, "PolicyDocument": doc})
+            groups = [g["GroupName"] for page in _pages(iam.list_groups_for_user, UserName=name)
+                      for g in page.get("Groups", ())]
+        except LOOKUP_ERRORS as exc:
+            self.fail("iam:GetUser/ListUserPolicies", exc, user=name)
+            return None
+        detail.update(AttachedManagedPolicies=attached, UserPolicyList=inline, GroupList=groups)
+        return detail
+
+    def get_group_policies(self, name: str) -> Group | None:
+        iam = self.iam
+        try:
+            arn = iam.get_group(GroupName=name, MaxItems=1)["Group"]["Arn"]
+            attached = tuple(p["PolicyArn"]
+                             for page in _pages(iam.list_attached_group_policies, GroupName=name)
+                             for p in page.get("AttachedPolicies", ()))
+            inline = []
+            for page in _pages(iam.list_group_policies, GroupName=name):
+                for pname in page.get("PolicyNames", ()):
+                    doc = iam.get_group_policy(GroupName=name, PolicyName=pname)["PolicyDocument"]
+                    inline.append(InlinePolicy(pname, _document(doc)))
+        except LOOKUP_ERRORS as exc:
+            self.fail("iam:ListGroupPolicies", exc, user=f"group:{name}")
+            return None
+        return Group(name=name, arn=arn, inline_policies=tuple(inline), attached_policy_arns=attached)
+
+    def get_managed_policy(self, arn: str) -> ManagedPolicy:
+        try:
+            meta = self.iam.get_policy(PolicyArn=arn)["Policy"]
+            version = meta["DefaultVersionId"]
+            doc = self.iam.get_policy_version(PolicyArn=arn, VersionId=version)
+            return ManagedPolicy(arn=arn, name=meta["PolicyName"], version_id=version,
+                                 document=_document(doc["PolicyVersion"]["Document"]))
+        except LOOKUP_ERRORS as exc:
+            self.fail("iam:GetPolicyVersion", exc, user=f"policy:{arn}")
+            return ManagedPolicy(arn=arn, name=arn.rsplit("/", 1)[-1], document=None)
+
+    # ------------------------------------------------------------ credentials
+
+    def get_service_credentials(self) -> dict[str, list[ServiceCredential]] | None:
+        """All surface credentials in the account, by user; None if the listing failed."""
+        by_user: dict[str, list[ServiceCredential]] = {}
+        for surface in self.surfaces:
+            try:
+                for page in _pages(self.iam.list_service_specific_credentials,
+                                          AllUsers=True, ServiceName=surface.credential_service,
+                                          MaxItems=1000):
+                    for c in page.get("ServiceSpecificCredentials", ()):
+                        cred = _credential(c)
+                        by_user.setdefault(cred.username, []).append(cred)
+            except (*LOOKUP_ERRORS, botocore.exceptions.ParamValidationError) as exc:
+                self.fail("iam:ListServiceSpecificCredentials(AllUsers)", exc)
+                return None
+        self.sources["service_credentials"] = "ListServiceSpecificCredentials(AllUsers=True)"
+        return by_user
+
+    def get_user_service_credentials(self, name: str) -> list[ServiceCredential] | None:
+        """Every service's credentials of one user (cleanup and the per-user fallback)."""
+        try:
+            listed = self.iam.list_service_specific_credentials(UserName=name)
+        except LOOKUP_ERRORS as exc:
+            self.fail("iam:ListServiceSpecificCredentials", exc, user=name)
+            return None
+        return [_credential(c) for c in listed.get("ServiceSpecificCredentials", ())]
+
+    def get_credential_report(self) -> tuple[dict[str, dict[str, str]], datetime] | None:
+        iam = self.iam
+        try:
+            deadline = time.monotonic() + REPORT_TIMEOUT_S
+            delay = 0.5
+            while iam.generate_credential_report()["State"] != "COMPLETE":
+                if time.monotonic() > deadline:
+                    raise TimeoutError("credential report not ready after "
+                                       f"{REPORT_TIMEOUT_S:.0f} s")
+                self.progress("waiting for the IAM credential report")
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+            report = iam.get_credential_report()
+        except (*LOOKUP_ERRORS, TimeoutError) as exc:
+            self.fail("iam:GetCredentialReport", exc)
+            return None
+        content = report["Content"]
+        text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
+        rows = {row["user"]: row for row in csv.DictReader(io.StringIO(text))}
+        generated = report.get("GeneratedTime")
+        if isinstance(generated, datetime):
+            generated = generated if generated.tzinfo else generated.replace(tzinfo=UTC)
+        else:
+            generated = datetime.now(UTC)  # pragma: no cover - AWS always sends it
+        self.sources["access_keys"] = "credential report"
+        self.sources["console_access"] = "credential report"
+        return rows, generated
+
+    def get_login_facts(self, name: str) -> dict[str, Any] | None:
+        """Per-user access keys, password and MFA (``--fresh`` or no credential report)."""
+        iam = self.iam
+        try:
+            keys = []
+            for page in _pages(iam.list_access_keys, UserName=name):
+                for k in page.get("AccessKeyMetadata", ()):
+                    keys.append(AccessKey(id=k["AccessKeyId"], status=k["Status"],
+                                          created=_aware(k.get("CreateDate"))))
+            try:
+                iam.get_login_profile(UserName=name)
+                password = True
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) != "NoSuchEntity":
+                    raise
+                password = False
+            mfa = tuple(d["SerialNumber"] for page in _pages(iam.list_mfa_devices, UserName=name)
+                        for d in page.get("MFADevices", ()))
+        except LOOKUP_ERRORS as exc:
+            self.fail("iam:ListAccessKeys/GetLoginProfile/ListMFADevices", exc, user=name)
+            return None
+        return {"access_keys": tuple(keys), "password_enabled": password, "mfa_devices": mfa}
+
+    def run_per_user(self, names: Iterable[str], fn: Callable[[str], Any]) -> dict[str, Any]:
+        names = sorted(set(names))
+        if not names:
+            return {}
+        with ThreadPoolExecutor(max_workers=max(1, self.max_workers)) as pool:
+            return dict(zip(names, pool.map(fn, names), strict=True))
+
+
+def collect_account(
+    ctx: AwsContext,
+    *,
+    surfaces: Sequence[Surface] = SURFACES,
+    fresh: bool = False,
+    max_workers: int = 8,
+    progress: Progress = _noop,
+    scps: tuple[ScpLevel, ...] | None = None,
+    now: datetime,
+) -> AccountSnapshot:
+    """Read one account into a snapshot. Never raises for a failed read: records it."""
+    c = _Collector(ctx=ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers,
+                   progress=progress)
+    progress("identifying the caller")
+    ident = ctx.client("sts").get_caller_identity()
+    account_id, caller_arn = ident["Account"], ident["Arn"]
+    partition = caller_arn.split(":")[1]
+
+    progress("reading users, groups and policies")
+    details = c.get_authorization_details()
+    raw_users: list[dict[str, Any]]
+    groups: dict[str, Group] = {}
+    managed: dict[str, ManagedPolicy] = {}
+    if details is not None:
+        raw_users, raw_groups, raw_policies = details
+        groups = {g["GroupName"]: _group(g) for g in raw_groups}
+        for p in raw_policies:
+            mp = _managed_policy(p)
+            managed[mp.arn] = mp
+    else:
+        raw_users = c.get_users_fallback() or []
+
+    progress("listing API keys (service-specific credentials)")
+    creds = c.get_service_credentials()
+    if creds is None:  # account-wide listing denied/unavailable: per user, for every user
+        names = [u["UserName"] for u in raw_users]
+        per_user = c.run_per_user(names, c.get_user_service_credentials)
+        c.sources["service_credentials"] = "ListServiceSpecificCredentials per user (AllUsers unavailable)"
+        creds = {}
+        for name, listed in per_user.items():
+            if listed is not None:
+                creds[name] = [x for x in listed if any(x.service == s.credential_service
+                                                        for s in surfaces)]
+    cred_failed_users = {f.user for f in c.failures
+                         if f.operation == "iam:ListServiceSpecificCredentials"}
+
+    # Users from the credential listing that the user listing did not return
+    # (e.g. GAAD and ListUsers both denied) are still reported.
+    known = {u["UserName"] for u in raw_users}
+    for name in sorted(set(creds) - known):
+        raw_users.append({"UserName": name,
+                          "Arn": f"arn:{partition}:iam::{account_id}:user/{name}"})
+
+    candidates = {u["UserName"] for u in raw_users if _is_candidate(u, creds, groups, surfaces)}
+    if details is None:
+        progress(f"reading policies of {len(candidates)} key holders one by one")
+        fetched = c.run_per_user(candidates, c.get_user_policies)
+        raw_users = [fetched.get(u["UserName"]) or u for u in raw_users]
+        needed_groups = {g for u in raw_users if u["UserName"] in candidates
+                         for g in u.get("GroupList", ())}
+        for name, grp in c.run_per_user(needed_groups, c.get_group_policies).items():
+            if grp is not None:
+                groups[name] = grp
+        c.sources["policies"] = "per user (authorization details unavailable)"
+        candidates = {u["UserName"] for u in raw_users
+                      if _is_candidate(u, creds, groups, surfaces)}
+
+    progress("reading the IAM credential report")
+    report = c.get_credential_report()
+    login: dict[str, Any] = {}
+    if report is None or fresh:
+        progress(f"confirming access keys, passwords and MFA of {len(candidates)} key holders")
+        login = c.run_per_user(candidates, c.get_login_facts)
+        c.sources["access_keys"] = ("per user (--fresh)" if fresh and report is not None
+                                    else "per user (credential report unavailable)")
+        c.sources["console_access"] = c.sources["access_keys"]
+
+    # AWS managed policies (and any customer policy GAAD did not return) that the
+    # candidates depend on: fetched once each, not once per user.
+    needed: set[str] = set()
+    for u in raw_users:
+        if u["UserName"] not in candidates:
+            continue
+        needed.update(p["PolicyArn"] for p in u.get("AttachedManagedPolicies", ()))
+        if u.get("PermissionsBoundary"):
+            needed.add(u["PermissionsBoundary"]["PermissionsBoundaryArn"])
+        for g in u.get("GroupList", ()):
+            if g in groups:
+                needed.update(groups[g].attached_policy_arns)
+    missing = sorted(needed - set(managed))
+    if missing:
+        progress(f"reading {len(missing)} managed policies")
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, 8))) as pool:
+            for mp in pool.map(c.get_managed_policy, missing):
+                managed[mp.arn] = mp
+
+    users = []
+    for u in raw_users:
+        name = u["UserName"]
+        user = _user(u, partition, account_id)
+        if name in cred_failed_users:
+            user = replace(user, service_credentials=None)
+        else:
+            user = replace(user, service_credentials=tuple(creds.get(name, ())))
+        if report is not None:
+            user = _apply_report_row(user, report[0].get(name))
+        facts = login.get(name)
+        if facts is not None:
+            user = replace(user, **facts)
+        elif name in login:  # per-user lookup failed: unknown, not "none"
+            user = replace(user, access_keys=None, password_enabled=None, mfa_devices=None)
+        users.append(user)
+
+    return AccountSnapshot(
+        account_id=account_id,
+        partition=partition,
+        collected_at=now,
+        caller_arn=caller_arn,
+        users=tuple(users),
+        groups=groups,
+        managed_policies=managed,
+        failures=tuple(c.failures),
+        sources=c.sources,
+        credential_report_generated_at=report[1] if report else None,
+        scps=scps,
+        api_calls=ctx.counter.snapshot()["by_operation"],
+    )
+
+
+# ------------------------------------------------------------------ transforms
+
+
+def _is_candidate(u: dict[str, Any], creds: dict[str, list[ServiceCredential]],
+                  groups: dict[str, Group], surfaces: Sequence[Surface]) -> bool:
+    """Users the scan reports: key holders, phantom names, holders of a surface policy."""
+    name = u["UserName"]
+    if creds.get(name):
+        return True
+    if any(s.is_phantom_name(name) for s in surfaces):
+        return True
+    policy_names = {p["PolicyArn"].rsplit("/", 1)[-1] for p in u.get("AttachedManagedPolicies", ())}
+    for g in u.get("GroupList", ()):
+        if g in groups:
+            policy_names.update(a.rsplit("/", 1)[-1] for a in groups[g].attached_policy_arns)
+    return any(s.managed_policy_name in policy_names for s in surfaces)
+
+
+def _document(doc: Any) -> dict[str, Any]:
+    """Policy documents arrive as dicts (botocore decodes) or URL-encoded JSON text."""
+    if isinstance(doc, dict):
+        return doc
+    text = str(doc)
+    if text.lstrip().startswith("%7B") or "%22" in text:
+        text = unquote(text)
+    parsed = json.loads(text)
+    if not isinstance(parsed, dict):
+        raise ValueError("policy document is not a JSON object")
+    return parsed
+
+
+def _aware(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+def _credential(c: dict[str, Any]) -> ServiceCredential:
+    return ServiceCredential(
+        id=c["ServiceSpecificCredentialId"], username=c["UserName"], service=c["ServiceName"],
+        status=c.get("Status", "Active"), created=_aware(c.get("CreateDate")),
+        expires=_aware(c.get("ExpirationDate")), alias=c.get("ServiceCredentialAlias"),
+    )
+
+
+def _group(g: dict[str, Any]) -> Group:
+    return Group(
+        name=g["GroupName"], arn=g["Arn"],
+        inline_policies=tuple(InlinePolicy(p["PolicyName"], _document(p["PolicyDocument"]))
+                              for p in g.get("GroupPolicyList", ())),
+        attached_policy_arns=tuple(p["PolicyArn"] for p in g.get("AttachedManagedPolicies", ())),
+    )
+
+
+def _managed_policy(p: dict[str, Any]) -> ManagedPolicy:
+    default = next((v for v in p.get("PolicyVersionList", ()) if v.get("IsDefaultVersion")), None)
+    return ManagedPolicy(
+        arn=p["Arn"], name=p["PolicyName"], version_id=p.get("DefaultVersionId"),
+        document=_document(default["Document"]) if default else None,
+    )
+
+
+def _user(u: dict[str, Any], partition: str, account_id: str) -> IamUser:
+    boundary = u.get("PermissionsBoundary") or {}
+    return IamUser(
+        name=u["UserName"],
+        arn=u.get("Arn") or f"arn:{partition}:iam::{account_id}:user/{u['UserName']}",
+        user_id=u.get("UserId", ""),
+        path=u.get("Path", "/"),
+        created=_aware(u.get("CreateDate")),
+        tags={t["Key"]: t["Value"] for t in u.get("Tags", ())},
+        inline_policies=tuple(InlinePolicy(p["PolicyName"], _document(p["PolicyDocument"]))
+                              for p in u.get("UserPolicyList", ())),
+        attached_policy_arns=tuple(p["PolicyArn"] for p in u.get("AttachedManagedPolicies", ())),
+        group_names=tuple(u.get("GroupList", ())),
+        boundary_arn=boundary.get("PermissionsBoundaryArn"),
+    )
+
+
+def _report_time(value: str | None) -> datetime | None:
+    if not value or value in ("N/A", "no_information", "not_supported"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _apply_report_row(user: IamUser, row: dict[str, str] | None) -> IamUser:
+    """Credential-report facts. Access key ids are not in the report: ids stay blank."""
+    if row is None:  # user created after the report: unknown, not "none"
+        return replace(user, access_keys=None, password_enabled=None, mfa_active=None)
+    keys = []
+    for n in (1, 2):
+        active = row.get(f"access_key_{n}_active", "false").lower() == "true"
+        rotated = _report_time(row.get(f"access_key_{n}_last_rotated"))
+        if active or rotated:
+            keys.append(AccessKey(
+                id="", status="Active" if active else "Inactive",
+                created=rotated, last_used=_report_time(row.get(f"access_key_{n}_last_used_date")),
+                last_used_service=(row.get(f"access_key_{n}_last_used_service") or None)))
+    password = row.get("password_enabled", "false").lower() == "true"
+    certs = sum(1 for n in (1, 2) if row.get(f"cert_{n}_active", "false").lower() == "true")
+    return replace(
+        user,
+        access_keys=tuple(keys),
+        password_enabled=password,
+        password_last_used=_report_time(row.get("password_last_used")),
+        mfa_active=row.get("mfa_active", "false").lower() == "true",
+        signing_certificates=certs,
+    )
+
+
+# ------------------------------------------------------------------ paging
+
+
+def _pages(method: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Follow ``Marker``/``IsTruncated`` (IAM's paging) for any list call."""
+    marker: str | None = None
+    seen: set[str] = set()
+    while True:
+        page = method(**kwargs, **({"Marker": marker} if marker else {}))
+        yield page
+        if not page.get("IsTruncated"):
+            return
+        marker = page.get("Marker")
+        if not marker or marker in seen:  # a broken endpoint must not loop forever
+            raise PagingError(f"{getattr(method, '__name__', 'list')}: paging marker missing "
+                              "or repeated")
+        seen.add(marker)

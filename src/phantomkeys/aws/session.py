@@ -1,0 +1,142 @@
+"""boto3 sessions and clients: AWS CLI conventions, adaptive retries, call counting.
+
+Every client phantomkeys creates goes through :class:`AwsContext`, so every
+AWS call is counted by operation (``metadata.api_calls``) and retried with
+botocore's adaptive mode on throttling.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from phantomkeys.surfaces import partition_for_region
+
+#: Retries with backoff and client-side rate limiting on throttling.
+DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 10}
+
+
+class AwsSetupError(Exception):
+    """Credentials or profile problems a user can fix (shown as one line, exit 2)."""
+
+
+class CallCounter:
+    """Thread-safe count of API calls by operation (retries are not counted twice)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    def _on_call(self, model: Any = None, **_: Any) -> None:
+        if model is None:
+            return
+        name = f"{model.service_model.endpoint_prefix}:{model.name}"
+        with self._lock:
+            self.calls[name] += 1
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("before-call", self._on_call)
+        return client
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            by_op = dict(sorted(self.calls.items()))
+        return {"total": sum(by_op.values()), "by_operation": by_op}
+
+    def merge(self, other: CallCounter) -> None:
+        with self._lock:
+            self.calls.update(other.calls)
+
+
+@dataclass
+class AwsContext:
+    """A boto3 session plus the conventions every client shares."""
+
+    session: boto3.session.Session
+    counter: CallCounter = field(default_factory=CallCounter)
+    max_pool: int = 16
+    _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_cli(cls, profile: str | None = None, region: str | None = None) -> AwsContext:
+        """Standard credential chain, SSO profiles, ``AWS_ENDPOINT_URL`` (the lab)."""
+        try:
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+        except botocore.exceptions.ProfileNotFound:
+            raise AwsSetupError(f"AWS profile {profile!r} not found in your AWS config") from None
+        if session.region_name is None:
+            session = boto3.session.Session(profile_name=profile, region_name="us-east-1")
+        return cls(session=session)
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name or "us-east-1"
+
+    @property
+    def partition(self) -> str:
+        return partition_for_region(self.region)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region)
+        with self._lock:
+            if key not in self._clients:
+                config = Config(retries=DEFAULT_RETRIES,  # type: ignore[arg-type]
+                                max_pool_connections=self.max_pool,
+                                user_agent_extra="phantomkeys")
+                kwargs: dict[str, Any] = {"config": config, "region_name": region or self.region}
+                endpoint = os.environ.get("AWS_ENDPOINT_URL")
+                if endpoint:
+                    kwargs["endpoint_url"] = endpoint
+                try:
+                    client = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+                except botocore.exceptions.NoRegionError:
+                    raise AwsSetupError("no AWS region configured; pass --region") from None
+                self._clients[key] = self.counter.attach(client)
+            return self._clients[key]
+
+    def child(self, session: boto3.session.Session) -> AwsContext:
+        """A context for another session (an assumed role) sharing this call counter."""
+        return AwsContext(session=session, counter=self.counter, max_pool=self.max_pool)
+
+
+def error_code(exc: BaseException) -> str:
+    """A short, stable code for any AWS failure (for LookupFailure and messages)."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "ClientError")
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return "NoCredentials"
+    if isinstance(exc, botocore.exceptions.TokenRetrievalError | botocore.exceptions.SSOError):
+        return "SSOTokenExpired"
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        return "EndpointConnectionError"
+    return type(exc).__name__
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Message") or exc)
+    return str(exc)
+
+
+#: Exceptions that mean "this lookup failed" (never "nothing there").
+LOOKUP_ERRORS: tuple[type[BaseException], ...] = (
+    botocore.exceptions.ClientError,
+    botocore.exceptions.BotoCoreError,
+)
+
+SETUP_ERRORS: tuple[type[BaseException], ...] = (
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.ProfileNotFound,
+    botocore.exceptions.SSOError,
+    botocore.exceptions.TokenRetrievalError,
+    botocore.exceptions.NoRegionError,
+)

@@ -1,0 +1,189 @@
+"""Conventions every command shares: output, formats, exit codes, errors.
+
+* Results go to stdout, or to ``-o FILE`` created with mode 0600.
+* Progress, logs and warnings go to stderr (:data:`stderr`).
+* Errors a user can fix raise :class:`UsageProblem`; they print one clear line
+  and exit 2. Nothing ever prints a traceback unless ``PHANTOMKEYS_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from phantomkeys.core.findings import Severity
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Progress bars, logs, warnings. Never results.
+stderr = Console(stderr=True, highlight=False, soft_wrap=False)
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FINDINGS = 1
+    USAGE = 2
+    INCOMPLETE = 3
+    WRITE_FAILED = 4
+
+
+class UsageProblem(click.ClickException):
+    """A problem with the user's input or environment: one line, exit 2 (or ``code``)."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, *, code: int = ExitCode.USAGE, hint: str | None = None):
+        super().__init__(message)
+        self.exit_code = code
+        self.hint = hint
+
+    def show(self, file: Any = None) -> None:
+        stderr.print("[bold red]error:[/] " + escape(self.message))
+        if self.hint:
+            stderr.print(f"[dim]hint:[/] {self.hint}")
+
+
+def warn(message: str) -> None:
+    stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def info(message: str) -> None:
+    stderr.print(message, highlight=False)
+
+
+def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
+    """Run the CLI with the house error policy (no tracebacks, documented exit codes)."""
+    debug = os.environ.get("PHANTOMKEYS_DEBUG") == "1"
+    try:
+        return group.main(args=list(argv) if argv is not None else None,
+                          prog_name="phantomkeys", standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover - click handles most
+        stderr.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # last resort: one line, never a traceback
+        if debug:
+            raise
+        name = type(exc).__name__
+        stderr.print("[bold red]error:[/] " + escape(f"{name}: {exc}"))
+        stderr.print("[dim]Set PHANTOMKEYS_DEBUG=1 for a traceback, and please report it.[/]")
+        sys.exit(ExitCode.USAGE)
+
+
+# ----------------------------------------------------------------- output
+
+
+def open_output(path: str | None) -> Any:
+    """A text stream for results: stdout, or a new file created 0600."""
+    if path in (None, "-"):
+        return sys.stdout
+    assert path is not None
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(target, 0o600)  # an existing file keeps its mode otherwise
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+def write_output(text: str, path: str | None) -> None:
+    stream = open_output(path)
+    try:
+        stream.write(text)
+        if not text.endswith("\n"):
+            stream.write("\n")
+        stream.flush()
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    if path not in (None, "-"):
+        info(f"wrote {path}")
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write a file only its owner can read (backups, snapshots, journals)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(path, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def dumps_json(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=False, default=_json_default) + "\n"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def default_format() -> str:
+    """``table`` on a terminal, ``json`` when piped."""
+    return "table" if sys.stdout.isatty() else "json"
+
+
+def format_option(choices: Sequence[str], *, help_extra: str = "") -> Callable[[F], F]:
+    return click.option(
+        "--format", "fmt", type=click.Choice(list(choices), case_sensitive=False),
+        default=None, show_default=False,
+        help=f"Output format ({', '.join(choices)}); default: table on a terminal, "
+             f"json when piped. {help_extra}".strip(),
+    )
+
+
+def output_option() -> Callable[[F], F]:
+    return click.option(
+        "-o", "--output", "output", type=click.Path(dir_okay=False, allow_dash=True),
+        default=None, help="Write results to FILE (created with mode 0600) instead of stdout.",
+    )
+
+
+def fail_on_option(default: str | None = None, *, allow_new: bool = False) -> Callable[[F], F]:
+    choices = [s.value for s in Severity] + (["new"] if allow_new else []) + ["never"]
+    return click.option(
+        "--fail-on", "fail_on", type=click.Choice(choices, case_sensitive=False),
+        default=default, show_default=default is not None,
+        help="Exit 1 when a finding is at or above this severity.",
+    )
+
+
+def parse_fail_on(value: str | None) -> Severity | None:
+    if value in (None, "never", "new"):
+        return None
+    assert value is not None
+    return Severity.parse(value)
+
+
+def parse_time(value: str, *, option: str = "--at") -> datetime:
+    """ISO-8601 time (``2026-11-29T10:00:00Z``, a date, or ``now``) as aware UTC."""
+    text = value.strip()
+    if text.lower() == "now":
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageProblem(
+            f"{option}: {value!r} is not an ISO-8601 time",
+            hint="for example 2026-11-29T10:00:00Z or 2026-11-29",
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def now_utc() -> datetime:
+    """The wall clock, read only at the CLI edge and passed into the pure core."""
+    return datetime.now(UTC)

@@ -1,0 +1,385 @@
+"""``phantomkeys scan``: every API-key holder, its real blast radius."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from phantomkeys.cli.common import (
+    ExitCode,
+    UsageProblem,
+    default_format,
+    dumps_json,
+    fail_on_option,
+    info,
+    now_utc,
+    output_option,
+    parse_fail_on,
+    stderr,
+    write_output,
+    write_private_file,
+)
+from phantomkeys.core.findings import Severity
+from phantomkeys.core.model import AccountSnapshot, OrgSnapshot, SnapshotError, load_snapshot
+from phantomkeys.surfaces import select_surfaces
+
+SCAN_FORMATS = ("table", "json", "csv", "sarif", "markdown", "html", "ocsf", "asff")
+
+_STATUS_STYLE = {"at-risk": "bold red", "active": "yellow", "expired": "dim",
+                 "orphaned": "magenta", "unknown": "bold bright_red"}
+_SEV_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
+              "low": "cyan", "info": "dim"}
+
+
+def aws_options(f: Any) -> Any:
+    f = click.option("--region", metavar="REGION",
+                     help="AWS region for API calls (IAM is global; default from your config).")(f)
+    f = click.option("--profile", metavar="PROFILE",
+                     help="AWS CLI profile (SSO profiles work). Default: the standard chain.")(f)
+    return f
+
+
+@click.command("scan")
+@aws_options
+@click.option("--surface", type=click.Choice(["bedrock", "claude-platform", "all"]),
+              default="all", show_default=True, help="Which API-key surface to look at.")
+@click.option("--format", "fmt", type=click.Choice(SCAN_FORMATS, case_sensitive=False),
+              help="Output format; default: table on a terminal, json when piped.")
+@output_option()
+@click.option("--save-snapshot", metavar="FILE",
+              help="Also write everything read from AWS to FILE (JSON, mode 0600).")
+@click.option("--from-snapshot", metavar="FILE",
+              help="Analyse a saved snapshot offline; no AWS access at all.")
+@fail_on_option(allow_new=True)
+@click.option("--fresh", is_flag=True,
+              help="Confirm key holders' access keys, passwords and MFA with per-user calls "
+                   "instead of trusting the (up to 4 h old) credential report.")
+@click.option("--max-workers", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Parallel AWS calls (per-user lookups; accounts with --org).")
+@click.option("--org", is_flag=True, help="Scan every account of the Organization.")
+@click.option("--accounts", metavar="IDS", help="--org: only these account ids (comma-separated).")
+@click.option("--exclude", metavar="IDS", help="--org: skip these account ids (comma-separated).")
+@click.option("--ou", "ous", metavar="OU_ID", multiple=True,
+              help="--org: only accounts under this OU, recursively (repeatable).")
+@click.option("--role", default="OrganizationAccountAccessRole", show_default=True,
+              help="--org: role to assume in each member account.")
+@click.option("--external-id", help="--org: ExternalId for AssumeRole.")
+@click.option("--role-session-name", default="phantomkeys-scan", show_default=True,
+              help="--org: role session name (shows in the members' CloudTrail).")
+@click.option("--checkpoint", metavar="FILE",
+              help="--org: checkpoint file (default: phantomkeys-output/org-checkpoint.json).")
+@click.option("--resume", is_flag=True, help="--org: continue an interrupted scan from its "
+                                             "checkpoint, scanning only what is left.")
+@click.option("--history", "history_path", metavar="PATH",
+              help="Scan history database (default: in your user data folder).")
+@click.option("--no-history", is_flag=True, help="Do not record this scan in the history.")
+@click.option("--security-hub", is_flag=True,
+              help="Also import the findings into AWS Security Hub (BatchImportFindings).")
+def scan(profile: str | None, region: str | None, surface: str, fmt: str | None,
+         output: str | None, save_snapshot: str | None, from_snapshot: str | None,
+         fail_on: str | None, fresh: bool, max_workers: int, org: bool, accounts: str | None,
+         exclude: str | None, ous: Sequence[str], role: str, external_id: str | None,
+         role_session_name: str, checkpoint: str | None, resume: bool,
+         history_path: str | None, no_history: bool, security_hub: bool) -> None:
+    """Find every Bedrock and Claude Platform API-key holder and rate its blast radius.
+
+    Reads the account with account-wide calls (authorization details, the API
+    key listing for all users, the credential report), so the number of AWS
+    calls does not grow with the number of key holders. Read-only.
+
+    \b
+    Status of each identity (fail-closed):
+      at-risk   a way in beyond the API key (active access key, console
+                password) or permissions beyond the managed policy
+      active    an active, unexpired API key
+      expired   only expired or inactive API keys left
+      orphaned  no credential of any kind: safe to clean up
+      unknown   a lookup it depends on failed: never cleaned up
+
+    \b
+    Examples:
+      phantomkeys scan                              # this account, table
+      phantomkeys scan --format json -o scan.json
+      phantomkeys scan --org --max-workers 16       # the whole Organization
+      phantomkeys scan --save-snapshot snap.json    # then, offline:
+      phantomkeys scan --from-snapshot snap.json --format html -o report.html
+      phantomkeys scan --fail-on high               # CI gate: exit 1 on high+
+
+    Exit 0 ok, 1 findings at or above --fail-on, 2 bad input, 3 incomplete
+    (some lookups or accounts failed: see 'unknown').
+    """
+    if save_snapshot and from_snapshot:
+        raise UsageProblem("--save-snapshot and --from-snapshot cannot be used together")
+    surfaces = select_surfaces(surface)
+    at = now_utc()
+    fmt = (fmt or default_format()).lower()
+    from phantomkeys.scan import ScanResult, assess_org_snapshot, assess_snapshot
+
+    snapshot: AccountSnapshot | OrgSnapshot
+    if from_snapshot:
+        snapshot = _read_snapshot(from_snapshot)
+        if isinstance(snapshot, OrgSnapshot):
+            result = ScanResult(at=at, accounts=assess_org_snapshot(snapshot, at=at,
+                                                                    surfaces=surfaces),
+                                api_calls={})
+            result.metadata["organization_id"] = snapshot.organization_id
+        else:
+            result = ScanResult(at=at, accounts=[assess_snapshot(snapshot, at=at,
+                                                                 surfaces=surfaces)],
+                                caller_arn=snapshot.caller_arn, api_calls={})
+        result.metadata["source"] = f"snapshot {Path(from_snapshot).name}"
+        result.metadata["snapshot_collected_at"] = (
+            snapshot.collected_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    elif org:
+        from phantomkeys.cli.org import run_org_scan
+
+        result, snapshot = run_org_scan(
+            profile=profile, region=region, surfaces=surfaces, at=at, fresh=fresh,
+            max_workers=max_workers, accounts=_ids(accounts), exclude=_ids(exclude),
+            ous=tuple(ous), role=role, external_id=external_id,
+            role_session_name=role_session_name, checkpoint=checkpoint, resume=resume,
+        )
+    else:
+        if any((accounts, exclude, ous, resume, checkpoint, external_id)):
+            raise UsageProblem("--accounts, --exclude, --ou, --resume, --checkpoint and "
+                               "--external-id need --org")
+        result, snapshot = _scan_one(profile, region, surfaces, at, fresh, max_workers)
+    if save_snapshot:
+        write_private_file(Path(save_snapshot), json.dumps(snapshot.to_dict(), indent=1))
+        info(f"snapshot written to {save_snapshot}")
+
+    result.metadata["surfaces"] = [s.id.value for s in surfaces]
+    document = result.to_document()
+    previous_new: set[str] | None = None
+    if not no_history and not from_snapshot:
+        previous_new = _record_history(document, history_path)
+    if fmt == "table":
+        text = render_table(document)
+    elif fmt == "json":
+        text = dumps_json(document)
+    else:
+        text = _render_other(document, fmt)
+    write_output(text, output)
+    if security_hub:
+        _import_security_hub(document, profile, region)
+    _exit(document, result.incomplete, fail_on, previous_new)
+
+
+def _ids(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    ids = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in ids if not (v.isdigit() and len(v) == 12)]
+    if bad:
+        raise UsageProblem(f"not 12-digit account ids: {', '.join(bad)}")
+    return ids
+
+
+def _read_snapshot(path: str) -> AccountSnapshot | OrgSnapshot:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageProblem(f"cannot read {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageProblem(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    try:
+        return load_snapshot(data)
+    except (SnapshotError, KeyError, TypeError, ValueError) as exc:
+        raise UsageProblem(f"{path}: {exc}") from None
+
+
+def _scan_one(profile: str | None, region: str | None, surfaces: Sequence[Any], at: Any,
+              fresh: bool, max_workers: int) -> tuple[Any, AccountSnapshot]:
+    from phantomkeys.aws.session import SETUP_ERRORS, AwsContext, AwsSetupError, error_message
+    from phantomkeys.scan import scan_account
+
+    try:
+        ctx = AwsContext.from_cli(profile, region)
+        with stderr.status("scanning…") as status:
+            def progress(msg: str) -> None:
+                status.update(f"scanning: {msg}")
+            return scan_account(ctx, at=at, surfaces=surfaces, fresh=fresh,
+                                max_workers=max_workers, progress=progress)
+    except AwsSetupError as exc:
+        raise UsageProblem(str(exc)) from None
+    except SETUP_ERRORS as exc:
+        raise UsageProblem(f"AWS credentials: {error_message(exc)}",
+                           hint="configure credentials (aws configure / aws sso login) or "
+                                "pass --profile") from None
+    except Exception as exc:
+        from phantomkeys.aws.session import LOOKUP_ERRORS, error_code
+
+        if isinstance(exc, LOOKUP_ERRORS):
+            raise UsageProblem(f"cannot identify the caller: {error_code(exc)}: "
+                               f"{error_message(exc)}", code=ExitCode.INCOMPLETE) from None
+        raise
+
+
+def _render_other(document: dict[str, Any], fmt: str) -> str:
+    try:
+        from phantomkeys.report.formats import render
+    except ImportError:
+        raise UsageProblem(f"--format {fmt} is not available in this build") from None
+    return str(render(document, fmt))
+
+
+def _record_history(document: dict[str, Any], path: str | None) -> set[str] | None:
+    """Record the scan; return fingerprints new since the previous scan of the same scope."""
+    try:
+        from phantomkeys.history import store
+    except ImportError:
+        return None
+    try:
+        return set(store.record_and_diff_new(document, path))
+    except Exception as exc:  # history is a convenience: never fail the scan for it
+        from phantomkeys.cli.common import warn
+
+        warn(f"scan history not recorded: {exc}")
+        return None
+
+
+def _import_security_hub(document: dict[str, Any], profile: str | None,
+                         region: str | None) -> None:
+    try:
+        from phantomkeys.aws.securityhub import import_document
+    except ImportError:
+        raise UsageProblem("--security-hub is not available in this build") from None
+    from phantomkeys.aws.session import AwsContext
+
+    outcome = import_document(AwsContext.from_cli(profile, region), document)
+    info(f"Security Hub: {outcome}")
+
+
+def _exit(document: dict[str, Any], incomplete: bool, fail_on: str | None,
+          new: set[str] | None) -> None:
+    threshold = parse_fail_on(fail_on)
+    findings = document["findings"]
+    if fail_on == "new":
+        if new is None:
+            info("--fail-on new: no earlier scan of this scope in the history; nothing is new")
+        elif new:
+            sys.exit(ExitCode.FINDINGS)
+    elif threshold is not None and any(
+            Severity(f["severity"]).at_least(threshold) for f in findings):
+        sys.exit(ExitCode.FINDINGS)
+    if incomplete:
+        sys.exit(ExitCode.INCOMPLETE)
+
+
+# ------------------------------------------------------------------ table
+
+
+def render_table(document: dict[str, Any], width: int | None = None) -> str:
+    console = Console(record=True, width=width or max(120, Console().width), file=_Null(),
+                      highlight=False)
+    multi = len(document["accounts"]) > 1
+    table = Table(title="API-key holders", title_justify="left", show_lines=False,
+                  header_style="bold")
+    if multi:
+        table.add_column("account", no_wrap=True)
+    for col in ("user", "kind", "surface", "status", "API keys", "way in", "top capabilities",
+                "risk"):
+        table.add_column(col, overflow="fold")
+    for acct in document["accounts"]:
+        for ident in acct["identities"]:
+            row = [
+                ident["username"],
+                ident["kind"],
+                ident["surface"],
+                f"[{_STATUS_STYLE.get(ident['status'], '')}]{ident['status']}[/]",
+                _keys_cell(ident),
+                _way_in_cell(ident),
+                _caps_cell(ident),
+                f"[{_SEV_STYLE[ident['risk']['severity']]}]{ident['risk']['severity']}[/]",
+            ]
+            table.add_row(*([acct["account_id"]] if multi else []), *row)
+    console.print(table)
+    for acct in document["accounts"]:
+        if acct["status"] != "ok":
+            console.print(f"[bold red]account {acct['account_id']}: {acct['status']}[/]"
+                          f" — {acct.get('error') or ''}")
+        age = acct.get("credential_report_age_minutes")
+        if age is not None and age > 60:
+            console.print(f"[dim]account {acct['account_id']}: credential report is {age} min "
+                          "old; --fresh confirms key holders' access keys and passwords.[/]")
+    s = document["summary"]
+    calls = document["metadata"]["api_calls"]["total"]
+    console.print(
+        f"[bold]{s['identities']} identities[/]: "
+        + ", ".join(f"[{_STATUS_STYLE[k]}]{s[k]} {k}[/]" for k in
+                    ("at-risk", "active", "expired", "orphaned", "unknown"))
+        + f"   ({calls} AWS calls)"
+    )
+    console.print(_next_steps(document))
+    return console.export_text(styles=sys.stdout.isatty())
+
+
+class _Null:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        return None
+
+
+def _keys_cell(ident: dict[str, Any]) -> str:
+    creds = ident["credentials"]
+    if creds is None:
+        return "[bright_red]?[/]"
+    if not creds:
+        return "none"
+    parts = []
+    for c in creds:
+        exp = c["expires"][:10] if c["expires"] else "never expires"
+        age = f"{c['age_days']}d old" if c["age_days"] is not None else "age ?"
+        parts.append(f"{c['status'].lower()} · {age} · {exp}")
+    return "\n".join(parts)
+
+
+def _way_in_cell(ident: dict[str, Any]) -> str:
+    bits = []
+    keys = ident["access_keys"]
+    if keys is None:
+        bits.append("[bright_red]access keys ?[/]")
+    else:
+        active = sum(1 for k in keys if k["status"] == "Active")
+        if active:
+            bits.append(f"[red]{active} access key{'s' if active > 1 else ''}[/]")
+    if ident["console_access"] is None:
+        bits.append("[bright_red]password ?[/]")
+    elif ident["console_access"]:
+        bits.append("[red]password[/]")
+    if ident["mfa_devices"]:
+        bits.append("MFA")
+    return ", ".join(bits) or "-"
+
+
+def _caps_cell(ident: dict[str, Any]) -> str:
+    caps = sorted(ident["capabilities"], key=lambda c: -Severity(c["severity"]).rank)
+    names = [c["id"] + ("*" if c.get("conditional") else "") for c in caps[:4]]
+    more = len(caps) - len(names)
+    return ", ".join(names) + (f" +{more}" if more > 0 else "") if names else "-"
+
+
+def _next_steps(document: dict[str, Any]) -> str:
+    s = document["summary"]
+    steps = []
+    if s["at-risk"]:
+        steps.append("investigate at-risk users: phantomkeys report USER; "
+                     "contain: phantomkeys revoke USER --dry-run")
+    if s["orphaned"]:
+        steps.append("remove orphaned phantom users: phantomkeys cleanup --dry-run")
+    if s["unknown"]:
+        steps.append("unknown = a lookup failed: check permissions (permissions/scan-readonly.json)"
+                     " or rerun with --fresh")
+    if s["identities"]:
+        steps.append("prevent new long-lived keys: phantomkeys scp generate --preset max-age "
+                     "--max-age-days 30")
+    return "\n".join(["[bold]Next:[/]", *(f"  • {x}" for x in steps)]) if steps else ""

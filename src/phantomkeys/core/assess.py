@@ -1,0 +1,470 @@
+"""Classify API-key holders, evaluate what they can really do, and rate the risk.
+
+Pure: a snapshot, a catalog and a clock in; identities and findings out.
+
+Status is fail-closed (issue 4, DESIGN "Fail closed"): ``unknown`` whenever a
+lookup this identity depends on failed — never ``orphaned`` on incomplete
+information, because ``orphaned`` is what ``cleanup`` deletes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from phantomkeys.core.capabilities import Grant, assess_capabilities, beyond_managed_policy
+from phantomkeys.core.findings import Finding, Rule, Severity, max_severity
+from phantomkeys.core.model import AccountSnapshot, IamUser, ManagedPolicy, ServiceCredential
+from phantomkeys.core.policy import Policy, PolicyKind, PolicyParseError
+from phantomkeys.surfaces import SURFACES, Surface
+
+#: A key this far in the future is treated as never expiring (36,600 days is the
+#: API maximum; prowler uses 10,000 days as "never").
+NEVER_EXPIRES_AFTER = timedelta(days=10_000)
+OLD_KEY_AGE = timedelta(days=90)
+
+
+class IdentityKind(StrEnum):
+    PHANTOM = "phantom"
+    SUSPECTED_PHANTOM = "suspected-phantom"
+    HUMAN = "human"
+
+
+class Status(StrEnum):
+    AT_RISK = "at-risk"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    ORPHANED = "orphaned"
+    UNKNOWN = "unknown"
+
+
+STATUS_ORDER = (Status.AT_RISK, Status.ACTIVE, Status.EXPIRED, Status.ORPHANED, Status.UNKNOWN)
+
+
+class Catalog(Protocol):
+    def expand(self, pattern: str) -> frozenset[str]: ...
+
+
+# ----------------------------------------------------------------------- rules
+
+_REVOKE = "phantomkeys revoke {subject} (then phantomkeys cleanup --user {subject})"
+
+RULES: dict[str, Rule] = {r.id: r for r in (
+    Rule("pivot-access-key", "Active IAM access key on an API-key user", Severity.CRITICAL,
+         "An access key turns a Bedrock-only bearer token holder into a full IAM principal: "
+         "whoever holds it can call every API the user's policies allow, from anywhere.",
+         "Deactivate and delete the access key (phantomkeys revoke USER --access-keys), "
+         "then find who created it in CloudTrail (phantomkeys timeline USER).",
+         attack=("T1098.001", "T1078.004"), tags=("pivot",)),
+    Rule("pivot-console-password", "Console password on an API-key user", Severity.CRITICAL,
+         "A console password lets someone sign in to the AWS console as the key's user.",
+         "Delete the login profile (phantomkeys revoke USER --console), then investigate who "
+         "created it (phantomkeys timeline USER).",
+         attack=("T1098", "T1078.004"), tags=("pivot",)),
+    Rule("mfa-on-api-key-user", "MFA device registered on an API-key user", Severity.MEDIUM,
+         "Phantom users are never meant to sign in; an MFA device suggests someone is preparing "
+         "console access.",
+         "Deactivate and delete the MFA device and check CloudTrail for EnableMFADevice.",
+         attack=("T1556.006",), tags=("pivot",)),
+    Rule("extra-permissions", "Permissions beyond the surface's managed policy", Severity.HIGH,
+         "The user can do more than the managed policy the console attaches: extra attached, "
+         "inline or group policies widen what a leaked key or pivot can reach.",
+         "Remove the extra policies or move the workload to a least-privilege role "
+         "(phantomkeys least-privilege USER).",
+         attack=("T1078.004",), tags=("permissions",)),
+    Rule("never-expiring-key", "API key that never expires", Severity.HIGH,
+         "A long-term key without an expiry date (or tens of thousands of days away) stays a "
+         "valid bearer token until someone remembers to delete it.",
+         "Replace it with a short-term key (phantomkeys mint) or a key with an expiry, then "
+         "revoke it; enforce a cap with phantomkeys scp generate --preset max-age.",
+         attack=("T1078.004",), tags=("hygiene",)),
+    Rule("old-key", "API key older than 90 days", Severity.MEDIUM,
+         "Old bearer tokens have had time to spread into scripts, notebooks and logs.",
+         "Rotate: create a new key or short-term keys, then revoke this one.",
+         tags=("hygiene",)),
+    Rule("active-key", "Active long-term API key", Severity.LOW,
+         "A long-term key is a bearer token: anyone holding the string can use it.",
+         "Prefer short-term keys (phantomkeys mint); keep long-term keys short-lived.",
+         tags=("inventory",)),
+    Rule("human-holds-api-key", "Human IAM user holds an API key", Severity.MEDIUM,
+         "The key is a bearer token for a person's IAM user: it carries that person's "
+         "Bedrock permissions and is not tied to their MFA or session.",
+         "Use short-term keys minted from the person's session instead (phantomkeys mint).",
+         tags=("inventory",)),
+    Rule("orphaned-phantom", "Orphaned phantom user left behind", Severity.LOW,
+         "Revoking a key leaves the auto-created IAM user and its broad managed policy; "
+         "anyone who later adds a credential to it inherits those permissions.",
+         "Delete it with its prerequisites and a backup: phantomkeys cleanup.",
+         tags=("hygiene",)),
+    Rule("lingering-inactive-key", "Expired or inactive API keys still present", Severity.LOW,
+         "An inactive key can be re-activated with one call; an expired one is clutter that "
+         "hides the live ones.",
+         "Delete keys no longer needed (phantomkeys cleanup --include-expired).",
+         tags=("hygiene",)),
+    Rule("inactive-access-key", "Inactive access key on an API-key user", Severity.LOW,
+         "An inactive access key can be re-activated with one call.",
+         "Delete it (phantomkeys cleanup deletes it with the user).",
+         tags=("pivot",)),
+    Rule("unknown-state", "State could not be read completely", Severity.MEDIUM,
+         "A lookup this identity depends on failed, so its status cannot be trusted; "
+         "phantomkeys never calls such a user orphaned and never cleans it up.",
+         "Rerun with permissions for the failed calls (see the evidence), or with --fresh.",
+         tags=("coverage",)),
+    Rule("managed-policy-without-key", "Surface managed policy without an API key",
+         Severity.INFO,
+         "The user has the surface's managed policy but no API key: a key can be added later "
+         "and inherits it.",
+         "Detach the policy if the user does not need Bedrock or Claude Platform access.",
+         tags=("inventory",)),
+)}
+
+
+def capability_rule(grant: Grant) -> Rule:
+    return Rule(
+        id=f"capability-{grant.capability}", title=f"Can {grant.title.lower()}",
+        severity=grant.severity,
+        rationale=f"Effective permissions allow {grant.title.lower()}.",
+        remediation="Remove the granting statement, or add a deny, or move the workload to a "
+                    "least-privilege role (phantomkeys least-privilege USER).",
+        tags=("capability",),
+    )
+
+
+# --------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRef:
+    name: str
+    kind: str  # managed | inline | group-managed | group-inline | boundary | scp
+    arn: str | None = None
+    via: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "arn": self.arn, "via": self.via}
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    account_id: str
+    username: str
+    arn: str
+    kind: IdentityKind
+    surface: Surface
+    status: Status
+    credentials: tuple[ServiceCredential, ...] | None
+    user: IamUser
+    policies: tuple[PolicyRef, ...] = ()
+    capabilities: tuple[Grant, ...] = ()
+    beyond_managed: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    unknown_because: tuple[str, ...] = ()
+    scps_evaluated: bool = False
+
+    @property
+    def severity(self) -> Severity:
+        return max_severity(f.severity for f in self.findings) or Severity.INFO
+
+    def to_dict(self, at: datetime) -> dict[str, Any]:
+        u = self.user
+        return {
+            "username": self.username,
+            "arn": self.arn,
+            "account_id": self.account_id,
+            "kind": self.kind.value,
+            "surface": self.surface.id.value,
+            "status": self.status.value,
+            "credentials": None if self.credentials is None else [
+                {"id": c.id, "service": c.service, "status": _cred_status(c, at),
+                 "created": _ts(c.created), "expires": _ts(c.expires),
+                 "age_days": _age_days(c.created, at)} for c in self.credentials],
+            "access_keys": None if u.access_keys is None else [
+                {"id": k.id or None, "status": k.status, "created": _ts(k.created),
+                 "last_used": _ts(k.last_used)} for k in u.access_keys],
+            "console_access": u.password_enabled,
+            "mfa_devices": list(u.mfa_devices) if u.mfa_devices is not None else (
+                None if u.mfa_active is None else (["(MFA active)"] if u.mfa_active else [])),
+            "groups": list(u.group_names),
+            "permissions_boundary": u.boundary_arn,
+            "policies": [p.to_dict() for p in self.policies],
+            "capabilities": [g.to_dict() for g in self.capabilities],
+            "permissions_beyond_managed_policy": list(self.beyond_managed[:50]),
+            "scps_evaluated": self.scps_evaluated,
+            "risk": {
+                "severity": self.severity.value,
+                "reasons": [f.title for f in self.findings],
+            },
+            "unknown_because": list(self.unknown_because),
+        }
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _age_days(created: datetime | None, at: datetime) -> int | None:
+    return (at - created).days if created else None
+
+
+def _cred_status(c: ServiceCredential, at: datetime) -> str:
+    if c.status == "Active" and c.expires is not None and c.expires <= at:
+        return "Expired"
+    return c.status
+
+
+# ----------------------------------------------------------------- assessment
+
+
+@dataclass
+class _PolicySet:
+    identity: list[Policy] = field(default_factory=list)
+    refs: list[PolicyRef] = field(default_factory=list)
+    boundary: Policy | None = None
+    missing: list[str] = field(default_factory=list)
+
+
+def _parse(document: Mapping[str, Any] | None, *, name: str, kind: PolicyKind,
+           sink: _PolicySet) -> Policy | None:
+    if document is None:
+        sink.missing.append(f"policy {name} could not be read")
+        return None
+    try:
+        return Policy.parse(document, name=name, kind=kind)
+    except PolicyParseError as exc:
+        sink.missing.append(f"policy {name} could not be parsed: {exc}")
+        return None
+
+
+def collect_policies(user: IamUser, snap: AccountSnapshot) -> _PolicySet:
+    ps = _PolicySet()
+
+    def managed(arn: str, kind: PolicyKind, via: str | None) -> None:
+        mp: ManagedPolicy | None = snap.managed_policies.get(arn)
+        ps.refs.append(PolicyRef(name=arn.rsplit("/", 1)[-1], kind=kind.value, arn=arn, via=via))
+        policy = _parse(mp.document if mp else None, name=arn, kind=kind, sink=ps)
+        if policy is not None:
+            ps.identity.append(policy)
+
+    for arn in user.attached_policy_arns:
+        managed(arn, PolicyKind.MANAGED, None)
+    for ip in user.inline_policies:
+        name = f"inline:{user.name}/{ip.name}"
+        ps.refs.append(PolicyRef(name=ip.name, kind=PolicyKind.INLINE.value))
+        policy = _parse(ip.document, name=name, kind=PolicyKind.INLINE, sink=ps)
+        if policy is not None:
+            ps.identity.append(policy)
+    for gname in user.group_names:
+        group = snap.groups.get(gname)
+        if group is None:
+            ps.missing.append(f"group {gname} could not be read")
+            continue
+        for arn in group.attached_policy_arns:
+            managed(arn, PolicyKind.GROUP_MANAGED, gname)
+        for ip in group.inline_policies:
+            ps.refs.append(PolicyRef(name=ip.name, kind=PolicyKind.GROUP_INLINE.value, via=gname))
+            policy = _parse(ip.document, name=f"inline:group/{gname}/{ip.name}",
+                            kind=PolicyKind.GROUP_INLINE, sink=ps)
+            if policy is not None:
+                ps.identity.append(policy)
+    if user.boundary_arn:
+        mp = snap.managed_policies.get(user.boundary_arn)
+        ps.refs.append(PolicyRef(name=user.boundary_arn.rsplit("/", 1)[-1],
+                                 kind=PolicyKind.BOUNDARY.value, arn=user.boundary_arn))
+        ps.boundary = _parse(mp.document if mp else None, name=user.boundary_arn,
+                             kind=PolicyKind.BOUNDARY, sink=ps)
+    return ps
+
+
+def scp_levels(snap: AccountSnapshot) -> tuple[tuple[Policy, ...], ...] | None:
+    if snap.scps is None:
+        return None
+    levels = []
+    for level in snap.scps:
+        parsed = []
+        for p in level.policies:
+            if p.document is None:
+                return None  # an unreadable SCP: do not pretend it was evaluated
+            try:
+                parsed.append(Policy.parse(p.document, name=p.arn, kind=PolicyKind.SCP))
+            except PolicyParseError:
+                return None
+        levels.append(tuple(parsed))
+    return tuple(levels)
+
+
+def _surfaces_of(user: IamUser, surfaces: Sequence[Surface],
+                 snap: AccountSnapshot) -> list[Surface]:
+    found = []
+    policy_names = {a.rsplit("/", 1)[-1] for a in user.attached_policy_arns}
+    for g in user.group_names:
+        if g in snap.groups:
+            policy_names.update(a.rsplit("/", 1)[-1] for a in snap.groups[g].attached_policy_arns)
+    for s in surfaces:
+        holds = any(c.service == s.credential_service for c in user.service_credentials or ())
+        if s.is_phantom_name(user.name) or holds or s.managed_policy_name in policy_names:
+            found.append(s)
+    return found
+
+
+def classify_kind(user: IamUser, surface: Surface, partition: str) -> IdentityKind:
+    if surface.is_phantom_name(user.name):
+        return IdentityKind.PHANTOM
+    only_managed = (
+        user.attached_policy_arns == (surface.managed_policy_arn(partition),)
+        and not user.inline_policies and not user.group_names
+    )
+    creds = user.service_credentials or ()
+    only_surface_creds = all(c.service == surface.credential_service for c in creds)
+    no_login = not user.password_enabled and not any(
+        k.status == "Active" for k in user.access_keys or ())
+    # The phantom shape without the name: renamed, or created by hand like the console does.
+    if only_managed and only_surface_creds and (creds or no_login):
+        return IdentityKind.SUSPECTED_PHANTOM
+    return IdentityKind.HUMAN
+
+
+def assess_account(
+    snap: AccountSnapshot,
+    *,
+    catalog: Catalog,
+    at: datetime,
+    surfaces: Sequence[Surface] = SURFACES,
+) -> list[Identity]:
+    """Every identity the scan reports in one account, worst first."""
+    scps = scp_levels(snap)
+    managed_refs: dict[str, Policy | None] = {}
+    for s in surfaces:
+        arn = s.managed_policy_arn(snap.partition)
+        mp = snap.managed_policies.get(arn)
+        managed_refs[s.id] = (Policy.parse(mp.document, name=arn, kind=PolicyKind.MANAGED)
+                              if mp and mp.document is not None else None)
+    out: list[Identity] = []
+    for user in snap.users:
+        for surface in _surfaces_of(user, surfaces, snap):
+            out.append(_assess_one(user, surface, snap, catalog=catalog, at=at, scps=scps,
+                                   managed=managed_refs[surface.id]))
+    out.sort(key=lambda i: (-i.severity.rank, STATUS_ORDER.index(i.status), i.username))
+    return out
+
+
+def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catalog: Catalog,
+                at: datetime, scps: tuple[tuple[Policy, ...], ...] | None,
+                managed: Policy | None) -> Identity:
+    ps = collect_policies(user, snap)
+    unknown = [f"{f.operation} failed: {f.error_code}" for f in snap.failures_for(user.name)
+               if not (f.user or "").startswith(("policy:", "group:"))]
+    unknown += ps.missing
+    creds = (None if user.service_credentials is None else
+             tuple(c for c in user.service_credentials if c.service == surface.credential_service))
+    if creds is None:
+        unknown.append("API keys could not be listed")
+    if user.access_keys is None:
+        unknown.append("access keys unknown (not in the credential report; rerun with --fresh)")
+    if user.password_enabled is None:
+        unknown.append("console password unknown")
+    if managed is None:
+        unknown.append(f"{surface.managed_policy_name} could not be read")
+
+    scp_input: Sequence[Sequence[Policy]] = scps or ()
+    grants = assess_capabilities(ps.identity, boundary=ps.boundary, scps=scp_input,
+                                 surface=surface, catalog=catalog)
+    beyond: tuple[str, ...] = ()
+    if managed is not None:
+        beyond = tuple(beyond_managed_policy(ps.identity, boundary=ps.boundary, scps=scp_input,
+                                             managed=managed, catalog=catalog))
+    kind = classify_kind(user, surface, snap.partition)
+    active_keys = [k for k in user.access_keys or () if k.status == "Active"]
+    live = [c for c in creds or () if c.is_active(at)]
+
+    if unknown:
+        status = Status.UNKNOWN
+    elif active_keys or user.password_enabled or beyond:
+        status = Status.AT_RISK
+    elif live:
+        status = Status.ACTIVE
+    elif creds:
+        status = Status.EXPIRED
+    else:
+        status = Status.ORPHANED
+
+    subject = user.name
+    acct = snap.account_id
+    findings: list[Finding] = []
+
+    def add(rule_id: str, evidence: Mapping[str, Any] | None = None, *ident: str,
+            severity: Severity | None = None) -> None:
+        findings.append(Finding.from_rule(
+            RULES[rule_id], subject=subject, account_id=acct, evidence=evidence,
+            identity=(surface.id.value, *ident), severity=severity,
+            location=None))
+
+    if unknown:
+        add("unknown-state", {"because": unknown})
+    phantom_like = kind is not IdentityKind.HUMAN
+    for k in active_keys:
+        if phantom_like:
+            add("pivot-access-key", {"access_key": k.id or "(from credential report)",
+                                     "last_used": _ts(k.last_used)}, k.id)
+    if user.password_enabled and phantom_like:
+        add("pivot-console-password", {"password_last_used": _ts(user.password_last_used)})
+    if user.has_mfa and phantom_like:
+        add("mfa-on-api-key-user", {"mfa_devices": list(user.mfa_devices or ())})
+    if phantom_like and any(k.status != "Active" for k in user.access_keys or ()):
+        add("inactive-access-key")
+    if beyond:
+        add("extra-permissions", {"examples": list(beyond[:10]), "count": len(beyond),
+                                  "policies": [p.name for p in ps.refs]},
+            severity=Severity.CRITICAL if active_keys or user.password_enabled else None)
+    for c in live:
+        ev = {"credential_id": c.id, "created": _ts(c.created), "expires": _ts(c.expires),
+              "age_days": _age_days(c.created, at)}
+        if c.expires is None or c.expires - at > NEVER_EXPIRES_AFTER:
+            add("never-expiring-key", ev, c.id)
+        if c.created and at - c.created > OLD_KEY_AGE:
+            add("old-key", ev, c.id)
+        add("active-key", ev, c.id)
+    if creds and not live:
+        add("lingering-inactive-key", {"credentials": [c.id for c in creds]})
+    if kind is IdentityKind.HUMAN and creds:
+        add("human-holds-api-key", {"credentials": [c.id for c in creds]})
+    if status is Status.ORPHANED and phantom_like:
+        add("orphaned-phantom", {"created": _ts(user.created)})
+    if not creds and not phantom_like and creds is not None:
+        add("managed-policy-without-key")
+    for g in grants:
+        if g.severity.rank >= Severity.HIGH.rank and _beyond_managed_grant(g, beyond):
+            findings.append(Finding.from_rule(
+                capability_rule(g), subject=subject, account_id=acct,
+                evidence={"reach": list(g.reach), "granted_by": list(g.granted_by),
+                          "conditional": g.conditional, "actions": list(g.actions[:10])},
+                identity=(surface.id.value,)))
+
+    return Identity(
+        account_id=acct, username=user.name, arn=user.arn, kind=kind, surface=surface,
+        status=status, credentials=creds, user=user, policies=tuple(ps.refs),
+        capabilities=tuple(grants), beyond_managed=beyond, findings=tuple(findings),
+        unknown_because=tuple(unknown), scps_evaluated=scps is not None,
+    )
+
+
+def _beyond_managed_grant(grant: Grant, beyond: Sequence[str]) -> bool:
+    """Report a dangerous capability as its own finding only when it comes from extras."""
+    extra = {a.lower() for a in beyond}
+    return any(a.lower() in extra for a in grant.actions)
+
+
+def summarize(identities: Iterable[Identity]) -> dict[str, Any]:
+    counts = {s.value: 0 for s in STATUS_ORDER}
+    kinds = {k.value: 0 for k in IdentityKind}
+    sev = {s.value: 0 for s in Severity}
+    total = 0
+    for i in identities:
+        total += 1
+        counts[i.status.value] += 1
+        kinds[i.kind.value] += 1
+        sev[i.severity.value] += 1
+    return {"identities": total, "by_status": counts, **counts, "by_kind": kinds,
+            "by_severity": sev}

@@ -1,0 +1,197 @@
+"""Scan bytes, files and streams for keys, in bounded memory.
+
+A file is read whole when it fits in one chunk (most source files), otherwise
+streamed through a reused buffer in :data:`CHUNK_SIZE` pieces that overlap by
+more than the longest possible key, so a key straddling a chunk boundary is
+still found exactly once. Memory is O(chunk) whatever the input size.
+
+Binary content is skipped by sniffing, like git: a NUL byte in the first
+:data:`SNIFF_BYTES` bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from typing import BinaryIO
+
+from phantomkeys.core import keys as keycodec
+from phantomkeys.core.keys import KeyDecodeError
+from phantomkeys.leaks.model import FileResult, KeyHit, SkipReason
+from phantomkeys.leaks.patterns import MAX_CANDIDATE_BYTES, Candidate, find_candidates
+
+CHUNK_SIZE = 8 << 20
+#: Bytes carried from one chunk to the next: longer than any candidate plus the
+#: few bytes looked at after it ("..." truncation marks).
+OVERLAP = MAX_CANDIDATE_BYTES + 64
+#: Bytes carried before the scan window, for the "preceded by base64?" check.
+_LOOKBEHIND = 2
+SNIFF_BYTES = 8000
+
+_HEADER_MARKS = (b"bearer ", b"bearer\t")
+
+
+def is_binary(head: bytes | bytearray | memoryview) -> bool:
+    """Git's heuristic: a NUL byte in the first 8000 bytes."""
+    return b"\x00" in bytes(head[:SNIFF_BYTES])
+
+
+def _context(buf: bytes | bytearray, start: int) -> str:
+    before = bytes(buf[max(0, start - 48):start]).lower()
+    line = before.rsplit(b"\n", 1)[-1]
+    if line.rstrip(b"\"' \t").endswith(_HEADER_MARKS) or line.rstrip().endswith(b"bearer"):
+        return "authorization-header"
+    stripped = line.rstrip(b"\"'` \t")
+    if stripped.endswith((b"=", b":", b"=>", b":=")):
+        return "assignment"
+    if line.endswith((b'"', b"'", b"`")):
+        return "string"
+    return "bare"
+
+
+class Scanner:
+    """Decodes candidates found in buffers; holds a reusable streaming buffer."""
+
+    def __init__(self, *, partition: str = "aws", chunk_size: int = CHUNK_SIZE) -> None:
+        if chunk_size < OVERLAP:
+            raise ValueError(f"chunk_size must be at least {OVERLAP} bytes")
+        self.partition = partition
+        self.chunk_size = chunk_size
+        self._buffer: bytearray | None = None
+
+    # ---------------------------------------------------------------- decoding
+
+    def _decode(self, buf: bytes | bytearray, cand: Candidate, line: int, column: int,
+                offset: int) -> KeyHit | None:
+        try:
+            key = keycodec.decode(cand.text, partition=self.partition)
+        except KeyDecodeError:
+            return None
+        return KeyHit(key=key, line=line, column=column, offset=offset, encoding=cand.encoding,
+                      context=_context(buf, cand.start))
+
+    def scan_buffer(self, data: bytes | bytearray) -> tuple[list[KeyHit], int]:
+        """Hits in a whole in-memory buffer, and how many candidates did not decode."""
+        hits: list[KeyHit] = []
+        rejected = 0
+        for cand in find_candidates(data, 0, len(data)):
+            line_start = data.rfind(b"\n", 0, cand.start) + 1
+            line = data.count(b"\n", 0, cand.start) + 1
+            column = _column(data, line_start, cand.start)
+            hit = self._decode(data, cand, line, column, cand.start)
+            if hit is None:
+                rejected += 1
+            else:
+                hits.append(hit)
+        return hits, rejected
+
+    # --------------------------------------------------------------- streaming
+
+    def scan_stream(self, read_into: Callable[[memoryview], int], *,
+                    first: bytes = b"", label: str = "<stream>") -> FileResult:
+        """Stream from ``read_into`` (``file.readinto``): bounded memory, any size.
+
+        ``first`` is data already read from the stream (for example by a sniff).
+        """
+        size = self.chunk_size + OVERLAP
+        if self._buffer is None or len(self._buffer) != size:
+            self._buffer = bytearray(size)
+        buf = self._buffer
+        view = memoryview(buf)
+        have = len(first)
+        buf[:have] = first
+        have += _fill(read_into, view, have)
+        if is_binary(view[:min(have, SNIFF_BYTES)]):
+            return FileResult(path=label, size=have, skipped=SkipReason.BINARY)
+        eof = have < size
+        base = 0  # file offset of buf[0]
+        lines_before = 0  # newlines in the file before buf[0]
+        line_start_abs = 0  # file offset where the line holding buf[0] starts
+        scan_from = 0
+        hits: list[KeyHit] = []
+        rejected = 0
+        total = have
+        while True:
+            stop = have if eof else have - OVERLAP
+            for cand in find_candidates(buf, scan_from, stop, have):
+                nl = buf.rfind(b"\n", 0, cand.start)
+                line = lines_before + buf.count(b"\n", 0, cand.start) + 1
+                if nl >= 0:
+                    column = _column(buf, nl + 1, cand.start)
+                else:  # the line started in an earlier chunk: count bytes
+                    column = base + cand.start - line_start_abs + 1
+                hit = self._decode(buf, cand, line, column, base + cand.start)
+                if hit is None:
+                    rejected += 1
+                else:
+                    hits.append(hit)
+            if eof:
+                break
+            keep_from = stop - _LOOKBEHIND
+            lines_before += buf.count(b"\n", 0, keep_from)
+            nl = buf.rfind(b"\n", 0, keep_from)
+            if nl >= 0:
+                line_start_abs = base + nl + 1
+            base += keep_from
+            tail = have - keep_from
+            buf[:tail] = bytes(view[keep_from:have])  # copy: the regions overlap
+            got = _fill(read_into, view, tail)
+            total += got
+            have = tail + got
+            eof = have < size
+            scan_from = _LOOKBEHIND
+        return FileResult(path=label, size=total, hits=tuple(hits), rejected=rejected)
+
+    # ------------------------------------------------------------------- files
+
+    def scan_file(self, path: str, *, label: str | None = None) -> FileResult:
+        """Scan one file; errors and skips come back as values, never raised."""
+        name = label or path
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                return FileResult(path=name, skipped=SkipReason.SYMLINK)
+            if not stat.S_ISREG(st.st_mode):
+                return FileResult(path=name, skipped=SkipReason.NOT_A_FILE)
+            with open(path, "rb", buffering=0) as fh:
+                return self.scan_open_file(fh, name, st.st_size)
+        except OSError as exc:
+            return FileResult(path=name, error=_os_error(exc))
+
+    def scan_open_file(self, fh: BinaryIO, label: str, size_hint: int | None) -> FileResult:
+        if size_hint and size_hint <= self.chunk_size:
+            data = fh.read(size_hint + 1)
+            if len(data) <= self.chunk_size:
+                if is_binary(data[:SNIFF_BYTES]):
+                    return FileResult(path=label, size=len(data), skipped=SkipReason.BINARY)
+                hits, rejected = self.scan_buffer(data)
+                return FileResult(path=label, size=len(data), hits=tuple(hits),
+                                  rejected=rejected)
+            # grew while we looked: stream the rest after what we have
+            return self.scan_stream(fh.readinto, first=data, label=label)  # type: ignore[attr-defined]
+        return self.scan_stream(fh.readinto, label=label)  # type: ignore[attr-defined]
+
+
+def _fill(read_into: Callable[[memoryview], int], view: memoryview, start: int) -> int:
+    """Read until ``view`` is full from ``start`` or the stream ends; bytes read."""
+    got = 0
+    end = len(view)
+    while start + got < end:
+        n = read_into(view[start + got:end])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _column(buf: bytes | bytearray, line_start: int, pos: int) -> int:
+    """1-based column in Unicode code points (SARIF ``columnKind``)."""
+    prefix = bytes(buf[line_start:pos])
+    if prefix.isascii():
+        return len(prefix) + 1
+    return len(prefix.decode("utf-8", errors="replace")) + 1
+
+
+def _os_error(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__

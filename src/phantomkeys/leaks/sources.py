@@ -1,0 +1,182 @@
+"""Which files a folder scan reads: git's own view, a .gitignore parser, or all.
+
+* Inside a git work tree, git decides: ``git ls-files -co --exclude-standard``
+  lists tracked files plus untracked ones that no ignore rule (``.gitignore``
+  at any depth, ``.git/info/exclude``, ``core.excludesFile``) excludes.
+* Elsewhere, ``.gitignore`` files are honoured at every depth with
+  :mod:`pathspec`'s git-compatible matcher.
+* With ``--all`` every regular file is read (``.git`` internals excepted:
+  history is what ``--history`` reads).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pathspec
+
+from phantomkeys.leaks.model import ScanError, Skipped, SkipReason
+
+_GIT_DIR = ".git"
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """A file to scan: ``path`` opens it, ``label`` is what reports show."""
+
+    path: str
+    size: int
+
+
+def git_toplevel(directory: str) -> str | None:
+    """The work tree root holding ``directory``, or ``None`` outside git (or no git)."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", directory, "rev-parse", "--is-inside-work-tree", "--show-toplevel"],
+            capture_output=True, check=False, timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = proc.stdout.decode("utf-8", "replace").splitlines()
+    if proc.returncode != 0 or len(lines) < 2 or lines[0] != "true":
+        return None
+    return lines[1]
+
+
+def iter_files(paths: list[str], *, respect_ignore: bool = True
+               ) -> Iterator[FileEntry | Skipped | ScanError]:
+    """Every file under ``paths`` to scan, plus what was skipped or failed, as values.
+
+    A file named explicitly is always scanned, ignored or not.
+    """
+    for root in paths:
+        try:
+            st = os.lstat(root)
+        except OSError as exc:
+            yield ScanError(root, exc.strerror or type(exc).__name__)
+            continue
+        if os.path.isdir(root):
+            yield from _iter_dir(root, respect_ignore)
+        elif os.path.islink(root):
+            yield Skipped(root, SkipReason.SYMLINK)
+        elif os.path.isfile(root):
+            yield FileEntry(root, st.st_size)
+        else:
+            yield Skipped(root, SkipReason.NOT_A_FILE)
+
+
+def _join(root: str, rel: str) -> str:
+    return rel if root in (".", "./") else os.path.join(root, rel)
+
+
+def _iter_dir(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped | ScanError]:
+    if respect_ignore and git_toplevel(root) is not None:
+        listed = _git_ls_files(root)
+        if listed is not None:
+            yield from _entries(root, listed)
+            return
+    yield from _walk(root, respect_ignore)
+
+
+def _git_ls_files(root: str) -> list[str] | None:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True, check=False, timeout=600,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    names = proc.stdout.split(b"\0")
+    # --cached lists a path once per index stage during a merge: deduplicate.
+    return list(dict.fromkeys(os.fsdecode(n) for n in names if n))
+
+
+def _entries(root: str, rels: list[str]) -> Iterator[FileEntry | Skipped | ScanError]:
+    for rel in rels:
+        path = _join(root, rel)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # tracked but deleted in the work tree: nothing to read
+        except OSError as exc:
+            yield ScanError(path, exc.strerror or type(exc).__name__)
+            continue
+        if os.path.islink(path):
+            yield Skipped(path, SkipReason.SYMLINK)
+        elif os.path.isdir(path):
+            yield Skipped(path, SkipReason.SUBMODULE)
+        elif os.path.isfile(path):
+            yield FileEntry(path, st.st_size)
+        else:
+            yield Skipped(path, SkipReason.NOT_A_FILE)
+
+
+def _walk(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped | ScanError]:
+    # (directory relative to root, its .gitignore spec), outermost first.
+    specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []
+    errors: list[ScanError] = []
+
+    def onerror(exc: OSError) -> None:
+        errors.append(ScanError(exc.filename or root, exc.strerror or type(exc).__name__))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        yield from errors
+        errors.clear()
+        rel_dir = os.path.relpath(dirpath, root)
+        rel_dir = "" if rel_dir == "." else rel_dir
+        if _GIT_DIR in dirnames:
+            dirnames.remove(_GIT_DIR)
+        if respect_ignore:
+            specs = [(d, s) for d, s in specs if _within(rel_dir, d)]
+            spec = _load_gitignore(os.path.join(dirpath, ".gitignore"))
+            if spec is not None:
+                specs.append((rel_dir, spec))
+            dirnames[:] = [d for d in dirnames
+                           if not _ignored(os.path.join(rel_dir, d), specs, is_dir=True)]
+        dirnames.sort()
+        for name in sorted(filenames):
+            rel = os.path.join(rel_dir, name)
+            if respect_ignore and _ignored(rel, specs, is_dir=False):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError as exc:
+                yield ScanError(path, exc.strerror or type(exc).__name__)
+                continue
+            if os.path.islink(path):
+                yield Skipped(path, SkipReason.SYMLINK)
+            elif os.path.isfile(path):
+                yield FileEntry(path, st.st_size)
+            else:
+                yield Skipped(path, SkipReason.NOT_A_FILE)
+    yield from errors
+
+
+def _within(rel_dir: str, spec_dir: str) -> bool:
+    return spec_dir == "" or rel_dir == spec_dir or rel_dir.startswith(spec_dir + os.sep)
+
+
+def _load_gitignore(path: str) -> pathspec.GitIgnoreSpec | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return pathspec.GitIgnoreSpec.from_lines(fh.read().splitlines())
+    except OSError:
+        return None
+
+
+def _ignored(rel: str, specs: list[tuple[str, pathspec.GitIgnoreSpec]], *, is_dir: bool) -> bool:
+    """Deeper .gitignore files override shallower ones, last matching pattern wins."""
+    decision = False
+    for spec_dir, spec in specs:
+        sub = os.path.relpath(rel, spec_dir) if spec_dir else rel
+        sub = sub.replace(os.sep, "/") + ("/" if is_dir else "")
+        result = spec.check_file(sub)
+        if result.include is not None:
+            decision = bool(result.include)
+    return decision

@@ -1,0 +1,144 @@
+"""Reading the one report document every renderer receives.
+
+A command builds a single JSON-able dict (``phantomkeys._meta.envelope``):
+``{schema_version, tool, metadata: {command, ...}, findings, rules, ...}``;
+``scan`` adds ``summary`` and ``accounts``, ``coverage`` adds ``goals`` and
+``matrix``. Renderers read it only through these helpers, so a missing optional
+field is handled once, here, and never raises inside a renderer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from phantomkeys.core.findings import Severity
+
+#: Commands whose documents the report formats understand.
+COMMANDS: tuple[str, ...] = ("scan", "hunt", "leaks", "coverage")
+
+#: Identity statuses in the order reports show them (worst first).
+STATUSES: tuple[str, ...] = ("at-risk", "active", "expired", "orphaned", "unknown")
+
+#: Severities worst first.
+SEVERITIES: tuple[str, ...] = tuple(s.value for s in sorted(Severity, key=lambda s: -s.rank))
+
+
+class DocumentError(ValueError):
+    """The document is not a phantomkeys report (caught by the CLI as a usage error)."""
+
+
+def command_of(document: Mapping[str, Any]) -> str:
+    """``metadata.command``, or the command the document's shape implies."""
+    metadata = document.get("metadata")
+    if isinstance(metadata, Mapping):
+        command = metadata.get("command")
+        if isinstance(command, str) and command:
+            return command
+    if "accounts" in document:
+        return "scan"
+    if "matrix" in document:
+        return "coverage"
+    if "results" in document:
+        return "decode"
+    findings = document.get("findings") or []
+    if any(isinstance(f, Mapping) and f.get("location") for f in findings):
+        return "leaks"
+    if "findings" in document:
+        return "hunt"
+    raise DocumentError("not a phantomkeys report: no metadata.command, accounts or findings")
+
+
+def metadata(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    value = document.get("metadata")
+    return value if isinstance(value, Mapping) else {}
+
+
+def findings(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [f for f in document.get("findings") or () if isinstance(f, Mapping)]
+
+
+def rules_by_id(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    out: dict[str, Mapping[str, Any]] = {}
+    for rule in document.get("rules") or ():
+        if isinstance(rule, Mapping) and isinstance(rule.get("id"), str):
+            out[rule["id"]] = rule
+    return out
+
+
+def accounts(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [a for a in document.get("accounts") or () if isinstance(a, Mapping)]
+
+
+def identities(document: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any],
+                                                               Mapping[str, Any]]]:
+    """Every ``(account, identity)`` pair of a scan document, in document order."""
+    for account in accounts(document):
+        for identity in account.get("identities") or ():
+            if isinstance(identity, Mapping):
+                yield account, identity
+
+
+def severity_rank(value: Any) -> int:
+    try:
+        return Severity(str(value)).rank
+    except ValueError:
+        return -1
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO-8601 text to an aware UTC datetime; ``None`` for anything else."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def reference_time(document: Mapping[str, Any]) -> datetime | None:
+    """The time the report describes (``metadata.scan_time``): ages are relative to it."""
+    meta = metadata(document)
+    for key in ("scan_time", "until", "generated_at"):
+        when = parse_time(meta.get(key))
+        if when is not None:
+            return when
+    return parse_time(document.get("at"))
+
+
+def text(value: Any) -> str:
+    """A cell value as text: lists joined, ``None`` empty, booleans as yes/no."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(text(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={text(v)}" for k, v in value.items())
+    return str(value)
+
+
+def location_text(finding: Mapping[str, Any]) -> str:
+    loc = finding.get("location")
+    if not isinstance(loc, Mapping) or not loc.get("path"):
+        return ""
+    out = str(loc["path"])
+    if loc.get("line"):
+        out += f":{loc['line']}"
+    if loc.get("commit"):
+        out += f"@{str(loc['commit'])[:12]}"
+    return out
+
+
+def severity_counts(items: list[Mapping[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(SEVERITIES, 0)
+    for f in items:
+        sev = str(f.get("severity", ""))
+        if sev in counts:
+            counts[sev] += 1
+    return counts

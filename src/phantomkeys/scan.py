@@ -1,0 +1,175 @@
+"""Library API of the scan: collect (AWS) -> assess (pure) -> one report document.
+
+``scan_account(ctx)`` and ``assess_snapshot(snapshot)`` are what the CLI, the
+Lambda handler and users' own code call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from phantomkeys._meta import envelope
+from phantomkeys.core.assess import RULES, Identity, Status, assess_account, summarize
+from phantomkeys.core.findings import Finding, Rule, sort_findings
+from phantomkeys.core.model import AccountEntry, AccountSnapshot, OrgSnapshot
+from phantomkeys.surfaces import SURFACES, Surface
+
+
+@dataclass(frozen=True, slots=True)
+class AccountResult:
+    account_id: str
+    status: str  # ok | error | incomplete
+    error: str | None
+    identities: tuple[Identity, ...]
+    snapshot: AccountSnapshot | None
+    name: str = ""
+    ou_path: tuple[str, ...] = ()
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for i in self.identities for f in i.findings]
+
+
+@dataclass
+class ScanResult:
+    at: datetime
+    accounts: list[AccountResult]
+    caller_arn: str | None = None
+    api_calls: dict[str, int] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def identities(self) -> list[Identity]:
+        return [i for a in self.accounts for i in a.identities]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sort_findings(f for a in self.accounts for f in a.findings)
+
+    @property
+    def incomplete(self) -> bool:
+        return any(a.status != "ok" for a in self.accounts)
+
+    def to_document(self) -> dict[str, Any]:
+        return build_document(self)
+
+
+def _default_catalog() -> Any:
+    from phantomkeys.catalog import default_catalog
+
+    return default_catalog()
+
+
+def assess_snapshot(snapshot: AccountSnapshot, *, at: datetime,
+                    surfaces: Sequence[Surface] = SURFACES,
+                    catalog: Any = None) -> AccountResult:
+    """Analyse a snapshot offline (``--from-snapshot``) or right after collection."""
+    identities = assess_account(snapshot, catalog=catalog or _default_catalog(), at=at,
+                                surfaces=surfaces)
+    failed_account_wide = snapshot.account_failures()
+    unknown = any(i.status is Status.UNKNOWN for i in identities)
+    status = "incomplete" if (failed_account_wide or unknown or snapshot.failures) else "ok"
+    error = None
+    if snapshot.failures:
+        first = snapshot.failures[0]
+        error = (f"{len(snapshot.failures)} lookup(s) failed, first: {first.operation} "
+                 f"{first.error_code}")
+    return AccountResult(account_id=snapshot.account_id, status=status, error=error,
+                         identities=tuple(identities), snapshot=snapshot)
+
+
+def assess_org_snapshot(org: OrgSnapshot, *, at: datetime,
+                        surfaces: Sequence[Surface] = SURFACES,
+                        catalog: Any = None) -> list[AccountResult]:
+    catalog = catalog or _default_catalog()
+    results = []
+    for entry in org.accounts:
+        results.append(assess_entry(entry, at=at, surfaces=surfaces, catalog=catalog))
+    return results
+
+
+def assess_entry(entry: AccountEntry, *, at: datetime, surfaces: Sequence[Surface],
+                 catalog: Any) -> AccountResult:
+    if entry.snapshot is None:
+        return AccountResult(account_id=entry.account_id, status=entry.status or "error",
+                             error=entry.error, identities=(), snapshot=None, name=entry.name,
+                             ou_path=entry.ou_path)
+    r = assess_snapshot(entry.snapshot, at=at, surfaces=surfaces, catalog=catalog)
+    status = r.status if entry.status == "ok" else entry.status
+    return AccountResult(account_id=r.account_id, status=status, error=r.error or entry.error,
+                         identities=r.identities, snapshot=r.snapshot, name=entry.name,
+                         ou_path=entry.ou_path)
+
+
+def used_rules(findings: Sequence[Finding]) -> list[Rule]:
+    seen: dict[str, Rule] = {}
+    for f in findings:
+        if f.rule_id in seen:
+            continue
+        rule = RULES.get(f.rule_id)
+        if rule is None:  # capability rules are built per grant
+            rule = Rule(id=f.rule_id, title=f.title, severity=f.severity,
+                        rationale=f.rationale, remediation=f.remediation, tags=f.tags)
+        seen[f.rule_id] = rule
+    return list(seen.values())
+
+
+def build_document(result: ScanResult) -> dict[str, Any]:
+    findings = result.findings
+    accounts = []
+    for a in result.accounts:
+        snap = a.snapshot
+        acct: dict[str, Any] = {
+            "account_id": a.account_id,
+            "name": a.name or None,
+            "status": a.status,
+            "error": a.error,
+            "identities": [i.to_dict(result.at) for i in a.identities],
+        }
+        if a.ou_path:
+            acct["ou_path"] = list(a.ou_path)
+        if snap is not None:
+            acct["sources"] = dict(snap.sources)
+            acct["failures"] = [f.to_dict() for f in snap.failures]
+            acct["scps_evaluated"] = snap.scps is not None
+            acct["credential_report_generated_at"] = (
+                snap.credential_report_generated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+                if snap.credential_report_generated_at else None)
+            if snap.credential_report_generated_at:
+                age = result.at - snap.credential_report_generated_at
+                acct["credential_report_age_minutes"] = max(0, int(age.total_seconds() // 60))
+        accounts.append(acct)
+    api_total = sum(result.api_calls.values())
+    metadata = {
+        "command": "scan",
+        "scan_time": result.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "caller_arn": result.caller_arn,
+        "api_calls": {"total": api_total, "by_operation": dict(sorted(result.api_calls.items()))},
+        **result.metadata,
+    }
+    return envelope(
+        metadata=metadata,
+        summary={**summarize(result.identities),
+                 "accounts": len(result.accounts),
+                 "accounts_not_ok": sum(1 for a in result.accounts if a.status != "ok")},
+        accounts=accounts,
+        findings=[f.to_dict() for f in findings],
+        rules=[r.to_dict() for r in used_rules(findings)],
+    )
+
+
+def scan_account(ctx: Any, *, at: datetime, surfaces: Sequence[Surface] = SURFACES,
+                 fresh: bool = False, max_workers: int = 8,
+                 progress: Any = None) -> tuple[ScanResult, AccountSnapshot]:
+    """Collect and assess one account with an :class:`~phantomkeys.aws.session.AwsContext`."""
+    from phantomkeys.aws.collect import collect_account
+
+    snapshot = collect_account(ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers,
+                               progress=progress or (lambda _m: None), now=at)
+    account = assess_snapshot(snapshot, at=at, surfaces=surfaces)
+    result = ScanResult(at=at, accounts=[account], caller_arn=snapshot.caller_arn,
+                        api_calls=dict(ctx.counter.snapshot()["by_operation"]))
+    return result, snapshot
