@@ -51,7 +51,7 @@ class ScanResult:
 
     @property
     def incomplete(self) -> bool:
-        return any(a.status != "ok" for a in self.accounts)
+        return any(a.status in ("error", "incomplete") for a in self.accounts)
 
     def to_document(self) -> dict[str, Any]:
         return build_document(self)

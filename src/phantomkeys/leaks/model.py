@@ -25,6 +25,8 @@ class KeyHit:
     column: int
     offset: int
     encoding: Encoding
+    #: ``keys.redact`` of the key: safe to print.
+    preview: str = ""
     #: How the key was written: ``authorization-header``, ``assignment``,
     #: ``string`` or ``bare`` (from the bytes just before it).
     context: str = "bare"

@@ -69,6 +69,7 @@ class Scanner:
         except KeyDecodeError:
             return None
         return KeyHit(key=key, line=line, column=column, offset=offset, encoding=cand.encoding,
+                      preview=keycodec.redact(keycodec.normalize(cand.text)),
                       context=_context(buf, cand.start))
 
     def scan_buffer(self, data: bytes | bytearray) -> tuple[list[KeyHit], int]:

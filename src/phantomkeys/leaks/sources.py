@@ -29,6 +29,11 @@ class FileEntry:
 
     path: str
     size: int
+    label: str | None = None
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.path
 
 
 def git_toplevel(directory: str) -> str | None:
@@ -143,7 +148,7 @@ def _walk(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped | Sca
             rel = os.path.join(rel_dir, name)
             if respect_ignore and _ignored(rel, specs, is_dir=False):
                 continue
-            path = os.path.join(dirpath, name)
+            path = _join(root, rel)
             try:
                 st = os.lstat(path)
             except OSError as exc:

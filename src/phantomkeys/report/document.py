@@ -36,10 +36,10 @@ def command_of(document: Mapping[str, Any]) -> str:
         command = metadata.get("command")
         if isinstance(command, str) and command:
             return command
+    if "matrix" in document or any("goals" in a for a in accounts(document)):
+        return "coverage"
     if "accounts" in document:
         return "scan"
-    if "matrix" in document:
-        return "coverage"
     if "results" in document:
         return "decode"
     findings = document.get("findings") or []
@@ -142,3 +142,53 @@ def severity_counts(items: list[Mapping[str, Any]]) -> dict[str, int]:
         if sev in counts:
             counts[sev] += 1
     return counts
+
+
+# ------------------------------------------------------------------ coverage
+
+#: Goal states, in the producer's words (``core/controls/coverage.py``).
+COVERAGE_STATES: tuple[str, ...] = ("blocked", "gap", "conditional", "not-enforceable",
+                                    "unknown")
+_STATE_ALIASES = {"protected": "blocked", "exempt": "not-enforceable", "partial": "conditional"}
+
+
+def coverage_rows(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The accounts x goals rows: ``matrix``, or ``accounts`` carrying ``goals``."""
+    rows = document.get("matrix")
+    if rows is None:
+        rows = [a for a in accounts(document) if "goals" in a]
+    return [r for r in rows or () if isinstance(r, Mapping)]
+
+
+def coverage_goals(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(goal id, title)`` in report order, from ``goals`` or ``metadata.goals``."""
+    goals = document.get("goals") or metadata(document).get("goals") or ()
+    out = [(str(g.get("id")), str(g.get("title") or g.get("id")))
+           for g in goals if isinstance(g, Mapping) and g.get("id")]
+    if out:
+        return out
+    seen = dict.fromkeys(k for r in coverage_rows(document) for k in coverage_cells(r))
+    return [(k, k) for k in seen]
+
+
+def coverage_cells(row: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    goals = row.get("goals")
+    if isinstance(goals, Mapping):
+        return {str(k): v for k, v in goals.items() if isinstance(v, Mapping)}
+    return {str(c["goal"]): c for c in goals or () if isinstance(c, Mapping) and c.get("goal")}
+
+
+def cell_state(cell: Mapping[str, Any]) -> str:
+    raw = str(cell.get("state") or cell.get("status") or "unknown")
+    return _STATE_ALIASES.get(raw, raw)
+
+
+def cell_policy(cell: Mapping[str, Any]) -> str:
+    """What achieves the goal (``achieved_by`` / ``policy``), as text."""
+    value = cell.get("achieved_by", cell.get("policy"))
+    return text(value)
+
+
+def cell_detail(cell: Mapping[str, Any]) -> str:
+    parts = [text(cell.get(k)) for k in ("reason", "detail", "gaps") if cell.get(k)]
+    return "; ".join(p for p in parts if p)

@@ -17,16 +17,21 @@ from phantomkeys.report import document as doc
 
 _SEVERITY_BADGE = {"critical": "🟥 critical", "high": "🟧 high", "medium": "🟨 medium",
                    "low": "🟦 low", "info": "⬜ info"}
-_STATUS_BADGE = {"protected": "✅ protected", "gap": "❌ gap", "exempt": "➖ exempt",
-                 "unknown": "❔ unknown", "partial": "⚠️ partial"}
+_STATE_BADGE = {"blocked": "✅ blocked", "gap": "❌ gap", "conditional": "⚠️ conditional",
+                "not-enforceable": "➖ n/a (management)", "unknown": "❔ unknown"}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 _MAX_FINDING_SECTIONS = 200
+#: Characters GitHub may still read as Markdown inside ``<summary>``.
+_SUMMARY_ENTITIES = str.maketrans({"[": "&#91;", "]": "&#93;", "*": "&#42;", "_": "&#95;",
+                                   "`": "&#96;", "|": "&#124;"})
 
 
 def esc(value: Any) -> str:
     """Inline-safe text: Markdown and HTML metacharacters escaped, newlines flattened."""
     text = doc.text(value).replace("\r", " ").replace("\n", " ")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    # Entities, not backslashes, for HTML: GitHub renders them as the characters.
+    return text.replace("\\<", "&lt;").replace("\\>", "&gt;")
 
 
 def code(value: Any) -> str:
@@ -118,36 +123,22 @@ def _scan_sections(document: Mapping[str, Any]) -> list[str]:
 
 
 def _coverage_sections(document: Mapping[str, Any]) -> list[str]:
-    goals = [g for g in document.get("goals") or () if isinstance(g, Mapping)]
-    matrix = [r for r in document.get("matrix") or () if isinstance(r, Mapping)]
-    goal_ids = [str(g.get("id")) for g in goals] or sorted(
-        {k for r in matrix for k in _cells(r)})
-    titles = {str(g.get("id")): str(g.get("title") or g.get("id")) for g in goals}
+    goals = doc.coverage_goals(document)
     lines = ["### Coverage matrix", ""]
     rows = []
-    for r in matrix:
-        cells = _cells(r)
+    for r in doc.coverage_rows(document):
+        cells = doc.coverage_cells(r)
         row = [code(r.get("account_id")), esc(r.get("name"))]
-        for gid in goal_ids:
+        for gid, _title in goals:
             cell = cells.get(gid) or {}
-            badge = _STATUS_BADGE.get(str(cell.get("status")), esc(cell.get("status")))
-            policy = f" ({esc(cell['policy'])})" if cell.get("policy") else ""
-            row.append(badge + policy)
+            state = doc.cell_state(cell)
+            badge = _STATE_BADGE.get(state, esc(state))
+            policy = doc.cell_policy(cell)
+            row.append(badge + (f" ({esc(policy)})" if policy else ""))
         rows.append(row)
-    lines += _table(["account", "name", *[esc(titles.get(g, g)) for g in goal_ids]], rows)
+    lines += _table(["account", "name", *[esc(title) for _, title in goals]], rows)
     lines.append("")
     return lines
-
-
-def _cells(row: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    goals = row.get("goals")
-    if isinstance(goals, Mapping):
-        return {str(k): v for k, v in goals.items() if isinstance(v, Mapping)}
-    out: dict[str, Mapping[str, Any]] = {}
-    for cell in goals or ():
-        if isinstance(cell, Mapping) and cell.get("goal"):
-            out[str(cell["goal"])] = cell
-    return out
 
 
 def _findings_sections(document: Mapping[str, Any], command: str) -> list[str]:
@@ -177,7 +168,8 @@ def _findings_sections(document: Mapping[str, Any], command: str) -> list[str]:
 def _finding_details(f: Mapping[str, Any], rule: Mapping[str, Any]) -> list[str]:
     # Inside an HTML block Markdown escapes do not apply: escape as HTML instead.
     summary = html.escape(f"{_SEVERITY_BADGE.get(str(f.get('severity')), f.get('severity'))} "
-                          f"{doc.text(f.get('title'))} — {doc.text(f.get('subject'))}")
+                          f"{doc.text(f.get('title'))} — {doc.text(f.get('subject'))}"
+                          ).translate(_SUMMARY_ENTITIES)
     lines = ["<details>", f"<summary>{summary}</summary>", ""]
     rationale = f.get("rationale") or rule.get("rationale")
     if rationale:

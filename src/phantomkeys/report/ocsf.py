@@ -37,7 +37,7 @@ from py_ocsf_models.objects.cloud import Cloud
 from py_ocsf_models.objects.evidence_artifacts import EvidenceArtifacts
 from py_ocsf_models.objects.finding_info import FindingInformation
 from py_ocsf_models.objects.metadata import Metadata
-from py_ocsf_models.objects.mitre_attack import MITREAttack
+from py_ocsf_models.objects.mitre_attack import MITREAttack, SubTechnique, Technique
 from py_ocsf_models.objects.product import Product
 from py_ocsf_models.objects.remediation import Remediation
 from py_ocsf_models.objects.resource_details import ResourceDetails
@@ -89,10 +89,12 @@ def _attacks(rule: Mapping[str, Any]) -> list[MITREAttack] | None:
         return None
     out = []
     for technique in techniques:
-        try:
-            out.append(MITREAttack.model_validate({"technique": {"uid": technique}}))
-        except ValueError:  # model shape differs between py-ocsf-models releases
-            return None
+        base, _, sub = technique.partition(".")
+        out.append(MITREAttack(
+            technique=Technique(uid=base, name=base,
+                                src_url=f"https://attack.mitre.org/techniques/{base}/"),
+            sub_technique=SubTechnique(uid=technique, name=technique) if sub else None,
+        ))
     return out
 
 
@@ -113,6 +115,12 @@ def event(finding: Mapping[str, Any], document: Mapping[str, Any]) -> DetectionF
     if finding.get("location"):
         unmapped["phantomkeys"]["location"] = finding["location"]
 
+    first_seen = last_seen = None
+    count = None
+    if isinstance(evidence, Mapping):
+        first_seen = doc.parse_time(evidence.get("first_seen"))
+        last_seen = doc.parse_time(evidence.get("last_seen"))
+        count = evidence.get("count") if isinstance(evidence.get("count"), int) else None
     account = (Account(name=str(account_id), type_id=TypeID.AWS_Account, type="AWS Account",
                        uid=str(account_id)) if account_id else None)
     return DetectionFinding(
@@ -145,7 +153,16 @@ def event(finding: Mapping[str, Any], document: Mapping[str, Any]) -> DetectionF
             attacks=_attacks(rule),
             created_time=_epoch_ms(when),
             created_time_dt=when,
+            first_seen_time=_epoch_ms(first_seen) if first_seen else None,
+            first_seen_time_dt=first_seen,
+            last_seen_time=_epoch_ms(last_seen) if last_seen else None,
+            last_seen_time_dt=last_seen,
         ),
+        start_time=_epoch_ms(first_seen) if first_seen else None,
+        start_time_dt=first_seen,
+        end_time=_epoch_ms(last_seen) if last_seen else None,
+        end_time_dt=last_seen,
+        count=count,
         cloud=Cloud(provider="AWS", account=account, region=region),
         resources=[ResourceDetails(
             uid=subject, name=subject.rsplit("/", 1)[-1] or subject,

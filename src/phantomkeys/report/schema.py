@@ -320,37 +320,48 @@ def _leaks() -> dict[str, Any]:
 def _coverage() -> dict[str, Any]:
     cell = {
         "type": "object",
-        "required": ["status"],
+        "anyOf": [{"required": ["state"]}, {"required": ["status"]}],
         "properties": {
-            "status": {"type": "string",
-                       "description": "protected | gap | exempt | unknown (or partial)."},
+            "state": {"enum": ["blocked", "gap", "conditional", "not-enforceable", "unknown"]},
+            "status": {"type": "string", "description": "Older name of state."},
+            "achieved_by": _strings(),
+            "gaps": _strings(),
+            "reason": {"type": ["string", "null"]},
             "policy": {"type": ["string", "null"]},
             "detail": {"type": ["string", "null"]},
         },
     }
-    return _findings_document(
-        "coverage", title="phantomkeys SCP coverage report",
-        description="Output of `phantomkeys scp coverage --format json`: accounts x goals.",
-        extra={
-            "goals": {"type": "array", "items": {
-                "type": "object", "required": ["id"],
-                "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}},
-            "matrix": {"type": "array", "items": {
-                "type": "object",
-                "required": ["account_id", "goals"],
-                "properties": {
-                    "account_id": _ref("account_id"),
-                    "goals": {"anyOf": [
-                        {"type": "object", "additionalProperties": _ref("cell")},
-                        {"type": "array", "items": {"allOf": [
-                            _ref("cell"), {"required": ["goal"]}]}},
-                    ]},
-                },
-            }},
+    row = {
+        "type": "object",
+        "required": ["account_id", "goals"],
+        "properties": {
+            "account_id": _ref("account_id"),
+            "name": {"type": ["string", "null"]},
+            "ou_path": _strings(),
+            "status": {"enum": ["ok", "error", "management", "incomplete", "skipped"]},
+            "error": {"type": ["string", "null"]},
+            "policies": _strings(),
+            "goals": {"anyOf": [
+                {"type": "object", "additionalProperties": _ref("cell")},
+                {"type": "array", "items": {"allOf": [_ref("cell"), {"required": ["goal"]}]}},
+            ]},
         },
-        extra_required=["matrix"],
-        defs={"cell": cell},
+    }
+    goals = {"type": "array", "items": {
+        "type": "object", "required": ["id"],
+        "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}}
+    schema = _findings_document(
+        "coverage", title="phantomkeys SCP coverage report",
+        description="Output of `phantomkeys scp coverage --format json`: for each account "
+                    "(rows) whether each protective goal (columns) holds, and a finding per gap.",
+        metadata_properties={"scan_time": _ref("timestamp"), "goals": goals},
+        extra={"accounts": {"type": "array", "items": _ref("row")},
+               "matrix": {"type": "array", "items": _ref("row")},
+               "goals": goals},
+        defs={"cell": cell, "row": row},
     )
+    schema["anyOf"] = [{"required": ["accounts"]}, {"required": ["matrix"]}]
+    return schema
 
 
 def _decode() -> dict[str, Any]:

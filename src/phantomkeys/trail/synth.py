@@ -19,6 +19,7 @@ Pure: randomness comes from a seeded :class:`random.Random`, time is passed in.
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -121,8 +122,9 @@ class _Gen:
 
     def role_identity(self, account: str, t: datetime) -> dict[str, Any]:
         role = self.rng.choice(_ROLES)
-        session = f"{role}-{self.rng.randrange(1000, 9999)}"
-        principal = "AROA" + self.hex(8).upper()
+        # Sessions are renewed hourly, so a role keeps one session name per hour.
+        session = f"{role}-{(zlib.crc32(f'{account}{role}'.encode()) + t.hour) % 9000 + 1000}"
+        principal = "AROA" + account[-4:] + role[:4].upper()
         return {
             "type": "AssumedRole",
             "principalId": f"{principal}:{session}",

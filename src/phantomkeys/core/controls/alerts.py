@@ -65,58 +65,90 @@ def build_alert_rules(surfaces: Sequence[Surface]) -> list[AlertRule]:
             name=f"{RULE_PREFIX}api-key-created",
             description="A long-term API key was created or its secret reset (phantomkeys).",
             scope=AlertScope.IAM_HOME,
-            pattern={**iam_call, "detail": {"eventSource": [IAM_EVENT_SOURCE], "$or": [
-                {"eventName": [_event_name(CREATE_CREDENTIAL)],
-                 "requestParameters": {"serviceName": services}},
-                # Reset returns a new secret; its request names only the credential id.
-                {"eventName": ["ResetServiceSpecificCredential"]},
-            ]}},
+            pattern={
+                **iam_call,
+                "detail": {
+                    "eventSource": [IAM_EVENT_SOURCE],
+                    "$or": [
+                        {
+                            "eventName": [_event_name(CREATE_CREDENTIAL)],
+                            "requestParameters": {"serviceName": services},
+                        },
+                        # Reset returns a new secret; its request names only the credential id.
+                        {"eventName": ["ResetServiceSpecificCredential"]},
+                    ],
+                },
+            },
         ),
         AlertRule(
             name=f"{RULE_PREFIX}phantom-user-created",
             description="A phantom API-key user was created, or the key policy was attached "
-                        "to a user or group (phantomkeys).",
+            "to a user or group (phantomkeys).",
             scope=AlertScope.IAM_HOME,
-            pattern={**iam_call, "detail": {"eventSource": [IAM_EVENT_SOURCE], "$or": [
-                {"eventName": ["CreateUser"], "requestParameters": {"userName": _prefixes(surfaces)}},
-                {"eventName": [_event_name(a) for a in POLICY_ATTACH_ACTIONS],
-                 "requestParameters": {"policyArn": [
-                     {"suffix": f":iam::aws:policy/{s.managed_policy_name}"} for s in surfaces]}},
-            ]}},
+            pattern={
+                **iam_call,
+                "detail": {
+                    "eventSource": [IAM_EVENT_SOURCE],
+                    "$or": [
+                        {
+                            "eventName": ["CreateUser"],
+                            "requestParameters": {"userName": _prefixes(surfaces)},
+                        },
+                        {
+                            "eventName": [_event_name(a) for a in POLICY_ATTACH_ACTIONS],
+                            "requestParameters": {
+                                "policyArn": [
+                                    {"suffix": f":iam::aws:policy/{s.managed_policy_name}"}
+                                    for s in surfaces
+                                ]
+                            },
+                        },
+                    ],
+                },
+            },
         ),
         AlertRule(
             name=f"{RULE_PREFIX}phantom-user-pivot",
             description="An access key, console password, MFA device, SSH key or signing "
-                        "certificate was added to a phantom user (phantomkeys).",
+            "certificate was added to a phantom user (phantomkeys).",
             scope=AlertScope.IAM_HOME,
-            pattern={**iam_call, "detail": {
-                "eventSource": [IAM_EVENT_SOURCE],
-                "eventName": [_event_name(a) for a in PIVOT_ACTIONS],
-                "requestParameters": {"userName": _prefixes(surfaces)},
-            }},
+            pattern={
+                **iam_call,
+                "detail": {
+                    "eventSource": [IAM_EVENT_SOURCE],
+                    "eventName": [_event_name(a) for a in PIVOT_ACTIONS],
+                    "requestParameters": {"userName": _prefixes(surfaces)},
+                },
+            },
         ),
         AlertRule(
             name=f"{RULE_PREFIX}bearer-token-used",
             description="An API call was authorised with a Bedrock or Claude Platform API key "
-                        "(phantomkeys).",
+            "(phantomkeys).",
             scope=AlertScope.REGIONAL,
-            pattern={"detail-type": [CLOUDTRAIL_DETAIL_TYPE], "detail": {
-                "eventSource": event_sources,
-                "$or": [
-                    {"additionalEventData": {"callWithBearerToken": [True]}},
-                    {"requestParameters": {"callWithBearerToken": [True]}},
-                ],
-            }},
+            pattern={
+                "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+                "detail": {
+                    "eventSource": event_sources,
+                    "$or": [
+                        {"additionalEventData": {"callWithBearerToken": [True]}},
+                        {"requestParameters": {"callWithBearerToken": [True]}},
+                    ],
+                },
+            },
         ),
         AlertRule(
             name=f"{RULE_PREFIX}phantom-user-activity",
             description="A phantom API-key user called an API outside its surface, which only "
-                        "an added access key or password allows (phantomkeys).",
+            "an added access key or password allows (phantomkeys).",
             scope=AlertScope.REGIONAL,
-            pattern={"detail-type": [CLOUDTRAIL_DETAIL_TYPE], "detail": {
-                "userIdentity": {"type": ["IAMUser"], "userName": _prefixes(surfaces)},
-                "eventSource": [{"anything-but": event_sources}],
-            }},
+            pattern={
+                "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+                "detail": {
+                    "userIdentity": {"type": ["IAMUser"], "userName": _prefixes(surfaces)},
+                    "eventSource": [{"anything-but": event_sources}],
+                },
+            },
         ),
     ]
 
@@ -144,12 +176,14 @@ def topic_policy(topic_arn: str, account_id: str) -> dict[str, Any]:
     """Lets EventBridge rules of this account publish to the topic."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "AllowPhantomkeysEventBridgePublish",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sns:Publish",
-            "Resource": topic_arn,
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }],
+        "Statement": [
+            {
+                "Sid": "AllowPhantomkeysEventBridgePublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
     }

@@ -50,8 +50,12 @@ class Step:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"action": self.kind.value, "subject": self.subject,
-                               "description": self.description, "status": self.status.value}
+        out: dict[str, Any] = {
+            "action": self.kind.value,
+            "subject": self.subject,
+            "description": self.description,
+            "status": self.status.value,
+        }
         if self.region:
             out["region"] = self.region
         if self.error:
@@ -68,6 +72,7 @@ def pending(steps: Sequence[Step]) -> list[Step]:
 
 def same_json(a: str | Mapping[str, Any] | None, b: str | Mapping[str, Any] | None) -> bool:
     """Equal as JSON values (whitespace and key order do not matter)."""
+
     def load(value: str | Mapping[str, Any] | None) -> Any:
         if isinstance(value, str):
             try:
@@ -75,6 +80,7 @@ def same_json(a: str | Mapping[str, Any] | None, b: str | Mapping[str, Any] | No
             except ValueError:
                 return value
         return value
+
     return bool(load(a) == load(b))
 
 
@@ -119,49 +125,94 @@ class ScpDeployState:
     policies: Mapping[str, ExistingPolicy]
     #: Target id -> ids of the SCPs attached to it.
     attachments: Mapping[str, frozenset[str]]
+    #: Names of every SCP in the Organization.
+    all_names: frozenset[str] = frozenset()
 
 
-def plan_scp_deploy(desired: Sequence[GeneratedPolicy], targets: Sequence[str],
-                    state: ScpDeployState) -> list[Step]:
+def stale_parts(
+    base_name: str, desired: Sequence[GeneratedPolicy], state: ScpDeployState
+) -> list[str]:
+    """Policies an earlier deploy of ``base_name`` created that this one does not.
+
+    A policy that once needed ``-part1..3`` and now fits in one leaves the old
+    parts behind; they are reported, never deleted behind the user's back.
+    """
+    wanted = {p.name for p in desired}
+    pattern = re.compile(re.escape(base_name) + r"(-part\d+)?")
+    return sorted(n for n in state.all_names if pattern.fullmatch(n) and n not in wanted)
+
+
+def plan_scp_deploy(
+    desired: Sequence[GeneratedPolicy], targets: Sequence[str], state: ScpDeployState
+) -> list[Step]:
     steps: list[Step] = []
-    steps.append(Step(
-        StepKind.ENABLE_POLICY_TYPE, state.root_id,
-        "enable the SERVICE_CONTROL_POLICY policy type on the root",
-        params={"root_id": state.root_id},
-        status=StepStatus.ALREADY_DONE if state.scp_enabled else StepStatus.PENDING))
+    steps.append(
+        Step(
+            StepKind.ENABLE_POLICY_TYPE,
+            state.root_id,
+            "enable the SERVICE_CONTROL_POLICY policy type on the root",
+            params={"root_id": state.root_id},
+            status=StepStatus.ALREADY_DONE if state.scp_enabled else StepStatus.PENDING,
+        )
+    )
     for policy in desired:
         existing = state.policies.get(policy.name)
-        params = {"name": policy.name, "description": policy.description,
-                  "content": policy.content}
+        params = {"name": policy.name, "description": policy.description, "content": policy.content}
         if existing is None:
-            steps.append(Step(StepKind.CREATE_POLICY, policy.name,
-                              f"create SCP {policy.name} ({policy.size} characters)", params=params))
-        elif same_json(existing.content, policy.content) and \
-                existing.description == policy.description:
-            steps.append(Step(StepKind.UPDATE_POLICY, policy.name,
-                              f"SCP {policy.name} ({existing.id}) is up to date",
-                              params={**params, "policy_id": existing.id},
-                              status=StepStatus.ALREADY_DONE))
+            steps.append(
+                Step(
+                    StepKind.CREATE_POLICY,
+                    policy.name,
+                    f"create SCP {policy.name} ({policy.size} characters)",
+                    params=params,
+                )
+            )
+        elif (
+            same_json(existing.content, policy.content)
+            and existing.description == policy.description
+        ):
+            steps.append(
+                Step(
+                    StepKind.UPDATE_POLICY,
+                    policy.name,
+                    f"SCP {policy.name} ({existing.id}) is up to date",
+                    params={**params, "policy_id": existing.id},
+                    status=StepStatus.ALREADY_DONE,
+                )
+            )
         else:
-            steps.append(Step(StepKind.UPDATE_POLICY, policy.name,
-                              f"update SCP {policy.name} ({existing.id}) to the generated content",
-                              params={**params, "policy_id": existing.id}))
+            steps.append(
+                Step(
+                    StepKind.UPDATE_POLICY,
+                    policy.name,
+                    f"update SCP {policy.name} ({existing.id}) to the generated content",
+                    params={**params, "policy_id": existing.id},
+                )
+            )
     for target in targets:
         attached = state.attachments.get(target, frozenset())
         for policy in desired:
             existing = state.policies.get(policy.name)
             done = existing is not None and existing.id in attached
-            steps.append(Step(
-                StepKind.ATTACH_POLICY, f"{policy.name} -> {target}",
-                f"attach {policy.name} to {target_kind(target) or 'target'} {target}",
-                params={"name": policy.name, "target_id": target,
-                        "policy_id": existing.id if existing else None},
-                status=StepStatus.ALREADY_DONE if done else StepStatus.PENDING))
+            steps.append(
+                Step(
+                    StepKind.ATTACH_POLICY,
+                    f"{policy.name} -> {target}",
+                    f"attach {policy.name} to {target_kind(target) or 'target'} {target}",
+                    params={
+                        "name": policy.name,
+                        "target_id": target,
+                        "policy_id": existing.id if existing else None,
+                    },
+                    status=StepStatus.ALREADY_DONE if done else StepStatus.PENDING,
+                )
+            )
     return steps
 
 
-def attachment_overflow(desired: Sequence[GeneratedPolicy], targets: Sequence[str],
-                        state: ScpDeployState) -> dict[str, int]:
+def attachment_overflow(
+    desired: Sequence[GeneratedPolicy], targets: Sequence[str], state: ScpDeployState
+) -> dict[str, int]:
     """Targets that would exceed AWS's 5-SCPs-per-target limit (target -> count after)."""
     ours = {state.policies[p.name].id for p in desired if p.name in state.policies}
     out: dict[str, int] = {}
@@ -203,39 +254,74 @@ class AlertDeployState:
     regions: Sequence[RegionAlertState]
 
 
-def plan_alerts_deploy(rules: Sequence[AlertRule], state: AlertDeployState, *,
-                       topic_name: str, topic_given: Mapping[str, str]) -> list[Step]:
+def plan_alerts_deploy(
+    rules: Sequence[AlertRule],
+    state: AlertDeployState,
+    *,
+    topic_name: str,
+    topic_given: Mapping[str, str],
+) -> list[Step]:
     steps: list[Step] = []
     for region_state in state.regions:
         region = region_state.region
         given = topic_given.get(region)
-        topic_arn = given or (
-            f"arn:{state.partition}:sns:{region}:{state.account_id}:{topic_name}")
+        topic_arn = given or (f"arn:{state.partition}:sns:{region}:{state.account_id}:{topic_name}")
         if given is None:
-            steps.append(Step(
-                StepKind.CREATE_TOPIC, topic_name, f"create SNS topic {topic_name}",
-                region=region, params={"name": topic_name, "topic_arn": topic_arn},
-                status=StepStatus.ALREADY_DONE if region_state.topic_exists
-                else StepStatus.PENDING))
+            steps.append(
+                Step(
+                    StepKind.CREATE_TOPIC,
+                    topic_name,
+                    f"create SNS topic {topic_name}",
+                    region=region,
+                    params={"name": topic_name, "topic_arn": topic_arn},
+                    status=StepStatus.ALREADY_DONE
+                    if region_state.topic_exists
+                    else StepStatus.PENDING,
+                )
+            )
             desired_policy = topic_policy(topic_arn, state.account_id)
             ok = same_json(region_state.topic_policy, desired_policy)
-            steps.append(Step(
-                StepKind.SET_TOPIC_POLICY, topic_name,
-                f"let EventBridge publish to {topic_name}", region=region,
-                params={"topic_arn": topic_arn, "policy": json.dumps(desired_policy)},
-                status=StepStatus.ALREADY_DONE if ok else StepStatus.PENDING))
+            steps.append(
+                Step(
+                    StepKind.SET_TOPIC_POLICY,
+                    topic_name,
+                    f"let EventBridge publish to {topic_name}",
+                    region=region,
+                    params={"topic_arn": topic_arn, "policy": json.dumps(desired_policy)},
+                    status=StepStatus.ALREADY_DONE if ok else StepStatus.PENDING,
+                )
+            )
         for rule in rules_for_region(rules, region, state.partition):
             existing = region_state.rules.get(rule.name)
-            same = existing is not None and same_json(existing.pattern, rule.pattern) and \
-                existing.state == "ENABLED" and existing.description == rule.description
-            steps.append(Step(
-                StepKind.PUT_RULE, rule.name, f"EventBridge rule {rule.name}", region=region,
-                params={"name": rule.name, "pattern": json.dumps(rule.pattern),
-                        "description": rule.description},
-                status=StepStatus.ALREADY_DONE if same else StepStatus.PENDING))
+            same = (
+                existing is not None
+                and same_json(existing.pattern, rule.pattern)
+                and existing.state == "ENABLED"
+                and existing.description == rule.description
+            )
+            steps.append(
+                Step(
+                    StepKind.PUT_RULE,
+                    rule.name,
+                    f"EventBridge rule {rule.name}",
+                    region=region,
+                    params={
+                        "name": rule.name,
+                        "pattern": json.dumps(rule.pattern),
+                        "description": rule.description,
+                    },
+                    status=StepStatus.ALREADY_DONE if same else StepStatus.PENDING,
+                )
+            )
             targeted = existing is not None and existing.targets.get(TARGET_ID) == topic_arn
-            steps.append(Step(
-                StepKind.PUT_TARGETS, rule.name, f"{rule.name} -> {topic_arn}", region=region,
-                params={"rule": rule.name, "target_id": TARGET_ID, "arn": topic_arn},
-                status=StepStatus.ALREADY_DONE if targeted else StepStatus.PENDING))
+            steps.append(
+                Step(
+                    StepKind.PUT_TARGETS,
+                    rule.name,
+                    f"{rule.name} -> {topic_arn}",
+                    region=region,
+                    params={"rule": rule.name, "target_id": TARGET_ID, "arn": topic_arn},
+                    status=StepStatus.ALREADY_DONE if targeted else StepStatus.PENDING,
+                )
+            )
     return steps

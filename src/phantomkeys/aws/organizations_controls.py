@@ -1,0 +1,456 @@
+"""AWS side of the preventive controls: read SCPs on account paths, deploy SCPs and alerts.
+
+``get_*`` functions only read; ``apply_*`` functions run the pending steps of
+a plan built by :mod:`phantomkeys.core.controls.deploy`. A failed read is a
+value (an account with ``error`` set), never an empty policy list: coverage of
+an account we could not read is *unknown*, not "no protection".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from phantomkeys.aws.org import get_org_tree
+from phantomkeys.aws.session import LOOKUP_ERRORS, AwsContext, error_code, error_message
+from phantomkeys.core.controls.alerts import DEFAULT_TOPIC_NAME
+from phantomkeys.core.controls.coverage import AccountScpPath, CoverageSnapshot
+from phantomkeys.core.controls.deploy import (
+    AlertDeployState,
+    ExistingPolicy,
+    ExistingRule,
+    RegionAlertState,
+    ScpDeployState,
+    Step,
+    StepKind,
+    StepStatus,
+)
+from phantomkeys.core.controls.iac import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, SCP_TYPE
+from phantomkeys.core.model import ManagedPolicy, ScpLevel
+
+__all__ = [
+    "ControlsAwsError",
+    "apply_alerts_plan",
+    "apply_scp_plan",
+    "get_alerts_deploy_state",
+    "get_coverage_snapshot",
+    "get_scp_deploy_state",
+    "get_scp_levels",
+]
+
+
+class ControlsAwsError(Exception):
+    """A read the whole command depends on failed (shown as one line)."""
+
+    def __init__(self, operation: str, exc: BaseException) -> None:
+        self.operation = operation
+        self.code = error_code(exc)
+        super().__init__(f"{operation} failed: {self.code}: {error_message(exc)}")
+
+
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    paginator = client.get_paginator(operation)
+    for page in paginator.paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def _list(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    return list(_pages(client, operation, key, **kwargs))
+
+
+def _describe_policy(org: Any, policy_id: str) -> Any:
+    return org.describe_policy(PolicyId=policy_id)["Policy"]
+
+
+def _required(operation: str, call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except LOOKUP_ERRORS as exc:
+        raise ControlsAwsError(operation, exc) from exc
+
+
+def _root(org: Any) -> dict[str, Any]:
+    roots = _required("ListRoots", lambda: list(_pages(org, "list_roots", "Roots")))
+    if not roots:
+        raise ControlsAwsError("ListRoots", RuntimeError("the organization has no root"))
+    return dict(roots[0])
+
+
+def _scp_enabled(root: dict[str, Any]) -> bool:
+    return any(
+        t.get("Type") == SCP_TYPE and t.get("Status") == "ENABLED"
+        for t in root.get("PolicyTypes", [])
+    )
+
+
+# ----------------------------------------------------------------- coverage
+
+
+class _PolicyCache:
+    def __init__(self, org: Any) -> None:
+        self.org = org
+        self.documents: dict[str, ManagedPolicy] = {}
+
+    def get(self, summary: dict[str, Any]) -> ManagedPolicy:
+        policy_id = summary["Id"]
+        if policy_id not in self.documents:
+            detail = self.org.describe_policy(PolicyId=policy_id)["Policy"]
+            content = detail.get("Content")
+            try:
+                document = json.loads(content) if content else None
+            except ValueError:
+                document = None
+            self.documents[policy_id] = ManagedPolicy(
+                arn=summary.get("Arn") or policy_id,
+                name=summary.get("Name") or policy_id,
+                document=document,
+                version_id=policy_id,
+            )
+        return self.documents[policy_id]
+
+
+def get_scp_levels(ctx: AwsContext, account_id: str) -> tuple[ScpLevel, ...]:
+    """The SCPs on ``account_id``'s path, root first, then each OU, then the account.
+
+    Raises the AWS error (a lookup failure must not read as "no SCPs").
+    """
+    org = ctx.client("organizations")
+    cache = _PolicyCache(org)
+    chain: list[tuple[str, str]] = [(account_id, account_id)]
+    child = account_id
+    while True:
+        parents = list(_pages(org, "list_parents", "Parents", ChildId=child))
+        if not parents:
+            break
+        parent = parents[0]
+        name = parent["Id"]
+        if parent.get("Type") == "ORGANIZATIONAL_UNIT":
+            name = org.describe_organizational_unit(OrganizationalUnitId=parent["Id"])[
+                "OrganizationalUnit"
+            ].get("Name", name)
+        elif parent.get("Type") == "ROOT":
+            name = "Root"
+        chain.append((parent["Id"], name))
+        if parent.get("Type") == "ROOT":
+            break
+        child = parent["Id"]
+    levels = []
+    for target_id, name in reversed(chain):
+        summaries = _pages(
+            org, "list_policies_for_target", "Policies", TargetId=target_id, Filter=SCP_TYPE
+        )
+        levels.append(
+            ScpLevel(
+                target_id=target_id,
+                target_name=name,
+                policies=tuple(cache.get(s) for s in summaries),
+            )
+        )
+    return tuple(levels)
+
+
+def get_coverage_snapshot(
+    ctx: AwsContext, *, org_wide: bool, at: datetime, account_ids: Sequence[str] = ()
+) -> CoverageSnapshot:
+    """Read every account's SCP path (``org_wide``) or the caller's account only.
+
+    Organization-wide, attachments are read per *policy* (``ListTargetsForPolicy``)
+    rather than per account, so the cost grows with the number of SCPs and OUs,
+    not with the number of accounts.
+    """
+    org = ctx.client("organizations")
+    description = _required(
+        "DescribeOrganization", lambda: org.describe_organization()["Organization"]
+    )
+    root = _root(org)
+    enabled = _scp_enabled(root)
+    meta = {
+        "organization_id": description.get("Id", ""),
+        "management_account_id": description.get("MasterAccountId", ""),
+        "feature_set": description.get("FeatureSet", ""),
+        "scp_enabled": enabled,
+        "collected_at": at,
+    }
+    if not org_wide:
+        targets = list(account_ids) or [
+            _required(
+                "GetCallerIdentity", lambda: ctx.client("sts").get_caller_identity()["Account"]
+            )
+        ]
+        accounts = []
+        for account_id in targets:
+            try:
+                levels = get_scp_levels(ctx, account_id)
+                ou_path = tuple(lv.target_name for lv in levels[1:-1])
+                accounts.append(
+                    AccountScpPath(account_id=account_id, name="", levels=levels, ou_path=ou_path)
+                )
+            except LOOKUP_ERRORS as exc:
+                accounts.append(
+                    AccountScpPath(
+                        account_id=account_id,
+                        name="",
+                        levels=None,
+                        error=f"{error_code(exc)}: {error_message(exc)}",
+                    )
+                )
+        return CoverageSnapshot(accounts=tuple(accounts), **meta)
+    return CoverageSnapshot(accounts=tuple(_org_paths(ctx)), **meta)
+
+
+def _org_paths(ctx: AwsContext) -> list[AccountScpPath]:
+    """Every account's path from the OU tree walk, with the SCPs read once per policy."""
+    tree = _required("walking the OU tree", partial(get_org_tree, ctx))
+    org = ctx.client("organizations")
+    cache = _PolicyCache(org)
+    attached: dict[str, list[ManagedPolicy]] = {}
+    policy_error: str | None = None
+    try:
+        for summary in _pages(org, "list_policies", "Policies", Filter=SCP_TYPE):
+            policy = cache.get(summary)
+            for target in _pages(org, "list_targets_for_policy", "Targets", PolicyId=summary["Id"]):
+                attached.setdefault(target["TargetId"], []).append(policy)
+    except LOOKUP_ERRORS as exc:
+        policy_error = f"{error_code(exc)}: {error_message(exc)}"
+    accounts: list[AccountScpPath] = []
+    for account in tree.accounts:
+        ou_path = tuple(account.path_names[1:])
+        if policy_error is not None:  # unknown, not unprotected
+            accounts.append(
+                AccountScpPath(
+                    account_id=account.account_id,
+                    name=account.name,
+                    levels=None,
+                    ou_path=ou_path,
+                    error=policy_error,
+                )
+            )
+            continue
+        nodes = [
+            *zip(account.path, account.path_names, strict=True),
+            (account.account_id, account.name),
+        ]
+        levels = tuple(
+            ScpLevel(target_id=node, target_name=label, policies=tuple(attached.get(node, ())))
+            for node, label in nodes
+        )
+        accounts.append(
+            AccountScpPath(
+                account_id=account.account_id, name=account.name, levels=levels, ou_path=ou_path
+            )
+        )
+    return accounts
+
+
+# ----------------------------------------------------------------- SCP deploy
+
+
+def get_scp_deploy_state(
+    ctx: AwsContext, names: Iterable[str], targets: Iterable[str]
+) -> ScpDeployState:
+    org = ctx.client("organizations")
+    root = _root(org)
+    wanted = set(names)
+    policies: dict[str, ExistingPolicy] = {}
+    all_names: set[str] = set()
+    for summary in _required(
+        "ListPolicies", lambda: list(_pages(org, "list_policies", "Policies", Filter=SCP_TYPE))
+    ):
+        all_names.add(summary.get("Name", ""))
+        if summary.get("Name") in wanted:
+            policy_id = summary["Id"]
+            detail = _required("DescribePolicy", partial(_describe_policy, org, policy_id))
+            policies[summary["Name"]] = ExistingPolicy(
+                id=summary["Id"],
+                name=summary["Name"],
+                description=detail.get("PolicySummary", {}).get("Description") or "",
+                content=detail.get("Content") or "",
+            )
+    attachments: dict[str, frozenset[str]] = {}
+    for target in dict.fromkeys(targets):
+        found = _required(
+            f"ListPoliciesForTarget {target}",
+            partial(
+                _list, org, "list_policies_for_target", "Policies", TargetId=target, Filter=SCP_TYPE
+            ),
+        )
+        attachments[target] = frozenset(p["Id"] for p in found)
+    return ScpDeployState(
+        root_id=root["Id"],
+        scp_enabled=_scp_enabled(root),
+        policies=policies,
+        attachments=attachments,
+        all_names=frozenset(all_names),
+    )
+
+
+def apply_scp_plan(ctx: AwsContext, steps: Sequence[Step]) -> list[Step]:
+    """Run the pending steps in order; a failure skips the steps that depend on it."""
+    org = ctx.client("organizations")
+    ids: dict[str, str] = {}
+    failed: set[str] = set()
+    out: list[Step] = []
+    for step in steps:
+        if step.status is not StepStatus.PENDING:
+            if step.kind in (StepKind.UPDATE_POLICY,) and step.params.get("policy_id"):
+                ids[step.params["name"]] = step.params["policy_id"]
+            out.append(step)
+            continue
+        p = step.params
+        try:
+            match step.kind:
+                case StepKind.ENABLE_POLICY_TYPE:
+                    org.enable_policy_type(RootId=p["root_id"], PolicyType=SCP_TYPE)
+                case StepKind.CREATE_POLICY:
+                    created = org.create_policy(
+                        Name=p["name"],
+                        Description=p["description"],
+                        Content=p["content"],
+                        Type=SCP_TYPE,
+                        Tags=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}],
+                    )
+                    ids[p["name"]] = created["Policy"]["PolicySummary"]["Id"]
+                case StepKind.UPDATE_POLICY:
+                    org.update_policy(
+                        PolicyId=p["policy_id"], Description=p["description"], Content=p["content"]
+                    )
+                    ids[p["name"]] = p["policy_id"]
+                case StepKind.ATTACH_POLICY:
+                    policy_id = p.get("policy_id") or ids.get(p["name"])
+                    if policy_id is None or p["name"] in failed:
+                        out.append(
+                            step.done(StepStatus.SKIPPED, f"policy {p['name']} was not created")
+                        )
+                        continue
+                    org.attach_policy(PolicyId=policy_id, TargetId=p["target_id"])
+                case _:
+                    raise ValueError(f"not an SCP step: {step.kind}")
+        except LOOKUP_ERRORS as exc:
+            if "name" in p:
+                failed.add(p["name"])
+            out.append(step.done(StepStatus.FAILED, f"{error_code(exc)}: {error_message(exc)}"))
+            if step.kind is StepKind.ENABLE_POLICY_TYPE:  # nothing else can work
+                out.extend(
+                    s.done(StepStatus.SKIPPED, "the SCP policy type is not enabled")
+                    if s.status is StepStatus.PENDING
+                    else s
+                    for s in steps[len(out) :]
+                )
+                return out
+            continue
+        out.append(step.done(StepStatus.APPLIED))
+    return out
+
+
+# ----------------------------------------------------------------- alerts
+
+
+def get_alerts_deploy_state(
+    ctx: AwsContext,
+    regions: Sequence[str],
+    rule_names: Iterable[str],
+    *,
+    topic_name: str = DEFAULT_TOPIC_NAME,
+    topic_given: dict[str, str] | None = None,
+) -> AlertDeployState:
+    identity = _required("GetCallerIdentity", lambda: ctx.client("sts").get_caller_identity())
+    account_id = identity["Account"]
+    partition = identity["Arn"].split(":")[1]
+    names = list(rule_names)
+    out = []
+    for region in regions:
+        events = ctx.client("events", region)
+        sns = ctx.client("sns", region)
+        given = (topic_given or {}).get(region)
+        topic_arn = given or f"arn:{partition}:sns:{region}:{account_id}:{topic_name}"
+        exists, policy = _topic(sns, topic_arn)
+        if given and not exists:
+            raise ControlsAwsError(
+                "GetTopicAttributes", RuntimeError(f"SNS topic {given} not found")
+            )
+        rules: dict[str, ExistingRule] = {}
+        for name in names:
+            try:
+                rule = events.describe_rule(Name=name)
+            except LOOKUP_ERRORS as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    continue
+                raise ControlsAwsError(f"DescribeRule {name} ({region})", exc) from exc
+            targets = _required(
+                f"ListTargetsByRule {name}",
+                partial(_list, events, "list_targets_by_rule", "Targets", Rule=name),
+            )
+            rules[name] = ExistingRule(
+                name=name,
+                pattern=rule.get("EventPattern"),
+                state=rule.get("State"),
+                description=rule.get("Description"),
+                targets={t["Id"]: t["Arn"] for t in targets},
+            )
+        out.append(
+            RegionAlertState(
+                region=region,
+                topic_arn=topic_arn if exists else None,
+                topic_exists=exists,
+                topic_policy=policy,
+                rules=rules,
+            )
+        )
+    return AlertDeployState(account_id=account_id, partition=partition, regions=out)
+
+
+def _topic(sns: Any, topic_arn: str) -> tuple[bool, str | None]:
+    try:
+        attrs = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+    except LOOKUP_ERRORS as exc:
+        if error_code(exc) in ("NotFound", "NotFoundException", "NotFoundError"):
+            return False, None
+        raise ControlsAwsError(f"GetTopicAttributes {topic_arn}", exc) from exc
+    return True, attrs.get("Policy")
+
+
+def apply_alerts_plan(ctx: AwsContext, steps: Sequence[Step]) -> list[Step]:
+    out: list[Step] = []
+    for step in steps:
+        if step.status is not StepStatus.PENDING:
+            out.append(step)
+            continue
+        p = step.params
+        region = step.region
+        try:
+            match step.kind:
+                case StepKind.CREATE_TOPIC:
+                    ctx.client("sns", region).create_topic(
+                        Name=p["name"], Tags=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}]
+                    )
+                case StepKind.SET_TOPIC_POLICY:
+                    ctx.client("sns", region).set_topic_attributes(
+                        TopicArn=p["topic_arn"], AttributeName="Policy", AttributeValue=p["policy"]
+                    )
+                case StepKind.PUT_RULE:
+                    ctx.client("events", region).put_rule(
+                        Name=p["name"],
+                        EventPattern=p["pattern"],
+                        State="ENABLED",
+                        Description=p["description"],
+                        Tags=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}],
+                    )
+                case StepKind.PUT_TARGETS:
+                    result = ctx.client("events", region).put_targets(
+                        Rule=p["rule"], Targets=[{"Id": p["target_id"], "Arn": p["arn"]}]
+                    )
+                    if result.get("FailedEntryCount"):
+                        entry = result.get("FailedEntries", [{}])[0]
+                        reason = f"{entry.get('ErrorCode')}: {entry.get('ErrorMessage')}"
+                        out.append(step.done(StepStatus.FAILED, reason))
+                        continue
+                case _:
+                    raise ValueError(f"not an alerts step: {step.kind}")
+        except LOOKUP_ERRORS as exc:
+            out.append(step.done(StepStatus.FAILED, f"{error_code(exc)}: {error_message(exc)}"))
+            continue
+        out.append(step.done(StepStatus.APPLIED))
+    return out

@@ -1,0 +1,267 @@
+"""Run a leak scan over paths, stdin, staged changes or git history.
+
+:func:`scan` never prints and never raises for a bad file: unreadable files,
+failing git commands and skipped binaries come back in :class:`LeakScan` as
+values for the report. :func:`build_document` turns a scan into the shared
+report document (``{schema_version, tool, metadata, findings, rules}``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from phantomkeys._meta import envelope
+from phantomkeys.core.findings import Finding
+from phantomkeys.leaks import history as git_history
+from phantomkeys.leaks.findings import RULES
+from phantomkeys.leaks.model import (
+    FileResult,
+    LocatedHit,
+    ScanError,
+    Skipped,
+    SkipReason,
+)
+from phantomkeys.leaks.scanner import CHUNK_SIZE, Scanner
+from phantomkeys.leaks.sources import FileEntry, iter_files
+from phantomkeys.leaks.staged import scan_staged
+
+STDIN_LABEL = "<stdin>"
+#: Below this many bytes a process pool costs more than it saves.
+POOL_MIN_BYTES = 48 << 20
+_BATCH_BYTES = 32 << 20
+_BATCH_FILES = 2000
+#: How many skipped paths the report lists (all are counted).
+MAX_SKIPPED_LISTED = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    history: bool = False
+    respect_ignore: bool = True
+    staged: bool = False
+    jobs: int = 2
+    partition: str = "aws"
+    chunk_size: int = CHUNK_SIZE
+
+
+@dataclass
+class LeakScan:
+    hits: list[LocatedHit] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    files_scanned: int = 0
+    bytes_scanned: int = 0
+    files_binary: int = 0
+    blobs_scanned: int = 0
+    blobs_binary: int = 0
+    commits: int = 0
+    candidates_rejected: int = 0
+    repositories: list[str] = field(default_factory=list)
+    duration_seconds: float = 0.0
+
+    def add_file(self, res: FileResult) -> None:
+        if res.error is not None:
+            self.errors.append(ScanError(res.path, res.error))
+            return
+        if res.skipped is not None:
+            if res.skipped is SkipReason.BINARY:
+                self.files_binary += 1
+            self.skipped.append(Skipped(res.path, res.skipped))
+            return
+        self.files_scanned += 1
+        self.bytes_scanned += res.size
+        self.candidates_rejected += res.rejected
+        self.hits.extend(LocatedHit(path=res.path, hit=h) for h in res.hits)
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "files_scanned": self.files_scanned,
+            "bytes_scanned": self.bytes_scanned,
+            "files_skipped_binary": self.files_binary,
+            "candidates_rejected": self.candidates_rejected,
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
+        if self.repositories:
+            out.update(blobs_scanned=self.blobs_scanned, blobs_skipped_binary=self.blobs_binary,
+                       commits=self.commits)
+        return out
+
+
+# --------------------------------------------------------------- workers
+
+_WORKER_SCANNER: Scanner | None = None
+
+
+def _scan_batch(paths: list[tuple[str, str]], partition: str,
+                chunk_size: int) -> list[FileResult]:
+    global _WORKER_SCANNER
+    if _WORKER_SCANNER is None or _WORKER_SCANNER.partition != partition \
+            or _WORKER_SCANNER.chunk_size != chunk_size:
+        _WORKER_SCANNER = Scanner(partition=partition, chunk_size=chunk_size)
+    return [_WORKER_SCANNER.scan_file(p, label=label) for p, label in paths]
+
+
+def _batches(entries: list[FileEntry]) -> Iterator[list[tuple[str, str]]]:
+    batch: list[tuple[str, str]] = []
+    size = 0
+    for e in entries:
+        batch.append((e.path, e.shown))
+        size += e.size
+        if size >= _BATCH_BYTES or len(batch) >= _BATCH_FILES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def scan_entries(entries: list[FileEntry], options: ScanOptions) -> Iterator[FileResult]:
+    """Scan files, in a process pool of ``options.jobs`` when it pays off."""
+    total = sum(e.size for e in entries)
+    if options.jobs <= 1 or total < POOL_MIN_BYTES or len(entries) < 2:
+        scanner = Scanner(partition=options.partition, chunk_size=options.chunk_size)
+        for e in entries:
+            yield scanner.scan_file(e.path, label=e.shown)
+        return
+    # Big files first so the pool does not end waiting on one straggler.
+    ordered = sorted(entries, key=lambda e: -e.size)
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=options.jobs,
+                             mp_context=multiprocessing.get_context(method)) as pool:
+        futures = [pool.submit(_scan_batch, batch, options.partition, options.chunk_size)
+                   for batch in _batches(ordered)]
+        for fut in futures:
+            yield from fut.result()
+
+
+# ------------------------------------------------------------------- scan
+
+
+def scan(paths: Sequence[str], options: ScanOptions = ScanOptions(), *,
+         stdin: BinaryIO | None = None) -> LeakScan:
+    """Scan ``paths`` (``-`` is ``stdin``) as the options say."""
+    started = time.perf_counter()
+    result = LeakScan()
+    scanner = Scanner(partition=options.partition, chunk_size=options.chunk_size)
+    if options.staged:
+        for repo in paths or ["."]:
+            files, errors = scan_staged(repo, scanner)
+            result.errors.extend(errors)
+            for res in files:
+                result.add_file(res)
+        result.duration_seconds = time.perf_counter() - started
+        return result
+    entries: list[FileEntry] = []
+    for path in paths:
+        if path == "-":
+            if stdin is None:
+                result.errors.append(ScanError(STDIN_LABEL, "no standard input"))
+                continue
+            result.add_file(scanner.scan_stream(stdin.readinto,  # type: ignore[attr-defined]
+                                                label=STDIN_LABEL))
+        elif options.history and os.path.isdir(path):
+            _scan_repository(path, options, scanner, result, entries)
+        else:
+            for item in iter_files([path], respect_ignore=options.respect_ignore):
+                if isinstance(item, FileEntry):
+                    entries.append(item)
+                elif isinstance(item, Skipped):
+                    result.skipped.append(item)
+                else:
+                    result.errors.append(item)
+    unique = list({e.path: e for e in entries}.values())  # a file named twice is read once
+    for res in scan_entries(unique, options):
+        result.add_file(res)
+    result.duration_seconds = time.perf_counter() - started
+    return result
+
+
+def _scan_repository(path: str, options: ScanOptions, scanner: Scanner, result: LeakScan,
+                     entries: list[FileEntry]) -> None:
+    try:
+        hist = git_history.scan_history(path, scanner)
+    except (git_history.HistoryError, OSError) as exc:
+        result.errors.append(ScanError(path, f"--history: {exc}"))
+        return
+    result.repositories.append(hist.repo)
+    result.hits.extend(hist.hits)
+    result.blobs_scanned += hist.blobs_scanned
+    result.blobs_binary += hist.blobs_binary
+    result.bytes_scanned += hist.bytes_scanned
+    result.commits += hist.commits
+    result.candidates_rejected += hist.rejected
+    result.errors.extend(hist.errors)
+    # Uncommitted work: modified and untracked files (ignored ones too with --all).
+    try:
+        changed = git_history.worktree_changes(hist.repo, include_ignored=not options.respect_ignore)
+    except git_history.HistoryError as exc:
+        result.errors.append(ScanError(path, f"--history: listing work-tree changes: {exc}"))
+        return
+    shown = os.path.relpath(hist.repo)
+    for rel in changed:
+        full = os.path.join(hist.repo, rel)
+        label = rel if shown == "." else os.path.join(shown, rel)
+        try:
+            size = os.lstat(full).st_size
+        except OSError:
+            continue  # deleted in the work tree
+        if os.path.isfile(full) and not os.path.islink(full):
+            entries.append(FileEntry(full, size, label))
+
+
+# ---------------------------------------------------------------- document
+
+
+def build_document(
+    scan_result: LeakScan,
+    findings: Sequence[Finding],
+    *,
+    at: datetime,
+    paths: Sequence[str],
+    options: ScanOptions,
+    baseline: Mapping[str, Any] | None = None,
+    verify: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The report document every output format renders."""
+    skipped = scan_result.skipped
+    metadata: dict[str, Any] = {
+        "command": "leaks",
+        "scan_time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "paths": list(paths),
+        "mode": "staged" if options.staged else ("history" if options.history else "files"),
+        "respect_gitignore": options.respect_ignore,
+        "stats": scan_result.stats(),
+        "skipped": [s.to_dict() for s in skipped[:MAX_SKIPPED_LISTED]],
+        "skipped_total": len(skipped),
+        "errors": [e.to_dict() for e in scan_result.errors],
+        "complete": not scan_result.errors,
+    }
+    if scan_result.repositories:
+        metadata["repositories"] = scan_result.repositories
+    if baseline is not None:
+        metadata["baseline"] = dict(baseline)
+    if verify is not None:
+        metadata["verify"] = dict(verify)
+    return envelope(
+        metadata=metadata,
+        summary=_summary(findings),
+        findings=[f.to_dict() for f in findings],
+        rules=[r.to_dict() for r in RULES],
+    )
+
+
+def _summary(findings: Sequence[Finding]) -> dict[str, Any]:
+    by_severity: dict[str, int] = {}
+    by_surface: dict[str, int] = {}
+    for f in findings:
+        by_severity[f.severity.value] = by_severity.get(f.severity.value, 0) + 1
+        surface = str(f.evidence.get("surface", ""))
+        by_surface[surface] = by_surface.get(surface, 0) + 1
+    return {"findings": len(findings), "by_severity": by_severity, "by_surface": by_surface,
+            "keys": len({f.evidence.get("token_sha256") for f in findings})}

@@ -1,0 +1,380 @@
+"""The embedded engine: DuckDB, streaming over batches of log files.
+
+Ingestion is designed for the real delivery shape, thousands of small gzip
+files. DuckDB reads a whole batch of files in one ``read_json`` call with a
+fixed schema (``Records`` as a list of raw JSON values) and pulls every field
+the pack needs out of each record with one multi-path ``json_extract_string``,
+so per-file cost is a few microseconds and parsing runs on every core.
+
+Each batch is flattened into a temporary table, every detection rule runs on
+it as SQL, and only matching rows are kept (the ``hits`` table). Memory is
+bounded by one batch plus the hits, whatever the size of the archive.
+
+A batch that DuckDB cannot read (a truncated gzip, invalid JSON, a pretty-
+printed or non-``Records`` file) is split in halves until the offending files
+are isolated; those go through the Python decoder
+(:func:`phantomkeys.trail.records.decode_file`), which reads the other accepted
+shapes and names the files that are bad. Bad files are counted and reported,
+never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from phantomkeys.trail import fields as F
+from phantomkeys.trail.finish import HuntResult, HuntStats, findings_from_duckdb
+from phantomkeys.trail.pack import RulePack
+from phantomkeys.trail.queries import compile_detections, hit_columns, hits_select, time_filter
+from phantomkeys.trail.records import BadFile, DecodeError, SourceFile, decode_file, read_bytes
+from phantomkeys.trail.sql import FLAT_DUCKDB
+
+ENGINE_NAME = "duckdb"
+#: Largest single JSON value (one delivered file) DuckDB will accept.
+MAX_OBJECT_BYTES = 256 << 20
+
+_RECORD_PATHS = [f.json_path for f in F.FLAT_FIELDS]
+_INDEX = {f.name: i + 1 for i, f in enumerate(F.FLAT_FIELDS)}  # DuckDB lists are 1-based
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _coalesce(names: Iterable[str]) -> str:
+    return "coalesce(" + ", ".join(f"x[{_INDEX[n]}]" for n in names) + ")"
+
+
+def flat_columns_ddl() -> str:
+    cols = ["source_file VARCHAR"]
+    for f in F.FLAT_FIELDS:
+        kind = "TIMESTAMP" if f.name == F.EVENT_TIME else "VARCHAR"
+        cols.append(f"{FLAT_DUCKDB.quote(f.name)} {kind}")
+    cols += [f"{FLAT_DUCKDB.quote(n)} VARCHAR" for n in (*F.DERIVED_FIELDS, *F.JSON_FIELDS)]
+    return ", ".join(cols)
+
+
+def flatten_select(read_expr: str, source_expr: str = "filename") -> str:
+    """SELECT producing flat-schema rows (plus ``_no_records``) from a read_json relation."""
+    q = FLAT_DUCKDB.quote
+    paths = "[" + ", ".join(_sql_string(p) for p in _RECORD_PATHS) + "]"
+    json_paths = "[" + ", ".join(_sql_string("$." + n) for n in F.JSON_FIELDS) + "]"
+    cols = []
+    for f in F.FLAT_FIELDS:
+        ref = f"x[{_INDEX[f.name]}]"
+        if f.name == F.EVENT_TIME:
+            # "2026-11-29T10:00:00Z" (trails) or "2026-11-29 10:00:00.000" (Lake).
+            ref = f"TRY_CAST(replace(replace({ref}, 'T', ' '), 'Z', '') AS TIMESTAMP)"
+        cols.append(f"{ref} AS {q(f.name)}")
+    cols.append(f"{_coalesce(F.PRINCIPAL_SOURCES)} AS {q(F.PRINCIPAL)}")
+    cols.append(f"{_coalesce(F.MODEL_SOURCES)} AS {q(F.MODEL)}")
+    cols += [f"CAST(j[{i + 1}] AS VARCHAR) AS {q(n)}" for i, n in enumerate(F.JSON_FIELDS)]
+    return (
+        f"SELECT source_file, r IS NULL AS _no_records, {', '.join(cols)} FROM ("
+        f"SELECT source_file, r, json_extract_string(r, {paths}) AS x, "
+        f"json_extract(r, {json_paths}) AS j FROM ("
+        f"SELECT {source_expr} AS source_file, unnest(coalesce(Records, [NULL::JSON])) AS r "
+        f"FROM {read_expr}))"
+    )
+
+
+def read_json_expr(paths: list[str]) -> str:
+    files = "[" + ", ".join(_sql_string(p) for p in paths) + "]"
+    return (
+        f"read_json({files}, format='newline_delimited', records=true, filename=true, "
+        f"columns={{'Records': 'JSON[]'}}, maximum_object_size={MAX_OBJECT_BYTES})"
+    )
+
+
+#: Files at least this large (compressed) are read by DuckDB directly; smaller
+#: ones are decompressed in Python and concatenated into one staging file per
+#: batch, which removes DuckDB's per-file cost on the many-small-files shape.
+DIRECT_BYTES = 4 << 20
+
+
+@dataclass(slots=True)
+class Staged:
+    """One batch's small files, decompressed into a single NDJSON staging file.
+
+    Each line is ``{"f": "#<index>", "d": <the file's JSON>}``; JSON text never
+    holds a raw newline inside a value, so newlines are replaced by spaces.
+    """
+
+    files: list[SourceFile]
+    path: str | None = None
+    #: Indexes (into ``files``) of the files written to the staging file.
+    lines: list[int] = field(default_factory=list)
+    max_line: int = 0
+    bad: list[BadFile] = field(default_factory=list)
+    not_json: list[SourceFile] = field(default_factory=list)
+    direct: list[SourceFile] = field(default_factory=list)
+
+    def lookup(self, key: str) -> SourceFile:
+        if key.startswith("#"):
+            return self.files[int(key[1:])]
+        for f in self.direct:
+            if str(f.path) == key:
+                return f
+        return SourceFile(Path(key), key, 0)
+
+    def discard(self) -> None:
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            self.path = None
+
+
+def default_staging_dir() -> str:
+    """Memory-backed /dev/shm when present (staging files live for one batch)."""
+    shm = "/dev/shm"  # noqa: S108 - private files created with mkstemp
+    if os.path.isdir(shm) and os.access(shm, os.W_OK):
+        return shm
+    return tempfile.gettempdir()
+
+
+def stage(files: list[SourceFile], staging_dir: str | None = None, *,
+          direct_bytes: int | None = DIRECT_BYTES) -> Staged:
+    """Decompress small files into one staging file (runs in a helper thread)."""
+    staged = Staged(files=files)
+    fd, staged.path = tempfile.mkstemp(prefix="phantomkeys-stage-", suffix=".ndjson",
+                                       dir=staging_dir or default_staging_dir())
+    with os.fdopen(fd, "wb") as out:
+        for i, f in enumerate(files):
+            if direct_bytes is not None and f.size >= direct_bytes:
+                staged.direct.append(f)
+                continue
+            try:
+                data = read_bytes(f.path)
+            except DecodeError as exc:
+                staged.bad.append(BadFile(f.name, str(exc)))
+                continue
+            except OSError as exc:
+                staged.bad.append(BadFile(f.name, f"unreadable ({exc.strerror or exc})"))
+                continue
+            body = data.strip()
+            if not body.startswith(b"{") or not body.endswith(b"}"):
+                staged.not_json.append(f)
+                continue
+            if b"\n" in body or b"\r" in body:
+                body = body.replace(b"\r", b" ").replace(b"\n", b" ")
+            line = b'{"f":"#' + str(i).encode() + b'","d":' + body + b"}\n"
+            out.write(line)
+            staged.lines.append(i)
+            staged.max_line = max(staged.max_line, len(line))
+    return staged
+
+
+def staged_read_expr(staged: Staged) -> str:
+    assert staged.path is not None
+    size = max(staged.max_line + 1024, 16 << 20)
+    return (
+        f"(SELECT f AS source_file, d.Records AS Records FROM read_json("
+        f"{_sql_string(staged.path)}, format='newline_delimited', "
+        f"columns={{'f': 'VARCHAR', 'd': 'STRUCT(Records JSON[])'}}, "
+        f"maximum_object_size={size}))"
+    )
+
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class _BatchOutcome:
+    bad: list[BadFile] = field(default_factory=list)
+    fallback_files: int = 0
+
+
+class DuckDBEngine:
+    """Run a rule pack over local log files with DuckDB."""
+
+    name = ENGINE_NAME
+
+    def __init__(self, pack: RulePack, *, threads: int | None = None,
+                 database: str = ":memory:", staging_dir: str | None = None) -> None:
+        self.pack = pack
+        self.staging_dir = staging_dir or default_staging_dir()
+        self.con = duckdb.connect(database)
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.columns = hit_columns(pack)
+        self.compiled = compile_detections(pack, FLAT_DUCKDB)
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        q = FLAT_DUCKDB.quote
+        hit_cols = ", ".join(
+            f"{q(c)} {'TIMESTAMP' if c == F.EVENT_TIME else 'VARCHAR'}" for c in self.columns
+        )
+        self.con.execute(f"CREATE TABLE hits (rule_name VARCHAR, subject VARCHAR, {hit_cols})")
+        self.con.execute(f"CREATE TEMP TABLE batch ({flat_columns_ddl()}, _no_records BOOLEAN)")
+
+    # ------------------------------------------------------------------ run
+
+    def run(
+        self,
+        file_batches: Iterable[list[SourceFile]],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> HuntResult:
+        stats = HuntStats(engine=self.name)
+        bad: list[BadFile] = []
+        tf = time_filter(FLAT_DUCKDB, _iso(since), _iso(until))
+        insert = "INSERT INTO hits " + hits_select(
+            self.compiled, FLAT_DUCKDB, "batch", self.columns, time_filter=tf
+        )
+        in_window = "SELECT count(*) FROM batch" + (f" WHERE {tf}" if tf else "")
+        # Stage batch k+1 (Python: read, gunzip, concatenate) in a helper thread
+        # while DuckDB parses and matches batch k: the two overlap on two cores.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pk-stage") as pool:
+            it = iter(file_batches)
+            nxt = next(it, None)
+            ahead: Future[Staged] | None = (
+                pool.submit(stage, nxt, self.staging_dir) if nxt is not None else None
+            )
+            while nxt is not None and ahead is not None:
+                files, staged = nxt, ahead.result()
+                nxt = next(it, None)
+                ahead = pool.submit(stage, nxt, self.staging_dir) if nxt is not None else None
+                outcome = self.load_batch(files, staged)
+                bad.extend(outcome.bad)
+                stats.files_read += len(files) - len(outcome.bad)
+                stats.files_fallback += outcome.fallback_files
+                (records,) = self._one("SELECT count(*) FROM batch")
+                (window,) = self._one(in_window)
+                stats.records_read += int(records)
+                stats.records_in_window += int(window)
+                self.con.execute(insert)
+                if progress is not None:
+                    progress(len(files), int(records))
+        (stats.hits,) = self._one("SELECT count(*) FROM hits")
+        findings = findings_from_duckdb(self.con, self.pack, "hits")
+        return HuntResult(findings=tuple(findings), stats=stats, bad_files=tuple(bad),
+                          pack=self.pack)
+
+    def _one(self, sql: str) -> tuple[Any, ...]:
+        row = self.con.execute(sql).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    # -------------------------------------------------------------- loading
+
+    def load_batch(self, files: list[SourceFile], staged: Staged | None = None) -> _BatchOutcome:
+        """Replace the ``batch`` table with the flattened records of ``files``."""
+        self.con.execute("DELETE FROM batch")
+        outcome = _BatchOutcome()
+        pending: list[SourceFile] = []
+        if staged is None:
+            staged = stage(files, self.staging_dir)
+        outcome.bad.extend(staged.bad)
+        pending.extend(staged.not_json)
+        try:
+            self._insert_staged(staged, pending)
+        finally:
+            staged.discard()
+        self._insert_direct(staged.direct, pending)
+        # Files that parsed but hold no "Records" (NDJSON events, Lake results,
+        # junk): drop their rows and let the Python decoder judge them.
+        no_records = self.con.execute(
+            "SELECT DISTINCT source_file FROM batch WHERE _no_records"
+        ).fetchall()
+        if no_records:
+            self.con.execute(
+                "DELETE FROM batch WHERE source_file IN "
+                "(SELECT source_file FROM batch WHERE _no_records)"
+            )
+            for (key,) in no_records:
+                pending.append(staged.lookup(key))
+        for f in pending:
+            outcome.fallback_files += 1
+            problem = self._insert_decoded(f)
+            if problem is not None:
+                outcome.bad.append(problem)
+        return outcome
+
+    def _insert_staged(self, staged: Staged, pending: list[SourceFile]) -> None:
+        if not staged.lines:
+            return
+        try:
+            self.con.execute(
+                "INSERT INTO batch BY NAME "
+                + flatten_select(staged_read_expr(staged), source_expr="source_file")
+            )
+            return
+        except duckdb.Error:
+            pass
+        # Some file's content is not valid JSON: re-stage halves to isolate it.
+        members = [staged.files[i] for i in staged.lines]
+        if len(members) == 1:
+            pending.append(members[0])
+            return
+        mid = len(members) // 2
+        for half in (members[:mid], members[mid:]):
+            sub = stage(half, self.staging_dir, direct_bytes=None)
+            try:
+                self._insert_staged(sub, pending)
+            finally:
+                sub.discard()
+            pending.extend(sub.not_json)
+
+    def _insert_direct(self, files: list[SourceFile], pending: list[SourceFile]) -> None:
+        """Large files: DuckDB reads them itself; on error, bisect to the bad ones."""
+        if not files:
+            return
+        try:
+            self.con.execute(
+                "INSERT INTO batch BY NAME "
+                + flatten_select(read_json_expr([str(f.path) for f in files]))
+            )
+        except duckdb.Error:
+            if len(files) == 1:
+                pending.append(files[0])
+                return
+            mid = len(files) // 2
+            self._insert_direct(files[:mid], pending)
+            self._insert_direct(files[mid:], pending)
+
+    def _insert_decoded(self, f: SourceFile) -> BadFile | None:
+        try:
+            events = decode_file(f.path)
+        except DecodeError as exc:
+            return BadFile(f.name, str(exc))
+        except OSError as exc:
+            return BadFile(f.name, f"unreadable ({exc.strerror or exc})")
+        if not events:
+            return None
+        fd, tmp = tempfile.mkstemp(suffix=".json", prefix="phantomkeys-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"Records": events}, fh, separators=(",", ":"), default=str)
+                fh.write("\n")
+            self.con.execute(
+                "INSERT INTO batch BY NAME "
+                + flatten_select(read_json_expr([tmp]), source_expr=_sql_string(str(f.path)))
+            )
+        except duckdb.Error as exc:
+            return BadFile(f.name, f"unreadable records ({str(exc).splitlines()[0]})")
+        finally:
+            os.unlink(tmp)
+        return None
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
