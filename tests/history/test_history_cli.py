@@ -47,7 +47,8 @@ def test_list_as_json_and_table(two_scans: Path) -> None:
     scans = json.loads(result.stdout)["scans"]
     assert [s["id"] for s in scans] == [1, 2]
     table = run("history", "list", "--history", str(two_scans), "--format", "table")
-    assert "2 recorded scan(s)" in table.stdout and "2026-11-30T10:00:00Z" in table.stdout
+    assert "2 recorded scan(s)" in table.stdout
+    assert "2026-11-30T10:00:00Z" in table.stdout
 
 
 def test_diff_defaults_to_the_last_two_scans(two_scans: Path) -> None:
@@ -59,10 +60,12 @@ def test_diff_defaults_to_the_last_two_scans(two_scans: Path) -> None:
 
 def test_diff_table_and_markdown(two_scans: Path) -> None:
     table = run("history", "diff", "--history", str(two_scans), "--format", "table").stdout
-    assert "1 new" in table and "Brand new finding" in table
+    assert "1 new" in table
+    assert "Brand new finding" in table
     md = run("history", "diff", "1", "2", "--history", str(two_scans), "--format",
              "markdown").stdout
-    assert md.startswith("## phantomkeys: changes #1") and "### New" in md
+    assert md.startswith("## phantomkeys: changes #1")
+    assert "### New" in md
 
 
 def test_fail_on_new_exits_1_only_when_there_is_something_new(two_scans: Path) -> None:

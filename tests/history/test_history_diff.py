@@ -24,7 +24,8 @@ def _by_rule(document: dict[str, Any], rule_id: str, account: str) -> dict[str, 
 
 def test_identical_scans_have_no_changes() -> None:
     result = diff(scan_doc(), scan_doc())
-    assert result.is_empty() and result.unchanged == 12
+    assert result.is_empty()
+    assert result.unchanged == 12
 
 
 def test_new_resolved_and_changed() -> None:
@@ -79,7 +80,8 @@ def test_findings_of_an_account_not_scanned_at_all_are_unverified() -> None:
     after["accounts"] = [a for a in after["accounts"] if a["account_id"] != "333333333333"]
     after["findings"] = [f for f in after["findings"] if f["account_id"] != "333333333333"]
     result = diff(before, after)
-    assert len(result.unverified) == 2 and result.resolved == ()
+    assert len(result.unverified) == 2
+    assert result.resolved == ()
 
 
 def test_lists_of_findings_work_too() -> None:

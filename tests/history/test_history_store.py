@@ -34,7 +34,8 @@ def test_record_creates_a_private_database_and_lists_scans(db: Path) -> None:
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
     scans = store.list_scans(db)
     assert [s.id for s in scans] == [first.id, second.id]
-    assert scans[0].command == "scan" and scans[1].command == "leaks"
+    assert scans[0].command == "scan"
+    assert scans[1].command == "leaks"
     assert scans[0].finding_count == 12
     assert scans[0].severity_counts == {"critical": 2, "high": 5, "medium": 4, "low": 1,
                                         "info": 0}

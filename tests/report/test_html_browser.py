@@ -89,7 +89,9 @@ def test_every_chart_rendered_with_marks(demo_page: Any) -> None:
     for name in ("status", "key-age", "key-expiry", "capabilities", "heat-map", "scp-coverage",
                  "hunt-timeline"):
         w, h, marks = rendered[name]
-        assert w > 100 and h > 40 and marks > 0, (name, rendered[name])
+        assert w > 100, (name, rendered[name])
+        assert h > 40, (name, rendered[name])
+        assert marks > 0, (name, rendered[name])
     # the status chart has one bar per non-empty status (5 statuses in the fixture)
     assert rendered["status"][2] == 5
 
@@ -111,7 +113,8 @@ def test_text_filter_and_select_filter_narrow_the_table(demo_page: Any) -> None:
         By.CSS_SELECTOR, f'select.filter-select[data-table="{table}"][data-attr="status"]'))
     status.select_by_value("at-risk")
     rows = _visible_rows(demo_page, table)
-    assert len(rows) == 3 and all(r.endswith("|at-risk") for r in rows)
+    assert len(rows) == 3
+    assert all(r.endswith("|at-risk") for r in rows)
     status.select_by_value("")
     assert len(_visible_rows(demo_page, table)) == 9
 

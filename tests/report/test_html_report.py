@@ -21,14 +21,17 @@ def test_one_self_contained_file_with_no_network_references() -> None:
     page = _bundle()
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
-    assert "@import" not in page and "url(" not in page
-    assert "<link" not in page and "<iframe" not in page
+    assert "@import" not in page
+    assert "url(" not in page
+    assert "<link" not in page
+    assert "<iframe" not in page
 
 
 def test_content_security_policy_allows_only_the_inline_script_by_hash() -> None:
     page = _bundle()
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
-    assert csp and "default-src 'none'" in csp.group(1)
+    assert csp
+    assert "default-src 'none'" in csp.group(1)
     script = re.search(r"<script>(.*?)</script>", page, re.S)
     assert script is not None
     digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode()
@@ -68,7 +71,8 @@ def test_secrets_never_reach_the_page() -> None:
     document["findings"][0]["evidence"]["context"] = f"AWS_BEARER_TOKEN_BEDROCK={key}"
     document["findings"][0]["evidence"]["secret"] = secret
     page = html_report.render(document)
-    assert secret not in page and key not in page
+    assert secret not in page
+    assert key not in page
     assert keys.redact(key)[:20] in page
 
 
@@ -81,8 +85,10 @@ def test_unknown_is_shown_as_unknown_never_as_zero() -> None:
 
 def test_tables_offer_filters_and_counts() -> None:
     page = html_report.render(load_fixture("scan"))
-    assert 'id="scan-0-identities"' in page and 'id="scan-0-findings"' in page
-    assert 'data-attr="status"' in page and 'data-attr="severity"' in page
+    assert 'id="scan-0-identities"' in page
+    assert 'id="scan-0-findings"' in page
+    assert 'data-attr="status"' in page
+    assert 'data-attr="severity"' in page
     assert '<span class="row-count" data-table="scan-0-identities">9 of 9</span>' in page
 
 
@@ -90,11 +96,13 @@ def test_empty_documents_render_with_empty_states() -> None:
     document = load_fixture("hunt")
     document["findings"] = []
     page = html_report.render(document)
-    assert "No activity" in page and "None." in page
+    assert "No activity" in page
+    assert "None." in page
     scan = load_fixture("scan")
     for account in scan["accounts"]:
         account["identities"] = []
     scan["findings"] = []
     scan["summary"] = dict.fromkeys(scan["summary"], 0)
     page = html_report.render(scan)
-    assert "No API-key holders found" in page and "No API keys" in page
+    assert "No API-key holders found" in page
+    assert "No API keys" in page

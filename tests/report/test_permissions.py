@@ -87,8 +87,9 @@ def _cfn_loader() -> type[yaml.SafeLoader]:
 
 
 def template(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load((DEPLOY / name).read_text("utf-8"),  # noqa: S506
-                                       Loader=_cfn_loader())
+    # A SafeLoader subclass that only adds the CloudFormation tags.
+    loader = _cfn_loader()
+    loaded: dict[str, Any] = yaml.load((DEPLOY / name).read_text("utf-8"), Loader=loader)  # noqa: S506
     return loaded
 
 

@@ -66,7 +66,8 @@ def test_no_format_ever_carries_a_key_secret(any_doc: dict[str, Any]) -> None:
     for fmt in _offline_formats(command):
         text = formats.render(any_doc, fmt)
         assert SECRET not in text, fmt
-        assert long_key not in text and short_key[40:120] not in text, fmt
+        assert long_key not in text, fmt
+        assert short_key[40:120] not in text, fmt
         if (command, fmt) != ("scan", "csv"):  # the scan CSV lists identities, not findings
             assert long_key[:12] in text, f"{fmt}: the redacted preview should remain"
 
@@ -140,8 +141,10 @@ def test_markdown_scan_report_has_counts_tables_and_details() -> None:
     assert text.startswith("## phantomkeys: API-key scan")
     assert "**12 findings** (2 critical, 5 high, 4 medium, 1 low)" in text
     assert "| 3 | 3 | 1 | 1 | 1 |" in text  # status counts
-    assert "❌ error" in text and "⚠️ incomplete" in text
-    assert text.count("<details>") == 12 and text.count("</details>") == 12
+    assert "❌ error" in text
+    assert "⚠️ incomplete" in text
+    assert text.count("<details>") == 12
+    assert text.count("</details>") == 12
 
 
 def test_markdown_escapes_hostile_values() -> None:
@@ -149,8 +152,10 @@ def test_markdown_escapes_hostile_values() -> None:
     document["findings"][0]["location"]["path"] = "a|b`c.env"
     document["findings"][0]["title"] = "<img src=x onerror=alert(1)> [click](http://evil)"
     text = markdown.render(document)
-    assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
-    assert "[click](" not in text and "\\[click\\](http://evil)" in text
+    assert "<img" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "[click](" not in text
+    assert "\\[click\\](http://evil)" in text
     table_line = next(line for line in text.splitlines() if "a\\|b" in line)
     assert table_line.count(" | ") == 4  # five cells: the pipe did not split the row
 

@@ -20,7 +20,8 @@ def test_ocsf_events_are_detection_findings_that_round_trip(command: str) -> Non
     events = json.loads(ocsf.render(document))
     assert len(events) == len(document["findings"])
     for event, finding in zip(events, document["findings"], strict=True):
-        assert event["class_uid"] == 2004 and event["category_uid"] == 2
+        assert event["class_uid"] == 2004
+        assert event["category_uid"] == 2
         assert event["type_uid"] == 200401  # class_uid * 100 + activity_id (Create)
         assert event["finding_info"]["uid"] == finding["fingerprint"]
         assert event["finding_info"]["analytic"]["uid"] == finding["rule_id"]

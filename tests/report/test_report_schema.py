@@ -71,7 +71,8 @@ def test_unknown_severity_and_bad_fingerprint_fail() -> None:
     doc["findings"][0]["severity"] = "urgent"
     doc["findings"][1]["fingerprint"] = "not-hex"
     message = _errors(doc, "hunt")
-    assert "/findings/0/severity" in message and "/findings/1/fingerprint" in message
+    assert "/findings/0/severity" in message
+    assert "/findings/1/fingerprint" in message
 
 
 def test_hunt_evidence_must_carry_the_activity_window() -> None:

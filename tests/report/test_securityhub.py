@@ -11,7 +11,7 @@ import pytest
 from conftest import load_fixture
 from moto import mock_aws
 
-from phantomkeys.aws.securityhub import BATCH_SIZE, import_document, import_findings
+from phantomkeys.aws.securityhub import import_document, import_findings
 from phantomkeys.report.asff import to_asff
 
 
@@ -19,7 +19,7 @@ from phantomkeys.report.asff import to_asff
 def session() -> Any:
     with mock_aws():
         yield boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
-                            aws_secret_access_key="testing")  # noqa: S106
+                            aws_secret_access_key="testing")
 
 
 def _many(n: int) -> list[dict[str, Any]]:
@@ -63,7 +63,7 @@ class _Recorder:
         assert service == "securityhub"
         return self
 
-    def batch_import_findings(self, Findings: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def batch_import_findings(self, Findings: list[dict[str, Any]]) -> dict[str, Any]:
         self.sizes.append(len(Findings))
         step = self.script.pop(0)
         if isinstance(step, Exception):
@@ -85,8 +85,10 @@ def test_throttled_batches_are_retried_with_backoff() -> None:
                       _ok])
     delays: list[float] = []
     outcome = import_findings(fake, _many(150), sleep=delays.append, base_delay=0.5)
-    assert outcome.imported == 150 and outcome.failed == 0
-    assert outcome.retries == 2 and delays == [0.5, 1.0]
+    assert outcome.imported == 150
+    assert outcome.failed == 0
+    assert outcome.retries == 2
+    assert delays == [0.5, 1.0]
     assert fake.sizes == [100, 100, 100, 50]
 
 

@@ -268,5 +268,5 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     ctx = AwsContext.from_cli()
     outcome = run_scheduled_scan(config, clients=ctx, scan=default_scan, now=datetime.now(UTC))
     result = outcome.to_dict()
-    print(json.dumps({"phantomkeys": result}))  # noqa: T201 - the Lambda log line
+    print(json.dumps({"phantomkeys": result}))
     return result

@@ -34,7 +34,10 @@ Resources
 * ``"*"`` (the default): "some resource this action can act on". The catalog
   gives the action's resource ARN formats (``arn:${Partition}:kms:${Region}:
   ${Account}:key/${KeyId}``; each placeholder stands for one or more
-  characters). An action with no resource types is evaluated against the
+  characters, without ``:`` except in object keys and paths, so the
+  ``arn:*:kms:*:::*`` of AmazonBedrockLimitedAccess matches no key). Without a
+  catalog, "some resource" is any string. An action with no resource types is
+  evaluated against the
   literal resource ``*``, as AWS does. An ``Allow`` matches when one of its
   ``Resource`` patterns can match one of those ARNs (so ``s3:*`` on
   ``arn:aws:s3:::bucket`` grants bucket actions but not object actions, and
@@ -50,9 +53,18 @@ Resources
 * a pattern with ``*``/``?`` (``arn:aws:s3:::reports/*``): "some resource
   matching it".
 
+Policy variables (``${aws:username}``, ``${aws:PrincipalTag/team, 'none'}``,
+``${*}``) are resolved from the context in ``2012-10-17`` policies. When the
+context does not give them, a pattern is *unknown* for a concrete ARN; for a
+"some resource" question, a pattern that only uses keys every IAM user request
+carries (``aws:username``, ``aws:userid``, ``aws:PrincipalArn`` …) certainly
+reaches one resource: the user's own (``user/${aws:username}``).
+
 Performance: :func:`evaluate` and :func:`effective_permissions` are memoised on
 their (hashable, frozen) inputs, so 1,000 identities sharing one policy set
-cost one evaluation.
+cost one evaluation; :func:`effective_permissions` also shares work between
+policy sets that differ only in policy names (per-user inline policies).
+:func:`clear_caches` empties the memos.
 """
 
 from __future__ import annotations
@@ -640,6 +652,8 @@ def _exists(pos: tuple[Glob, ...], neg: tuple[Glob, ...] = ()) -> bool:
         return True
     if any(g == _ANY for g in neg):
         return False
+    if not _ends_compatible(pos):
+        return False
     alphabet = {t for g in chain(pos, neg) for t in g if len(t) == 1}
     alphabet.update((_OTHER, ":"))
     start = (
@@ -666,6 +680,19 @@ def _exists(pos: tuple[Glob, ...], neg: tuple[Glob, ...] = ()) -> bool:
                 seen.add(state)
                 queue.append(state)
     return False
+
+
+def _ends_compatible(pos: tuple[Glob, ...]) -> bool:
+    """Cheap rejection: the literal prefixes (and suffixes) of the patterns agree."""
+    for forward in (True, False):
+        seqs = [g if forward else g[::-1] for g in pos]
+        for i in range(min(len(g) for g in seqs)):
+            column = [g[i] for g in seqs]
+            if any(len(t) != 1 for t in column):
+                break  # a wildcard: stop comparing from this end
+            if len(set(column)) > 1:
+                return False
+    return True
 
 
 def _covered(glob: Glob, by: Sequence[Glob]) -> bool:

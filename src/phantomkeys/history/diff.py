@@ -95,7 +95,8 @@ def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, t
             out[key] = (before.get(key), after.get(key))
     ev_b = before.get("evidence") if isinstance(before.get("evidence"), Mapping) else {}
     ev_a = after.get("evidence") if isinstance(after.get("evidence"), Mapping) else {}
-    assert isinstance(ev_b, Mapping) and isinstance(ev_a, Mapping)
+    assert isinstance(ev_b, Mapping)
+    assert isinstance(ev_a, Mapping)
     for key in sorted(set(ev_b) | set(ev_a)):
         if key in VOLATILE_EVIDENCE:
             continue

@@ -195,7 +195,8 @@ def _insert(conn: sqlite3.Connection, document: Mapping[str, Any], recorded_at: 
     summary = document.get("summary") if isinstance(document.get("summary"), Mapping) else {}
     blob = zlib.compress(json.dumps(document, separators=(",", ":"), default=str).encode(), 6)
     tool = document.get("tool") if isinstance(document.get("tool"), Mapping) else {}
-    assert isinstance(tool, Mapping) and isinstance(summary, Mapping)
+    assert isinstance(tool, Mapping)
+    assert isinstance(summary, Mapping)
     values = (recorded_at or _now(), meta.get("scan_time"), doc.command_of(document),
               scope_of(document), str(tool.get("version") or ""), meta.get("caller_arn"),
               len(findings), json.dumps(doc.severity_counts(findings)),

@@ -112,7 +112,8 @@ def _scan_sections(document: Mapping[str, Any]) -> list[str]:
                     if isinstance(c, Mapping)]
             rows.append([
                 code(account.get("account_id")), code(ident.get("username")),
-                esc(ident.get("kind")), esc(ident.get("surface")), f"**{esc(ident.get('status'))}**",
+                esc(ident.get("kind")), esc(ident.get("surface")),
+                f"**{esc(ident.get('status'))}**",
                 _severity(risk.get("severity")), esc(", ".join(caps[:4]) +
                                                      (" …" if len(caps) > 4 else "")),
             ])

@@ -304,7 +304,8 @@ def _hunt() -> dict[str, Any]:
     }
     return _findings_document(
         "hunt", title="phantomkeys hunt report",
-        description="Output of `phantomkeys hunt --format json`: rule-pack matches over CloudTrail.",
+        description="Output of `phantomkeys hunt --format json`: rule-pack matches over "
+                    "CloudTrail.",
         finding=hunt_finding)
 
 

@@ -85,7 +85,7 @@ def _evidence(row: Mapping[str, Any], account: str) -> dict[str, Any]:
     count = int(row.get("event_count") or 0)
     event_ids = _list(row.get("event_ids"))
     ev: dict[str, Any] = {
-        "principal": principals[0] if len(principals) == 1 else (principals or None),
+        "principal": principals[0] if principals else "",
         "account_id": account or None,
         "count": count,
         "first_seen": iso(row.get("first_seen")),
@@ -98,6 +98,8 @@ def _evidence(row: Mapping[str, Any], account: str) -> dict[str, Any]:
         "error_codes": _list(row.get("error_codes")),
         "event_ids": event_ids,
     }
+    if len(principals) > 1:
+        ev["principals"] = principals
     if count > len(event_ids) and len(event_ids) >= EVENT_ID_CAP:
         ev["event_ids_truncated"] = True
     return ev
