@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from fnmatch import fnmatchcase
 
 
 class SurfaceId(StrEnum):
@@ -47,6 +48,8 @@ class Surface:
     event_sources: tuple[str, ...]
     #: Environment variable SDKs read the bearer token from, if any.
     token_env_var: str | None
+    #: Actions of those services a key still cannot call (glob patterns).
+    key_excluded_actions: tuple[str, ...] = ()
 
     def managed_policy_arn(self, partition: str = "aws") -> str:
         return f"arn:{partition}:iam::aws:policy/{self.managed_policy_name}"
@@ -57,7 +60,10 @@ class Surface:
     def key_reaches(self, action: str) -> bool:
         """True when a bearer token of this surface can be used for ``action``."""
         prefix = action.split(":", 1)[0].lower()
-        return prefix in self.key_service_prefixes
+        if prefix not in self.key_service_prefixes:
+            return False
+        lowered = action.lower()
+        return not any(fnmatchcase(lowered, p.lower()) for p in self.key_excluded_actions)
 
 
 BEDROCK = Surface(
@@ -77,6 +83,14 @@ BEDROCK = Surface(
     key_service_prefixes=("bedrock", "bedrock-mantle"),
     event_sources=("bedrock.amazonaws.com", "bedrock-mantle.amazonaws.com"),
     token_env_var="AWS_BEARER_TOKEN_BEDROCK",
+    # "API keys work only with Amazon Bedrock and Amazon Bedrock Runtime actions"
+    # — not Agents (control and runtime, knowledge bases, flows), not Data
+    # Automation, not InvokeModelWithBidirectionalStream (DOMAIN-FACTS §1).
+    key_excluded_actions=(
+        "bedrock:*Agent*", "bedrock:*KnowledgeBase*", "bedrock:Retrieve*",
+        "bedrock:*Flow*", "bedrock:*DataAutomation*", "bedrock:InvokeBlueprintOptimization*",
+        "bedrock:InvokeModelWithBidirectionalStream",
+    ),
 )
 
 CLAUDE_PLATFORM = Surface(

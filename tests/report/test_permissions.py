@@ -35,6 +35,8 @@ MODULE_POLICIES: dict[str, tuple[str, ...]] = {
     "lambda_handler": (SCHEDULED,),
     "state": ("remediation.json",),  # revoke/cleanup/restore re-read state before acting
     "apply": ("remediation.json",),
+    "trail": ("investigate.json",),  # timeline, hunt from S3
+    "mint": ("investigate.json",),  # least-privilege reads CloudTrail (API or S3)
     "session": (),  # sts:GetCallerIdentity only, which needs no permission
     "__init__": (),
 }

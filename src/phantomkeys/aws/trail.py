@@ -98,12 +98,10 @@ def plan_prefixes(
         for sub in subs:
             walk(sub, depth + 1)
 
-    start = prefix if not prefix or prefix.endswith("/") else prefix
-    if start and not start.endswith("/") and not start.endswith(_LOG_SUFFIXES):
-        # A partial name ("AWSLogs/1111") lists like a folder.
-        out.append(start)
-    else:
-        walk(start, 0)
+    if prefix and not prefix.endswith("/"):
+        # A partial name ("AWSLogs/1111", one object) is listed as it is.
+        return [prefix]
+    walk(prefix, 0)
     return out
 
 

@@ -918,7 +918,7 @@ def build_least_privilege(
             review.append(Review(au.action, "; ".join(reasons), au.calls, is_excluded))
     kept = [g for g in grants if not _matches_any(g.action, options.exclude)]
 
-    policy = _policy_document(kept, partition)
+    policy = _policy_document(kept)
     role_name = options.role_name or default_role_name(target)
     trust = options.trust or parse_trust_principal(None, account_id=account, partition=partition)
     window = f"{_iso(since) or 'the start'} to {_iso(until) or 'now'}"
@@ -954,39 +954,49 @@ def build_least_privilege(
     )
 
 
-def _policy_document(grants: Sequence[Grant], partition: str) -> dict[str, Any]:
+def _policy_document(grants: Sequence[Grant]) -> dict[str, Any]:
     """Group grants into statements: same resources, regions and conditions -> one statement."""
     per_action: dict[tuple[str, GrantKind, tuple[tuple[str, str], ...]],
                      tuple[set[str], set[str]]] = {}
     for g in grants:
-        resources, regions = per_action.setdefault((g.action, g.kind, g.context), (set(), set()))
-        resources.add(g.resource)
+        res_set, region_set = per_action.setdefault((g.action, g.kind, g.context),
+                                                    (set(), set()))
+        res_set.add(g.resource)
         if g.kind is GrantKind.REGIONAL:
-            regions.add(g.region)
+            region_set.add(g.region)
     groups: dict[tuple[frozenset[str], frozenset[str], GrantKind,
                        tuple[tuple[str, str], ...]], list[str]] = {}
-    for (action, kind, context), (resources, regions) in per_action.items():
-        if "*" in resources:
-            resources = {"*"}
-        key = (frozenset(resources), frozenset(regions), kind, context)
-        groups.setdefault(key, []).append(action)
+    for (action, kind, context), (res_set, region_set) in per_action.items():
+        scope = frozenset({"*"}) if "*" in res_set else frozenset(res_set)
+        groups.setdefault((scope, frozenset(region_set), kind, context), []).append(action)
+
+    bearer_actions = {x for s in SURFACES for x in s.bearer_token_actions}
+
+    def purpose(scope: frozenset[str], kind: GrantKind, actions: list[str]) -> tuple[int, str]:
+        if kind is GrantKind.VIA_PROFILE:
+            return 1, "ThroughInferenceProfile"
+        if all(a in _INFERENCE_ACTIONS for a in actions) and scope != {"*"}:
+            return 0, "OnRecordedModels" if len(actions) > 1 else ""
+        if all(a in bearer_actions for a in actions):
+            return 2, ""
+        return 3, "RecordedCalls" if len(actions) > 1 else ""
+
+    ranked = []
+    for (scope, scope_regions, kind, context), actions in groups.items():
+        actions.sort()
+        rank, label = purpose(scope, kind, actions)
+        ranked.append((rank, actions, sorted(scope), scope_regions, kind, context, label))
+    ranked.sort(key=lambda item: (item[0], item[1], item[2]))
 
     statements: list[dict[str, Any]] = []
     used_sids: set[str] = set()
-    ordered = sorted(groups.items(), key=lambda item: (
-        item[0][2] is GrantKind.VIA_PROFILE, sorted(item[1]), sorted(item[0][0])))
-    for (resources, regions, kind, context), actions in ordered:
-        actions.sort()
+    for _, actions, resource_list, regions, _kind, context, label in ranked:
         prefixes = sorted({a.split(":", 1)[0] for a in actions})
-        if kind is GrantKind.VIA_PROFILE:
-            purpose = "ModelsThroughInferenceProfile"
-        elif all(a in _INFERENCE_ACTIONS for a in actions) and resources != {"*"}:
-            purpose = "Inference"
-        elif any(a in {x for s in SURFACES for x in s.bearer_token_actions} for a in actions):
-            purpose = "ApiKeyUse"
+        if len(actions) == 1:
+            prefix, name = actions[0].split(":", 1)
+            base = _sid(_pascal(prefix) + name + label)
         else:
-            purpose = "RecordedCalls"
-        base = _sid("".join(_pascal(p) for p in prefixes) + purpose)
+            base = _sid("".join(_pascal(p) for p in prefixes) + label)
         sid, n = base, 2
         while sid in used_sids:
             sid, n = f"{base}{n}", n + 1
@@ -996,9 +1006,8 @@ def _policy_document(grants: Sequence[Grant], partition: str) -> dict[str, Any]:
             region_list = sorted(regions)
             conditions.setdefault("StringEquals", {})["aws:RequestedRegion"] = (
                 region_list[0] if len(region_list) == 1 else region_list)
-        for key, value in context:
-            conditions.setdefault("StringEquals", {})[key] = value
-        resource_list = sorted(resources)
+        for condition_key, value in context:
+            conditions.setdefault("StringEquals", {})[condition_key] = value
         statement: dict[str, Any] = {
             "Sid": sid,
             "Effect": "Allow",
@@ -1182,22 +1191,22 @@ def _shell_quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-def switch_over_commands(result: LeastPrivilege, fmt: str, *,
-                         output_name: str | None = None) -> tuple[CommandStep, ...]:
+def switch_over_commands(result: LeastPrivilege, fmt: str, *, output_name: str | None = None,
+                         rerun: str | None = None) -> tuple[CommandStep, ...]:
     """Deploy the role, move the workload to it, then revoke and clean up the old key holder."""
     role = result.role_name
     region = result.primary_region or "us-east-1"
     q = _shell_quote
     steps: list[CommandStep] = []
     external = result.trust.external_id
+    deploy: tuple[str, ...]
     match fmt:
         case "terraform":
             file = output_name or "least-privilege.tf"
-            deploy: tuple[str, ...] = (
-                "terraform init",
-                f"terraform apply{' -var external_id=' + q('<your-external-id>') if external else ''}"
-                f"  # in the folder holding {file}",
-            )
+            apply = "terraform apply"
+            if external:
+                apply += " -var external_id=" + q("<your-external-id>")
+            deploy = ("terraform init", f"{apply}   # in the folder holding {file}")
         case "cloudformation":
             file = output_name or "least-privilege.yaml"
             overrides = (" --parameter-overrides ExternalId=" + q("<your-external-id>")
@@ -1207,12 +1216,17 @@ def switch_over_commands(result: LeastPrivilege, fmt: str, *,
                 f"--stack-name {q(role)} --capabilities CAPABILITY_NAMED_IAM{overrides}",
             )
         case _:
-            file = output_name or "least-privilege.json"
+            file = output_name if fmt == "json" and output_name else "least-privilege.json"
+            produce: tuple[str, ...] = ()
+            if not (fmt == "json" and output_name):
+                base = rerun or f"phantomkeys least-privilege {q(result.target.cli_reference)}"
+                produce = (f"{base} --format json -o {q(file)}",)
             deploy = (
+                *produce,
                 f"jq .role.trust_policy {q(file)} > trust-policy.json",
                 f"jq .policy {q(file)} > policy.json",
-                "# replace the ExternalId placeholder in trust-policy.json first" if external
-                else "# trust-policy.json is ready to use",
+                *(("# replace the ExternalId placeholder in trust-policy.json",)
+                  if external else ()),
                 f"aws iam create-role --role-name {q(role)} "
                 "--assume-role-policy-document file://trust-policy.json "
                 f"--max-session-duration {result.max_session_seconds}",
@@ -1222,11 +1236,17 @@ def switch_over_commands(result: LeastPrivilege, fmt: str, *,
     steps.append(CommandStep(1, "Create the least-privilege role", deploy,
                              "Review the policy first: it allows exactly what the records show."))
 
-    assume = (f"aws configure set profile.{role}.role_arn {result.role_arn}",
-              f"aws configure set profile.{role}.source_profile <the workload's profile>")
-    if external:
-        assume += (f"aws configure set profile.{role}.external_id <your-external-id>",)
-    use: list[str] = list(assume)
+    use: list[str] = []
+    if result.trust.kind is TrustKind.SERVICE:
+        use.append(f"# make {result.role_arn} the execution role of the "
+                   f"{result.trust.value.split('.', 1)[0]} workload, for example:")
+        use.append(f"aws lambda update-function-configuration --function-name <function> "
+                   f"--role {result.role_arn}")
+    else:
+        use.append(f"aws configure set profile.{role}.role_arn {result.role_arn}")
+        use.append(f"aws configure set profile.{role}.source_profile <the workload's profile>")
+        if external:
+            use.append(f"aws configure set profile.{role}.external_id <your-external-id>")
     for surface_id in result.surfaces or (SurfaceId.BEDROCK,):
         surface = next(s for s in SURFACES if s.id is surface_id)
         mint = (f"phantomkeys mint --profile {q(role)} --surface {surface.id.value} "

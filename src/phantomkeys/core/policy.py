@@ -654,8 +654,6 @@ def _exists(pos: tuple[Glob, ...], neg: tuple[Glob, ...] = ()) -> bool:
         return False
     if not _ends_compatible(pos):
         return False
-    alphabet = {t for g in chain(pos, neg) for t in g if len(t) == 1}
-    alphabet.update((_OTHER, ":"))
     start = (
         tuple(_closure((0,), g) for g in pos),
         tuple(_closure((0,), g) for g in neg),
@@ -668,6 +666,13 @@ def _exists(pos: tuple[Glob, ...], neg: tuple[Glob, ...] = ()) -> bool:
             len(g) in s for g, s in zip(neg, n_states, strict=True)
         ):
             return True
+        # Only the literals the automata are waiting for can behave differently
+        # from "any other character" (and ":" for the ARN-field wildcards).
+        alphabet = {_OTHER, ":"}
+        for g, states in chain(zip(pos, p_states, strict=True), zip(neg, n_states, strict=True)):
+            for i in states:
+                if i < len(g) and len(g[i]) == 1:
+                    alphabet.add(g[i])
         for sym in alphabet:
             p_next = tuple(_step(s, g, sym) for g, s in zip(pos, p_states, strict=True))
             if not all(p_next):

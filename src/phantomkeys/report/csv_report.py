@@ -45,12 +45,12 @@ def _active(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def _oldest_created(ident: Mapping[str, Any]) -> str:
-    times = [c.get("created") for c in _ident_credentials(ident) if c.get("created")]
+    times = [str(c["created"]) for c in _ident_credentials(ident) if c.get("created")]
     return min(times) if times else ""
 
 
 def _next_expiry(ident: Mapping[str, Any]) -> str:
-    times = [c.get("expires") for c in _active(_ident_credentials(ident)) if c.get("expires")]
+    times = [str(c["expires"]) for c in _active(_ident_credentials(ident)) if c.get("expires")]
     return min(times) if times else ""
 
 

@@ -1,0 +1,128 @@
+"""``rules test``: every rule must fire on its positive examples and stay quiet on its negatives.
+
+Examples are real-shaped CloudTrail files (``{"Records": [...]}``) under
+``examples/<rule name>/positive*.json`` and ``negative*.json``. A rule with no
+positive or no negative example fails the test: an untested rule is a defect.
+Base rules that only feed correlations are tested as if they emitted findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from phantomkeys.trail.finish import HuntResult
+from phantomkeys.trail.pack import PackRule, RulePack, default_examples_dir
+from phantomkeys.trail.records import SourceFile
+
+#: (pack, files) -> result; the DuckDB engine by default, Spark in its test.
+Runner = Callable[[RulePack, list[SourceFile]], HuntResult]
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleOutcome:
+    path: str
+    expected: bool
+    fired: bool
+    count: int
+    error: str | None = None
+    #: Detection rules: records in the file and records the rule matched.
+    records: int = 0
+    matched: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        if self.error is not None or self.expected != self.fired:
+            return False
+        # Every record of a detection rule's positive example is a true positive.
+        return not (self.expected and self.matched is not None and self.matched != self.records)
+
+
+@dataclass(slots=True)
+class RuleOutcome:
+    rule: str
+    examples: list[ExampleOutcome] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(e.ok for e in self.examples)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "ok": self.ok,
+            "problems": list(self.problems),
+            "examples": [
+                {"path": e.path, "expected": "fire" if e.expected else "quiet",
+                 "fired": e.fired, "findings": e.count, "ok": e.ok,
+                 "records": e.records,
+                 **({"matched_records": e.matched} if e.matched is not None else {}),
+                 **({"error": e.error} if e.error else {})}
+                for e in self.examples
+            ],
+        }
+
+
+def duckdb_runner(pack: RulePack, files: list[SourceFile]) -> HuntResult:
+    from phantomkeys.trail.duckdb_engine import DuckDBEngine
+
+    engine = DuckDBEngine(pack, threads=1)
+    try:
+        return engine.run([files])
+    finally:
+        engine.close()
+
+
+def example_files(examples_dir: Path, rule: str) -> tuple[list[Path], list[Path]]:
+    folder = examples_dir / rule
+    if not folder.is_dir():
+        return [], []
+    pos = sorted(p for p in folder.iterdir() if p.name.startswith("positive"))
+    neg = sorted(p for p in folder.iterdir() if p.name.startswith("negative"))
+    return pos, neg
+
+
+def _as_emitting(pack: RulePack, rule: PackRule) -> RulePack:
+    selected = pack.select([rule.name])
+    return RulePack(tuple(replace(r, emits=True) if r.name == rule.name else r
+                          for r in selected.rules))
+
+
+def check_rule(pack: RulePack, rule: PackRule, examples_dir: Path,
+              runner: Runner = duckdb_runner) -> RuleOutcome:
+    outcome = RuleOutcome(rule.name)
+    positives, negatives = example_files(examples_dir, rule.name)
+    if not positives:
+        outcome.problems.append("no positive example")
+    if not negatives:
+        outcome.problems.append("no negative example")
+    sub = _as_emitting(pack, rule)
+    for expected, paths in ((True, positives), (False, negatives)):
+        for path in paths:
+            try:
+                result = runner(sub, [SourceFile(path, str(path), path.stat().st_size)])
+            except Exception as exc:  # reported per example, the run goes on
+                outcome.examples.append(ExampleOutcome(str(path), expected, False, 0,
+                                                       f"{type(exc).__name__}: {exc}"))
+                continue
+            mine = [f for f in result.findings if f.rule_id == rule.name]
+            error = None
+            if result.bad_files:
+                error = "; ".join(f"{b.name}: {b.reason}" for b in result.bad_files)
+            matched = None
+            if not rule.is_correlation:
+                matched = sum(int(f.evidence.get("count") or 0) for f in mine)
+            outcome.examples.append(ExampleOutcome(
+                str(path), expected, bool(mine), len(mine), error,
+                records=result.stats.records_read, matched=matched))
+    return outcome
+
+
+def check_pack(pack: RulePack, examples_dir: Path | None = None,
+              runner: Runner = duckdb_runner, only: Sequence[str] = ()) -> list[RuleOutcome]:
+    folder = examples_dir or default_examples_dir()
+    rules = [pack.get(n) for n in only] if only else list(pack)
+    return [check_rule(pack, r, folder, runner) for r in rules]
