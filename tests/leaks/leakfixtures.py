@@ -55,7 +55,8 @@ def make_keys() -> dict[str, PlantedKey]:
     session_token = "IQoJb3JpZ2luX2VjE" + base64.b64encode(
         f"session-for-{ACCOUNT}".encode() * 20).decode()
     st_claude = keys.mint_short_term(
-        CLAUDE_PLATFORM, access_key_id=asia, secret_access_key="je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+        CLAUDE_PLATFORM, access_key_id=asia,
+        secret_access_key="je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
         region="us-west-2", issued_at=NOW - timedelta(hours=2), session_token=session_token)
     st_expired = keys.mint_short_term(
         BEDROCK, access_key_id=akia, secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -129,7 +130,8 @@ def write_tree(root: Path) -> Planted:
     nb = {"cells": [
         {"cell_type": "markdown", "metadata": {}, "source": ["# Bedrock test\n"]},
         {"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [],
-         "source": ["import os\n", f"os.environ['AWS_BEARER_TOKEN_BEDROCK'] = '{k['st_claude']}'\n"]},
+         "source": ["import os\n",
+                    f"os.environ['AWS_BEARER_TOKEN_BEDROCK'] = '{k['st_claude']}'\n"]},
     ], "metadata": {"kernelspec": {"name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}
     nb_text = json.dumps(nb, indent=1).replace("/", "\\/")
     write("notebooks/explore.ipynb", nb_text)
@@ -139,7 +141,8 @@ def write_tree(root: Path) -> Planted:
     write(".env", f"# local\nAWS_REGION=us-east-1\nBEDROCK_KEY='{k['lt_second']}'\n")
     planted.append((".env", "lt_second", 3))
     # yaml
-    write("deploy/values.yaml", f"image: app:1.2\nenv:\n  - name: KEY\n    value: {k['st_expired']}\n")
+    write("deploy/values.yaml",
+          f"image: app:1.2\nenv:\n  - name: KEY\n    value: {k['st_expired']}\n")
     planted.append(("deploy/values.yaml", "st_expired", 4))
     # log with an Authorization header
     log = "".join(f"2026-11-29T10:{m:02d}:00Z INFO request ok id={m}\n" for m in range(40))
@@ -149,7 +152,8 @@ def write_tree(root: Path) -> Planted:
     # decoys and a binary file holding a key (skipped by content)
     write("docs/keys.md", decoys())
     (root / "assets").mkdir(exist_ok=True)
-    (root / "assets" / "blob.bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + k["lt_claude"].encode())
+    png_header = b"\x89PNG\r\n\x1a\n\x00\x00"
+    (root / "assets" / "blob.bin").write_bytes(png_header + k["lt_claude"].encode())
     return planted
 
 

@@ -54,7 +54,8 @@ def test_json_document_shape(tree: tuple[Path, Planted]) -> None:
     root, planted = tree
     result = run([str(root), "--format", "json", *AT])
     doc = json.loads(result.stdout)
-    assert doc["schema_version"] and doc["tool"]["name"] == "phantomkeys"
+    assert doc["schema_version"]
+    assert doc["tool"]["name"] == "phantomkeys"
     assert doc["metadata"]["command"] == "leaks"
     assert doc["metadata"]["complete"] is True
     assert {r["id"] for r in doc["rules"]} == {"leaked-long-term-key", "leaked-short-term-key"}
@@ -123,11 +124,13 @@ def test_baseline_accepts_known_findings_and_catches_new_ones(tmp_path: Path,
     first = run([str(proj), "--format", "json", "--write-baseline", str(baseline)])
     assert first.exit_code == 0  # everything just written to the baseline is accepted
     prints = json.loads(baseline.read_text())
-    assert isinstance(prints, list) and len(prints) == 1
+    assert isinstance(prints, list)
+    assert len(prints) == 1
     again = run([str(proj), "--format", "json", "--baseline", str(baseline)])
     assert again.exit_code == 0
     doc = json.loads(again.stdout)
-    assert doc["findings"] == [] and doc["metadata"]["baseline"]["suppressed"] == 1
+    assert doc["findings"] == []
+    assert doc["metadata"]["baseline"]["suppressed"] == 1
     # a new key is still caught
     (proj / "new.py").write_text(f"K = '{planted_keys['lt_claude'].key}'\n")
     new = run([str(proj), "--format", "json", "--baseline", str(baseline)])
@@ -145,7 +148,8 @@ def test_table_output(tree: tuple[Path, Planted]) -> None:
     result = run([str(root), "--format", "table", *AT])
     assert result.exit_code == 1
     out = result.stdout
-    assert "critical" in out and "claude-platform" in out
+    assert "critical" in out
+    assert "claude-platform" in out
     assert "7 finding(s)" in out
     assert "1 skipped" in out
 

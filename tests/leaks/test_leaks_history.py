@@ -88,10 +88,11 @@ def test_added_then_deleted_key_found_with_commits(repo: dict[str, object]) -> N
 def test_each_distinct_blob_is_scanned_once(repo: dict[str, object]) -> None:
     r = repo["path"]
     assert isinstance(r, Path)
-    listing = subprocess.run(
-        "git rev-list --objects --all | git cat-file --batch-check='%(objecttype) %(rest)'",
-        shell=True, cwd=r, capture_output=True, text=True, check=True).stdout.splitlines()
-    blobs = sum(1 for line in listing if line.startswith("blob "))
+    objects = [line.split()[0] for line in git(r, "rev-list", "--objects", "--all").splitlines()]
+    listing = subprocess.run(["git", "-C", str(r), "cat-file", "--batch-check=%(objecttype)"],
+                             input="\n".join(objects) + "\n", capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    blobs = listing.count("blob")
     _, stats = scan_blobs(str(r), Scanner())
     # README.md, app.py x3, dev.env x2, notes.txt: README is the same blob in all
     # six commits and is read once, not six times
@@ -106,7 +107,8 @@ def test_history_and_folder_scans_share_fingerprints(repo: dict[str, object],
     hist = {f.fingerprint for f in build_findings(
         scan(["."], ScanOptions(history=True, jobs=1)).hits, at=NOW)}
     files = {f.fingerprint for f in build_findings(scan(["."], ScanOptions(jobs=1)).hits, at=NOW)}
-    assert files and files <= hist  # HEAD's key has the same identity in both modes
+    assert files
+    assert files <= hist  # HEAD's key has the same identity in both modes
 
 
 def test_uncommitted_changes_are_scanned_with_history(repo: dict[str, object]) -> None:
@@ -121,13 +123,15 @@ def test_uncommitted_changes_are_scanned_with_history(repo: dict[str, object]) -
 
 def test_not_a_repository_is_an_error_value(tmp_path: Path) -> None:
     res = scan([str(tmp_path)], ScanOptions(history=True, jobs=1))
-    assert res.errors and "--history" in res.errors[0].error
+    assert res.errors
+    assert "--history" in res.errors[0].error
 
 
 def test_empty_repository(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
     res = scan([str(tmp_path)], ScanOptions(history=True, jobs=1))
-    assert res.hits == [] and not res.errors
+    assert res.hits == []
+    assert not res.errors
 
 
 def test_raw_log_parser_handles_odd_paths() -> None:
@@ -137,3 +141,20 @@ def test_raw_log_parser_handles_odd_paths() -> None:
     changes = parse_raw_log_for_tests(data)
     assert [(c.path, c.old[:1], c.new[:1]) for c in changes] == [
         ("dir/with space/é.txt", "1", "2"), ("new\tfile", "0", "3")]
+
+
+def test_blob_larger_than_a_chunk_is_streamed(tmp_path: Path) -> None:
+    from phantomkeys.leaks.scanner import OVERLAP
+
+    r = tmp_path / "big"
+    r.mkdir()
+    git(r, "init", "-q")
+    filler = ("x = 1  # filler line for a big generated file\n" * 8000)
+    (r / "generated.py").write_text(filler + f"K = '{KEYS['lt_claude'].key}'\n" + filler)
+    _commit(r, "big file")
+    scanner = Scanner(chunk_size=OVERLAP)  # the blob is several chunks long
+    found, stats = scan_blobs(str(r), scanner)
+    assert stats.bytes_scanned > 4 * OVERLAP
+    ((hits, path),) = found.values()
+    assert path == "generated.py"
+    assert [h.line for h in hits] == [8001]

@@ -137,7 +137,8 @@ def test_unreadable_file_is_an_error_value() -> None:
 
 def test_missing_path_is_an_error_value(tmp_path: Path) -> None:
     res = scan([str(tmp_path / "nope")], ScanOptions(jobs=1))
-    assert res.errors and res.errors[0].path.endswith("nope")
+    assert res.errors
+    assert res.errors[0].path.endswith("nope")
 
 
 def test_symlinks_are_not_followed(tmp_path: Path) -> None:

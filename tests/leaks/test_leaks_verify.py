@@ -140,7 +140,8 @@ def test_user_without_credentials_is_dead_and_expired_credential_is_dead() -> No
 def test_failed_lookup_is_unknown_never_dead(op: str, code: str) -> None:
     v = _status(FakeCtx(FakeIam({"BedrockAPIKey-hr8l": []}, fail={op: code})), LT)
     assert v.status is VerifyStatus.UNKNOWN
-    assert v.error == code and v.failed_lookup
+    assert v.error == code
+    assert v.failed_lookup
 
 
 def test_caller_identity_failure_makes_everything_unknown() -> None:
@@ -154,7 +155,8 @@ def test_caller_identity_failure_makes_everything_unknown() -> None:
 def test_other_accounts_keys_are_unknown_without_any_call() -> None:
     iam = FakeIam({})
     v = _status(FakeCtx(iam), OTHER)
-    assert v.status is VerifyStatus.UNKNOWN and not v.failed_lookup
+    assert v.status is VerifyStatus.UNKNOWN
+    assert not v.failed_lookup
     assert OTHER.account_id in v.reason
     assert iam.calls == []
 
@@ -168,7 +170,8 @@ def test_short_term_keys() -> None:
     assert _status(FakeCtx(FakeIam({})), ST_AKIA).status is VerifyStatus.DEAD
     # sessions cannot be looked up in IAM
     asia = _status(FakeCtx(FakeIam({})), ST_ASIA)
-    assert asia.status is VerifyStatus.UNKNOWN and not asia.failed_lookup
+    assert asia.status is VerifyStatus.UNKNOWN
+    assert not asia.failed_lookup
     # expiry is decided by the clock, with no call at all
     iam = FakeIam({})
     assert _status(FakeCtx(iam), ST_EXPIRED).status is VerifyStatus.DEAD
@@ -182,7 +185,8 @@ def test_the_leaked_key_is_never_sent() -> None:
     verify_keys(FakeCtx(iam), [LT, ST_AKIA, ST_ASIA], at=NOW)  # type: ignore[arg-type]
     sent = json.dumps([kw for _, kw in iam.calls])
     for name in ("lt_bedrock", "st_bedrock", "st_claude"):
-        assert KEYS[name].secret not in sent and KEYS[name].key not in sent
+        assert KEYS[name].secret not in sent
+        assert KEYS[name].key not in sent
 
 
 def _hit(key: keys.DecodedKey) -> LocatedHit:
@@ -252,3 +256,30 @@ def test_verify_against_the_lab(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) 
         dead = verify()
         assert dead["evidence"]["verification"]["status"] == "dead"
         assert dead["severity"] == "low"
+
+        # fail closed: a denied or throttled lookup is "unknown", never "dead", and the
+        # run exits 3 (incomplete) rather than 0
+        for fault in ("iam:GetUser=denied", "iam:ListServiceSpecificCredentials=throttle"):
+            lab.set_faults(fault)
+            result = CliRunner().invoke(cli, ["leaks", str(tmp_path), "--verify", "--format",
+                                              "json", "--fail-on", "never"],
+                                        catch_exceptions=False)
+            assert result.exit_code == 3, fault
+            (finding,) = json.loads(result.stdout)["findings"]
+            assert finding["evidence"]["verification"]["status"] == "unknown", fault
+            assert finding["severity"] == "critical"
+        lab.set_faults(None)
+
+        # the scenario's own leaked keys: found, decoded, verified without a crash
+        leaked = tmp_path / "leaked"
+        leaked.mkdir()
+        (leaked / ".env").write_text(
+            "".join(f"KEY_{n}={key}\n" for n, key in enumerate(lab.leaked_keys.values())))
+        result = CliRunner().invoke(cli, ["leaks", str(leaked), "--verify", "--format", "json",
+                                          "--fail-on", "never"], catch_exceptions=False)
+        doc = json.loads(result.stdout)
+        assert len(doc["findings"]) == len(lab.leaked_keys)
+        statuses = {f["evidence"]["verification"]["status"] for f in doc["findings"]}
+        assert statuses <= {"live", "inactive", "dead", "unknown"}
+        for key in lab.leaked_keys.values():
+            assert key not in result.stdout

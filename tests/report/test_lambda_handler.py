@@ -24,7 +24,7 @@ from phantomkeys.aws.lambda_handler import (
 )
 from phantomkeys.report.schema import validate
 
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::S3::BucketPolicy")
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy")
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "scheduled-scan.yaml"
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 
@@ -137,7 +137,7 @@ def test_runs_write_reports_and_publish_only_what_is_new(stack: Stack) -> None:
     assert two.resolved == 1
     assert resolved["fingerprint"] not in json.dumps(two.to_dict())
     [note] = stack.messages()
-    assert note["Subject"] == "phantomkeys: 1 new high+ finding(s) in o-a1b2c3d4e5"
+    assert note["Subject"] == "phantomkeys: 1 new finding(s), worst high, in o-a1b2c3d4e5"
     assert "New pivot on BedrockAPIKey-zz01" in note["Message"]
     assert "Low noise" not in note["Message"]
     assert "1 resolved" in note["Message"]
@@ -188,3 +188,12 @@ def test_configuration_defaults_and_normalisation() -> None:
     assert config.formats == ("json", "html", "csv")
     assert config.org is False
     assert config.notify_severity == "medium"
+
+
+@pytest.mark.parametrize("name", ["scheduled-scan.yaml", "member-role.yaml"])
+def test_templates_pass_cfn_lint(name: str) -> None:
+    cfnlint_api = pytest.importorskip("cfnlint.api")
+    path = TEMPLATE.parent / name
+    config = cfnlint_api.ManualArgs(regions=["us-east-1"])
+    matches = cfnlint_api.lint(path.read_text(), config=config)
+    assert [str(m) for m in matches] == []

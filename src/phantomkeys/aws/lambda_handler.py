@@ -155,7 +155,8 @@ def _message(document: Mapping[str, Any], notify: list[Mapping[str, Any]], resol
     worst = notify[0].get("severity") if notify else "info"
     scope = doc.metadata(document).get("organization_id") or ", ".join(
         str(a.get("account_id")) for a in doc.accounts(document)[:3])
-    subject = f"phantomkeys: {len(notify)} new {worst}+ finding(s) in {scope}"[:_SUBJECT_MAX]
+    subject = (f"phantomkeys: {len(notify)} new finding(s), worst {worst}, "
+               f"in {scope}")[:_SUBJECT_MAX]
     lines = [f"phantomkeys scheduled scan of {scope} at "
              f"{doc.metadata(document).get('scan_time')}: {len(notify)} new finding(s) at or "
              f"above {config.notify_severity}, {resolved} resolved, {total} open in total.", ""]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -84,7 +85,8 @@ class Signer:
     def long_term(self) -> bool:
         """An IAM user's access key (``AKIA``): never ends on its own."""
         return self.access_key_id.startswith("AKIA") or (
-            not self.access_key_id.startswith("ASIA") and not self.session_token)
+            not self.access_key_id.startswith("ASIA") and not self.session_token
+        )
 
     def credentials(self) -> Credentials:
         return Credentials(self.access_key_id, self.secret_access_key, self.session_token)
@@ -96,29 +98,32 @@ def resolve_signer(profile: str | None = None, region: str | None = None) -> Sig
         session = boto3.session.Session(profile_name=profile, region_name=region)
         creds = session.get_credentials()
         if creds is None:
-            raise AwsSetupError("no AWS credentials found (environment, profile, SSO or "
-                                "instance role); run 'aws sso login' or pass --profile")
+            raise AwsSetupError(
+                "no AWS credentials found (environment, profile, SSO or "
+                "instance role); run 'aws sso login' or pass --profile"
+            )
         frozen = creds.get_frozen_credentials()
     except botocore.exceptions.ProfileNotFound:
         raise AwsSetupError(f"AWS profile {profile!r} not found in your AWS config") from None
     except SETUP_ERRORS as exc:
         raise AwsSetupError(f"AWS credentials: {error_message(exc)}") from None
     except LOOKUP_ERRORS as exc:  # an assume-role profile whose AssumeRole failed
-        raise AwsSetupError(f"AWS credentials: {error_code(exc)}: {error_message(exc)}"
-                            ) from None
-    if not frozen.access_key_id or not frozen.secret_key:
+        raise AwsSetupError(f"AWS credentials: {error_code(exc)}: {error_message(exc)}") from None
+    if not frozen.access_key or not frozen.secret_key:
         raise AwsSetupError("the resolved AWS credentials are incomplete")
     # RefreshableCredentials keep the session's end in a private attribute;
     # botocore has no public accessor (botocore/credentials.py).
     expiry = getattr(creds, "_expiry_time", None)
     expires_at = expiry.astimezone(UTC) if isinstance(expiry, datetime) else None
     return Signer(
-        access_key_id=frozen.access_key_id,
+        access_key_id=frozen.access_key,
         secret_access_key=frozen.secret_key,
         session_token=frozen.token or None,
         method=getattr(creds, "method", None),
         expires_at=expires_at,
-        region=session.region_name,
+        # botocore reads AWS_DEFAULT_REGION; AWS CLI v2, the other SDKs and AWS's token
+        # generators also read AWS_REGION.
+        region=session.region_name or os.environ.get("AWS_REGION") or None,
     )
 
 
@@ -137,8 +142,10 @@ class Generator(StrEnum):
 #: The official generator package of each surface: (import name, distribution name).
 _OFFICIAL: dict[SurfaceId, tuple[str, str]] = {
     BEDROCK.id: ("aws_bedrock_token_generator", "aws-bedrock-token-generator"),
-    CLAUDE_PLATFORM.id: ("token_generator_for_aws_external_anthropic",
-                         "token-generator-for-aws-external-anthropic"),
+    CLAUDE_PLATFORM.id: (
+        "token_generator_for_aws_external_anthropic",
+        "token-generator-for-aws-external-anthropic",
+    ),
 }
 
 
@@ -193,24 +200,31 @@ def mint_key(
         raise ValueError("lifetime must be 1..43200 seconds")
     official = official_generator(surface) if generator is not Generator.BUILTIN else None
     if generator is Generator.AWS and official is None:
-        raise AwsSetupError(f"{_OFFICIAL[surface.id][1]} is not installed "
-                            f"(pip install {_OFFICIAL[surface.id][1]})")
+        raise AwsSetupError(
+            f"{_OFFICIAL[surface.id][1]} is not installed (pip install {_OFFICIAL[surface.id][1]})"
+        )
     if official is not None:
         module, name = official
         expiry = timedelta(seconds=lifetime_seconds)
         if surface.id is SurfaceId.BEDROCK:
-            token = module.provide_token(region=region, expiry=expiry,
-                                         aws_credentials_provider=_FixedProvider(
-                                             signer.credentials()))
+            token = module.provide_token(
+                region=region,
+                expiry=expiry,
+                aws_credentials_provider=_FixedProvider(signer.credentials()),
+            )
         else:
-            token = module.get_token(credentials=signer.credentials(), region=region,
-                                     expiry=expiry)
+            token = module.get_token(credentials=signer.credentials(), region=region, expiry=expiry)
         return MintedKey(str(token), name)
     now = (clock or (lambda: datetime.now(UTC)))()
     token = keycodec.mint_short_term(
-        surface, access_key_id=signer.access_key_id, secret_access_key=signer.secret_access_key,
-        region=region, issued_at=now, lifetime_seconds=lifetime_seconds,
-        session_token=signer.session_token)
+        surface,
+        access_key_id=signer.access_key_id,
+        secret_access_key=signer.secret_access_key,
+        region=region,
+        issued_at=now,
+        lifetime_seconds=lifetime_seconds,
+        session_token=signer.session_token,
+    )
     return MintedKey(token, "phantomkeys")
 
 
@@ -276,9 +290,15 @@ class _Pacer:
             time.sleep(delay)
 
 
-def _lookup_region(ctx: AwsContext, region: str, attribute: str, value: str,
-                   since: datetime | None, until: datetime | None,
-                   interval: float) -> tuple[list[dict[str, Any]], int, LookupFailure | None]:
+def _lookup_region(
+    ctx: AwsContext,
+    region: str,
+    attribute: str,
+    value: str,
+    since: datetime | None,
+    until: datetime | None,
+    interval: float,
+) -> tuple[list[dict[str, Any]], int, LookupFailure | None]:
     client = ctx.client("cloudtrail", region)
     pacer = _Pacer(interval)
     request: dict[str, Any] = {
@@ -322,7 +342,7 @@ def get_principal_events(
     value: str,
     since: datetime | None,
     until: datetime | None,
-    max_workers: int = 4,
+    max_workers: int = 8,
     min_interval: float = LOOKUP_MIN_INTERVAL,
 ) -> ActivityFetch:
     """``LookupEvents`` by one attribute (``Username`` or ``AccessKeyId``) in every region."""
@@ -330,9 +350,12 @@ def get_principal_events(
     if not regions:
         return fetch
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(regions)))) as pool:
-        results = list(pool.map(
-            lambda r: _lookup_region(ctx, r, attribute, value, since, until, min_interval),
-            regions))
+        results = list(
+            pool.map(
+                lambda r: _lookup_region(ctx, r, attribute, value, since, until, min_interval),
+                regions,
+            )
+        )
     for records, pages, failure in results:
         fetch.records.extend(records)
         fetch.pages += pages
@@ -376,8 +399,9 @@ def download_s3_logs(
                 try:
                     client.download_file(bucket, key, str(target))
                 except LOOKUP_ERRORS as exc:
-                    failures.append(LookupFailure(f"s3://{bucket}/{key}", error_code(exc),
-                                                  error_message(exc)))
+                    failures.append(
+                        LookupFailure(f"s3://{bucket}/{key}", error_code(exc), error_message(exc))
+                    )
                     continue
                 written.append(target)
     except LOOKUP_ERRORS as exc:

@@ -413,6 +413,13 @@ class Session:
     out: list[str] = field(default_factory=list)
     document: dict[str, Any] = field(default_factory=dict)
     incomplete: bool = False
+    #: A user named with --user was refused (exit 2 unless something worse happened).
+    refused_named: bool = False
+
+    def base_code(self) -> int:
+        if self.incomplete:
+            return ExitCode.INCOMPLETE
+        return ExitCode.USAGE if self.refused_named else ExitCode.OK
 
     def say(self, text: str) -> None:
         if self.fmt == "text":
@@ -479,7 +486,7 @@ def run_jobs(
             session.say(render_plan(job.plan))
             shown.append(job.plan)
     active = [j for j in jobs if j.resume is not None or not j.plan.empty]
-    code = ExitCode.INCOMPLETE if session.incomplete else ExitCode.OK
+    code = session.base_code()
     if not active:
         session.say("nothing to do")
         session.finish(code, plans=shown)
@@ -531,7 +538,7 @@ def run_jobs(
         code = ExitCode.WRITE_FAILED
     elif any(r.status is RunStatus.UNREADABLE for r in runs):
         code = ExitCode.INCOMPLETE
-    session.finish(code, runs=runs, plans=shown)
+    session.finish(int(code), runs=runs, plans=shown)
 
 
 # ================================================================ revoke
@@ -1041,8 +1048,10 @@ def cleanup_jobs(
         )
     for r in refused:
         session.say(f"not cleaned up: {r['username']}: {r['reason']}")
-    if any("unknown" in r["reason"] for r in refused):
-        session.incomplete = True
+        if r["reason"].startswith("status unknown") or "could not be read" in r["reason"]:
+            session.incomplete = True
+        elif r["username"] in users:
+            session.refused_named = True
     for what, count in sorted(selection.passed_over.items()):
         session.say(f"left alone: {count} {what} user(s)")
     session.document["refused"] = refused
@@ -1385,8 +1394,14 @@ def build_incident(
     activity: bool,
 ) -> tuple[dict[str, Any], list[str]]:
     """The report document, and what could not be read (empty when complete)."""
-    from phantomkeys.aws.state import access_key_owner, lookup_events, session_from_events
+    from phantomkeys.aws.state import (
+        RateLimiter,
+        access_key_owner,
+        lookup_events,
+        session_from_events,
+    )
 
+    limiter = RateLimiter()  # LookupEvents: 2 requests/s per account and region
     problems: list[str] = []
     key = tgt.key
     doc: dict[str, Any] = {"target": tgt.to_dict(now)}
@@ -1422,6 +1437,7 @@ def build_incident(
                 value=akid,
                 now=now,
                 max_events=max_events,
+                limiter=limiter,
             )
             lookups.append(trail.to_dict())
             if trail.error:
@@ -1483,19 +1499,23 @@ def build_incident(
         doc["status"] = status
         doc["findings"] = [f.to_dict() for i in identities for f in i.findings]
         if activity:
+            # Calls the user made (in each region), and IAM changes made to it (IAM
+            # events are recorded in us-east-1): who added an access key or a password.
             regions = list(dict.fromkeys(["us-east-1", aws.ctx.region, *trail_regions]))
-            for r in regions:
+            queries = [(r, "Username") for r in regions] + [("us-east-1", "ResourceName")]
+            for r, attribute in queries:
                 trail_u = lookup_events(
                     aws.ctx,
                     region=r,
-                    attribute="Username",
+                    attribute=attribute,
                     value=username,
                     now=now,
                     max_events=max_events,
+                    limiter=limiter,
                 )
                 lookups.append(trail_u.to_dict())
                 if trail_u.error:
-                    problems.append(f"CloudTrail {r}: {trail_u.error}")
+                    problems.append(f"CloudTrail {r} ({attribute}): {trail_u.error}")
         recommended += _recommend(username, status, tgt)
     else:
         doc.setdefault("identity", None)

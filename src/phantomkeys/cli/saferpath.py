@@ -53,12 +53,15 @@ def parse_duration(text: str) -> int:
     """``1h``, ``90m``, ``3600`` or ``3600s`` -> seconds, within 1 s .. 12 h."""
     m = _DURATION_RE.match(text)
     if not m:
-        raise UsageProblem(f"--duration: {text!r} is not a duration",
-                           hint="for example 15m, 1h, 12h or 3600")
+        raise UsageProblem(
+            f"--duration: {text!r} is not a duration", hint="for example 15m, 1h, 12h or 3600"
+        )
     seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
     if not 1 <= seconds <= keycodec.MAX_SHORT_TERM_SECONDS:
-        raise UsageProblem(f"--duration: {text} is outside 1 second .. 12 hours",
-                           hint="short-term keys live at most 12 hours (43200 seconds)")
+        raise UsageProblem(
+            f"--duration: {text} is outside 1 second .. 12 hours",
+            hint="short-term keys live at most 12 hours (43200 seconds)",
+        )
     return seconds
 
 
@@ -69,28 +72,54 @@ def _iso(value: datetime | None) -> str | None:
 def _human(seconds: int) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "",
-             f"{secs}s" if secs else ""]
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
     return "".join(parts) or "0s"
 
 
 @click.command("mint")
-@click.option("--surface", type=click.Choice([s.id.value for s in SURFACES]), default="bedrock",
-              show_default=True, help="Which service the key is for.")
+@click.option(
+    "--surface",
+    type=click.Choice([s.id.value for s in SURFACES]),
+    default="bedrock",
+    show_default=True,
+    help="Which service the key is for.",
+)
 @click.option("--region", help="Region the key works in (default: your profile's region).")
-@click.option("--duration", default="1h", show_default=True,
-              help="Lifetime: 15m, 1h, 12h or seconds; at most 12h. The key also dies when "
-                   "your session ends.")
+@click.option(
+    "--duration",
+    default="1h",
+    show_default=True,
+    help="Lifetime: 15m, 1h, 12h or seconds; at most 12h. The key also dies when "
+    "your session ends.",
+)
 @click.option("--profile", help="AWS profile whose credentials sign the key.")
 @output_option()
-@click.option("--allow-long-term-signer", is_flag=True,
-              help="Sign with a long-term IAM access key (AKIA) anyway. Not recommended.")
-@click.option("--generator", type=click.Choice(["auto", "aws", "builtin"]), default="auto",
-              show_default=True,
-              help="auto: AWS's token generator library when installed, else phantomkeys' "
-                   "presigner (byte-identical); aws or builtin to force one.")
-def mint(surface: str, region: str | None, duration: str, profile: str | None,
-         output: str | None, allow_long_term_signer: bool, generator: str) -> None:
+@click.option(
+    "--allow-long-term-signer",
+    is_flag=True,
+    help="Sign with a long-term IAM access key (AKIA) anyway. Not recommended.",
+)
+@click.option(
+    "--generator",
+    type=click.Choice(["auto", "aws", "builtin"]),
+    default="auto",
+    show_default=True,
+    help="auto: AWS's token generator library when installed, else phantomkeys' "
+    "presigner (byte-identical); aws or builtin to force one.",
+)
+def mint(
+    surface: str,
+    region: str | None,
+    duration: str,
+    profile: str | None,
+    output: str | None,
+    allow_long_term_signer: bool,
+    generator: str,
+) -> None:
     """Mint a short-term API key from your current AWS credentials.
 
     The key is printed once on stdout (or written to -o FILE with mode 0600);
@@ -110,8 +139,9 @@ def mint(surface: str, region: str | None, duration: str, profile: str | None,
     try:
         signer = resolve_signer(profile, region)
     except AwsSetupError as exc:
-        raise UsageProblem(str(exc), hint="configure credentials (aws configure / aws sso "
-                                          "login) or pass --profile") from None
+        raise UsageProblem(
+            str(exc), hint="configure credentials (aws configure / aws sso login) or pass --profile"
+        ) from None
     where = region or signer.region
     if not where:
         raise UsageProblem("no region: pass --region (a key works in one region only)")
@@ -123,12 +153,16 @@ def mint(surface: str, region: str | None, duration: str, profile: str | None,
                 "refusing to sign with long-term credentials: "
                 + LONG_TERM_SIGNER_EXPLANATION.format(akid=signer.access_key_id),
                 hint="use session credentials (aws sso login, or a profile with role_arn), "
-                     "or pass --allow-long-term-signer")
-        warn("signing with a long-term access key (--allow-long-term-signer): if this key "
-             f"leaks, deactivate access key {signer.access_key_id} to revoke it.")
+                "or pass --allow-long-term-signer",
+            )
+        warn(
+            "signing with a long-term access key (--allow-long-term-signer): if this key "
+            f"leaks, deactivate access key {signer.access_key_id} to revoke it."
+        )
     try:
-        minted = mint_key(chosen, signer, region=where, lifetime_seconds=lifetime,
-                          generator=Generator(generator))
+        minted = mint_key(
+            chosen, signer, region=where, lifetime_seconds=lifetime, generator=Generator(generator)
+        )
     except AwsSetupError as exc:
         raise UsageProblem(str(exc)) from None
     except (ValueError, RuntimeError) as exc:
@@ -137,11 +171,17 @@ def mint(surface: str, region: str | None, duration: str, profile: str | None,
         decoded = keycodec.decode(minted.token)
     except keycodec.KeyDecodeError as exc:
         raise UsageProblem(f"the minted key failed its self-check: {exc.reason}") from None
-    if (decoded.surface is not chosen.id or decoded.region != where
-            or decoded.access_key_id != signer.access_key_id
-            or decoded.lifetime_seconds != lifetime or decoded.expires_at is None):
-        raise UsageProblem("the minted key failed its self-check (surface, region, signer or "
-                           "lifetime differ from what was asked); nothing was printed")
+    if (
+        decoded.surface is not chosen.id
+        or decoded.region != where
+        or decoded.access_key_id != signer.access_key_id
+        or decoded.lifetime_seconds != lifetime
+        or decoded.expires_at is None
+    ):
+        raise UsageProblem(
+            "the minted key failed its self-check (surface, region, signer or "
+            "lifetime differ from what was asked); nothing was printed"
+        )
 
     if output in (None, "-"):
         sys.stdout.write(minted.token + "\n")
@@ -153,16 +193,22 @@ def mint(surface: str, region: str | None, duration: str, profile: str | None,
     if signer.expires_at is not None and signer.expires_at < expires:
         effective = signer.expires_at
     source = f", credentials from {signer.method}" if signer.method else ""
-    info(f"minted a {chosen.display_name} short-term key for {where}, signed by "
-         f"{signer.access_key_id} ({decoded.access_key_type}{source}), "
-         f"generator {minted.generator}")
+    info(
+        f"minted a {chosen.display_name} short-term key for {where}, signed by "
+        f"{signer.access_key_id} ({decoded.access_key_type}{source}), "
+        f"generator {minted.generator}"
+    )
     info(f"expires {_iso(effective)} ({_human(lifetime)} requested)")
     if effective is not expires:
-        warn(f"your session ends at {_iso(signer.expires_at)}: the key stops working "
-             "then, before its requested lifetime")
+        warn(
+            f"your session ends at {_iso(signer.expires_at)}: the key stops working "
+            "then, before its requested lifetime"
+        )
     if output in (None, "-") and sys.stdout.isatty() and chosen.token_env_var:
-        info(f"tip: capture it instead of displaying it: export {chosen.token_env_var}="
-             f"\"$(phantomkeys mint --surface {chosen.id.value} --region {where})\"")
+        info(
+            f"tip: capture it instead of displaying it: export {chosen.token_env_var}="
+            f'"$(phantomkeys mint --surface {chosen.id.value} --region {where})"'
+        )
 
 
 # ================================================================== least-privilege
@@ -193,8 +239,14 @@ def _read_target(target: str) -> str:
     raise UsageProblem("TARGET '-': nothing on stdin")
 
 
-def _from_files(sources: Sequence[str], target: Any, since: datetime, until: datetime,
-                profile: str | None, region: str | None) -> _Gathered:
+def _from_files(
+    sources: Sequence[str],
+    target: Any,
+    since: datetime,
+    until: datetime,
+    profile: str | None,
+    region: str | None,
+) -> _Gathered:
     from phantomkeys.core.leastpriv import select_records
 
     try:
@@ -219,8 +271,9 @@ def _from_files(sources: Sequence[str], target: Any, since: datetime, until: dat
             except AwsSetupError as exc:
                 raise UsageProblem(str(exc)) from None
             for uri in remote:
-                got, errors = download_s3_logs(ctx, uri, Path(tmp) / f"s3-{len(paths)}",
-                                               since=since, until=until)
+                got, errors = download_s3_logs(
+                    ctx, uri, Path(tmp) / f"s3-{len(paths)}", since=since, until=until
+                )
                 paths.extend(got)
                 failures.extend(e.to_dict() for e in errors)
         found = discover(paths, since=since, until=until)
@@ -237,14 +290,28 @@ def _from_files(sources: Sequence[str], target: Any, since: datetime, until: dat
     for entry in bad:
         warn(f"skipped {entry['path']}: {entry['reason']}")
     selected = select_records(records, target, since=since, until=until)  # de-duplicate
-    return _Gathered(records=selected, failures=failures, source={
-        "kind": "files", "paths": list(sources), "files_read": files_read,
-        "bad_files": bad, "skipped_by_date": found.skipped_by_date,
-        "reader": "phantomkeys.trail.records"})
+    return _Gathered(
+        records=selected,
+        failures=failures,
+        source={
+            "kind": "files",
+            "paths": list(sources),
+            "files_read": files_read,
+            "bad_files": bad,
+            "skipped_by_date": found.skipped_by_date,
+            "reader": "phantomkeys.trail.records",
+        },
+    )
 
 
-def _from_api(target: Any, since: datetime, until: datetime, regions_opt: str | None,
-              profile: str | None, region: str | None) -> _Gathered:
+def _from_api(
+    target: Any,
+    since: datetime,
+    until: datetime,
+    regions_opt: str | None,
+    profile: str | None,
+    region: str | None,
+) -> _Gathered:
     from phantomkeys.aws.mint import (
         LookupFailure,
         get_caller,
@@ -259,7 +326,7 @@ def _from_api(target: Any, since: datetime, until: datetime, regions_opt: str | 
         error_code,
         error_message,
     )
-    from phantomkeys.core.leastpriv import select_records
+    from phantomkeys.core.leastpriv import TargetKind, select_records
 
     try:
         ctx = AwsContext.from_cli(profile, region)
@@ -267,55 +334,75 @@ def _from_api(target: Any, since: datetime, until: datetime, regions_opt: str | 
     except AwsSetupError as exc:
         raise UsageProblem(str(exc)) from None
     except SETUP_ERRORS as exc:
-        raise UsageProblem(f"AWS credentials: {error_message(exc)}",
-                           hint="configure credentials (aws configure / aws sso login) or "
-                                "pass --profile") from None
+        raise UsageProblem(
+            f"AWS credentials: {error_message(exc)}",
+            hint="configure credentials (aws configure / aws sso login) or pass --profile",
+        ) from None
     except LOOKUP_ERRORS as exc:
-        raise UsageProblem(f"cannot identify the caller: {error_code(exc)}: "
-                           f"{error_message(exc)}", code=ExitCode.INCOMPLETE) from None
+        raise UsageProblem(
+            f"cannot identify the caller: {error_code(exc)}: {error_message(exc)}",
+            code=ExitCode.INCOMPLETE,
+        ) from None
     if target.account_id and target.account_id != account:
         raise UsageProblem(
             f"the key belongs to account {target.account_id}, but your credentials are for "
             f"account {account}: its CloudTrail history is in its own account",
-            hint="pass --profile for that account, or --from its CloudTrail logs")
+            hint="pass --profile for that account, or --from its CloudTrail logs",
+        )
     failures: list[LookupFailure] = []
-    if target.region and target.kind.value == "short-term-key":
+    if target.region and target.kind is TargetKind.SHORT_TERM_KEY:
         regions: tuple[str, ...] = (target.region,)
     elif regions_opt and regions_opt.lower() != "all":
         regions = tuple(r.strip() for r in regions_opt.split(",") if r.strip())
     else:
         regions, failure = get_enabled_regions(ctx)
+        # Another partition's regions are not reachable with these credentials.
+        regions = tuple(
+            r for r in regions if partition_for_region(r) == partition_for_region(ctx.region)
+        )
         if failure is not None:
             failures.append(failure)
             regions = tuple(sorted({ctx.region, "us-east-1"}))
-            warn(f"cannot list enabled regions ({failure.code}); searching only "
-                 f"{', '.join(regions)}: pass --regions")
+            warn(
+                f"cannot list enabled regions ({failure.code}); searching only "
+                f"{', '.join(regions)}: pass --regions"
+            )
     attribute, value = target.lookup_attribute
     with_status = sys.stderr.isatty()
     if with_status:
         from phantomkeys.cli.common import stderr
 
         with stderr.status(f"reading CloudTrail ({len(regions)} regions)…"):
-            fetch = get_principal_events(ctx, regions=regions, attribute=attribute, value=value,
-                                         since=since, until=until)
+            fetch = get_principal_events(
+                ctx, regions=regions, attribute=attribute, value=value, since=since, until=until
+            )
     else:
-        fetch = get_principal_events(ctx, regions=regions, attribute=attribute, value=value,
-                                     since=since, until=until)
+        fetch = get_principal_events(
+            ctx, regions=regions, attribute=attribute, value=value, since=since, until=until
+        )
     failures.extend(fetch.failures)
     records = select_records(fetch.records, target, since=since, until=until)
-    partition = caller_arn.split(":")[1] if caller_arn.startswith("arn:") else \
-        partition_for_region(ctx.region)
+    partition = (
+        caller_arn.split(":")[1]
+        if caller_arn.startswith("arn:")
+        else partition_for_region(ctx.region)
+    )
     return _Gathered(
         records=records,
         failures=[f.to_dict() for f in failures],
         account_id=account,
         partition=partition,
         api_calls=ctx.counter.snapshot(),
-        source={"kind": "cloudtrail-lookup-events", "lookup_attribute": attribute,
-                "regions": list(regions), "pages": fetch.pages, "caller_arn": caller_arn,
-                "note": "LookupEvents returns management events of the last 90 days only; "
-                        "data events (e.g. InvokeModelWithBidirectionalStream, Claude Platform "
-                        "inference) need --from with the trail's log files"},
+        source={
+            "kind": "cloudtrail-lookup-events",
+            "lookup_attribute": attribute,
+            "regions": list(regions),
+            "pages": fetch.pages,
+            "caller_arn": caller_arn,
+            "note": "LookupEvents returns management events of the last 90 days only; "
+            "data events (e.g. InvokeModelWithBidirectionalStream, Claude Platform "
+            "inference) need --from with the trail's log files",
+        },
     )
 
 
@@ -340,38 +427,75 @@ def _controls_checker() -> Any | None:
 
 @click.command("least-privilege")
 @click.argument("target", metavar="TARGET")
-@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True,
-              help="How far back to read activity (the CloudTrail API keeps 90 days).")
-@click.option("--at", "at", metavar="TIME",
-              help="End of the window (ISO-8601; default now).")
-@click.option("--from", "sources", multiple=True, metavar="PATH|s3://BUCKET/PREFIX",
-              help="Read CloudTrail log files (folders, .json/.json.gz, the S3 layout) instead "
-                   "of the LookupEvents API. Repeatable.")
-@click.option("--regions", metavar="all|LIST",
-              help="Regions to search with the API (default: every enabled region; a "
-                   "short-term key: its own region).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=90,
+    show_default=True,
+    help="How far back to read activity (the CloudTrail API keeps 90 days).",
+)
+@click.option("--at", "at", metavar="TIME", help="End of the window (ISO-8601; default now).")
+@click.option(
+    "--from",
+    "sources",
+    multiple=True,
+    metavar="PATH|s3://BUCKET/PREFIX",
+    help="Read CloudTrail log files (folders, .json/.json.gz, the S3 layout) instead "
+    "of the LookupEvents API. Repeatable.",
+)
+@click.option(
+    "--regions",
+    metavar="all|LIST",
+    help="Regions to search with the API (default: every enabled region; a "
+    "short-term key: its own region).",
+)
 @format_option(_FORMATS, help_extra="policy: the bare IAM policy document.")
 @output_option()
-@click.option("--trust-principal", metavar="ARN|ACCOUNT|SERVICE",
-              help="Who may assume the role: a role/user ARN, or a service such as "
-                   "lambda.amazonaws.com. Default: the account root with an ExternalId "
-                   "placeholder.")
+@click.option(
+    "--trust-principal",
+    metavar="ARN|ACCOUNT|SERVICE",
+    help="Who may assume the role: a role/user ARN, or a service such as "
+    "lambda.amazonaws.com. Default: the account root with an ExternalId "
+    "placeholder.",
+)
 @click.option("--role-name", help="Name of the new role (default: <user>-workload).")
-@click.option("--policy-name", default="least-privilege", show_default=True,
-              help="Name of the role's inline policy.")
-@click.option("--exclude", "exclude", multiple=True, metavar="ACTION",
-              help="Leave out a recorded action (wildcards allowed, e.g. 'bedrock:Delete*'). "
-                   "Repeatable.")
-@click.option("--no-bearer-token", is_flag=True,
-              help="Do not grant the bearer-token action: the workload will sign with SigV4.")
+@click.option(
+    "--policy-name",
+    default="least-privilege",
+    show_default=True,
+    help="Name of the role's inline policy.",
+)
+@click.option(
+    "--exclude",
+    "exclude",
+    multiple=True,
+    metavar="ACTION",
+    help="Leave out a recorded action (wildcards allowed, e.g. 'bedrock:Delete*'). Repeatable.",
+)
+@click.option(
+    "--no-bearer-token",
+    is_flag=True,
+    help="Do not grant the bearer-token action: the workload will sign with SigV4.",
+)
 @click.option("--account-id", help="Account id when --from logs do not say it.")
 @click.option("--profile", help="AWS profile (API and s3:// sources).")
 @click.option("--region", help="AWS region for API clients.")
 def least_privilege(
-    target: str, days: int, at: str | None, sources: tuple[str, ...], regions: str | None,
-    fmt: str | None, output: str | None, trust_principal: str | None, role_name: str | None,
-    policy_name: str, exclude: tuple[str, ...], no_bearer_token: bool, account_id: str | None,
-    profile: str | None, region: str | None,
+    target: str,
+    days: int,
+    at: str | None,
+    sources: tuple[str, ...],
+    regions: str | None,
+    fmt: str | None,
+    output: str | None,
+    trust_principal: str | None,
+    role_name: str | None,
+    policy_name: str,
+    exclude: tuple[str, ...],
+    no_bearer_token: bool,
+    account_id: str | None,
+    profile: str | None,
+    region: str | None,
 ) -> None:
     """The minimal role that does what a phantom user or key really did.
 
@@ -381,8 +505,8 @@ def least_privilege(
     builds the policy covering exactly the calls it made — actions, the models
     it invoked, the regions it used — plus a role with a trust policy for the
     workload, checks both with the policy engine (every recorded call allowed,
-    nothing destructive that was not recorded), validates it with 'scp
-    validate''s checker, and prints the commands to switch over and then
+    nothing destructive that was not recorded), validates it with the checker
+    behind 'scp validate', and prints the commands to switch over and then
     revoke and clean up the phantom user.
 
     \b
@@ -407,8 +531,10 @@ def least_privilege(
     until = parse_time(at) if at else now_utc()
     since = until - timedelta(days=days)
     if not sources and days > MAX_LOOKUP_DAYS:
-        warn(f"the CloudTrail API keeps {MAX_LOOKUP_DAYS} days; reading those (use --from "
-             "with the trail's S3 logs for more)")
+        warn(
+            f"the CloudTrail API keeps {MAX_LOOKUP_DAYS} days; reading those (use --from "
+            "with the trail's S3 logs for more)"
+        )
         since = until - timedelta(days=MAX_LOOKUP_DAYS)
 
     if sources:
@@ -422,45 +548,62 @@ def least_privilege(
 
     account = account_id or gathered.account_id or resolved.account_id or lp.account_of(records)
     if account_id and gathered.account_id and account_id != gathered.account_id:
-        raise UsageProblem(f"--account-id {account_id} is not the caller's account "
-                           f"{gathered.account_id}")
+        raise UsageProblem(
+            f"--account-id {account_id} is not the caller's account {gathered.account_id}"
+        )
     if not records:
         where = "in the window" if not incomplete else "in the history that could be read"
         raise UsageProblem(
             f"no CloudTrail activity for {resolved.label} {where} "
             f"({_iso(since)} to {_iso(until)}); nothing to build a policy from",
             code=ExitCode.INCOMPLETE if incomplete else ExitCode.USAGE,
-            hint=(f"an unused key is best revoked: phantomkeys revoke {resolved.cli_reference}"
-                  if not incomplete else "fix the failed lookups above and retry"))
+            hint=(
+                f"an unused key is best revoked: phantomkeys revoke {resolved.cli_reference}"
+                if not incomplete
+                else "fix the failed lookups above and retry"
+            ),
+        )
     if account is None or not re.fullmatch(r"\d{12}", account):
         raise UsageProblem("cannot tell the account id from the logs: pass --account-id")
     partition = gathered.partition or lp.partition_of(records)
     catalog = default_catalog()
     try:
-        trust = lp.parse_trust_principal(trust_principal, account_id=account,
-                                         partition=partition)
+        trust = lp.parse_trust_principal(trust_principal, account_id=account, partition=partition)
     except lp.TargetError as exc:
         raise UsageProblem(str(exc)) from None
     if role_name is not None and not re.fullmatch(r"[\w+=,.@-]{1,64}", role_name):
         raise UsageProblem("--role-name: 1-64 of letters, digits and +=,.@_-")
     if not re.fullmatch(r"[\w+=,.@-]{1,128}", policy_name):
         raise UsageProblem("--policy-name: 1-128 of letters, digits and +=,.@_-")
-    options = lp.BuildOptions(account_id=account, partition=partition, role_name=role_name,
-                              policy_name=policy_name, trust=trust,
-                              bearer_token=not no_bearer_token, exclude=exclude)
-    result = lp.build_least_privilege(records, resolved, options, catalog,
-                                      since=gathered.since or since, until=until)
+    options = lp.BuildOptions(
+        account_id=account,
+        partition=partition,
+        role_name=role_name,
+        policy_name=policy_name,
+        trust=trust,
+        bearer_token=not no_bearer_token,
+        exclude=exclude,
+    )
+    result = lp.build_least_privilege(
+        records, resolved, options, catalog, since=gathered.since or since, until=until
+    )
     if result.empty:
         raise UsageProblem(
             f"{resolved.label}: none of its {result.records_matched} recorded calls can be "
             "granted (refused by AWS, unknown to the IAM catalog, or excluded)",
-            hint="see 'denied_calls' and 'unmapped_calls' with --format json")
+            hint="see 'denied_calls' and 'unmapped_calls' with --format json",
+        )
     checks = lp.verify_policy(result, catalog)
     checker = _controls_checker()
     findings = lp.validate_policy(result, catalog, checker)
     fmt = (fmt or default_format()).lower()
     output_name = Path(output).name if output not in (None, "-") else None
-    steps = lp.switch_over_commands(result, fmt, output_name=output_name)
+    steps = lp.switch_over_commands(
+        result,
+        fmt,
+        output_name=output_name,
+        rerun=_rerun(resolved.cli_reference, sources, days, at, regions, profile),
+    )
     doc = lp.document(result, checks=checks, findings=findings, steps=steps)
     notes = list(doc["notes"])
     if checker is None:
@@ -490,12 +633,16 @@ def least_privilege(
 
     for item in result.review:
         if not item.excluded:
-            warn(f"review {item.action} ({item.calls} calls): {item.reason}; leave it out "
-                 f"with --exclude {item.action}")
+            warn(
+                f"review {item.action} ({item.calls} calls): {item.reason}; leave it out "
+                f"with --exclude {item.action}"
+            )
     failed = [c for c in checks if not c.ok]
     for check in failed[:10]:
-        warn(f"check failed: {check.kind.value} {check.action} on {check.resource}: "
-             f"{check.decision.value}")
+        warn(
+            f"check failed: {check.kind.value} {check.action} on {check.resource}: "
+            f"{check.decision.value}"
+        )
     bad = [f for f in findings if f.severity.at_least(Severity.HIGH)]
     for finding in bad:
         warn(f"validation: {finding.title}: {finding.evidence}")
@@ -506,44 +653,88 @@ def least_privilege(
         sys.exit(ExitCode.INCOMPLETE)
 
 
+def _rerun(
+    reference: str,
+    sources: Sequence[str],
+    days: int,
+    at: str | None,
+    regions: str | None,
+    profile: str | None,
+) -> str:
+    """This command line again, to produce the JSON the switch-over steps read."""
+    import shlex
+
+    parts = ["phantomkeys", "least-privilege", reference]
+    for source in sources:
+        parts += ["--from", source]
+    if days != 90:
+        parts += ["--days", str(days)]
+    if at:
+        parts += ["--at", at]
+    if regions:
+        parts += ["--regions", regions]
+    if profile:
+        parts += ["--profile", profile]
+    return shlex.join(parts)
+
+
 def _render_table(doc: dict[str, Any], metadata: dict[str, Any]) -> str:
     import io
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=max(100, Console().width), highlight=False,
-                      soft_wrap=True, force_terminal=sys.stdout.isatty())
+    console = Console(
+        file=buffer,
+        width=max(100, Console().width),
+        highlight=False,
+        soft_wrap=True,
+        force_terminal=sys.stdout.isatty(),
+    )
     target = doc["target"]
     records = doc["records"]
-    console.print(f"[bold]Least privilege for[/] {target['label']}  (account "
-                  f"{doc['account_id']}, {doc['window']['since']} to {doc['window']['until']})")
-    console.print(f"{records['used']} calls used, {records['denied']} refused by AWS, "
-                  f"{records['unmapped']} unmapped; regions: {', '.join(doc['regions'])}")
+    console.print(
+        f"[bold]Least privilege for[/] {target['label']}  (account "
+        f"{doc['account_id']}, {doc['window']['since']} to {doc['window']['until']})"
+    )
+    console.print(
+        f"{records['used']} calls used, {records['denied']} refused by AWS, "
+        f"{records['unmapped']} unmapped; regions: {', '.join(doc['regions'])}"
+    )
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
     for column in ("action", "calls", "regions", "resources", "source IPs"):
         table.add_column(column, overflow="fold")
     for a in doc["actions"]:
-        table.add_row(a["action"], str(a["calls"]), ", ".join(a["regions"]),
-                      "\n".join(a["resources"][:4]) + ("\n…" if len(a["resources"]) > 4 else ""),
-                      str(len(a["source_ips"])))
+        table.add_row(
+            a["action"],
+            str(a["calls"]),
+            ", ".join(a["regions"]),
+            "\n".join(a["resources"][:4]) + ("\n…" if len(a["resources"]) > 4 else ""),
+            str(len(a["source_ips"])),
+        )
     console.print(table)
     for r in doc["review"]:
         flag = " [dim](excluded)[/]" if r["excluded"] else ""
         console.print(f"[yellow]review[/] {r['action']}{flag}: {r['reason']}")
     checks = doc["checks"]
     status = "[green]passed[/]" if checks["passed"] else "[red]FAILED[/]"
-    console.print(f"checks {status}: {checks['recorded_calls_allowed']} recorded calls allowed, "
-                  f"{checks['unrecorded_actions_denied']} unrecorded destructive actions denied")
+    console.print(
+        f"checks {status}: {checks['recorded_calls_allowed']} recorded calls allowed, "
+        f"{checks['unrecorded_actions_denied']} unrecorded destructive actions denied"
+    )
     validation = doc["validation"]
-    console.print("validation " + ("[green]passed[/]" if validation["passed"] else "[red]FAILED[/]")
-                  + f" ({len(validation['findings'])} findings)")
+    console.print(
+        "validation "
+        + ("[green]passed[/]" if validation["passed"] else "[red]FAILED[/]")
+        + f" ({len(validation['findings'])} findings)"
+    )
     if not metadata["complete"]:
         console.print("[red]incomplete:[/] some history could not be read")
     console.print("\n[bold]Policy[/] " + doc["policy_name"])
     console.print(dumps_json(doc["policy"]), markup=False)
-    console.print(f"[bold]Role[/] {doc['role']['name']}  trust: "
-                  f"{doc['role']['trust_principal']['value']}"
-                  + ("  [yellow](ExternalId placeholder: replace it)[/]"
-                     if doc["placeholders"] else ""))
+    console.print(
+        f"[bold]Role[/] {doc['role']['name']}  trust: "
+        f"{doc['role']['trust_principal']['value']}"
+        + ("  [yellow](ExternalId placeholder: replace it)[/]" if doc["placeholders"] else "")
+    )
     console.print("\n[bold]Switch-over[/]")
     for step in doc["commands"]:
         console.print(f"{step['step']}. {step['title']}")

@@ -237,12 +237,13 @@ def _record_history(document: dict[str, Any], path: str | None) -> set[str] | No
     except ImportError:
         return None
     try:
-        return set(store.record_and_diff_new(document, path))
+        new = store.record_and_diff_new(document, path)
     except Exception as exc:  # history is a convenience: never fail the scan for it
         from phantomkeys.cli.common import warn
 
         warn(f"scan history not recorded: {exc}")
         return None
+    return None if new is None else set(new)
 
 
 def _import_security_hub(document: dict[str, Any], profile: str | None,

@@ -376,6 +376,7 @@ def validate(
     if fmt == "json":
         document = envelope(
             metadata={
+                "command": "scp-validate",
                 "files": list(files),
                 "fail_on": fail_on,
                 "catalog_version": _catalog_version(),
@@ -609,6 +610,7 @@ def _coverage_document(
     from phantomkeys.core.controls.coverage import GOAL_TITLES
 
     metadata = {
+        "command": "coverage",
         "scan_time": snapshot.collected_at,
         "organization_id": snapshot.organization_id,
         "management_account_id": snapshot.management_account_id,

@@ -89,7 +89,8 @@ DEFAULT_MAX_SESSION_SECONDS = 3_600
 _IAM_NAME_RE = re.compile(r"[^\w+=,.@-]", re.ASCII)
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _ARN_PRINCIPAL_RE = re.compile(
-    r"^arn:(aws|aws-us-gov|aws-cn):(iam|sts)::(\d{12}):(root|user/.+|role/.+|assumed-role/.+)$")
+    r"^arn:(aws|aws-us-gov|aws-cn):(iam|sts)::(\d{12}):(root|user/.+|role/.+|assumed-role/.+)$"
+)
 _SERVICE_PRINCIPAL_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?$")
 _VERSIONED_NAME_RE = re.compile(r"^(?P<name>[A-Za-z]+?)(?P<version>\d{8})$")
 
@@ -127,26 +128,47 @@ _ACTION_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
 _NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
 
 #: Actions whose ``modelId`` names the model the call runs on.
-_MODEL_ACTIONS = frozenset({
-    "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens",
-})
+_MODEL_ACTIONS = frozenset(
+    {
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+        "bedrock:CountTokens",
+    }
+)
 
 #: Inference and bearer-token actions: what a workload is expected to call.
-_INFERENCE_ACTIONS = frozenset({
-    "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:ApplyGuardrail",
-    "bedrock:CountTokens", "bedrock:Retrieve", "bedrock:RetrieveAndGenerate",
-    "bedrock:InvokeAgent", "bedrock:InvokeFlow", "bedrock:RenderPrompt",
-    "bedrock-mantle:CreateInference", "bedrock-mantle:CountTokens",
-    "aws-external-anthropic:CreateInference", "aws-external-anthropic:CountTokens",
-    *(a for s in SURFACES for a in s.bearer_token_actions),
-})
+_INFERENCE_ACTIONS = frozenset(
+    {
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+        "bedrock:ApplyGuardrail",
+        "bedrock:CountTokens",
+        "bedrock:Retrieve",
+        "bedrock:RetrieveAndGenerate",
+        "bedrock:InvokeAgent",
+        "bedrock:InvokeFlow",
+        "bedrock:RenderPrompt",
+        "bedrock-mantle:CreateInference",
+        "bedrock-mantle:CountTokens",
+        "aws-external-anthropic:CreateInference",
+        "aws-external-anthropic:CountTokens",
+        *(a for s in SURFACES for a in s.bearer_token_actions),
+    }
+)
 
 #: Error codes that mean "not authorised": such calls are never granted.
-_DENIED_CODES = frozenset({
-    "accessdenied", "accessdeniedexception", "unauthorizedoperation",
-    "client.unauthorizedoperation", "unauthorizedaccess", "unauthorizedexception",
-    "notauthorized", "forbidden",
-})
+_DENIED_CODES = frozenset(
+    {
+        "accessdenied",
+        "accessdeniedexception",
+        "unauthorizedoperation",
+        "client.unauthorizedoperation",
+        "unauthorizedaccess",
+        "unauthorizedexception",
+        "notauthorized",
+        "forbidden",
+    }
+)
 
 #: Destructive, costly or escalating actions checked to be denied unless recorded
 #: (DOMAIN-FACTS §4: what AmazonBedrockLimitedAccess allows and attackers use).
@@ -285,21 +307,35 @@ def resolve_target(text: str, *, partition: str = "aws") -> Target:
         try:
             decoded = keycodec.decode(normalized, partition=partition)
         except KeyDecodeError as exc:
-            raise TargetError(f"TARGET looks like a key but does not decode: {exc.reason}"
-                              ) from None
+            raise TargetError(
+                f"TARGET looks like a key but does not decode: {exc.reason}"
+            ) from None
         label = keycodec.redact(normalized)
         if decoded.kind is KeyKind.LONG_TERM:
-            return Target(kind=TargetKind.LONG_TERM_KEY, label=label, username=decoded.username,
-                          account_id=decoded.account_id, surface=decoded.surface,
-                          token_sha256=decoded.token_sha256)
-        return Target(kind=TargetKind.SHORT_TERM_KEY, label=label,
-                      access_key_id=decoded.access_key_id, account_id=decoded.account_id,
-                      surface=decoded.surface, region=decoded.region,
-                      valid_from=decoded.issued_at, valid_until=decoded.expires_at,
-                      token_sha256=decoded.token_sha256)
+            return Target(
+                kind=TargetKind.LONG_TERM_KEY,
+                label=label,
+                username=decoded.username,
+                account_id=decoded.account_id,
+                surface=decoded.surface,
+                token_sha256=decoded.token_sha256,
+            )
+        return Target(
+            kind=TargetKind.SHORT_TERM_KEY,
+            label=label,
+            access_key_id=decoded.access_key_id,
+            account_id=decoded.account_id,
+            surface=decoded.surface,
+            region=decoded.region,
+            valid_from=decoded.issued_at,
+            valid_until=decoded.expires_at,
+            token_sha256=decoded.token_sha256,
+        )
     if _IAM_NAME_RE.search(raw) or len(raw) > 64:
-        raise TargetError("TARGET is not a key and not an IAM user or role-session name "
-                          "([A-Za-z0-9+=,.@_-], 1-64 characters)")
+        raise TargetError(
+            "TARGET is not a key and not an IAM user or role-session name "
+            "([A-Za-z0-9+=,.@_-], 1-64 characters)"
+        )
     return Target(kind=TargetKind.USER, label=raw, username=raw)
 
 
@@ -350,8 +386,13 @@ def bearer_flag(record: Mapping[str, Any]) -> bool:
     return False
 
 
-def select_records(records: Iterable[Mapping[str, Any]], target: Target, *,
-                   since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+def select_records(
+    records: Iterable[Mapping[str, Any]],
+    target: Target,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[dict[str, Any]]:
     """The target's records in ``[since, until]``, oldest first, de-duplicated by eventID.
 
     A user (or role session) matches on its name, as LookupEvents' ``Username``
@@ -419,8 +460,15 @@ def observe(record: Mapping[str, Any]) -> ObservedCall | None:
     source = record.get("eventSource")
     name = record.get("eventName")
     region = record.get("awsRegion")
-    if when is None or not isinstance(source, str) or not isinstance(name, str) \
-            or not isinstance(region, str) or not source or not name or not region:
+    if (
+        when is None
+        or not isinstance(source, str)
+        or not isinstance(name, str)
+        or not isinstance(region, str)
+        or not source
+        or not name
+        or not region
+    ):
         return None
     params = record.get("requestParameters")
     params = params if isinstance(params, Mapping) else {}
@@ -460,8 +508,9 @@ def service_prefix(event_source: str) -> str:
     return event_source.split(".", 1)[0]
 
 
-def map_actions(event_source: str, event_name: str,
-                catalog: LeastPrivilegeCatalog) -> tuple[str, ...] | None:
+def map_actions(
+    event_source: str, event_name: str, catalog: LeastPrivilegeCatalog
+) -> tuple[str, ...] | None:
     """The IAM actions that authorise a CloudTrail event, by catalog name; None if unknown."""
     prefix = service_prefix(event_source)
     alias = _ACTION_ALIASES.get((prefix, event_name))
@@ -529,8 +578,9 @@ class ModelRef:
     note: str | None = None
 
 
-def model_resources(model_id: str, *, region: str, account_id: str | None,
-                    partition: str) -> ModelRef:
+def model_resources(
+    model_id: str, *, region: str, account_id: str | None, partition: str
+) -> ModelRef:
     """ARNs that ``InvokeModel`` with this ``modelId`` is authorised on.
 
     * ``anthropic.claude-…`` -> the foundation model in the call's region;
@@ -551,8 +601,10 @@ def model_resources(model_id: str, *, region: str, account_id: str | None,
                 return ModelRef((model_id,), via_profile=(fm,), profile_arn=model_id)
         note = None
         if not resource.startswith("foundation-model/"):
-            note = (f"{resource.split('/', 1)[0]} {model_id}: the foundation models it routes "
-                    "to are not in the records; add them if calls fail")
+            note = (
+                f"{resource.split('/', 1)[0]} {model_id}: the foundation models it routes "
+                "to are not in the records; add them if calls fail"
+            )
         return ModelRef((model_id,), note=note)
     base = _profile_base_model(model_id)
     if base is not None:
@@ -561,8 +613,10 @@ def model_resources(model_id: str, *, region: str, account_id: str | None,
         fm = f"arn:{partition}:bedrock:*::foundation-model/{base}"
         return ModelRef((profile,), via_profile=(fm,), profile_arn=profile)
     if "/" in model_id or not model_id:
-        return ModelRef((f"arn:{partition}:bedrock:{region}:{account_id or '*'}:*",),
-                        note=f"model {model_id!r} is not a model id or ARN")
+        return ModelRef(
+            (f"arn:{partition}:bedrock:{region}:{account_id or '*'}:*",),
+            note=f"model {model_id!r} is not a model id or ARN",
+        )
     return ModelRef((f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}",))
 
 
@@ -573,8 +627,7 @@ def _profile_base_model(profile_id: str) -> str | None:
     return None
 
 
-def guardrail_arn(identifier: str, *, region: str, account_id: str | None,
-                  partition: str) -> str:
+def guardrail_arn(identifier: str, *, region: str, account_id: str | None, partition: str) -> str:
     if identifier.startswith("arn:"):
         return identifier
     return f"arn:{partition}:bedrock:{region}:{account_id or '*'}:guardrail/{identifier}"
@@ -621,24 +674,30 @@ def parse_trust_principal(text: str | None, *, account_id: str, partition: str) 
     principal (a role ARN, or ``lambda.amazonaws.com``) when you know it.
     """
     if text is None or not text.strip():
-        return TrustPrincipal(TrustKind.ACCOUNT_ROOT, f"arn:{partition}:iam::{account_id}:root",
-                              external_id=True)
+        return TrustPrincipal(
+            TrustKind.ACCOUNT_ROOT, f"arn:{partition}:iam::{account_id}:root", external_id=True
+        )
     value = text.strip()
     if _ACCOUNT_RE.match(value):
-        return TrustPrincipal(TrustKind.ACCOUNT_ROOT, f"arn:{partition}:iam::{value}:root",
-                              external_id=True)
+        return TrustPrincipal(
+            TrustKind.ACCOUNT_ROOT, f"arn:{partition}:iam::{value}:root", external_id=True
+        )
     m = _ARN_PRINCIPAL_RE.match(value)
     if m:
         if m.group(4).startswith("assumed-role/"):
-            raise TargetError("--trust-principal: trust the role ARN "
-                              "(arn:…:iam::<account>:role/<name>), not one of its sessions")
+            raise TargetError(
+                "--trust-principal: trust the role ARN "
+                "(arn:…:iam::<account>:role/<name>), not one of its sessions"
+            )
         if m.group(4) == "root":
             return TrustPrincipal(TrustKind.ACCOUNT_ROOT, value, external_id=True)
         return TrustPrincipal(TrustKind.AWS_PRINCIPAL, value)
     if _SERVICE_PRINCIPAL_RE.match(value):
         return TrustPrincipal(TrustKind.SERVICE, value)
-    raise TargetError(f"--trust-principal: {value!r} is not an IAM role/user ARN, a 12-digit "
-                      "account id or a service principal such as lambda.amazonaws.com")
+    raise TargetError(
+        f"--trust-principal: {value!r} is not an IAM role/user ARN, a 12-digit "
+        "account id or a service principal such as lambda.amazonaws.com"
+    )
 
 
 # ------------------------------------------------------------------ the result
@@ -697,8 +756,12 @@ class Review:
     excluded: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "reason": self.reason, "calls": self.calls,
-                "excluded": self.excluded}
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "calls": self.calls,
+            "excluded": self.excluded,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -712,8 +775,12 @@ class Skipped:
     error_code: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"event_source": self.event_source, "event_name": self.event_name,
-                               "calls": self.calls, "reason": self.reason}
+        out: dict[str, Any] = {
+            "event_source": self.event_source,
+            "event_name": self.event_name,
+            "calls": self.calls,
+            "reason": self.reason,
+        }
         if self.error_code:
             out["error_code"] = self.error_code
         return out
@@ -765,8 +832,10 @@ class LeastPrivilege:
 
 
 def default_role_name(target: Target) -> str:
-    base = target.username or (f"{(target.surface or SurfaceId.BEDROCK).value}-"
-                               f"{(target.access_key_id or 'key')[-6:].lower()}")
+    base = target.username or (
+        f"{(target.surface or SurfaceId.BEDROCK).value}-"
+        f"{(target.access_key_id or 'key')[-6:].lower()}"
+    )
     name = _IAM_NAME_RE.sub("-", f"{base}-workload")
     return name[:64]
 
@@ -806,9 +875,19 @@ def build_least_privilege(
     used = 0
 
     def use(action: str, call: ObservedCall, resources: Iterable[str]) -> None:
-        entry = uses.setdefault(action, {
-            "calls": 0, "first": call.event_time, "last": call.event_time, "regions": set(),
-            "resources": set(), "events": set(), "ips": set(), "bearer": 0})
+        entry = uses.setdefault(
+            action,
+            {
+                "calls": 0,
+                "first": call.event_time,
+                "last": call.event_time,
+                "regions": set(),
+                "resources": set(),
+                "events": set(),
+                "ips": set(),
+                "bearer": 0,
+            },
+        )
         entry["calls"] += 1
         entry["first"] = min(entry["first"], call.event_time)
         entry["last"] = max(entry["last"], call.event_time)
@@ -830,8 +909,9 @@ def build_least_privilege(
             continue
         actions = map_actions(call.event_source, call.event_name, catalog)
         if actions is None:
-            unmapped[(call.event_source, call.event_name,
-                      "no IAM action of that name in the catalog")] += 1
+            unmapped[
+                (call.event_source, call.event_name, "no IAM action of that name in the catalog")
+            ] += 1
             continue
         actions = tuple(a for a in actions if a not in _NO_PERMISSION_NEEDED)
         if not actions:
@@ -845,37 +925,52 @@ def build_least_privilege(
         for action in actions:
             resources: list[str] = []
             if action in _MODEL_ACTIONS and call.model_id:
-                ref = model_resources(call.model_id, region=call.region, account_id=account,
-                                      partition=partition)
+                ref = model_resources(
+                    call.model_id, region=call.region, account_id=account, partition=partition
+                )
                 resources.extend(ref.resources)
                 for arn in ref.resources:
                     grants.append(Grant(action, arn, GrantKind.REGIONAL, call.region))
                 for arn in ref.via_profile:
                     assert ref.profile_arn is not None
-                    grants.append(Grant(action, arn, GrantKind.VIA_PROFILE, call.region,
-                                        (("bedrock:InferenceProfileArn", ref.profile_arn),)))
+                    grants.append(
+                        Grant(
+                            action,
+                            arn,
+                            GrantKind.VIA_PROFILE,
+                            call.region,
+                            (("bedrock:InferenceProfileArn", ref.profile_arn),),
+                        )
+                    )
                     resources.append(arn)
                 if ref.note and ref.note not in notes:
                     notes.append(ref.note)
             elif action == "bedrock:ApplyGuardrail" and call.guardrail_id:
-                arn = guardrail_arn(call.guardrail_id, region=call.region, account_id=account,
-                                    partition=partition)
+                arn = guardrail_arn(
+                    call.guardrail_id, region=call.region, account_id=account, partition=partition
+                )
                 resources.append(arn)
                 grants.append(Grant(action, arn, GrantKind.REGIONAL, call.region))
             elif call.resource_arns and action.split(":", 1)[0] not in ("bedrock",):
                 resources.extend(call.resource_arns)
-                grants.extend(Grant(action, arn, GrantKind.REGIONAL, call.region)
-                              for arn in call.resource_arns)
+                grants.extend(
+                    Grant(action, arn, GrantKind.REGIONAL, call.region)
+                    for arn in call.resource_arns
+                )
             else:
                 resources.append("*")
                 grants.append(Grant(action, "*", GrantKind.REGIONAL, call.region))
             use(action, call, resources)
-        if call.guardrail_id and "bedrock:ApplyGuardrail" not in actions \
-                and call.event_source == "bedrock.amazonaws.com":
+        if (
+            call.guardrail_id
+            and "bedrock:ApplyGuardrail" not in actions
+            and call.event_source == "bedrock.amazonaws.com"
+        ):
             # Inference with a guardrail also needs bedrock:ApplyGuardrail on it
             # (Bedrock user guide, "Permissions for using guardrails").
-            arn = guardrail_arn(call.guardrail_id, region=call.region, account_id=account,
-                                partition=partition)
+            arn = guardrail_arn(
+                call.guardrail_id, region=call.region, account_id=account, partition=partition
+            )
             grants.append(Grant("bedrock:ApplyGuardrail", arn, GrantKind.REGIONAL, call.region))
             use("bedrock:ApplyGuardrail", call, [arn])
         if call.bearer and options.bearer_token:
@@ -887,13 +982,20 @@ def build_least_privilege(
     action_uses: list[ActionUse] = []
     for action, entry in sorted(uses.items()):
         level = catalog.access_level(action)
-        action_uses.append(ActionUse(
-            action=action, calls=entry["calls"], first_seen=entry["first"],
-            last_seen=entry["last"], regions=tuple(sorted(entry["regions"])),
-            resources=tuple(sorted(entry["resources"])),
-            event_names=tuple(sorted(entry["events"])), source_ips=tuple(sorted(entry["ips"])),
-            bearer_token_calls=entry["bearer"],
-            access_level=str(getattr(level, "value", level)) if level is not None else None))
+        action_uses.append(
+            ActionUse(
+                action=action,
+                calls=entry["calls"],
+                first_seen=entry["first"],
+                last_seen=entry["last"],
+                regions=tuple(sorted(entry["regions"])),
+                resources=tuple(sorted(entry["resources"])),
+                event_names=tuple(sorted(entry["events"])),
+                source_ips=tuple(sorted(entry["ips"])),
+                bearer_token_calls=entry["bearer"],
+                access_level=str(getattr(level, "value", level)) if level is not None else None,
+            )
+        )
 
     review: list[Review] = []
     excluded: list[str] = []
@@ -905,13 +1007,20 @@ def build_least_privilege(
         reasons: list[str] = []
         prefix = au.action.split(":", 1)[0]
         if au.access_level in _CHANGING_LEVELS and au.action not in _INFERENCE_ACTIONS:
-            reasons.append(f"{au.access_level} action: make sure the workload, not someone "
-                           "holding a leaked key, made these calls")
-        if target.kind is not TargetKind.SHORT_TERM_KEY and prefix not in key_prefixes \
-                and target.username and any(s.is_phantom_name(target.username)
-                                            for s in SURFACES):
-            reasons.append("a phantom user called a service outside its surface "
-                           "(an API-key user needs only Bedrock / Claude Platform)")
+            reasons.append(
+                f"{au.access_level} action: make sure the workload, not someone "
+                "holding a leaked key, made these calls"
+            )
+        if (
+            target.kind is not TargetKind.SHORT_TERM_KEY
+            and prefix not in key_prefixes
+            and target.username
+            and any(s.is_phantom_name(target.username) for s in SURFACES)
+        ):
+            reasons.append(
+                "a phantom user called a service outside its surface "
+                "(an API-key user needs only Bedrock / Claude Platform)"
+            )
         if au.action in DESTRUCTIVE_PROBES and not reasons:
             reasons.append("destructive or sensitive action")
         if reasons:
@@ -922,9 +1031,11 @@ def build_least_privilege(
     role_name = options.role_name or default_role_name(target)
     trust = options.trust or parse_trust_principal(None, account_id=account, partition=partition)
     window = f"{_iso(since) or 'the start'} to {_iso(until) or 'now'}"
-    description = (f"Least-privilege replacement for {target.principal_name}, generated by "
-                   "phantomkeys "
-                   f"from {used} CloudTrail calls ({window}).")[:1000]
+    description = (
+        f"Least-privilege replacement for {target.principal_name}, generated by "
+        "phantomkeys "
+        f"from {used} CloudTrail calls ({window})."
+    )[:1000]
     return LeastPrivilege(
         target=target,
         account_id=account,
@@ -943,10 +1054,11 @@ def build_least_privilege(
         actions=tuple(action_uses),
         review=tuple(review),
         excluded=tuple(excluded),
-        denied=tuple(Skipped(s, n, c, "refused by AWS at the time: not granted", code)
-                     for (s, n, code), c in sorted(denied.items())),
-        unmapped=tuple(Skipped(s, n, c, reason)
-                       for (s, n, reason), c in sorted(unmapped.items())),
+        denied=tuple(
+            Skipped(s, n, c, "refused by AWS at the time: not granted", code)
+            for (s, n, code), c in sorted(denied.items())
+        ),
+        unmapped=tuple(Skipped(s, n, c, reason) for (s, n, reason), c in sorted(unmapped.items())),
         regions=tuple(sorted(regions)),
         primary_region=regions.most_common(1)[0][0] if regions else None,
         surfaces=tuple(sorted(surfaces)),
@@ -956,16 +1068,17 @@ def build_least_privilege(
 
 def _policy_document(grants: Sequence[Grant]) -> dict[str, Any]:
     """Group grants into statements: same resources, regions and conditions -> one statement."""
-    per_action: dict[tuple[str, GrantKind, tuple[tuple[str, str], ...]],
-                     tuple[set[str], set[str]]] = {}
+    per_action: dict[
+        tuple[str, GrantKind, tuple[tuple[str, str], ...]], tuple[set[str], set[str]]
+    ] = {}
     for g in grants:
-        res_set, region_set = per_action.setdefault((g.action, g.kind, g.context),
-                                                    (set(), set()))
+        res_set, region_set = per_action.setdefault((g.action, g.kind, g.context), (set(), set()))
         res_set.add(g.resource)
         if g.kind is GrantKind.REGIONAL:
             region_set.add(g.region)
-    groups: dict[tuple[frozenset[str], frozenset[str], GrantKind,
-                       tuple[tuple[str, str], ...]], list[str]] = {}
+    groups: dict[
+        tuple[frozenset[str], frozenset[str], GrantKind, tuple[tuple[str, str], ...]], list[str]
+    ] = {}
     for (action, kind, context), (res_set, region_set) in per_action.items():
         scope = frozenset({"*"}) if "*" in res_set else frozenset(res_set)
         groups.setdefault((scope, frozenset(region_set), kind, context), []).append(action)
@@ -1005,7 +1118,8 @@ def _policy_document(grants: Sequence[Grant]) -> dict[str, Any]:
         if regions:
             region_list = sorted(regions)
             conditions.setdefault("StringEquals", {})["aws:RequestedRegion"] = (
-                region_list[0] if len(region_list) == 1 else region_list)
+                region_list[0] if len(region_list) == 1 else region_list
+            )
         for condition_key, value in context:
             conditions.setdefault("StringEquals", {})[condition_key] = value
         statement: dict[str, Any] = {
@@ -1040,8 +1154,14 @@ class Check:
     ok: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "action": self.action, "resource": self.resource,
-                "region": self.region, "decision": self.decision.value, "ok": self.ok}
+        return {
+            "kind": self.kind.value,
+            "action": self.action,
+            "resource": self.resource,
+            "region": self.region,
+            "decision": self.decision.value,
+            "ok": self.ok,
+        }
 
 
 def verify_policy(result: LeastPrivilege, catalog: LeastPrivilegeCatalog) -> tuple[Check, ...]:
@@ -1055,8 +1175,11 @@ def verify_policy(result: LeastPrivilege, catalog: LeastPrivilegeCatalog) -> tup
     * excluded actions are denied;
     * a recorded call is denied from a region it was never used in.
     """
-    policy = parse_policy(result.policy, name=result.policy_name, kind=PolicyKind.INLINE) \
-        if not result.empty else None
+    policy = (
+        parse_policy(result.policy, name=result.policy_name, kind=PolicyKind.INLINE)
+        if not result.empty
+        else None
+    )
     identity = (policy,) if policy else ()
     checks: list[Check] = []
     seen: set[tuple[str, str, str, tuple[tuple[str, str], ...]]] = set()
@@ -1069,10 +1192,19 @@ def verify_policy(result: LeastPrivilege, catalog: LeastPrivilegeCatalog) -> tup
             continue
         seen.add(key)
         context = {"aws:RequestedRegion": [g.region], **{k: [v] for k, v in g.context}}
-        decision = evaluate(Request(g.action, resource, context=context), identity=identity,
-                            catalog=catalog).decision
-        checks.append(Check(CheckKind.RECORDED_ALLOWED, g.action, resource, g.region, decision,
-                            decision is Decision.ALLOWED))
+        decision = evaluate(
+            Request(g.action, resource, context=context), identity=identity, catalog=catalog
+        ).decision
+        checks.append(
+            Check(
+                CheckKind.RECORDED_ALLOWED,
+                g.action,
+                resource,
+                g.region,
+                decision,
+                decision is Decision.ALLOWED,
+            )
+        )
     recorded = result.recorded_actions
     excluded = set(result.excluded)
     probes: set[str] = set()
@@ -1087,21 +1219,48 @@ def verify_policy(result: LeastPrivilege, catalog: LeastPrivilegeCatalog) -> tup
                 probes.add(action)
     for action in sorted(probes - recorded):
         decision = evaluate(Request(action), identity=identity, catalog=catalog).decision
-        checks.append(Check(CheckKind.UNRECORDED_DENIED, action, "*", None, decision,
-                            decision is Decision.IMPLICIT_DENY))
+        checks.append(
+            Check(
+                CheckKind.UNRECORDED_DENIED,
+                action,
+                "*",
+                None,
+                decision,
+                decision is Decision.IMPLICIT_DENY,
+            )
+        )
     for action in sorted(excluded):
         decision = evaluate(Request(action), identity=identity, catalog=catalog).decision
-        checks.append(Check(CheckKind.EXCLUDED_DENIED, action, "*", None, decision,
-                            decision is Decision.IMPLICIT_DENY))
+        checks.append(
+            Check(
+                CheckKind.EXCLUDED_DENIED,
+                action,
+                "*",
+                None,
+                decision,
+                decision is Decision.IMPLICIT_DENY,
+            )
+        )
     other = _unused_region(result.regions)
     if other:
         for g in result.grants:
             if g.kind is not GrantKind.REGIONAL or g.resource != "*":
                 continue
-            decision = evaluate(Request(g.action, "*", context={"aws:RequestedRegion": [other]}),
-                                identity=identity, catalog=catalog).decision
-            checks.append(Check(CheckKind.OTHER_REGION_DENIED, g.action, "*", other, decision,
-                                not decision.allowed))
+            decision = evaluate(
+                Request(g.action, "*", context={"aws:RequestedRegion": [other]}),
+                identity=identity,
+                catalog=catalog,
+            ).decision
+            checks.append(
+                Check(
+                    CheckKind.OTHER_REGION_DENIED,
+                    g.action,
+                    "*",
+                    other,
+                    decision,
+                    not decision.allowed,
+                )
+            )
             break
     return tuple(checks)
 
@@ -1121,7 +1280,7 @@ RULE_POLICY_TOO_LARGE = Rule(
     severity=Severity.HIGH,
     rationale="IAM refuses inline role policies over 10,240 characters (whitespace excluded).",
     remediation="Narrow the window (--days), exclude actions, or split the policy into "
-                "customer managed policies.",
+    "customer managed policies.",
     references=("https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html",),
     tags=("least-privilege", "validate"),
 )
@@ -1138,8 +1297,9 @@ RULE_UNKNOWN_ACTION = Rule(
 _SCP_ONLY_RULES = frozenset({"scp-too-large", "scp-not-minified"})
 
 
-def validate_policy(result: LeastPrivilege, catalog: LeastPrivilegeCatalog,
-                    checker: Any | None = None) -> list[Finding]:
+def validate_policy(
+    result: LeastPrivilege, catalog: LeastPrivilegeCatalog, checker: Any | None = None
+) -> list[Finding]:
     """Validate the generated policy: every action in the catalog, IAM's size limit, and
     ``scp validate``'s checker (grammar, condition keys and operators) when given.
 
@@ -1152,16 +1312,27 @@ def validate_policy(result: LeastPrivilege, catalog: LeastPrivilegeCatalog,
     for statement in result.policy.get("Statement", []):
         for action in statement.get("Action", []):
             if catalog.canonical_action(action) != action:
-                findings.append(Finding.from_rule(
-                    RULE_UNKNOWN_ACTION, subject=f"{path}#{statement.get('Sid')}",
-                    account_id=result.account_id, evidence={"action": action},
-                    identity=(action,), location=Location(path=path)))
+                findings.append(
+                    Finding.from_rule(
+                        RULE_UNKNOWN_ACTION,
+                        subject=f"{path}#{statement.get('Sid')}",
+                        account_id=result.account_id,
+                        evidence={"action": action},
+                        identity=(action,),
+                        location=Location(path=path),
+                    )
+                )
     size = len(re.sub(r"\s+", "", json.dumps(result.policy, separators=(",", ":"))))
     if size > ROLE_INLINE_POLICY_MAX_CHARS:
-        findings.append(Finding.from_rule(
-            RULE_POLICY_TOO_LARGE, subject=path, account_id=result.account_id,
-            evidence={"characters": size, "limit": ROLE_INLINE_POLICY_MAX_CHARS},
-            location=Location(path=path)))
+        findings.append(
+            Finding.from_rule(
+                RULE_POLICY_TOO_LARGE,
+                subject=path,
+                account_id=result.account_id,
+                evidence={"characters": size, "limit": ROLE_INLINE_POLICY_MAX_CHARS},
+                location=Location(path=path),
+            )
+        )
     if checker is not None:
         findings.extend(f for f in checker(text, path) if f.rule_id not in _SCP_ONLY_RULES)
     return findings
@@ -1178,8 +1349,11 @@ class CommandStep:
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"step": self.step, "title": self.title,
-                               "commands": list(self.commands)}
+        out: dict[str, Any] = {
+            "step": self.step,
+            "title": self.title,
+            "commands": list(self.commands),
+        }
         if self.note:
             out["note"] = self.note
         return out
@@ -1191,8 +1365,9 @@ def _shell_quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-def switch_over_commands(result: LeastPrivilege, fmt: str, *, output_name: str | None = None,
-                         rerun: str | None = None) -> tuple[CommandStep, ...]:
+def switch_over_commands(
+    result: LeastPrivilege, fmt: str, *, output_name: str | None = None, rerun: str | None = None
+) -> tuple[CommandStep, ...]:
     """Deploy the role, move the workload to it, then revoke and clean up the old key holder."""
     role = result.role_name
     region = result.primary_region or "us-east-1"
@@ -1209,8 +1384,9 @@ def switch_over_commands(result: LeastPrivilege, fmt: str, *, output_name: str |
             deploy = ("terraform init", f"{apply}   # in the folder holding {file}")
         case "cloudformation":
             file = output_name or "least-privilege.yaml"
-            overrides = (" --parameter-overrides ExternalId=" + q("<your-external-id>")
-                         if external else "")
+            overrides = (
+                " --parameter-overrides ExternalId=" + q("<your-external-id>") if external else ""
+            )
             deploy = (
                 f"aws cloudformation deploy --template-file {q(file)} "
                 f"--stack-name {q(role)} --capabilities CAPABILITY_NAMED_IAM{overrides}",
@@ -1225,23 +1401,36 @@ def switch_over_commands(result: LeastPrivilege, fmt: str, *, output_name: str |
                 *produce,
                 f"jq .role.trust_policy {q(file)} > trust-policy.json",
                 f"jq .policy {q(file)} > policy.json",
-                *(("# replace the ExternalId placeholder in trust-policy.json",)
-                  if external else ()),
+                *(
+                    ("# replace the ExternalId placeholder in trust-policy.json",)
+                    if external
+                    else ()
+                ),
                 f"aws iam create-role --role-name {q(role)} "
                 "--assume-role-policy-document file://trust-policy.json "
                 f"--max-session-duration {result.max_session_seconds}",
                 f"aws iam put-role-policy --role-name {q(role)} "
                 f"--policy-name {q(result.policy_name)} --policy-document file://policy.json",
             )
-    steps.append(CommandStep(1, "Create the least-privilege role", deploy,
-                             "Review the policy first: it allows exactly what the records show."))
+    steps.append(
+        CommandStep(
+            1,
+            "Create the least-privilege role",
+            deploy,
+            "Review the policy first: it allows exactly what the records show.",
+        )
+    )
 
     use: list[str] = []
     if result.trust.kind is TrustKind.SERVICE:
-        use.append(f"# make {result.role_arn} the execution role of the "
-                   f"{result.trust.value.split('.', 1)[0]} workload, for example:")
-        use.append(f"aws lambda update-function-configuration --function-name <function> "
-                   f"--role {result.role_arn}")
+        use.append(
+            f"# make {result.role_arn} the execution role of the "
+            f"{result.trust.value.split('.', 1)[0]} workload, for example:"
+        )
+        use.append(
+            f"aws lambda update-function-configuration --function-name <function> "
+            f"--role {result.role_arn}"
+        )
     else:
         use.append(f"aws configure set profile.{role}.role_arn {result.role_arn}")
         use.append(f"aws configure set profile.{role}.source_profile <the workload's profile>")
@@ -1249,38 +1438,62 @@ def switch_over_commands(result: LeastPrivilege, fmt: str, *, output_name: str |
             use.append(f"aws configure set profile.{role}.external_id <your-external-id>")
     for surface_id in result.surfaces or (SurfaceId.BEDROCK,):
         surface = next(s for s in SURFACES if s.id is surface_id)
-        mint = (f"phantomkeys mint --profile {q(role)} --surface {surface.id.value} "
-                f"--region {region} --duration 12h")
+        mint = (
+            f"phantomkeys mint --profile {q(role)} --surface {surface.id.value} "
+            f"--region {region} --duration 12h"
+        )
         if surface.token_env_var:
-            use.append(f"export {surface.token_env_var}=\"$({mint})\"")
+            use.append(f'export {surface.token_env_var}="$({mint})"')
         else:
             use.append(f"{mint} -o {surface.id.value}-key.txt   # pass it as the API key")
-    steps.append(CommandStep(
-        2, "Move the workload to the role", tuple(use),
-        "Best: let the SDK sign with the role's credentials (SigV4) and drop API keys. If the "
-        "client needs a bearer token, mint a short-term key from the role (at most 12 hours; "
-        "it dies with the session)."))
+    steps.append(
+        CommandStep(
+            2,
+            "Move the workload to the role",
+            tuple(use),
+            "Best: let the SDK sign with the role's credentials (SigV4) and drop API keys. If the "
+            "client needs a bearer token, mint a short-term key from the role (at most 12 hours; "
+            "it dies with the session).",
+        )
+    )
 
     ref = result.target.cli_reference
-    steps.append(CommandStep(
-        3, "Confirm the old key is no longer used",
-        (f"phantomkeys timeline {q(ref)} --days 1",),
-        "Wait until the workload has run on the role for a full cycle."))
+    steps.append(
+        CommandStep(
+            3,
+            "Confirm the old key is no longer used",
+            (f"phantomkeys timeline {q(ref)} --days 1",),
+            "Wait until the workload has run on the role for a full cycle.",
+        )
+    )
     if result.target.kind is TargetKind.SHORT_TERM_KEY:
-        steps.append(CommandStep(
-            4, "Revoke the short-term key and retire its signer",
-            ("phantomkeys revoke -   # paste the key on stdin",),
-            "A short-term key dies within 12 hours; revoke it now if it leaked. If it was "
-            "signed with an AKIA access key, deactivate that key: it can mint more."))
+        steps.append(
+            CommandStep(
+                4,
+                "Revoke the short-term key and retire its signer",
+                ("phantomkeys revoke -   # paste the key on stdin",),
+                "A short-term key dies within 12 hours; revoke it now if it leaked. If it was "
+                "signed with an AKIA access key, deactivate that key: it can mint more.",
+            )
+        )
         return tuple(steps)
-    steps.append(CommandStep(
-        4, "Revoke the phantom user's keys (reversible)",
-        (f"phantomkeys revoke {q(ref)}",),
-        "Deactivates the keys and denies bearer-token use; 'phantomkeys restore' undoes it."))
-    steps.append(CommandStep(
-        5, "Delete the phantom user, with a backup",
-        (f"phantomkeys cleanup --user {q(ref)}",),
-        "After a quiet period with the keys revoked."))
+    steps.append(
+        CommandStep(
+            4,
+            "Revoke the phantom user's keys (reversible)",
+            (f"phantomkeys revoke {q(ref)}",),
+            "Deactivates the keys and denies bearer-token use; 'phantomkeys restore' undoes it.",
+        )
+    )
+    steps.append(
+        CommandStep(
+            5,
+            "Delete the phantom user, with a backup",
+            (f"phantomkeys cleanup --user {q(ref)} --include-expired",),
+            "After a quiet period with the keys revoked (revoked keys are inactive, hence "
+            "--include-expired); cleanup shows its plan and backs the user up first.",
+        )
+    )
     return tuple(steps)
 
 
@@ -1301,8 +1514,10 @@ def _summary_lines(result: LeastPrivilege, steps: Sequence[CommandStep]) -> list
         lines.append("The trust policy requires an external id: set it before deploying.")
     if result.review:
         lines.append("REVIEW before deploying (recorded, but destructive or unexpected):")
-        lines.extend(f"  - {r.action} ({r.calls} calls){' [excluded]' if r.excluded else ''}"
-                     for r in result.review)
+        lines.extend(
+            f"  - {r.action} ({r.calls} calls){' [excluded]' if r.excluded else ''}"
+            for r in result.review
+        )
     lines.append("")
     lines.append("Switch-over:")
     for step in steps:
@@ -1335,7 +1550,8 @@ def render_terraform(result: LeastPrivilege, steps: Sequence[CommandStep] = ()) 
             '(sts:ExternalId)."\n'
             "  type        = string\n"
             "  sensitive   = true\n"
-            "}\n\n")
+            "}\n\n"
+        )
     out.append(
         f'resource "aws_iam_role" "{label}" {{\n'
         f"  name                 = {hcl_string(result.role_name)}\n"
@@ -1353,7 +1569,8 @@ def render_terraform(result: LeastPrivilege, steps: Sequence[CommandStep] = ()) 
         "}\n\n"
         'output "role_arn" {\n'
         f"  value = aws_iam_role.{label}.arn\n"
-        "}\n")
+        "}\n"
+    )
     return "".join(out)
 
 
@@ -1388,40 +1605,61 @@ def render_cloudformation(result: LeastPrivilege, steps: Sequence[CommandStep] =
         "Description": result.role_description,
     }
     if result.trust.external_id:
-        template["Parameters"] = {"ExternalId": {
-            "Type": "String", "NoEcho": True, "MinLength": 2, "MaxLength": 1224,
-            "AllowedPattern": "[\\w+=,.@:/-]*",
-            "Description": "Secret the workload presents when assuming the role "
-                           "(sts:ExternalId)."}}
-    template["Resources"] = {logical: {
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "RoleName": result.role_name,
-            "Description": result.role_description,
-            "MaxSessionDuration": result.max_session_seconds,
-            "AssumeRolePolicyDocument": _replace_placeholder(result.trust_policy),
-            "Policies": [{"PolicyName": result.policy_name, "PolicyDocument": result.policy}],
-            "Tags": [{"Key": "phantomkeys:replaces", "Value": _tag_value(result.target)}],
-        },
-    }}
-    template["Outputs"] = {"RoleArn": {"Description": "ARN of the least-privilege role",
-                                       "Value": {"Fn::GetAtt": [logical, "Arn"]}}}
-    body = yaml.dump(template, Dumper=_NoAliasDumper, sort_keys=False, width=1_000_000,
-                     allow_unicode=False)
+        template["Parameters"] = {
+            "ExternalId": {
+                "Type": "String",
+                "NoEcho": True,
+                "MinLength": 2,
+                "MaxLength": 1224,
+                "AllowedPattern": "[\\w+=,.@:/-]*",
+                "Description": "Secret the workload presents when assuming the role "
+                "(sts:ExternalId).",
+            }
+        }
+    template["Resources"] = {
+        logical: {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": result.role_name,
+                "Description": result.role_description,
+                "MaxSessionDuration": result.max_session_seconds,
+                "AssumeRolePolicyDocument": _replace_placeholder(result.trust_policy),
+                "Policies": [{"PolicyName": result.policy_name, "PolicyDocument": result.policy}],
+                "Tags": [{"Key": "phantomkeys:replaces", "Value": _tag_value(result.target)}],
+            },
+        }
+    }
+    template["Outputs"] = {
+        "RoleArn": {
+            "Description": "ARN of the least-privilege role",
+            "Value": {"Fn::GetAtt": [logical, "Arn"]},
+        }
+    }
+    body = yaml.dump(
+        template, Dumper=_NoAliasDumper, sort_keys=False, width=1_000_000, allow_unicode=False
+    )
     return _comment_block("#", _summary_lines(result, steps)) + body
 
 
-def document(result: LeastPrivilege, *, checks: Sequence[Check], findings: Sequence[Finding],
-             steps: Sequence[CommandStep]) -> dict[str, Any]:
+def document(
+    result: LeastPrivilege,
+    *,
+    checks: Sequence[Check],
+    findings: Sequence[Finding],
+    steps: Sequence[CommandStep],
+) -> dict[str, Any]:
     """The JSON body of ``least-privilege --format json`` (the CLI adds the envelope)."""
     failed = [c for c in checks if not c.ok]
     return {
         "target": result.target.to_dict(),
         "account_id": result.account_id,
         "window": {"since": _iso(result.since), "until": _iso(result.until)},
-        "records": {"matched": result.records_matched, "used": result.calls_used,
-                    "denied": sum(s.calls for s in result.denied),
-                    "unmapped": sum(s.calls for s in result.unmapped)},
+        "records": {
+            "matched": result.records_matched,
+            "used": result.calls_used,
+            "denied": sum(s.calls for s in result.denied),
+            "unmapped": sum(s.calls for s in result.unmapped),
+        },
         "regions": list(result.regions),
         "policy_name": result.policy_name,
         "policy": result.policy,
@@ -1433,10 +1671,18 @@ def document(result: LeastPrivilege, *, checks: Sequence[Check], findings: Seque
             "trust_principal": result.trust.to_dict(),
             "trust_policy": result.trust_policy,
         },
-        "placeholders": ([{"value": EXTERNAL_ID_PLACEHOLDER, "where": "role.trust_policy",
-                           "meaning": "a secret external id the workload presents on "
-                                      "sts:AssumeRole; replace it before deploying"}]
-                         if result.trust.external_id else []),
+        "placeholders": (
+            [
+                {
+                    "value": EXTERNAL_ID_PLACEHOLDER,
+                    "where": "role.trust_policy",
+                    "meaning": "a secret external id the workload presents on "
+                    "sts:AssumeRole; replace it before deploying",
+                }
+            ]
+            if result.trust.external_id
+            else []
+        ),
         "actions": [a.to_dict() for a in result.actions],
         "review": [r.to_dict() for r in result.review],
         "excluded": list(result.excluded),
@@ -1445,14 +1691,18 @@ def document(result: LeastPrivilege, *, checks: Sequence[Check], findings: Seque
         "checks": {
             "passed": not failed,
             "total": len(checks),
-            "recorded_calls_allowed": sum(1 for c in checks
-                                          if c.kind is CheckKind.RECORDED_ALLOWED and c.ok),
-            "unrecorded_actions_denied": sum(1 for c in checks
-                                             if c.kind is CheckKind.UNRECORDED_DENIED and c.ok),
+            "recorded_calls_allowed": sum(
+                1 for c in checks if c.kind is CheckKind.RECORDED_ALLOWED and c.ok
+            ),
+            "unrecorded_actions_denied": sum(
+                1 for c in checks if c.kind is CheckKind.UNRECORDED_DENIED and c.ok
+            ),
             "failures": [c.to_dict() for c in failed],
         },
-        "validation": {"passed": not any(f.severity.at_least(Severity.HIGH) for f in findings),
-                       "findings": [f.to_dict() for f in findings]},
+        "validation": {
+            "passed": not any(f.severity.at_least(Severity.HIGH) for f in findings),
+            "findings": [f.to_dict() for f in findings],
+        },
         "commands": [s.to_dict() for s in steps],
         "notes": list(result.notes),
     }
@@ -1468,6 +1718,7 @@ def partition_of(records: Sequence[Mapping[str, Any]], default: str = "aws") -> 
 
 def account_of(records: Sequence[Mapping[str, Any]]) -> str | None:
     """The account most of the records were recorded in."""
-    counts = Counter(str(r.get("recipientAccountId")) for r in records
-                     if r.get("recipientAccountId"))
+    counts = Counter(
+        str(r.get("recipientAccountId")) for r in records if r.get("recipientAccountId")
+    )
     return counts.most_common(1)[0][0] if counts else None

@@ -1229,7 +1229,8 @@ def select_for_cleanup(
 
     * ``unknown`` is never selected (the scan could not read it completely);
     * ``orphaned`` phantom users by default; ``expired`` with ``--include-expired``
-      or an explicit ``--user``;
+      or an explicit ``--user``; suspected phantoms (phantom-shaped users without the
+      console's name) only when named with ``--user``;
     * ``active``/``at-risk`` users and human users only with ``--user`` and ``--force``.
     """
     by_user: dict[str, list[Candidate]] = {}
@@ -1264,6 +1265,11 @@ def select_for_cleanup(
                 )
         elif c.kind == "human" and not (explicit and force):
             reason = f"is a human IAM user, not a phantom: deleted only with --user {name} --force"
+        elif c.kind == "suspected-phantom" and not explicit:
+            # Shaped like a phantom but not named like one: a person may own it.
+            key = "suspected phantom (name it with --user to delete it)"
+            passed[key] = passed.get(key, 0) + 1
+            continue
         elif c.status == "expired" and not (include_expired or explicit):
             passed["expired (use --include-expired)"] = (
                 passed.get("expired (use --include-expired)", 0) + 1

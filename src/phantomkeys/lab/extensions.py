@@ -261,10 +261,18 @@ def _find_credential(backend: Any, user_name: str | None, cred_id: str,
         f"No such credential {cred_id} exists for user {user.name}")
 
 
+def user_for_access_key(backend: Any, access_key_id: str | None) -> Any | None:
+    """O(1) where moto's get_user_from_access_key_id scans every user."""
+    key = backend.access_keys.get(access_key_id) if access_key_id else None
+    if key is None or not key.user_name:
+        return None
+    return backend.users.get(key.user_name)
+
+
 def _target_user(backend: Any, user_name: str | None, caller_key: str) -> Any:
     if user_name:
         return backend.get_user(user_name)
-    user = backend.get_user_from_access_key_id(caller_key)
+    user = user_for_access_key(backend, caller_key)
     if user is None:
         raise ValidationError("Must specify userName when calling with non-User credentials")
     return user
@@ -776,14 +784,35 @@ def _backend_init_aws_policies(self: IAMBackend) -> list[Any]:
 # =====================================================================
 
 
+_PLACEHOLDER_ACCOUNT = "000000000000"
+_creating_org = threading.local()
+
+
 def _next_member_account_id() -> str:
-    used = set(iam_backends.keys()) | set(organizations_backends.master_accounts)
+    if getattr(_creating_org, "active", False):
+        # moto builds the management account's FakeAccount with a fresh id (and an
+        # OrganizationAccountAccessRole in that id's IAM) before overwriting the id.
+        return _PLACEHOLDER_ACCOUNT
+    used = set(organizations_backends.master_accounts) | {MANAGEMENT_ACCOUNT_ID}
     for backend in _all_org_backends():
         used |= {a.id for a in backend.accounts}
     index = 1
     while member_account_id(index) in used or member_account_id(index) == MANAGEMENT_ACCOUNT_ID:
         index += 1
     return member_account_id(index)
+
+
+_moto_create_organization = org_models.OrganizationsBackend.create_organization
+
+
+def _backend_create_organization(self: Any, region: str, **kwargs: Any) -> Any:
+    _creating_org.active = True
+    try:
+        return _moto_create_organization(self, region, **kwargs)
+    finally:
+        _creating_org.active = False
+        if _PLACEHOLDER_ACCOUNT in iam_backends:
+            del iam_backends[_PLACEHOLDER_ACCOUNT]
 
 
 def _all_org_backends() -> list[Any]:
@@ -841,6 +870,7 @@ def install() -> None:
         }
         org_utils.make_random_account_id = _next_member_account_id
         org_models.utils.make_random_account_id = _next_member_account_id
+        org_models.OrganizationsBackend.create_organization = _backend_create_organization
 
 
 # =====================================================================
@@ -917,7 +947,7 @@ def caller_for(access_key_id: str | None, account_id: str) -> Caller:
                 return Caller(account_id=account_id, type="AssumedRole", arn=role.arn,
                               principal_id=role.user_id, access_key_id=access_key_id,
                               username=role.session_name, session_issuer_arn=role.role_arn)
-        user = backend.get_user_from_access_key_id(access_key_id)
+        user = user_for_access_key(backend, access_key_id)
         if user is not None:
             return Caller(account_id=account_id, type="IAMUser", arn=user.arn,
                           principal_id=user.id, access_key_id=access_key_id,

@@ -31,11 +31,13 @@ Control endpoints (JSON, no AWS signature): ``GET /_phantomkeys/health``,
 from __future__ import annotations
 
 import argparse
+import http.server
 import io
 import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -43,7 +45,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from phantomkeys.lab.accounts import DEFAULT_REGION, MANAGEMENT_ACCOUNT_ID
 from phantomkeys.lab.faults import FaultInjector, FaultKind, FaultSpecError
@@ -494,25 +496,98 @@ def _response_elements(operation: str, response: bytes) -> dict[str, Any] | None
 # ---------------------------------------------------------------- serving
 
 
-def make_http_server(app: LabApp, port: int = 0) -> Any:
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from werkzeug.serving import make_server
+class _KeepAliveHandler(http.server.BaseHTTPRequestHandler):
+    """A small HTTP/1.1 WSGI front with keep-alive.
 
-    class _Handler(MotoRequestHandler):  # type: ignore[misc]
-        # Keep-alive: SDK connection pools reuse sockets, which halves the cost of a
-        # request. werkzeug always answers "Connection: close" because an app might
-        # leave part of a request body unread; LabApp always reads the whole body.
-        protocol_version = "HTTP/1.1"
+    SDK connection pools reuse sockets, which halves the cost of a request.
+    werkzeug's development server closes every connection (and drains the socket
+    after each response, which would eat a pipelined next request), so the lab
+    serves its WSGI app itself: read exactly Content-Length bytes, answer with a
+    Content-Length, keep the connection unless the client says otherwise.
+    """
 
-        def send_header(self, keyword: str, value: str) -> None:
-            if keyword.lower() == "connection" and value.lower() == "close":
-                return
-            super().send_header(keyword, value)
+    protocol_version = "HTTP/1.1"
+    server_version = "phantomkeys-lab"
+    sys_version = ""
 
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            pass
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without TCP_NODELAY, Nagle's
+        # algorithm and delayed ACKs add ~40 ms to every kept-alive request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    return make_server(LOOPBACK, port, app, threaded=True, request_handler=_Handler)
+    def _handle(self) -> None:
+        app: Callable[..., Iterable[bytes]] = self.server.app  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path, _, query = self.path.partition("?")
+        environ: Environ = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path),
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "SERVER_NAME": LOOPBACK,
+            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "werkzeug.preserved_header_names": {},
+        }
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                continue
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        result: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]],
+                           exc_info: Any = None) -> Callable[[bytes], None]:
+            result["status"], result["headers"] = status, headers
+            return lambda data: None
+
+        chunks = app(environ, start_response)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        code, _, reason = result.get("status", "500 Internal Server Error").partition(" ")
+        self.send_response(int(code), reason or None)
+        for name, value in result.get("headers", []):
+            if name.lower() not in ("content-length", "connection", "transfer-encoding",
+                                    "server", "date"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+class _LabHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        super().__init__((LOOPBACK, port), _KeepAliveHandler)
+
+
+def make_http_server(app: LabApp, port: int = 0) -> _LabHTTPServer:
+    """An HTTP server for ``app`` on 127.0.0.1 (never another interface)."""
+    return _LabHTTPServer(port, app)
 
 
 def serve(port: int, seed: int, faults: str | None, *, watch_stdin: bool) -> int:

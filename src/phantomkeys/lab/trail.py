@@ -254,6 +254,7 @@ class EventStore:
         with self._lock:
             candidates = [e for e in self._events
                           if e.account_id == account_id and e.region == region
+                          and e.record.get("managementEvent", True)
                           and e.time >= oldest and e.time <= at
                           and (start is None or e.time >= start)
                           and (end is None or e.time <= end)

@@ -9,7 +9,9 @@ report document (``{schema_version, tool, metadata, findings, rules}``).
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -131,13 +133,22 @@ def scan_entries(entries: list[FileEntry], options: ScanOptions) -> Iterator[Fil
         return
     # Big files first so the pool does not end waiting on one straggler.
     ordered = sorted(entries, key=lambda e: -e.size)
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=options.jobs,
-                             mp_context=multiprocessing.get_context(method)) as pool:
+    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=_mp_context()) as pool:
         futures = [pool.submit(_scan_batch, batch, options.partition, options.chunk_size)
                    for batch in _batches(ordered)]
         for fut in futures:
             yield from fut.result()
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """``fork`` when this process has a single thread (starts in milliseconds, nothing
+    to re-import); otherwise the thread-safe ``forkserver`` or ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 
 
 # ------------------------------------------------------------------- scan
@@ -199,7 +210,8 @@ def _scan_repository(path: str, options: ScanOptions, scanner: Scanner, result: 
     result.errors.extend(hist.errors)
     # Uncommitted work: modified and untracked files (ignored ones too with --all).
     try:
-        changed = git_history.worktree_changes(hist.repo, include_ignored=not options.respect_ignore)
+        changed = git_history.worktree_changes(hist.repo,
+                                               include_ignored=not options.respect_ignore)
     except git_history.HistoryError as exc:
         result.errors.append(ScanError(path, f"--history: listing work-tree changes: {exc}"))
         return

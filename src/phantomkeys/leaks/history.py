@@ -18,6 +18,7 @@ with commits x tree size as a ``git grep $(git rev-list --all)`` does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -26,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
+from phantomkeys.leaks.gitcmd import git_argv
 from phantomkeys.leaks.model import (
     Appearance,
     FileResult,
@@ -34,10 +36,11 @@ from phantomkeys.leaks.model import (
     LocatedHit,
     ScanError,
 )
-from phantomkeys.leaks.scanner import SNIFF_BYTES, Scanner, is_binary
+from phantomkeys.leaks.scanner import Scanner, is_binary
 
 _BATCH_FORMAT = "--batch=%(objectname) %(objecttype) %(objectsize) %(rest)"
 _MAX_FIND_OBJECT = 64  # merge-only blobs looked up one by one, at most this many
+_MAX_PATHSPECS = 2000  # beyond this, log every path (command-line length)
 _PIPE_BUFFER = 1 << 20
 
 
@@ -58,7 +61,7 @@ class HistoryScan:
 
 
 def _git(repo: str, *args: str, timeout: float = 3600) -> bytes:
-    proc = subprocess.run(["git", "-C", repo, *args], capture_output=True, check=False,
+    proc = subprocess.run(git_argv("-C", repo, *args), capture_output=True, check=False,  # noqa: S603 - argv list, no shell
                           timeout=timeout)
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -96,12 +99,10 @@ def _forward_blob_lines(src: IO[bytes], dst: IO[bytes]) -> None:
             if b" " in line:
                 dst.write(line)
     except (BrokenPipeError, ValueError):
-        pass
+        pass  # cat-file stopped reading: the reader reports what went wrong
     finally:
-        try:
+        with contextlib.suppress(OSError):
             dst.close()
-        except OSError:
-            pass
 
 
 def scan_blobs(repo: str, scanner: Scanner) -> tuple[dict[str, tuple[list[KeyHit], str]],
@@ -109,14 +110,15 @@ def scan_blobs(repo: str, scanner: Scanner) -> tuple[dict[str, tuple[list[KeyHit
     """Scan each reachable blob once: ``{blob: (hits, a path it had)}`` and the stats."""
     result = HistoryScan(repo=repo)
     found: dict[str, tuple[list[KeyHit], str]] = {}
-    revlist = subprocess.Popen(
-        ["git", "-C", repo, "rev-list", "--objects", "--all", "--filter=object:type=blob"],
+    revlist = subprocess.Popen(  # noqa: S603 - argv list, no shell
+        git_argv("-C", repo, "rev-list", "--objects", "--all", "--filter=object:type=blob"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=_PIPE_BUFFER)
-    catfile = subprocess.Popen(
-        ["git", "-C", repo, "cat-file", _BATCH_FORMAT, "--buffer"],
+    catfile = subprocess.Popen(  # noqa: S603 - argv list, no shell
+        git_argv("-C", repo, "cat-file", _BATCH_FORMAT, "--buffer"),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         bufsize=_PIPE_BUFFER)
-    assert revlist.stdout is not None and catfile.stdin is not None
+    assert revlist.stdout is not None
+    assert catfile.stdin is not None
     assert catfile.stdout is not None
     forward = threading.Thread(target=_forward_blob_lines,
                                args=(revlist.stdout, catfile.stdin), daemon=True)
@@ -142,7 +144,7 @@ def scan_blobs(repo: str, scanner: Scanner) -> tuple[dict[str, tuple[list[KeyHit
             if size <= chunk:
                 data = out.read(size)
                 out.read(1)  # the newline after each object
-                if is_binary(data[:SNIFF_BYTES]):
+                if is_binary(data):
                     result.blobs_binary += 1
                     continue
                 hits, rejected = scanner.scan_buffer(data)
@@ -221,12 +223,19 @@ def _raw_log(repo: str, *extra: str) -> bytes:
 
 
 def map_history(repo: str, found: dict[str, tuple[list[KeyHit], str]],
-                display: str) -> tuple[list[LocatedHit], int]:
-    """Turn blob hits into per-(key, path) hits with their commits; commits seen."""
+                display: str) -> list[LocatedHit]:
+    """Turn blob hits into per-(key, path) hits with the commits that added and removed them.
+
+    ``git log`` is limited to the paths the hit blobs were seen at (rev-list names
+    each blob by its first path), with ``--full-history`` so no side branch is
+    pruned; that keeps it fast on long histories. A blob with a key that also sits,
+    byte for byte, at another path is reported at the first path only.
+    """
     tokens_of: dict[str, set[str]] = {
         blob: {h.key.token_sha256 for h in hits} for blob, (hits, _) in found.items()}
-    changes = list(_parse_raw_log(_raw_log(repo)))
-    commits = len({c.commit for c in changes})
+    paths = sorted({path for _, path in found.values()})
+    limit = ["--", *(f":(literal){p}" for p in paths)] if len(paths) <= _MAX_PATHSPECS else []
+    changes = _parse_raw_log(_raw_log(repo, "--full-history", *limit))
     relevant = [c for c in changes if c.old in found or c.new in found]
     seen_blobs = {c.new for c in relevant} | {c.old for c in relevant}
     missing = [b for b in found if b not in seen_blobs]
@@ -272,7 +281,7 @@ def map_history(repo: str, found: dict[str, tuple[list[KeyHit], str]],
             in_head = head_blob == blob
             located.append(LocatedHit(path=_display(display, path), hit=hit,
                                       history=HistoryInfo(in_head=in_head), blob=blob))
-    return located, commits
+    return located
 
 
 def _unique_by_commit(items: list[tuple[Appearance, str]]) -> list[tuple[Appearance, str]]:
@@ -319,12 +328,11 @@ def scan_history(path: str, scanner: Scanner, *, display: str | None = None) -> 
     shown = display if display is not None else os.path.relpath(repo)
     found, result = scan_blobs(repo, scanner)
     if found:
-        result.hits, result.commits = map_history(repo, found, shown)
-    else:
-        try:
-            result.commits = int(_git(repo, "rev-list", "--all", "--count").strip() or 0)
-        except (HistoryError, ValueError):
-            result.commits = 0  # a repository without commits
+        result.hits = map_history(repo, found, shown)
+    try:
+        result.commits = int(_git(repo, "rev-list", "--all", "--count").strip() or 0)
+    except (HistoryError, ValueError):
+        result.commits = 0  # a repository without commits
     return result
 
 

@@ -32,9 +32,9 @@ SNIFF_BYTES = 8000
 _HEADER_MARKS = (b"bearer ", b"bearer\t")
 
 
-def is_binary(head: bytes | bytearray | memoryview) -> bool:
-    """Git's heuristic: a NUL byte in the first 8000 bytes."""
-    return b"\x00" in bytes(head[:SNIFF_BYTES])
+def is_binary(data: bytes | bytearray) -> bool:
+    """Git's heuristic: a NUL byte in the first 8000 bytes (no copy is made)."""
+    return data.find(b"\x00", 0, SNIFF_BYTES) != -1
 
 
 def _context(buf: bytes | bytearray, start: int) -> str:
@@ -103,7 +103,7 @@ class Scanner:
         have = len(first)
         buf[:have] = first
         have += _fill(read_into, view, have)
-        if is_binary(view[:min(have, SNIFF_BYTES)]):
+        if buf.find(b"\x00", 0, min(have, SNIFF_BYTES)) != -1:
             return FileResult(path=label, size=have, skipped=SkipReason.BINARY)
         eof = have < size
         base = 0  # file offset of buf[0]
@@ -164,7 +164,7 @@ class Scanner:
         if size_hint and size_hint <= self.chunk_size:
             data = fh.read(size_hint + 1)
             if len(data) <= self.chunk_size:
-                if is_binary(data[:SNIFF_BYTES]):
+                if is_binary(data):
                     return FileResult(path=label, size=len(data), skipped=SkipReason.BINARY)
                 hits, rejected = self.scan_buffer(data)
                 return FileResult(path=label, size=len(data), hits=tuple(hits),

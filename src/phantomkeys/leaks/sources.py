@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pathspec
 
+from phantomkeys.leaks.gitcmd import git_argv
 from phantomkeys.leaks.model import ScanError, Skipped, SkipReason
 
 _GIT_DIR = ".git"
@@ -39,8 +40,8 @@ class FileEntry:
 def git_toplevel(directory: str) -> str | None:
     """The work tree root holding ``directory``, or ``None`` outside git (or no git)."""
     try:
-        proc = subprocess.run(
-            ["git", "-C", directory, "rev-parse", "--is-inside-work-tree", "--show-toplevel"],
+        proc = subprocess.run(  # noqa: S603 - argv list, no shell
+            git_argv("-C", directory, "rev-parse", "--is-inside-work-tree", "--show-toplevel"),
             capture_output=True, check=False, timeout=60,
         )
     except (OSError, subprocess.SubprocessError):
@@ -88,8 +89,8 @@ def _iter_dir(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped |
 
 def _git_ls_files(root: str) -> list[str] | None:
     try:
-        proc = subprocess.run(
-            ["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        proc = subprocess.run(  # noqa: S603 - argv list, no shell
+            git_argv("-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
             capture_output=True, check=False, timeout=600,
         )
     except (OSError, subprocess.SubprocessError):

@@ -12,6 +12,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
+from phantomkeys.leaks.gitcmd import git_argv
 from phantomkeys.leaks.model import FileResult, KeyHit, ScanError
 from phantomkeys.leaks.scanner import Scanner
 
@@ -26,10 +27,10 @@ class StagedFile:
 
 
 def staged_diff(repo: str) -> bytes:
-    proc = subprocess.run(
-        ["git", "-C", repo, "-c", "core.quotePath=false", "diff", "--cached", "-U0",
-         "--no-color", "--no-ext-diff", "--no-renames", "--diff-filter=ACMRT",
-         "--src-prefix=a/", "--dst-prefix=b/"],
+    proc = subprocess.run(  # noqa: S603 - argv list, no shell
+        git_argv("-C", repo, "-c", "core.quotePath=false", "diff", "--cached", "-U0",
+                 "--no-color", "--no-ext-diff", "--no-renames", "--diff-filter=ACMRT",
+                 "--src-prefix=a/", "--dst-prefix=b/"),
         capture_output=True, check=False, timeout=600,
     )
     if proc.returncode != 0:
@@ -101,7 +102,7 @@ def scan_staged_file(scanner: Scanner, staged: StagedFile, display: str) -> File
 def scan_staged(repo: str, scanner: Scanner) -> tuple[list[FileResult], list[ScanError]]:
     """Every file with staged additions in the repository holding ``repo``."""
     try:
-        top = subprocess.run(["git", "-C", repo, "rev-parse", "--show-toplevel"],
+        top = subprocess.run(git_argv("-C", repo, "rev-parse", "--show-toplevel"),  # noqa: S603 - argv list, no shell
                              capture_output=True, check=False, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
         return [], [ScanError(repo, f"cannot run git: {exc}")]

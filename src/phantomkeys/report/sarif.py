@@ -70,7 +70,8 @@ def render(document: Mapping[str, Any]) -> str:
 def build(document: Mapping[str, Any]) -> dict[str, Any]:
     """The SARIF log as a dict (``render`` serialises it)."""
     document = scrub(document)
-    tool = document.get("tool") if isinstance(document.get("tool"), Mapping) else {}
+    raw_tool = document.get("tool")
+    tool: Mapping[str, Any] = raw_tool if isinstance(raw_tool, Mapping) else {}
     findings = doc.findings(document)
     rules = _rules(document, findings)
     index = {rule["id"]: n for n, rule in enumerate(rules)}

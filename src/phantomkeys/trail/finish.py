@@ -15,7 +15,7 @@ activity gives the same fingerprint on every run, whatever the counts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,18 +108,22 @@ def _evidence(row: Mapping[str, Any], account: str) -> dict[str, Any]:
 def single_finding(rule: PackRule, row: Mapping[str, Any]) -> Finding:
     account = str(row.get("account_id") or "")
     subject = str(row.get("subject") or "") or "(unknown)"
-    return Finding.from_rule(
-        rule.rule, subject=subject, account_id=account or None,
-        evidence=_evidence(row, account),
-    )
+    ev = _evidence(row, account)
+    if row.get("source_file"):
+        ev["source_file"] = row["source_file"]
+    return Finding.from_rule(rule.rule, subject=subject, account_id=account or None, evidence=ev)
 
 
 def correlation_finding(
-    rule: PackRule, row: Mapping[str, Any], values: Sequence[Mapping[str, Any]] = ()
+    rule: PackRule, row: Mapping[str, Any], values: Sequence[Mapping[str, Any]] = (),
+    *, by_file: bool = False,
 ) -> Finding:
     corr = rule.correlation
     assert corr is not None
+    if by_file:
+        corr = replace(corr, group_by=(*corr.group_by, "source_file"))
     groups = {g: str(row.get(f"g{i}") or "") for i, g in enumerate(corr.group_by)}
+    source_file = groups.pop("source_file", None)
     account = groups.get("recipientAccountId", "")
     subject_field = rule.subject_field if rule.subject_field in groups else None
     if subject_field is None:
@@ -131,6 +135,8 @@ def correlation_finding(
     if not ev["principal"]:
         ev["principal"] = subject
     ev["group"] = groups
+    if source_file:
+        ev["source_file"] = source_file
     ev["window"] = {
         "type": corr.type.value,
         "timespan": corr.timespan,
@@ -155,17 +161,19 @@ def findings_from_rows(
     single_rows: Iterable[Mapping[str, Any]],
     correlation_rows: Mapping[str, Sequence[Mapping[str, Any]]],
     value_rows: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    by_file: bool = False,
 ) -> list[Finding]:
     by_name = {r.name: r for r in pack}
     out = [single_finding(by_name[str(row["rule_name"])], row) for row in single_rows]
     for name, rows in correlation_rows.items():
         rule = by_name[name]
-        n = max(1, len(rule.correlation.group_by)) if rule.correlation else 1
+        n = (max(1, len(rule.correlation.group_by)) if rule.correlation else 1) + int(by_file)
         values = value_rows.get(name, ())
         for row in rows:
             key = tuple(row.get(f"g{i}") for i in range(n))
             mine = [v for v in values if tuple(v.get(f"g{i}") for i in range(n)) == key]
-            out.append(correlation_finding(rule, row, mine))
+            out.append(correlation_finding(rule, row, mine, by_file=by_file))
     return sort_findings(out)
 
 

@@ -364,27 +364,15 @@ def detection_fields(doc: Mapping[str, Any]) -> set[str]:
     """Field names a detection rule's selections use (modifiers stripped)."""
     out: set[str] = set()
 
-    def walk(node: Any) -> None:
+    def selection(node: Any) -> None:
         if isinstance(node, Mapping):
-            for key, value in node.items():
-                if key == "condition":
-                    continue
-                if isinstance(value, (Mapping, list)) and not isinstance(key, str):
-                    walk(value)
-                    continue
-                field_name = str(key).split("|", 1)[0]
-                if isinstance(value, Mapping):
-                    walk(value)
-                elif field_name:
-                    out.add(field_name)
+            out.update(str(key).split("|", 1)[0] for key in node)
         elif isinstance(node, list):
             for item in node:
                 if isinstance(item, Mapping):
-                    walk(item)
+                    selection(item)
 
-    detection = doc.get("detection") or {}
-    for key, value in detection.items():
-        if key in ("condition", "timeframe"):
-            continue
-        walk(value)
+    for key, value in (doc.get("detection") or {}).items():
+        if key not in ("condition", "timeframe"):
+            selection(value)
     return out

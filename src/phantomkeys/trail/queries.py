@@ -72,9 +72,16 @@ def hits_select(
     columns: Sequence[str],
     *,
     time_filter: str = "",
+    raw_columns: Sequence[str] = (),
 ) -> str:
-    """One SELECT per rule over ``source``, joined with UNION ALL."""
-    projection = ", ".join(f"{target.field(c)} AS {target.quote(c)}" for c in columns)
+    """One SELECT per rule over ``source``, joined with UNION ALL.
+
+    ``raw_columns`` are copied as they are (``source_file`` for per-file runs).
+    """
+    projection = ", ".join(
+        [f"{target.field(c)} AS {target.quote(c)}" for c in columns]
+        + [target.quote(c) for c in raw_columns]
+    )
     extra = f" AND ({time_filter})" if time_filter else ""
     parts = [
         f"SELECT {target.string(c.rule.name)} AS rule_name, {c.subject} AS subject, {projection} "
@@ -117,15 +124,21 @@ def _evidence_columns(t: Target, rel: str = "") -> str:
     ])
 
 
-def single_findings_sql(dialect: Dialect, rule_names: Sequence[str], hits: str = "hits") -> str:
-    """Evidence per (rule, account, subject) for rules that emit findings themselves."""
+def single_findings_sql(dialect: Dialect, rule_names: Sequence[str], hits: str = "hits",
+                        *, by_file: bool = False) -> str:
+    """Evidence per (rule, account, subject) for rules that emit findings themselves.
+
+    ``by_file`` also groups by ``source_file`` (``rules test`` evaluates every
+    example file on its own in a single run).
+    """
     t = _flat(dialect)
     names = ", ".join(t.string(n) for n in rule_names) or t.string("")
+    file_col = ", source_file" if by_file else ""
     return (
         f"SELECT rule_name, coalesce({t.quote(F.ACCOUNT)}, '') AS account_id, "
-        f"coalesce(subject, '') AS subject, {_evidence_columns(t)} "
+        f"coalesce(subject, '') AS subject{file_col}, {_evidence_columns(t)} "
         f"FROM {hits} WHERE rule_name IN ({names}) "
-        f"GROUP BY rule_name, coalesce({t.quote(F.ACCOUNT)}, ''), coalesce(subject, '')"
+        f"GROUP BY rule_name, coalesce({t.quote(F.ACCOUNT)}, ''), coalesce(subject, ''){file_col}"
     )
 
 

@@ -125,4 +125,56 @@ def check_pack(pack: RulePack, examples_dir: Path | None = None,
               runner: Runner = duckdb_runner, only: Sequence[str] = ()) -> list[RuleOutcome]:
     folder = examples_dir or default_examples_dir()
     rules = [pack.get(n) for n in only] if only else list(pack)
+    if getattr(runner, "batched", False):
+        return check_batched(pack, rules, folder, runner)
     return [check_rule(pack, r, folder, runner) for r in rules]
+
+
+def _norm(path: str) -> str:
+    from urllib.parse import unquote
+
+    for prefix in ("file://", "file:"):
+        if path.startswith(prefix):
+            path = unquote(path[len(prefix):])
+            break
+    return str(Path(path).resolve())
+
+
+def check_batched(pack: RulePack, rules: Sequence[PackRule], folder: Path,
+                  runner: Runner) -> list[RuleOutcome]:
+    """One run over every example, each file evaluated apart (distributed engines)."""
+    everything = RulePack(tuple(replace(r, emits=True) for r in pack))
+    plan: list[tuple[RuleOutcome, bool, Path]] = []
+    outcomes = []
+    for rule in rules:
+        outcome = RuleOutcome(rule.name)
+        positives, negatives = example_files(folder, rule.name)
+        if not positives:
+            outcome.problems.append("no positive example")
+        if not negatives:
+            outcome.problems.append("no negative example")
+        plan += [(outcome, True, p) for p in positives] + [(outcome, False, p) for p in negatives]
+        outcomes.append(outcome)
+    files = sorted({p for _, _, p in plan})
+    result = runner(everything, [SourceFile(p, str(p), p.stat().st_size) for p in files])
+    bad = {_norm(b.name): b.reason for b in result.bad_files}
+    by_key: dict[tuple[str, str], list[Any]] = {}
+    for f in result.findings:
+        key = (f.rule_id, _norm(str(f.evidence.get("source_file", ""))))
+        by_key.setdefault(key, []).append(f)
+    for outcome, expected, path in plan:
+        mine = by_key.get((outcome.rule, _norm(str(path))), [])
+        rule = pack.get(outcome.rule)
+        matched = (sum(int(f.evidence.get("count") or 0) for f in mine)
+                   if not rule.is_correlation else None)
+        records = _count_records(path)
+        outcome.examples.append(ExampleOutcome(
+            str(path), expected, bool(mine), len(mine), bad.get(_norm(str(path))),
+            records=records, matched=matched))
+    return outcomes
+
+
+def _count_records(path: Path) -> int:
+    from phantomkeys.trail.records import decode_file
+
+    return len(decode_file(path))

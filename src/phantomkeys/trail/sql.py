@@ -142,7 +142,7 @@ class Target:
             case Schema.ATHENA:
                 return "from_iso8601_timestamp(eventtime)"
             case Schema.LAKE:
-                return "eventTime"
+                return "CAST(eventTime AS TIMESTAMP)"
 
     # ------------------------------------------------------------ functions
 
