@@ -257,9 +257,9 @@ def test_verify_against_the_lab(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) 
         assert dead["evidence"]["verification"]["status"] == "dead"
         assert dead["severity"] == "low"
 
-        # fail closed: a denied or throttled lookup is "unknown", never "dead", and the
+        # fail closed: a failed (denied) lookup is "unknown", never "dead", and the
         # run exits 3 (incomplete) rather than 0
-        for fault in ("iam:GetUser=denied", "iam:ListServiceSpecificCredentials=throttle"):
+        for fault in ("iam:GetUser=denied", "iam:ListServiceSpecificCredentials=denied"):
             lab.set_faults(fault)
             result = CliRunner().invoke(cli, ["leaks", str(tmp_path), "--verify", "--format",
                                               "json", "--fail-on", "never"],

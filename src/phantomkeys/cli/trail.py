@@ -228,7 +228,8 @@ def render_hunt_table(document: dict[str, Any], findings: Sequence[Finding]) -> 
     table = Table(show_lines=False, header_style="bold")
     for col in ("severity", "rule", "subject", "account", "count", "first seen", "last seen",
                 "regions", "source IPs"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold",
+                         no_wrap=col in ("severity", "rule", "account", "first seen", "last seen"))
     for f in findings:
         ev = f.evidence
         table.add_row(

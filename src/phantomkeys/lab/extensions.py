@@ -450,7 +450,8 @@ def _iam_get_account_authorization_details(self: IamResponse) -> Any:
                 policies.append(policy)
         elif want("LocalManagedPolicy"):
             policies.append(policy)
-    entries += [("p", p) for p in sorted(policies, key=lambda p: p.arn)]
+    entries += [("p", _policy_detail(p, backend))
+                for p in sorted(policies, key=lambda p: p.arn)]
     page, marker = paginate(entries, self._get_param("Marker"), self._get_param("MaxItems"))
     result: dict[str, Any] = {
         "UserDetailList": [x for k, x in page if k == "u"],
@@ -462,6 +463,33 @@ def _iam_get_account_authorization_details(self: IamResponse) -> Any:
     if marker:
         result["Marker"] = marker
     return ActionResult(result)
+
+
+def _policy_detail(policy: Any, backend: Any) -> dict[str, Any]:
+    """ManagedPolicyDetail (moto's serializer cannot find PolicyName on its objects).
+
+    Policy documents are URL-encoded, as AWS returns them (DOMAIN-FACTS §10).
+    """
+    boundary_uses = sum(
+        1 for u in backend.users.values()
+        if getattr(u, "lab_permissions_boundary_arn", None) == policy.arn
+    ) + sum(1 for r in backend.roles.values() if r.permissions_boundary_arn == policy.arn)
+    detail: dict[str, Any] = {
+        "PolicyName": policy.name,
+        "PolicyId": policy.id,
+        "Arn": policy.arn,
+        "Path": policy.path,
+        "DefaultVersionId": policy.default_version_id,
+        "AttachmentCount": policy.attachment_count,
+        "PermissionsBoundaryUsageCount": boundary_uses,
+        "IsAttachable": True,
+        "CreateDate": policy.create_date,
+        "UpdateDate": policy.update_date,
+        "PolicyVersionList": policy.policy_version_list,
+    }
+    if policy.description:
+        detail["Description"] = policy.description
+    return detail
 
 
 def _boundary_arns(backend: Any) -> set[str]:
@@ -705,6 +733,7 @@ def _backend_update_login_profile(self: IAMBackend, user_name: str, password: st
 # the BedrockWebSearch statement) and AnthropicLimitedAccess v4 (v6 of 2026-06-12
 # adds Managed Agents, AssumeConsole). DOMAIN-FACTS §3-§4 (zoph-io/IAMTrail
 # history). The Managed Agents action names below are rebuilt from that summary.
+# Older copies are upgraded; a moto with newer copies keeps them.
 # =====================================================================
 
 _AMAZON_BEDROCK_WEBSEARCH_STATEMENT = {
@@ -748,6 +777,13 @@ def _bedrock_limited_access_v9(v8: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _version(policy: dict[str, Any] | None) -> int:
+    try:
+        return int(str((policy or {}).get("DefaultVersionId", "v0")).lstrip("v"))
+    except ValueError:
+        return 0
+
+
 @functools.cache
 def managed_policy_catalogue() -> dict[str, tuple[dict[str, Any], str]]:
     """name -> (metadata, document JSON); parsed once, documents shared by every account."""
@@ -756,9 +792,10 @@ def managed_policy_catalogue() -> dict[str, tuple[dict[str, Any], str]]:
     data: dict[str, Any] = json.loads(aws_managed_policies_data)
     bedrock = BEDROCK.managed_policy_name
     anthropic = CLAUDE_PLATFORM.managed_policy_name
-    if data.get(bedrock, {}).get("DefaultVersionId") in (None, "v8"):
+    # Only ever upgrade: a moto release with a newer copy keeps its own.
+    if _version(data.get(bedrock)) < 9 and bedrock in data:
         data[bedrock] = _bedrock_limited_access_v9(data[bedrock])
-    if data.get(anthropic, {}).get("DefaultVersionId") in (None, "v4"):
+    if _version(data.get(anthropic)) < 6 and anthropic in data:
         data[anthropic] = _anthropic_limited_access_v6(data[anthropic])
     return {name: (d, json.dumps(d["Document"])) for name, d in data.items()}
 

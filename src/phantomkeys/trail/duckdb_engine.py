@@ -106,7 +106,7 @@ DIRECT_BYTES = 4 << 20
 class Staged:
     """One batch's small files, decompressed into a single NDJSON staging file.
 
-    Each line is ``{"f": "#<index>", "d": <the file's JSON>}``; JSON text never
+    Each line is ``{"f": "<path>", "d": <the file's JSON>}``; JSON text never
     holds a raw newline inside a value, so newlines are replaced by spaces.
     """
 
@@ -120,9 +120,7 @@ class Staged:
     direct: list[SourceFile] = field(default_factory=list)
 
     def lookup(self, key: str) -> SourceFile:
-        if key.startswith("#"):
-            return self.files[int(key[1:])]
-        for f in self.direct:
+        for f in self.files:
             if str(f.path) == key:
                 return f
         return SourceFile(Path(key), key, 0)
@@ -169,7 +167,7 @@ def stage(files: list[SourceFile], staging_dir: str | None = None, *,
                 continue
             if b"\n" in body or b"\r" in body:
                 body = body.replace(b"\r", b" ").replace(b"\n", b" ")
-            line = b'{"f":"#' + str(i).encode() + b'","d":' + body + b"}\n"
+            line = b'{"f":' + json.dumps(str(f.path)).encode() + b',"d":' + body + b"}\n"
             out.write(line)
             staged.lines.append(i)
             staged.max_line = max(staged.max_line, len(line))

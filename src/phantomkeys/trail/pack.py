@@ -170,6 +170,14 @@ def default_examples_dir() -> Path:
     return Path(str(resources.files("phantomkeys.trail") / "examples"))
 
 
+def example_files_for(examples_dir: Path, rule: str, kind: str) -> list[Path]:
+    """``examples/<rule>/positive*.json`` (or ``negative*``), sorted."""
+    folder = examples_dir / rule
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.startswith(kind))
+
+
 def rule_files(paths: Sequence[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from phantomkeys.trail.finish import HuntResult
-from phantomkeys.trail.pack import PackRule, RulePack, default_examples_dir
+from phantomkeys.trail.pack import PackRule, RulePack, default_examples_dir, example_files_for
 from phantomkeys.trail.records import SourceFile
 
 #: (pack, files) -> result; the DuckDB engine by default, Spark in its test.
@@ -77,12 +77,8 @@ def duckdb_runner(pack: RulePack, files: list[SourceFile]) -> HuntResult:
 
 
 def example_files(examples_dir: Path, rule: str) -> tuple[list[Path], list[Path]]:
-    folder = examples_dir / rule
-    if not folder.is_dir():
-        return [], []
-    pos = sorted(p for p in folder.iterdir() if p.name.startswith("positive"))
-    neg = sorted(p for p in folder.iterdir() if p.name.startswith("negative"))
-    return pos, neg
+    return (example_files_for(examples_dir, rule, "positive"),
+            example_files_for(examples_dir, rule, "negative"))
 
 
 def _as_emitting(pack: RulePack, rule: PackRule) -> RulePack:
