@@ -69,13 +69,13 @@ def assess_snapshot(snapshot: AccountSnapshot, *, at: datetime,
     """Analyse a snapshot offline (``--from-snapshot``) or right after collection."""
     identities = assess_account(snapshot, catalog=catalog or _default_catalog(), at=at,
                                 surfaces=surfaces)
-    failed_account_wide = snapshot.account_failures()
+    unrecovered = snapshot.unrecovered()
     unknown = any(i.status is Status.UNKNOWN for i in identities)
-    status = "incomplete" if (failed_account_wide or unknown or snapshot.failures) else "ok"
+    status = "incomplete" if (unrecovered or unknown) else "ok"
     error = None
-    if snapshot.failures:
-        first = snapshot.failures[0]
-        error = (f"{len(snapshot.failures)} lookup(s) failed, first: {first.operation} "
+    if unrecovered:
+        first = unrecovered[0]
+        error = (f"{len(unrecovered)} lookup(s) failed, first: {first.operation} "
                  f"{first.error_code}")
     return AccountResult(account_id=snapshot.account_id, status=status, error=error,
                          identities=tuple(identities), snapshot=snapshot)

@@ -14,16 +14,25 @@ from phantomkeys.lab.lab import Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.phantomkeys_lab(scenario="org")]
 
-MGMT, PROD, DATA, SANDBOX, RESEARCH = ("111111111111", "222222222222", "333333333333",
-                                       "444444444444", "555555555555")
+MGMT, PROD, DATA, SANDBOX, RESEARCH = (
+    "111111111111",
+    "222222222222",
+    "333333333333",
+    "444444444444",
+    "555555555555",
+)
 
 
 def _assume(sts: Any, account: str, role: str = "OrganizationAccountAccessRole") -> Any:
-    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}",
-                            RoleSessionName="phantomkeys-test")["Credentials"]
-    return boto3.Session(aws_access_key_id=creds["AccessKeyId"],
-                         aws_secret_access_key=creds["SecretAccessKey"],
-                         aws_session_token=creds["SessionToken"], region_name="us-east-1")
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="phantomkeys-test"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name="us-east-1",
+    )
 
 
 def _users(session: Any, lab: Lab) -> set[str]:
@@ -37,20 +46,27 @@ def test_organization_layout(phantomkeys_lab: Lab) -> None:
     assert set(accounts) == {MGMT, PROD, DATA, SANDBOX, RESEARCH}
     assert phantomkeys_lab.member_account_ids == [PROD, DATA, SANDBOX, RESEARCH]
     root = org.list_roots()["Roots"][0]["Id"]
-    ous = {o["Name"]: o["Id"] for o in
-           org.list_organizational_units_for_parent(ParentId=root)["OrganizationalUnits"]}
+    ous = {
+        o["Name"]: o["Id"]
+        for o in org.list_organizational_units_for_parent(ParentId=root)["OrganizationalUnits"]
+    }
     assert set(ous) == {"Production", "Sandbox"}
-    in_prod = {a["Id"] for a in org.list_accounts_for_parent(ParentId=ous["Production"])[
-        "Accounts"]}
+    in_prod = {
+        a["Id"] for a in org.list_accounts_for_parent(ParentId=ous["Production"])["Accounts"]
+    }
     assert in_prod == {PROD, DATA}
-    scps = org.list_policies_for_target(TargetId=ous["Production"],
-                                        Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    scps = org.list_policies_for_target(
+        TargetId=ous["Production"], Filter="SERVICE_CONTROL_POLICY"
+    )["Policies"]
     deny = next(p for p in scps if p["Name"] == "DenyBedrockApiKeys")
     content = json.loads(org.describe_policy(PolicyId=deny["Id"])["Policy"]["Content"])
-    assert any(st["Effect"] == "Deny" and "bedrock:CallWithBearerToken" in st["Action"]
-               for st in content["Statement"])
-    sandbox_scps = org.list_policies_for_target(TargetId=ous["Sandbox"],
-                                                Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    assert any(
+        st["Effect"] == "Deny" and "bedrock:CallWithBearerToken" in st["Action"]
+        for st in content["Statement"]
+    )
+    sandbox_scps = org.list_policies_for_target(
+        TargetId=ous["Sandbox"], Filter="SERVICE_CONTROL_POLICY"
+    )["Policies"]
     assert "DenyBedrockApiKeys" not in {p["Name"] for p in sandbox_scps}
 
 
@@ -61,10 +77,13 @@ def test_each_account_has_its_own_iam(phantomkeys_lab: Lab) -> None:
     research = _assume(sts, RESEARCH)
     ident = prod.client("sts", endpoint_url=phantomkeys_lab.endpoint_url).get_caller_identity()
     assert ident["Account"] == PROD
-    assert ident["Arn"] == (f"arn:aws:sts::{PROD}:assumed-role/OrganizationAccountAccessRole/"
-                            "phantomkeys-test")
-    manifest = {a["account_id"]: {i["username"] for i in a["identities"]} | set(
-        a["not_reported"]) for a in phantomkeys_lab.manifest["accounts"]}
+    assert ident["Arn"] == (
+        f"arn:aws:sts::{PROD}:assumed-role/OrganizationAccountAccessRole/phantomkeys-test"
+    )
+    manifest = {
+        a["account_id"]: {i["username"] for i in a["identities"]} | set(a["not_reported"])
+        for a in phantomkeys_lab.manifest["accounts"]
+    }
     assert _users(prod, phantomkeys_lab) == manifest[PROD]
     assert _users(research, phantomkeys_lab) == manifest[RESEARCH]
     assert {u["UserName"] for u in client("iam").list_users()["Users"]} == manifest[MGMT]
@@ -89,9 +108,16 @@ def test_assume_role_respects_the_trust_policy(phantomkeys_lab: Lab) -> None:
     sts = client("sts")
     prod = _assume(sts, PROD)
     iam = prod.client("iam", endpoint_url=phantomkeys_lab.endpoint_url)
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "sts:AssumeRole",
-        "Principal": {"AWS": "arn:aws:iam::999999999999:root"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+            }
+        ],
+    }
     iam.create_role(RoleName="ThirdPartyAudit", AssumeRolePolicyDocument=json.dumps(trust))
     with pytest.raises(ClientError) as info:
         _assume(sts, PROD, "ThirdPartyAudit")
@@ -111,16 +137,27 @@ def test_the_throttled_member_fails_closed_calls(phantomkeys_lab: Lab) -> None:
     # the same call in another member is fine
     prod = _assume(client("sts"), PROD).client("iam", endpoint_url=phantomkeys_lab.endpoint_url)
     assert prod.list_service_specific_credentials(UserName="BedrockAPIKey-pr0d")[
-        "ServiceSpecificCredentials"]
+        "ServiceSpecificCredentials"
+    ]
     stats = phantomkeys_lab.stats()
     assert stats["faults_injected"] == 1, stats
-    assert stats["by_account_operation"][
-        f"{SANDBOX}/iam:ListServiceSpecificCredentials"] == 1
+    assert stats["by_account_operation"][f"{SANDBOX}/iam:ListServiceSpecificCredentials"] == 1
 
 
 def test_manifest_marks_the_unreachable_and_throttled_accounts(phantomkeys_lab: Lab) -> None:
     accounts = {a["account_id"]: a for a in phantomkeys_lab.manifest["accounts"]}
     assert accounts[DATA]["reachable_with_org_role"] is False
-    assert accounts[SANDBOX]["faults"] and "throttle" in accounts[SANDBOX]["faults"]
+    assert accounts[SANDBOX]["faults"]
+    assert "throttle" in accounts[SANDBOX]["faults"]
     assert phantomkeys_lab.manifest["organization"]["scps"] == [
-        {"name": "DenyBedrockApiKeys", "targets": ["Production"]}]
+        {"name": "DenyBedrockApiKeys", "targets": ["Production"]}
+    ]
+
+
+def test_an_assume_role_fault_names_the_target_account(phantomkeys_lab: Lab) -> None:
+    phantomkeys_lab.set_faults(f"sts:AssumeRole@{RESEARCH}=denied")
+    sts = client("sts")
+    with pytest.raises(ClientError) as info:
+        _assume(sts, RESEARCH)
+    assert error_of(info) == ("AccessDenied", 403)
+    _assume(sts, PROD)  # other members stay reachable

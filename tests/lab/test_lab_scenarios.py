@@ -22,14 +22,18 @@ def expected_status(user: UserSpec, plan_accounts_groups: dict[str, tuple[str, .
     """The status rules of issue 4, re-derived independently from the user's facts."""
     assert user.surface is not None
     surface_policy = get_surface(user.surface).managed_policy_arn()
-    beyond = any(p != surface_policy for p in user.managed_policies) or bool(
-        user.inline_policies) or any(plan_accounts_groups.get(g) for g in user.groups)
+    beyond = (
+        any(p != surface_policy for p in user.managed_policies)
+        or bool(user.inline_policies)
+        or any(plan_accounts_groups.get(g) for g in user.groups)
+    )
     if user.boundary == surface_policy:
         beyond = False
     if any(k.active for k in user.access_keys) or user.password or beyond:
         return "at-risk"
-    creds = [c for c in user.credentials if c.service == get_surface(user.surface)
-             .credential_service]
+    creds = [
+        c for c in user.credentials if c.service == get_surface(user.surface).credential_service
+    ]
     if any(c.usable() for c in creds):
         return "active"
     if creds:
@@ -41,22 +45,28 @@ def expected_kind(user: UserSpec) -> str:
     assert user.surface is not None
     if surface_for_username(user.name) is not None:
         return "phantom"
-    only_surface = (not user.access_keys and not user.password and not user.groups
-                    and not user.inline_policies
-                    and set(user.managed_policies) <= {
-                        get_surface(user.surface).managed_policy_arn()})
+    only_surface = (
+        not user.access_keys
+        and not user.password
+        and not user.groups
+        and not user.inline_policies
+        and set(user.managed_policies) <= {get_surface(user.surface).managed_policy_arn()}
+    )
     return "suspected-phantom" if only_surface else "human"
 
 
-@pytest.mark.parametrize("plan", [demo_plan(), org_plan(), count_plan(60, 30, 1)],
-                         ids=["demo", "org", "counts"])
+@pytest.mark.parametrize(
+    "plan", [demo_plan(), org_plan(), count_plan(60, 30, 1)], ids=["demo", "org", "counts"]
+)
 def test_declared_truth_follows_the_rules(plan: LabPlan) -> None:
     for acct in plan.accounts:
-        groups = {g.name: g.managed_policies + tuple(n for n, _ in g.inline_policies)
-                  for g in acct.groups}
+        groups = {
+            g.name: g.managed_policies + tuple(n for n, _ in g.inline_policies) for g in acct.groups
+        }
         for user in acct.users:
             if not user.reported:
-                assert user.surface is None and not user.credentials, user.name
+                assert user.surface is None, user.name
+                assert not user.credentials, user.name
                 continue
             assert user.status == expected_status(user, groups), user.name
             assert user.kind == expected_kind(user), user.name
@@ -65,12 +75,18 @@ def test_declared_truth_follows_the_rules(plan: LabPlan) -> None:
 def test_demo_covers_every_case() -> None:
     users = demo_plan().accounts[0].users
     statuses = {(u.kind, u.status) for u in users if u.reported}
-    assert {("phantom", "orphaned"), ("phantom", "active"), ("phantom", "at-risk"),
-            ("phantom", "expired"), ("suspected-phantom", "active"),
-            ("suspected-phantom", "orphaned"), ("human", "at-risk")} <= statuses
+    assert {
+        ("phantom", "orphaned"),
+        ("phantom", "active"),
+        ("phantom", "at-risk"),
+        ("phantom", "expired"),
+        ("suspected-phantom", "active"),
+        ("suspected-phantom", "orphaned"),
+        ("human", "at-risk"),
+    } <= statuses
     facts = {u.name: u.facts() for u in users}
-    assert facts["BedrockAPIKey-mf4a"]["has_mfa"] and not facts["BedrockAPIKey-mf4a"][
-        "has_password"]
+    assert facts["BedrockAPIKey-mf4a"]["has_mfa"]
+    assert not facts["BedrockAPIKey-mf4a"]["has_password"]
     assert facts["BedrockAPIKey-n3vr"]["never_expiring_key"]
     assert facts["BedrockAPIKey-gr0p"]["groups"] == ["data-science"]
     assert facts["BedrockAPIKey-bnd1"]["permissions_boundary"]
@@ -108,3 +124,13 @@ def test_bad_plans_are_refused() -> None:
 def test_scenarios_are_described() -> None:
     names = {s["name"] for s in describe_scenarios()}
     assert names == {"demo", "org", "empty"}
+
+
+def test_capabilities_use_the_judged_vocabulary() -> None:
+    from phantomkeys.lab.scenarios import CAPABILITY_IDS
+
+    manifest = demo_plan().manifest()
+    assert manifest["capability_ids"] == list(CAPABILITY_IDS)
+    for ident in manifest["accounts"][0]["identities"]:
+        assert set(ident["capabilities"]) <= set(CAPABILITY_IDS), ident["username"]
+        assert "invoke-models" in ident["capabilities"]

@@ -290,6 +290,42 @@ def test_changed_state_between_plan_and_apply_stops_the_run(
     assert not list(tmp_path.rglob("*.json"))
 
 
+def test_resumed_run_on_changed_state_is_abandoned_for_a_fresh_plan(
+    iam: Any, ctx: AwsContext, tmp_path: Path
+):
+    seed_orphan(iam, BYSTANDER)
+    store = BackupStore(tmp_path)
+    plan = build_cleanup_plan(read(ctx, BYSTANDER), at=now())
+
+    def kill(step: Step, phase: str) -> None:
+        if step.action == "iam:DeleteUser" and phase == "before":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cleanup_run(ctx, store, plan, hook=kill)
+    iam.put_user_policy(
+        UserName=BYSTANDER,
+        PolicyName="added-later",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+            }
+        ),
+    )
+    (pending,) = store.pending(operation="cleanup", account_id=ACCOUNT)
+    stopped = cleanup_run(ctx, store, plan, resume=pending)
+    assert stopped.status is RunStatus.DRIFT
+    (change,) = stopped.drift
+    assert change.startswith("inline policy added-later appeared")
+    assert store.pending(operation="cleanup", account_id=ACCOUNT) == []  # not stuck on it
+    assert stopped.fresh_plan is not None
+    fresh = cleanup_run(ctx, store, stopped.fresh_plan)
+    assert fresh.status is RunStatus.DONE
+    assert not user_exists(iam, BYSTANDER)
+    assert len(list(store.runs(ACCOUNT))) == 2  # the first run's backup is kept
+
+
 def test_new_credential_between_plan_and_apply_refuses_fresh_plan(
     iam: Any, ctx: AwsContext, tmp_path: Path
 ):

@@ -373,6 +373,82 @@ def test_short_term_session_key_denies_only_that_session(
         "aws:userid": creds["AssumedRoleUser"]["AssumedRoleId"]
     }
     assert "aws:TokenIssueTime" in statement["Condition"]["DateLessThan"]
+    report = run(["report", "-", "--format", "json"], cli_env, stdin=token)
+    assert report.exit_code == 0, report.output
+    signer = json.loads(report.stdout)["signer"]
+    assert signer["principal_id"] == creds["AssumedRoleUser"]["AssumedRoleId"]
+    assert creds["SessionToken"] not in report.stdout
+    (backup,) = Path(backups).rglob("*revoke-ml-batch-*.json")
+    undone = run(["restore", str(backup), "--yes", "--backup-dir", backups], cli_env)
+    assert undone.exit_code == 0, undone.output
+    assert iam.list_role_policies(RoleName="ml-batch")["PolicyNames"] == []
+
+
+def test_get_session_token_key_needs_all_sessions(
+    iam: Any, lab: Lab, cli_env: dict[str, str], backups: str
+):
+    iam.create_user(UserName="dev-ops")
+    iam.create_access_key(UserName="dev-ops")
+    # The lab's GetSessionToken hands out a fixed AKIA id (a moto limitation), so the
+    # session an IAM user got from it is built here: an ASIA id of this account.
+    creds = {
+        "AccessKeyId": keys.access_key_id_for_account(ACCOUNT, session=True, entropy=b"devops42"),
+        "SecretAccessKey": "x" * 40,
+        "SessionToken": "FwoGZXIvYXdzEexampleSessionTokenForDevOps",
+    }
+    lab.inject_events(
+        [
+            make_record(
+                event_name="Converse",
+                event_source="bedrock.amazonaws.com",
+                event_time=datetime.now(UTC) - timedelta(minutes=1),
+                account_id=ACCOUNT,
+                region="us-east-1",
+                read_only=True,
+                additional_event_data={"callWithBearerToken": True},
+                user_identity={
+                    "type": "IAMUser",
+                    "principalId": "AIDAEXAMPLEDEVOPS001",
+                    "arn": f"arn:aws:iam::{ACCOUNT}:user/dev-ops",
+                    "accountId": ACCOUNT,
+                    "accessKeyId": creds["AccessKeyId"],
+                    "userName": "dev-ops",
+                },
+            )
+        ]
+    )
+    token = keys.mint_short_term(
+        BEDROCK,
+        access_key_id=creds["AccessKeyId"],
+        secret_access_key=creds["SecretAccessKey"],
+        region="us-east-1",
+        issued_at=datetime.now(UTC) - timedelta(minutes=2),
+        session_token=creds["SessionToken"],
+    )
+    refused = run(["revoke", "-", "--yes", "--backup-dir", backups], cli_env, stdin=token)
+    assert refused.exit_code == 2
+    assert "--all-sessions" in " ".join(refused.output.split())
+    done = run(
+        ["revoke", "-", "--all-sessions", "--yes", "--backup-dir", backups], cli_env, stdin=token
+    )
+    assert done.exit_code == 0, done.output
+    doc = iam.get_user_policy(UserName="dev-ops", PolicyName=SESSION_REVOKE_POLICY_NAME)[
+        "PolicyDocument"
+    ]
+    (statement,) = doc["Statement"]
+    assert set(statement["Condition"]) == {"DateLessThan"}
+    statuses = [k["Status"] for k in iam.list_access_keys(UserName="dev-ops")["AccessKeyMetadata"]]
+    assert statuses == ["Active"]  # long-term keys are not what the deny is about
+
+
+def test_key_of_a_deleted_user_needs_nothing(iam: Any, cli_env: dict[str, str], backups: str):
+    dead = keys.encode_long_term(
+        BEDROCK, username="BedrockAPIKey-d3ad", account_id=ACCOUNT, secret="S3cr3tValue0123456789"
+    )
+    result = run(["revoke", "-", "--yes", "--backup-dir", backups], cli_env, stdin=dead)
+    assert result.exit_code == 0, result.output
+    assert "does not exist" in result.stdout
+    assert run(["revoke", "nobody-such", "--yes"], cli_env).exit_code == 2
 
 
 def test_short_term_key_lookup_uses_the_keys_own_region(

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
+from tests.respond.conftest import user_exists, write_calls
 
 from phantomkeys.cli import cli
-from tests.respond.conftest import user_exists, write_calls
 
 if TYPE_CHECKING:
     from phantomkeys.lab.lab import Lab
@@ -39,27 +39,37 @@ def run(args: list[str]) -> Any:
     return result
 
 
-def test_default_cleanup_deletes_exactly_the_orphaned_phantoms(lab: Lab, iam: Any,
-                                                               tmp_path: Path):
+def test_default_cleanup_deletes_exactly_the_orphaned_phantoms(lab: Lab, iam: Any, tmp_path: Path):
     result = run(["cleanup", "--yes", "--format", "json", "--backup-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     deleted = {r["subject"] for r in doc["runs"] if r["status"] == "done"}
-    expected = {i["username"] for i in identities(lab)
-                if i["status"] == "orphaned" and i["kind"] == "phantom"}
-    assert expected and deleted == expected
+    expected = {
+        i["username"]
+        for i in identities(lab)
+        if i["status"] == "orphaned" and i["kind"] == "phantom"
+    }
+    assert expected
+    assert deleted == expected
     for ident in identities(lab):
         assert user_exists(iam, ident["username"]) is (ident["username"] not in expected)
     for name in others(lab):
         assert user_exists(iam, name)
 
 
-def test_every_scenario_identity_can_be_cleaned_up_completely(lab: Lab, iam: Any,
-                                                              tmp_path: Path):
+def test_every_scenario_identity_can_be_cleaned_up_completely(lab: Lab, iam: Any, tmp_path: Path):
     """Strict DeleteUser: every prerequisite of every case is removed; nothing else is."""
     names = [i["username"] for i in identities(lab)]
-    args = ["cleanup", "--yes", "--force", "--include-expired", "--backup-dir", str(tmp_path),
-            "--format", "json"]
+    args = [
+        "cleanup",
+        "--yes",
+        "--force",
+        "--include-expired",
+        "--backup-dir",
+        str(tmp_path),
+        "--format",
+        "json",
+    ]
     for name in [*names, *others(lab)]:
         args += ["--user", name]
     result = run(args)
@@ -88,8 +98,18 @@ def test_killed_process_then_rerun_converges(lab: Lab, iam: Any, tmp_path: Path)
     """A real SIGKILL while a write is in flight: AWS applies it, the journal never hears."""
     name = "BedrockAPIKey-p1v0"  # the pivoted phantom: access key, every kind of step
     env = {**os.environ, **lab.env}
-    args = [sys.executable, "-m", "phantomkeys", "cleanup", "--user", name, "--force", "--yes",
-            "--backup-dir", str(tmp_path)]
+    args = [
+        sys.executable,
+        "-m",
+        "phantomkeys",
+        "cleanup",
+        "--user",
+        name,
+        "--force",
+        "--yes",
+        "--backup-dir",
+        str(tmp_path),
+    ]
     latency = 3.0
     lab.set_faults(f"iam:DetachUserPolicy=latency:{latency}s")
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -116,3 +136,29 @@ def test_killed_process_then_rerun_converges(lab: Lab, iam: Any, tmp_path: Path)
     assert not user_exists(iam, name)
     assert len(list(tmp_path.rglob("*.json"))) == 1
     assert all(user_exists(iam, i["username"]) for i in identities(lab) if i["username"] != name)
+
+
+@pytest.mark.phantomkeys_lab(scenario="org")
+def test_org_cleanup_deletes_orphans_in_every_reachable_account(lab: Lab, tmp_path: Path):
+    result = run(["cleanup", "--org", "--yes", "--format", "json", "--backup-dir", str(tmp_path)])
+    # one member cannot be entered and one is throttled: incomplete, never "nothing found"
+    assert result.exit_code == 3, result.output
+    doc = json.loads(result.stdout)
+    expected = {
+        (a["account_id"], i["username"])
+        for a in lab.manifest["accounts"]
+        if a["reachable_with_org_role"] and not a.get("faults")
+        for i in a["identities"]
+        if i["status"] == "orphaned" and i["kind"] == "phantom"
+    }
+    assert expected
+    deleted = {(r["backup"].split("/")[-2], r["subject"]) for r in doc["runs"]}
+    assert deleted == expected
+    assert all(r["status"] == "done" for r in doc["runs"])
+    for account in lab.manifest["accounts"]:
+        if not account["reachable_with_org_role"]:
+            continue
+        iam = lab.client("iam", account_id=account["account_id"])
+        for ident in account["identities"]:
+            gone = (account["account_id"], ident["username"]) in expected
+            assert user_exists(iam, ident["username"]) is not gone

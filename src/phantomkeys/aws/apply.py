@@ -387,6 +387,11 @@ def apply_plan(
             fresh_plan = rebuild(fresh)
         except PlanError as exc:
             message = str(exc)
+        if resume is not None:
+            # The interrupted run cannot continue on changed state; its backup stays for
+            # restore, and the next run starts from the fresh plan shown to the user.
+            Journal(resume.files.journal).append(
+                event="abandoned", reason="state changed since the plan", drift=changes)
         return RunReport(
             plan=base,
             status=RunStatus.DRIFT,

@@ -240,6 +240,12 @@ class _Collector:
             return None
         return {"access_keys": tuple(keys), "password_enabled": password, "mfa_devices": mfa}
 
+    def recovered(self, operation: str, fallback: str) -> None:
+        """Mark account-wide failures of ``operation`` as covered by ``fallback``."""
+        self.failures = [replace(f, fallback=fallback)
+                         if f.operation == operation and f.user is None else f
+                         for f in self.failures]
+
     def run_per_user(self, names: Iterable[str], fn: Callable[[str], Any]) -> dict[str, Any]:
         names = sorted(set(names))
         if not names:
@@ -285,7 +291,9 @@ def collect_account(
     if creds is None:  # account-wide listing denied/unavailable: per user, for every user
         names = [u["UserName"] for u in raw_users]
         per_user = c.run_per_user(names, c.get_user_service_credentials)
-        c.sources["service_credentials"] = "ListServiceSpecificCredentials per user (AllUsers unavailable)"
+        c.sources["service_credentials"] = (
+            "ListServiceSpecificCredentials per user (AllUsers unavailable)")
+        c.recovered("iam:ListServiceSpecificCredentials(AllUsers)", "per-user listing")
         creds = {}
         for name, listed in per_user.items():
             if listed is not None:
@@ -312,6 +320,8 @@ def collect_account(
             if grp is not None:
                 groups[name] = grp
         c.sources["policies"] = "per user (authorization details unavailable)"
+        if raw_users:
+            c.recovered("iam:GetAccountAuthorizationDetails", "ListUsers and per-user policies")
         candidates = {u["UserName"] for u in raw_users
                       if _is_candidate(u, creds, groups, surfaces)}
 
@@ -324,6 +334,7 @@ def collect_account(
         c.sources["access_keys"] = ("per user (--fresh)" if fresh and report is not None
                                     else "per user (credential report unavailable)")
         c.sources["console_access"] = c.sources["access_keys"]
+        c.recovered("iam:GetCredentialReport", "per-user access keys, password and MFA")
 
     # AWS managed policies (and any customer policy GAAD did not return) that the
     # candidates depend on: fetched once each, not once per user.

@@ -287,7 +287,7 @@ def scan_organization(
             levels = scps.levels(tree, account)
             snap = collect_account(actx, surfaces=opts.surfaces, fresh=opts.fresh,
                                    max_workers=2, scps=levels, now=now)
-            status = "incomplete" if snap.failures or levels is None else "ok"
+            status = "incomplete" if snap.unrecovered() or levels is None else "ok"
             error = None
             if levels is None:
                 error = "SCPs could not be read; capabilities ignore SCPs for this account"

@@ -22,8 +22,7 @@ from typing import Any
 import click
 
 from phantomkeys.cli.common import ExitCode, UsageProblem, info, warn, write_private_file
-
-DEMO_VICTIM = "BedrockAPIKey-p1v0"
+from phantomkeys.lab.scenarios import DEMO_VICTIM
 
 
 @dataclass(slots=True)
@@ -70,56 +69,96 @@ def _hunt_args(ctx: DemoContext) -> list[str]:
 
 def _leaks_args(ctx: DemoContext) -> list[str]:
     repo = ctx.out / "leaky-repo"
-    write_private_file(repo / "app" / "settings.env",
-                       "# committed by mistake\n"
-                       f"AWS_BEARER_TOKEN_BEDROCK={ctx.leaked_key}\n"
-                       "AWS_REGION=us-east-1\n")
+    write_private_file(
+        repo / "app" / "settings.env",
+        "# committed by mistake\n"
+        f"AWS_BEARER_TOKEN_BEDROCK={ctx.leaked_key}\n"
+        "AWS_REGION=us-east-1\n",
+    )
     ctx.files["leaky_repo"] = repo
     return [str(repo)]
 
 
 #: The tour, in order. Extend it as commands land.
 DEMO_STEPS: list[DemoStep] = [
-    DemoStep("decode", "Decode the leaked key",
-             "A Bedrock API key was found in a repository. Decoding it offline tells whose it "
-             "is (account, IAM user, which of the user's keys) without calling AWS and "
-             "without showing the secret.",
-             _decode_args, "decode.json"),
-    DemoStep("scan", "Scan the account",
-             "Find every API-key holder - phantom users, renamed ones, humans - and rate what "
-             "each can reach: status, capabilities, risk. Fails closed: a failed lookup is "
-             "'unknown', never 'orphaned'.",
-             lambda ctx: [], "scan.json"),
-    DemoStep("report", f"Incident report for {DEMO_VICTIM}",
-             "Everything known about the user behind the leaked key: its keys, other ways in "
-             "(an access key was added to it), permissions and CloudTrail activity.",
-             lambda ctx: [DEMO_VICTIM], f"report-{DEMO_VICTIM}.md", ("markdown", "json")),
-    DemoStep("timeline", f"CloudTrail timeline of {DEMO_VICTIM}",
-             "What the key did: recon from new IPs and regions, bursts of invocations, "
-             "guardrail tampering, then an IAM access key added to the phantom user.",
-             lambda ctx: [DEMO_VICTIM], "timeline.json"),
-    DemoStep("revoke", "Revoke the leaked key (dry run)",
-             "The revocation plan: deny bearer-token use, deactivate the API keys, the access "
-             "key and the console password. --dry-run prints it and writes nothing.",
-             lambda ctx: [DEMO_VICTIM, "--dry-run", "--backup-dir",
-                          str(ctx.out / "backups")], "revoke-plan.txt", ()),
-    DemoStep("cleanup", "Clean up orphaned phantom users (dry run)",
-             "Phantom users whose keys are gone still carry policies. Cleanup deletes every "
-             "prerequisite DeleteUser needs, with a backup first; here only the plan.",
-             lambda ctx: ["--dry-run", "--backup-dir", str(ctx.out / "backups")],
-             "cleanup-plan.txt", ()),
-    DemoStep("hunt", "Hunt the CloudTrail logs",
-             "Run the detection rule pack over the account's CloudTrail log files (written by "
-             "the lab in the S3 layout): bearer-token use from new places, guardrail "
-             "tampering, keys added to phantom users.",
-             _hunt_args, "hunt.json"),
-    DemoStep("leaks", "Find keys leaked in files",
-             "Scan a folder (here a small repository with a committed .env) for Bedrock and "
-             "Claude Platform keys, decoded and redacted.",
-             _leaks_args, "leaks.json"),
-    DemoStep("scp", "Prevent it: a Service Control Policy",
-             "An SCP that stops API keys from being created or used across the Organization.",
-             lambda ctx: ["--preset", "block-all"], "scp.json", subcommand="generate"),
+    DemoStep(
+        "decode",
+        "Decode the leaked key",
+        "A Bedrock API key was found in a repository. Decoding it offline tells whose it "
+        "is (account, IAM user, which of the user's keys) without calling AWS and "
+        "without showing the secret.",
+        _decode_args,
+        "decode.json",
+    ),
+    DemoStep(
+        "scan",
+        "Scan the account",
+        "Find every API-key holder - phantom users, renamed ones, humans - and rate what "
+        "each can reach: status, capabilities, risk. Fails closed: a failed lookup is "
+        "'unknown', never 'orphaned'.",
+        lambda ctx: [],
+        "scan.json",
+    ),
+    DemoStep(
+        "report",
+        f"Incident report for {DEMO_VICTIM}",
+        "Everything known about the user behind the leaked key: its keys, other ways in "
+        "(an access key was added to it), permissions and CloudTrail activity.",
+        lambda ctx: [DEMO_VICTIM],
+        f"report-{DEMO_VICTIM}.md",
+        ("markdown", "json"),
+    ),
+    DemoStep(
+        "timeline",
+        f"CloudTrail timeline of {DEMO_VICTIM}",
+        "What the key did: recon from new IPs and regions, bursts of invocations, "
+        "guardrail tampering, then an IAM access key added to the phantom user.",
+        lambda ctx: [DEMO_VICTIM],
+        "timeline.json",
+    ),
+    DemoStep(
+        "revoke",
+        "Revoke the leaked key (dry run)",
+        "The revocation plan: deny bearer-token use, deactivate the API keys, the access "
+        "key and the console password. --dry-run prints it and writes nothing.",
+        lambda ctx: [DEMO_VICTIM, "--dry-run", "--backup-dir", str(ctx.out / "backups")],
+        "revoke-plan.txt",
+        (),
+    ),
+    DemoStep(
+        "cleanup",
+        "Clean up orphaned phantom users (dry run)",
+        "Phantom users whose keys are gone still carry policies. Cleanup deletes every "
+        "prerequisite DeleteUser needs, with a backup first; here only the plan.",
+        lambda ctx: ["--dry-run", "--backup-dir", str(ctx.out / "backups")],
+        "cleanup-plan.txt",
+        (),
+    ),
+    DemoStep(
+        "hunt",
+        "Hunt the CloudTrail logs",
+        "Run the detection rule pack over the account's CloudTrail log files (written by "
+        "the lab in the S3 layout): bearer-token use from new places, guardrail "
+        "tampering, keys added to phantom users.",
+        _hunt_args,
+        "hunt.json",
+    ),
+    DemoStep(
+        "leaks",
+        "Find keys leaked in files",
+        "Scan a folder (here a small repository with a committed .env) for Bedrock and "
+        "Claude Platform keys, decoded and redacted.",
+        _leaks_args,
+        "leaks.json",
+    ),
+    DemoStep(
+        "scp",
+        "Prevent it: a Service Control Policy",
+        "An SCP that stops API keys from being created or used across the Organization.",
+        lambda ctx: ["--preset", "block-all"],
+        "scp.json",
+        subcommand="generate",
+    ),
 ]
 
 
@@ -133,9 +172,14 @@ def lab_environment(env: dict[str, str]) -> Iterator[None]:
     os.environ.update(env)
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    import boto3
+
+    saved_session = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = None  # it caches the credentials it resolved first
     try:
         yield
     finally:
+        boto3.DEFAULT_SESSION = saved_session
         os.environ.clear()
         os.environ.update(saved)
 
@@ -164,12 +208,22 @@ def _has_option(command: click.Command, flag: str) -> bool:
     return any(isinstance(p, click.Option) and flag in p.opts for p in command.params)
 
 
-def run_cli_in_process(argv: list[str]) -> tuple[int, str, str | None]:
-    """Run ``phantomkeys ARGV`` in this process: (exit code, stdout, error message)."""
+@dataclass(frozen=True, slots=True)
+class CliRun:
+    code: int
+    stdout: str
+    message: str | None = None
+    #: A phantomkeys module the command needed but this version lacks.
+    missing_module: str | None = None
+
+
+def run_cli_in_process(argv: list[str]) -> CliRun:
+    """Run ``phantomkeys ARGV`` in this process, capturing its stdout."""
     from phantomkeys.cli import cli
 
     buffer = io.StringIO()
     message: str | None = None
+    missing: str | None = None
     with contextlib.redirect_stdout(buffer):
         try:
             result = cli.main(args=argv, prog_name="phantomkeys", standalone_mode=False)
@@ -182,9 +236,13 @@ def run_cli_in_process(argv: list[str]) -> tuple[int, str, str | None]:
             code, message = 1, "aborted"
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except ModuleNotFoundError as exc:
+            code, message = ExitCode.INCOMPLETE, f"{type(exc).__name__}: {exc}"
+            if (exc.name or "").startswith("phantomkeys."):
+                missing = exc.name
         except Exception as exc:  # a broken step must not end the tour
             code, message = ExitCode.INCOMPLETE, f"{type(exc).__name__}: {exc}"
-    return code, buffer.getvalue(), message
+    return CliRun(code, buffer.getvalue(), message, missing)
 
 
 def _redact(text: str, secrets: list[str]) -> tuple[str, bool]:
@@ -199,8 +257,14 @@ def _redact(text: str, secrets: list[str]) -> tuple[str, bool]:
 
 
 @click.command("demo")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="phantomkeys-demo",
-              show_default=True, help="Folder for the report files.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="phantomkeys-demo",
+    show_default=True,
+    help="Folder for the report files.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Lab seed.")
 def demo(out_dir: str, seed: int) -> None:
     """Guided tour of phantomkeys on the built-in lab (no AWS account needed).
@@ -217,8 +281,10 @@ def demo(out_dir: str, seed: int) -> None:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    info("[bold]phantomkeys demo[/] - an emulated AWS account, seeded with phantom users, "
-         "API keys and an attack in CloudTrail.")
+    info(
+        "[bold]phantomkeys demo[/] - an emulated AWS account, seeded with phantom users, "
+        "API keys and an attack in CloudTrail."
+    )
     try:
         lab = Lab.start(scenario="demo", seed=seed)
     except (LabError, OSError) as exc:
@@ -226,19 +292,26 @@ def demo(out_dir: str, seed: int) -> None:
     failed: list[str] = []
     ran = skipped = 0
     with lab:
-        info(f"lab ready at {lab.endpoint_url} (account {lab.management_account_id}, "
-             f"{lab.manifest['accounts'][0]['user_count']} IAM users)\n")
+        info(
+            f"lab ready at {lab.endpoint_url} (account {lab.management_account_id}, "
+            f"{lab.manifest['accounts'][0]['user_count']} IAM users)\n"
+        )
         ctx = DemoContext(lab=lab, out=out)
         secrets = list(lab.leaked_keys.values())
         total = len(DEMO_STEPS)
         for number, step in enumerate(DEMO_STEPS, start=1):
             label = f"[{number}/{total}] {step.title}"
             entry = COMMANDS.get(step.command)
-            command = (_command(step.command, step.subcommand)
-                       if entry and _module_exists(entry[0]) else None)
+            command = (
+                _command(step.command, step.subcommand)
+                if entry and _module_exists(entry[0])
+                else None
+            )
             if command is None:
-                info(f"[dim]{label}: skipped (`phantomkeys {step.command}` is not available "
-                     "in this version)[/]")
+                info(
+                    f"[dim]{label}: skipped (`phantomkeys {step.command}` is not available "
+                    "in this version)[/]"
+                )
                 skipped += 1
                 continue
             info(f"[bold cyan]{label}[/]\n  {step.explain}")
@@ -248,8 +321,13 @@ def demo(out_dir: str, seed: int) -> None:
                 argv.append("--no-history")
             info(f"  $ phantomkeys {' '.join(_shown(a, out) for a in argv)}")
             with lab_environment(lab.env):
-                code, stdout, message = run_cli_in_process(argv)
-            stdout, had_secret = _redact(stdout, secrets)
+                run = run_cli_in_process(argv)
+            if run.missing_module:
+                info(f"[dim]  skipped: this version lacks {run.missing_module}[/]\n")
+                skipped += 1
+                continue
+            code, message = run.code, run.message
+            stdout, had_secret = _redact(run.stdout, secrets)
             if had_secret:
                 warn(f"{step.command} printed a key; it was redacted in {step.output}")
             target = out / step.output
@@ -272,4 +350,4 @@ def _shown(arg: str, out: Path) -> str:
     return arg if " " not in arg else repr(arg)
 
 
-__all__ = ["DEMO_STEPS", "DemoContext", "DemoStep", "demo", "run_cli_in_process"]
+__all__ = ["DEMO_STEPS", "CliRun", "DemoContext", "DemoStep", "demo", "run_cli_in_process"]

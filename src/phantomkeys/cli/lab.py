@@ -28,12 +28,14 @@ def require_lab() -> None:
     from phantomkeys.lab import lab_available
 
     if not lab_available():
-        raise UsageProblem("the lab needs moto and its server extras",
-                           hint="pip install 'phantomkeys[lab]'")
+        raise UsageProblem(
+            "the lab needs moto and its server extras", hint="pip install 'phantomkeys[lab]'"
+        )
 
 
-def _plan_args(scenario: str | None, users: int | None, phantoms: int | None,
-               accounts: int | None) -> dict[str, Any]:
+def _plan_args(
+    scenario: str | None, users: int | None, phantoms: int | None, accounts: int | None
+) -> dict[str, Any]:
     counts = (users, phantoms, accounts)
     if scenario and any(c is not None for c in counts):
         raise UsageProblem("use either --scenario or --users/--phantoms/--accounts, not both")
@@ -56,16 +58,37 @@ def _check_faults(spec: str | None) -> None:
 
 def plan_options(f: Any) -> Any:
     options = [
-        click.option("--scenario", type=click.Choice(SCENARIO_NAMES), default=None,
-                     help="A prepared scenario (default: demo, unless counts are given)."),
-        click.option("--users", type=click.IntRange(0), default=None,
-                     help="IAM users per account (count mode)."),
-        click.option("--phantoms", type=click.IntRange(0), default=None,
-                     help="How many of them are phantom users, in varied states."),
-        click.option("--accounts", type=click.IntRange(0, 90), default=None,
-                     help="Member accounts besides the management account."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed: the same seed seeds the same lab."),
+        click.option(
+            "--scenario",
+            type=click.Choice(SCENARIO_NAMES),
+            default=None,
+            help="A prepared scenario (default: demo, unless counts are given).",
+        ),
+        click.option(
+            "--users",
+            type=click.IntRange(0),
+            default=None,
+            help="IAM users per account (count mode).",
+        ),
+        click.option(
+            "--phantoms",
+            type=click.IntRange(0),
+            default=None,
+            help="How many of them are phantom users, in varied states.",
+        ),
+        click.option(
+            "--accounts",
+            type=click.IntRange(0, 90),
+            default=None,
+            help="Member accounts besides the management account.",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seed: the same seed seeds the same lab.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -83,13 +106,29 @@ def lab() -> None:
 
 @lab.command("serve")
 @plan_options
-@click.option("--faults", metavar="SPEC", default=None,
-              help="Fault rules, e.g. 'iam:ListUsers=throttle:0.5,sts:AssumeRole@"
-                   "222222222222=denied' (changeable later: POST /_phantomkeys/faults).")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="TCP port on 127.0.0.1 (0: a free one).")
-def serve(scenario: str | None, users: int | None, phantoms: int | None,
-          accounts: int | None, seed: int, faults: str | None, port: int) -> None:
+@click.option(
+    "--faults",
+    metavar="SPEC",
+    default=None,
+    help="Fault rules, e.g. 'iam:ListUsers=throttle:0.5,sts:AssumeRole@"
+    "222222222222=denied' (changeable later: POST /_phantomkeys/faults).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="TCP port on 127.0.0.1 (0: a free one).",
+)
+def serve(
+    scenario: str | None,
+    users: int | None,
+    phantoms: int | None,
+    accounts: int | None,
+    seed: int,
+    faults: str | None,
+    port: int,
+) -> None:
     """Run a seeded lab in the foreground until Ctrl-C / SIGTERM.
 
     Prints the `export` lines a shell needs (eval them, or copy them), then a
@@ -102,8 +141,9 @@ def serve(scenario: str | None, users: int | None, phantoms: int | None,
 
     info("starting the lab…")
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         try:
             running = Lab.start(**args, seed=seed, faults=faults, port=port)
@@ -113,9 +153,11 @@ def serve(scenario: str | None, users: int | None, phantoms: int | None,
             for name, value in running.env.items():
                 click.echo(f"export {name}={shlex.quote(value)}")
             summary = running.manifest["seeding"]
-            click.echo(f"# phantomkeys lab ready: {running.scenario} on {running.endpoint_url} "
-                       f"(accounts: {1 + len(running.member_account_ids)}, "
-                       f"seeded in {summary['seconds']} s); Ctrl-C to stop")
+            click.echo(
+                f"# phantomkeys lab ready: {running.scenario} on {running.endpoint_url} "
+                f"(accounts: {1 + len(running.member_account_ids)}, "
+                f"seeded in {summary['seconds']} s); Ctrl-C to stop"
+            )
             while not stop.wait(0.5):
                 if not running.running:
                     raise UsageProblem("the lab server stopped unexpectedly", code=3)
@@ -143,11 +185,12 @@ def scenarios(fmt: str | None, output: str | None) -> None:
             lines.append(f"  faults: {sc['faults']}")
         for acct in sc["accounts"]:
             where = f" (OU {acct['ou']})" if acct["ou"] else ""
-            lines.append(f"  account {acct['account_id']} {acct['name']}{where}"
-                         + (f": {acct['notes']}" if acct["notes"] else ""))
+            lines.append(
+                f"  account {acct['account_id']} {acct['name']}{where}"
+                + (f": {acct['notes']}" if acct["notes"] else "")
+            )
             for user in acct["users"]:
-                verdict = (f"{user['kind']}, {user['status']}" if user["kind"]
-                           else "not reported")
+                verdict = f"{user['kind']}, {user['status']}" if user["kind"] else "not reported"
                 case = f" - {user['case']}" if user["case"] else ""
                 lines.append(f"    {user['username']:<22} {verdict}{case}")
         lines.append("")
@@ -157,13 +200,25 @@ def scenarios(fmt: str | None, output: str | None) -> None:
 
 @lab.command("seed")
 @plan_options
-@click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", metavar="URL", required=True,
-              help="The running lab (default: $AWS_ENDPOINT_URL).")
+@click.option(
+    "--endpoint-url",
+    envvar="AWS_ENDPOINT_URL",
+    metavar="URL",
+    required=True,
+    help="The running lab (default: $AWS_ENDPOINT_URL).",
+)
 @format_option(["table", "json"])
 @output_option()
-def seed_cmd(scenario: str | None, users: int | None, phantoms: int | None,
-             accounts: int | None, seed: int, endpoint_url: str, fmt: str | None,
-             output: str | None) -> None:
+def seed_cmd(
+    scenario: str | None,
+    users: int | None,
+    phantoms: int | None,
+    accounts: int | None,
+    seed: int,
+    endpoint_url: str,
+    fmt: str | None,
+    output: str | None,
+) -> None:
     """Seed a running lab (e.g. one started with `lab serve --scenario empty`).
 
     Prints the manifest: the ground truth of what was seeded. The lab's reset
@@ -174,22 +229,31 @@ def seed_cmd(scenario: str | None, users: int | None, phantoms: int | None,
 
     from phantomkeys.lab.history import history_for
     from phantomkeys.lab.scenarios import plan_for
-    from phantomkeys.lab.seed import ControlClient, QueryError, seed
+    from phantomkeys.lab.seed import ControlClient, QueryError
+    from phantomkeys.lab.seed import seed as run_seed
 
-    plan = plan_for(args["scenario"], users=args["users"], phantoms=args["phantoms"],
-                    accounts=args["accounts"], seed=seed)
+    plan = plan_for(
+        args["scenario"],
+        users=args["users"],
+        phantoms=args["phantoms"],
+        accounts=args["accounts"],
+        seed=seed,
+    )
     control = ControlClient(endpoint_url)
     try:
         control.call("GET", "health", timeout=5)
     except (URLError, OSError, ValueError):
-        raise UsageProblem(f"no phantomkeys lab answers at {endpoint_url}",
-                           hint="start one with: phantomkeys lab serve --scenario empty") from None
+        raise UsageProblem(
+            f"no phantomkeys lab answers at {endpoint_url}",
+            hint="start one with: phantomkeys lab serve --scenario empty",
+        ) from None
     try:
-        result = seed(endpoint_url, plan, progress=info)
+        result = run_seed(endpoint_url, plan, progress=info)
     except QueryError as exc:
-        raise UsageProblem(f"seeding failed: {exc}",
-                           hint="seed an empty lab; users that exist cannot be created again"
-                           ) from None
+        raise UsageProblem(
+            f"seeding failed: {exc}",
+            hint="seed an empty lab; users that exist cannot be created again",
+        ) from None
     except Exception as exc:
         raise UsageProblem(f"seeding failed: {type(exc).__name__}: {exc}") from None
     control.call("POST", "trail", {"records": history_for(plan, result.users, result.started_at)})
@@ -197,18 +261,25 @@ def seed_cmd(scenario: str | None, users: int | None, phantoms: int | None,
     control.call("POST", "snapshot")
     manifest = plan.manifest()
     manifest["seeding"] = {"seconds": round(result.seconds, 2), "api_calls": result.api_calls}
-    info(f"seeded {sum(len(a.users) for a in plan.accounts)} users in {result.seconds:.1f} s "
-         f"({result.api_calls} API calls)")
+    info(
+        f"seeded {sum(len(a.users) for a in plan.accounts)} users in {result.seconds:.1f} s "
+        f"({result.api_calls} API calls)"
+    )
     if (fmt or default_format()) == "json":
         write_output(dumps_json(envelope(manifest=manifest)), output)
         return
     lines = [f"scenario {manifest['scenario']} seeded into {endpoint_url}"]
     for acct in manifest["accounts"]:
-        lines.append(f"  {acct['account_id']} {acct['name']}: {acct['user_count']} users, "
-                     f"{len(acct['identities'])} to be reported")
+        lines.append(
+            f"  {acct['account_id']} {acct['name']}: {acct['user_count']} users, "
+            f"{len(acct['identities'])} to be reported"
+        )
     admin = result.admin
-    lines += ["", "# admin session for this seed:",
-              f"export AWS_ACCESS_KEY_ID={shlex.quote(admin.access_key_id)}",
-              f"export AWS_SECRET_ACCESS_KEY={shlex.quote(admin.secret_access_key)}",
-              f"export AWS_SESSION_TOKEN={shlex.quote(admin.session_token or '')}"]
+    lines += [
+        "",
+        "# admin session for this seed:",
+        f"export AWS_ACCESS_KEY_ID={shlex.quote(admin.access_key_id)}",
+        f"export AWS_SECRET_ACCESS_KEY={shlex.quote(admin.secret_access_key)}",
+        f"export AWS_SESSION_TOKEN={shlex.quote(admin.session_token or '')}",
+    ]
     write_output("\n".join(lines), output)

@@ -228,19 +228,31 @@ def resolve_target(text: str, *, partition: str = "aws") -> Target:
     return Target(text_kind="user", username=name)
 
 
-def _check_account(target: Target, aws: Aws) -> None:
+def _cross_account(key: DecodedKey, aws: Aws) -> UsageProblem:
+    return UsageProblem(
+        f"the key belongs to account {key.account_id}, but your credentials are for "
+        f"account {aws.account_id}; refusing (--force does not override this: the same "
+        "user name here would be a different user)",
+        hint=f"use credentials for account {key.account_id} (--profile)",
+    )
+
+
+def _check_account(target: Target, aws: Aws) -> bool:
     """A key from another account is never acted on here: the same user name in this
-    account is a different user (peer defect: revoking any user)."""
+    account is a different user (peer defect: revoking any user).
+
+    Long-term keys carry their account: a mismatch is refused at once. A short-term
+    key's account is derived heuristically (from the session token or the access key id;
+    AWS documents neither), so a mismatch is only a suspicion (True): the caller must then
+    prove the key is this account's (IAM owns the access key, or this account's CloudTrail
+    saw it) or refuse.
+    """
     key = target.key
-    if key is None or key.account_id is None:
-        return
-    if key.account_id != aws.account_id:
-        raise UsageProblem(
-            f"the key belongs to account {key.account_id}, but your credentials are for "
-            f"account {aws.account_id}; refusing (--force does not override this: the same "
-            "user name here would be a different user)",
-            hint=f"use credentials for account {key.account_id} (--profile)",
-        )
+    if key is None or key.account_id is None or key.account_id == aws.account_id:
+        return False
+    if key.kind is KeyKind.LONG_TERM:
+        raise _cross_account(key, aws)
+    return True
 
 
 # ================================================================ scan
@@ -400,6 +412,8 @@ class Job:
     rebuild: Callable[[State], Plan]
     restores: str | None = None
     resume: Any = None  # PendingRun
+    #: The account the job writes to (member accounts with --org); None: the session's.
+    aws: Aws | None = None
 
 
 @dataclass
@@ -410,7 +424,6 @@ class Session:
     aws: Aws
     fmt: str
     dry_run: bool
-    out: list[str] = field(default_factory=list)
     document: dict[str, Any] = field(default_factory=dict)
     incomplete: bool = False
     #: A user named with --user was refused (exit 2 unless something worse happened).
@@ -496,9 +509,10 @@ def run_jobs(
     if not yes:
         steps = sum(len(j.resume.backup.plan.steps if j.resume else j.plan.steps) for j in active)
         try:
+            accounts = sorted({j.plan.account_id for j in active})
+            where = f"account {accounts[0]}" if len(accounts) == 1 else f"{len(accounts)} accounts"
             ok = click.confirm(
-                f"Apply {steps} step(s) to {len(active)} principal(s) in account "
-                f"{session.aws.account_id}?",
+                f"Apply {steps} step(s) to {len(active)} principal(s) in {where}?",
                 default=False,
                 err=True,
             )
@@ -512,13 +526,14 @@ def run_jobs(
     runs = []
     try:
         for job in active:
+            target = job.aws or session.aws
             run = apply_plan(
-                session.aws.ctx,
+                target.ctx,
                 job.plan,
                 read_state=job.read_state,
                 rebuild=job.rebuild,
                 store=store,
-                caller_arn=session.aws.caller_arn,
+                caller_arn=target.caller_arn,
                 now=now,
                 resume=job.resume,
                 restores=job.restores,
@@ -637,7 +652,7 @@ def revoke(
     now = now_utc()
     tgt = resolve_target(target)
     aws = _connect(profile, region)
-    _check_account(tgt, aws)
+    suspect = _check_account(tgt, aws)
     session = Session(command="revoke", aws=aws, fmt=fmt, dry_run=dry_run)
     session.document["target"] = tgt.to_dict(now)
     key = tgt.key
@@ -650,6 +665,7 @@ def revoke(
             all_sessions=all_sessions,
             role_name=role_name,
             force=force,
+            other_account=suspect,
         )
     else:
         assert tgt.username is not None
@@ -694,6 +710,15 @@ def _long_term_job(
     by_user, _result = _candidates(aws, now)
     found = by_user.get(name, [])
     problem = key_holder_problem(found, name)
+    state = _read_user(aws, name, now)
+    if state.complete and not state.exists:
+        if tgt.key is None:
+            raise UsageProblem(f"IAM user {name} does not exist in account {aws.account_id}")
+        session.say(
+            f"IAM user {name} does not exist in account {aws.account_id}: the key "
+            "cannot be used any more; nothing to revoke"
+        )
+        session.finish(ExitCode.OK)
     if problem:
         if not force:
             raise UsageProblem(
@@ -706,7 +731,6 @@ def _long_term_job(
     if is_human:
         # A person's access keys and console are not what leaked: only on request.
         opts = replace(opts, access_keys=bool(explicit_access_keys), console=bool(explicit_console))
-    state = _read_user(aws, name, now)
     if not state.complete:
         raise UsageProblem(
             f"cannot read {name} completely ({_incomplete(state)}); nothing was written",
@@ -714,8 +738,8 @@ def _long_term_job(
         )
     alias = None
     if tgt.key is not None and tgt.key.username:
-        marker = f"+{tgt.key.key_marker}" if tgt.key.key_marker else ""
-        alias = f"{tgt.key.username}{marker}-at-{tgt.key.account_id}"
+        # the credential's public alias is "<user>[+N]-at-<account>" (key_marker is "+N")
+        alias = f"{tgt.key.username}{tgt.key.key_marker or ''}-at-{tgt.key.account_id}"
     plan = _plan_or_refuse(lambda: build_revoke_plan(state, opts, at=now, leaked_alias=alias))
     if is_human:
         plan = replace(
@@ -744,6 +768,7 @@ def _short_term_job(
     all_sessions: bool,
     role_name: str | None,
     force: bool,
+    other_account: bool = False,
 ) -> Job:
     from phantomkeys.aws.state import (
         access_key_owner,
@@ -766,10 +791,17 @@ def _short_term_job(
         # Signed with an IAM user's long-term access key (peer defect: rejected).
         owner, err = access_key_owner(aws.ctx, akid)
         if owner is None:
+            if other_account:
+                raise _cross_account(key, aws)
             raise UsageProblem(
                 f"access key {akid} that signed the key is not an access key of "
                 f"account {aws.account_id} ({err})",
                 code=ExitCode.INCOMPLETE if err not in ("NoSuchEntity",) else ExitCode.USAGE,
+            )
+        if other_account:
+            warn(
+                f"the account derived from {akid} ({key.account_id}) is wrong: IAM user "
+                f"{owner} of this account owns the access key"
             )
         opts = RevokeOptions(
             deny=bool(deny),
@@ -810,6 +842,13 @@ def _short_term_job(
     )
     lookup = lookup_events(aws.ctx, region=region, attribute="AccessKeyId", value=akid, now=now)
     found = session_from_events(lookup.events, akid)
+    if found is None and other_account:
+        raise _cross_account(key, aws)
+    if found is not None and other_account:
+        warn(
+            f"the account derived from {akid} ({key.account_id}) is wrong: this account's "
+            "CloudTrail saw the key"
+        )
     if found is None:
         where = (
             f"CloudTrail lookup failed in {region} ({lookup.error})"
@@ -962,8 +1001,12 @@ def cleanup(
         )
         return
     session = Session(command="cleanup", aws=aws, fmt=fmt, dry_run=dry_run)
+    by_user, result = _candidates(aws, now)
+    if result.incomplete:
+        session.incomplete = True
     jobs = cleanup_jobs(
         session,
+        by_user,
         now=now,
         include_expired=include_expired,
         older_than=older_than,
@@ -976,6 +1019,7 @@ def cleanup(
 
 def cleanup_jobs(
     session: Session,
+    by_user: dict[str, list[Candidate]],
     *,
     now: datetime,
     include_expired: bool,
@@ -984,12 +1028,10 @@ def cleanup_jobs(
     force: bool,
     backup_dir: str,
 ) -> list[Job]:
+    """One account: select from the scan, add interrupted runs, read and plan each user."""
     from phantomkeys.aws.apply import BackupStore
 
     aws = session.aws
-    by_user, result = _candidates(aws, now)
-    if result.incomplete:
-        session.incomplete = True
     flat = [c for cs in by_user.values() for c in cs]
     selection = select_for_cleanup(
         flat,
@@ -1003,6 +1045,8 @@ def cleanup_jobs(
     names = list(selection.selected)
     resumed: dict[str, Any] = {}
     if not session.dry_run:
+        # An interrupted cleanup continues even when the half-deleted user no longer
+        # looks like a phantom to the scan (its policy may already be detached).
         for pending in BackupStore(Path(backup_dir)).pending(
             operation="cleanup", account_id=aws.account_id
         ):
@@ -1010,16 +1054,14 @@ def cleanup_jobs(
             if users and name not in users:
                 continue
             if name in by_user and combined(by_user[name]).status == "unknown":
-                continue  # refused below like any unknown user
-            if name not in resumed:
-                resumed[name] = pending
-                if name not in names:
-                    names.append(name)
+                continue  # refused like any unknown user
+            resumed.setdefault(name, pending)
+            if name not in names:
+                names.append(name)
     jobs: list[Job] = []
     for name in names:
         state = _read_user(aws, name, now)
         if not state.complete:
-            session.incomplete = True
             refused.append(
                 {
                     "username": name,
@@ -1044,6 +1086,7 @@ def cleanup_jobs(
                 rebuild=rebuild,
                 resume=resumed.get(name),
                 read_state=_user_reader(aws, name),
+                aws=aws,
             )
         )
     for r in refused:
@@ -1075,30 +1118,28 @@ def _cleanup_org(
     force: bool,
     role: str,
 ) -> None:
-    """The same cleanup in every member account, through the scan's assumed role."""
-    try:
-        from phantomkeys.aws.org import OrgScanOptions, assumed_session, scan_organization
-        from phantomkeys.scan import assess_org_snapshot
-    except ImportError:  # pragma: no cover - the org scanner is an optional part
-        raise UsageProblem(
-            "--org is not available in this build (no organization scanner)"
-        ) from None
+    """The same cleanup in every member account, through the org scan's assumed role."""
+    from phantomkeys.aws.org import OrgScanOptions, assumed_session, scan_organization
     from phantomkeys.aws.session import AwsContext
+    from phantomkeys.scan import assess_org_snapshot
 
+    session_name = "phantomkeys-cleanup"
     info("scanning the Organization…")
     with _aws_errors():
         org = scan_organization(
             aws.ctx,
-            OrgScanOptions(surfaces=SURFACES, role=role, role_session_name="phantomkeys-cleanup"),
+            OrgScanOptions(surfaces=SURFACES, role=role, role_session_name=session_name),
             now=now,
         )
-    results = assess_org_snapshot(org, at=now)
-    all_jobs: list[tuple[Aws, list[Job]]] = []
-    incomplete = False
     session = Session(command="cleanup", aws=aws, fmt=fmt, dry_run=dry_run)
-    for acct in results:
+    accounts: list[dict[str, Any]] = []
+    jobs: list[Job] = []
+    for acct in assess_org_snapshot(org, at=now):
+        entry: dict[str, Any] = {"account_id": acct.account_id, "status": acct.status}
+        accounts.append(entry)
         if acct.status == "error" or acct.snapshot is None:
-            incomplete = True
+            session.incomplete = True
+            entry["error"] = acct.error
             session.say(f"account {acct.account_id}: skipped ({acct.error})")
             continue
         if acct.account_id == aws.account_id:
@@ -1106,124 +1147,30 @@ def _cleanup_org(
         else:
             with _aws_errors():
                 arn = f"arn:{aws.partition}:iam::{acct.account_id}:role/{role}"
-                sess = assumed_session(
-                    aws.ctx, arn, session_name="phantomkeys-cleanup", external_id=None
-                )
-                ctx = AwsContext(session=sess, counter=aws.ctx.counter)
+                sess = assumed_session(aws.ctx, arn, session_name=session_name, external_id=None)
             member = Aws(
-                ctx=ctx,
+                ctx=AwsContext(session=sess, counter=aws.ctx.counter),
                 account_id=acct.account_id,
-                caller_arn=f"arn:{aws.partition}:sts::{acct.account_id}:"
-                f"assumed-role/{role}/phantomkeys-cleanup",
+                caller_arn=f"arn:{aws.partition}:sts::{acct.account_id}:assumed-role/"
+                f"{role}/{session_name}",
             )
         sub = Session(command="cleanup", aws=member, fmt=fmt, dry_run=dry_run)
         sub.say(f"== account {acct.account_id} {acct.name}".rstrip())
-        by_user = candidates_from_identities(acct.identities)
-        jobs = _jobs_from_candidates(
+        jobs += cleanup_jobs(
             sub,
-            by_user,
+            candidates_from_identities(acct.identities),
             now=now,
             include_expired=include_expired,
             older_than=older_than,
             users=users,
             force=force,
+            backup_dir=backup_dir,
         )
-        incomplete = incomplete or sub.incomplete or acct.status == "incomplete"
-        all_jobs.append((member, jobs))
-    total = [j for _m, jobs in all_jobs for j in jobs]
-    for _member, jobs in all_jobs:
-        for job in jobs:
-            session.say(render_plan(job.plan))
-    if not any(not j.plan.empty for j in total):
-        session.say("nothing to do")
-        session.finish(
-            ExitCode.INCOMPLETE if incomplete else ExitCode.OK, plans=[j.plan for j in total]
-        )
-    if dry_run:
-        session.say("dry run: nothing was written")
-        session.finish(
-            ExitCode.INCOMPLETE if incomplete else ExitCode.OK, plans=[j.plan for j in total]
-        )
-    if not yes and not click.confirm(
-        f"Apply to {len(total)} user(s) in {len(all_jobs)} account(s)?", default=False, err=True
-    ):
-        raise UsageProblem("not confirmed: nothing was written")
-    from phantomkeys.aws.apply import BackupStore, RunStatus, apply_plan
-
-    store = BackupStore(Path(backup_dir))
-    runs = []
-    for member, jobs in all_jobs:
-        for job in jobs:
-            run = apply_plan(
-                member.ctx,
-                job.plan,
-                read_state=job.read_state,
-                rebuild=job.rebuild,
-                store=store,
-                caller_arn=member.caller_arn,
-                now=now,
-                resume=_find_resume(store, job.plan),
-            )
-            runs.append(run)
-            session.say(render_run(run))
-    code = ExitCode.OK
-    if any(r.status in (RunStatus.FAILED, RunStatus.DRIFT) for r in runs):
-        code = ExitCode.WRITE_FAILED
-    elif incomplete or any(r.status is RunStatus.UNREADABLE for r in runs):
-        code = ExitCode.INCOMPLETE
-    session.finish(code, runs=runs, plans=[j.plan for j in total])
-
-
-def _jobs_from_candidates(
-    session: Session,
-    by_user: dict[str, list[Candidate]],
-    *,
-    now: datetime,
-    include_expired: bool,
-    older_than: int | None,
-    users: Sequence[str],
-    force: bool,
-) -> list[Job]:
-    aws = session.aws
-    flat = [c for cs in by_user.values() for c in cs]
-    selection = select_for_cleanup(
-        flat,
-        users=users,
-        include_expired=include_expired,
-        older_than_days=older_than,
-        force=force,
-        at=now,
-    )
-    jobs = []
-    for r in selection.refused:
-        session.say(f"not cleaned up: {r.username}: {r.reason}")
-        if "unknown" in r.reason:
-            session.incomplete = True
-    for name in selection.selected:
-        state = _read_user(aws, name, now)
-        if not state.complete:
-            session.incomplete = True
-            session.say(f"not cleaned up: {name}: could not be read ({_incomplete(state)})")
-            continue
-        allow_live = force and name in users
-        try:
-            plan = build_cleanup_plan(state, at=now, allow_live=allow_live)
-        except PlanError as exc:
-            session.say(f"not cleaned up: {name}: {exc}")
-            continue
-
-        def rebuild(fresh: State, allow_live: bool = allow_live) -> Plan:
-            assert isinstance(fresh, UserState)
-            return build_cleanup_plan(fresh, at=now_utc(), allow_live=allow_live)
-
-        jobs.append(
-            Job(
-                plan=plan,
-                rebuild=rebuild,
-                read_state=_user_reader(aws, name),
-            )
-        )
-    return jobs
+        session.incomplete |= sub.incomplete or acct.status == "incomplete"
+        session.refused_named |= sub.refused_named
+        entry.update(refused=sub.document["refused"], passed_over=sub.document["passed_over"])
+    session.document["accounts"] = accounts
+    run_jobs(session, jobs, yes=yes, backup_dir=backup_dir, now=now)
 
 
 # ================================================================ restore

@@ -278,22 +278,27 @@ def _exit(document: dict[str, Any], incomplete: bool, fail_on: str | None,
 
 
 def render_table(document: dict[str, Any], width: int | None = None) -> str:
-    console = Console(record=True, width=width or max(120, Console().width), file=_Null(),
+    term = Console().width if sys.stdout.isatty() else 160
+    console = Console(record=True, width=width or max(140, term), file=_Null(),
                       highlight=False)
     multi = len(document["accounts"]) > 1
-    table = Table(title="API-key holders", title_justify="left", show_lines=False,
-                  header_style="bold")
+    table = Table(title="API-key holders", title_justify="left", header_style="bold",
+                  pad_edge=False)
     if multi:
         table.add_column("account", no_wrap=True)
-    for col in ("user", "kind", "surface", "status", "API keys", "way in", "top capabilities",
-                "risk"):
-        table.add_column(col, overflow="fold")
+    table.add_column("user", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("API keys", no_wrap=True)
+    table.add_column("way in")
+    table.add_column("beyond the managed policy", ratio=1)
+    table.add_column("risk", no_wrap=True)
     for acct in document["accounts"]:
         for ident in acct["identities"]:
+            surface = "" if ident["surface"] == "bedrock" else " (claude)"
             row = [
-                ident["username"],
-                ident["kind"],
-                ident["surface"],
+                ident["username"] + surface,
+                _KIND_SHORT.get(ident["kind"], ident["kind"]),
                 f"[{_STATUS_STYLE.get(ident['status'], '')}]{ident['status']}[/]",
                 _keys_cell(ident),
                 _way_in_cell(ident),
@@ -303,7 +308,7 @@ def render_table(document: dict[str, Any], width: int | None = None) -> str:
             table.add_row(*([acct["account_id"]] if multi else []), *row)
     console.print(table)
     for acct in document["accounts"]:
-        if acct["status"] != "ok":
+        if acct["status"] not in ("ok", "skipped"):
             console.print(f"[bold red]account {acct['account_id']}: {acct['status']}[/]"
                           f" — {acct.get('error') or ''}")
         age = acct.get("credential_report_age_minutes")
@@ -322,6 +327,9 @@ def render_table(document: dict[str, Any], width: int | None = None) -> str:
     return console.export_text(styles=sys.stdout.isatty())
 
 
+_KIND_SHORT = {"suspected-phantom": "suspected"}
+
+
 class _Null:
     def write(self, _: str) -> int:
         return 0
@@ -333,14 +341,14 @@ class _Null:
 def _keys_cell(ident: dict[str, Any]) -> str:
     creds = ident["credentials"]
     if creds is None:
-        return "[bright_red]?[/]"
+        return "[bright_red]unknown[/]"
     if not creds:
         return "none"
     parts = []
     for c in creds:
-        exp = c["expires"][:10] if c["expires"] else "never expires"
-        age = f"{c['age_days']}d old" if c["age_days"] is not None else "age ?"
-        parts.append(f"{c['status'].lower()} · {age} · {exp}")
+        exp = f"until {c['expires'][:10]}" if c["expires"] else "[red]never expires[/]"
+        age = f"{c['age_days']}d" if c["age_days"] is not None else "?d"
+        parts.append(f"{c['status'].lower()} {age}, {exp}")
     return "\n".join(parts)
 
 
@@ -348,13 +356,13 @@ def _way_in_cell(ident: dict[str, Any]) -> str:
     bits = []
     keys = ident["access_keys"]
     if keys is None:
-        bits.append("[bright_red]access keys ?[/]")
+        bits.append("[bright_red]access keys?[/]")
     else:
         active = sum(1 for k in keys if k["status"] == "Active")
         if active:
             bits.append(f"[red]{active} access key{'s' if active > 1 else ''}[/]")
     if ident["console_access"] is None:
-        bits.append("[bright_red]password ?[/]")
+        bits.append("[bright_red]password?[/]")
     elif ident["console_access"]:
         bits.append("[red]password[/]")
     if ident["mfa_devices"]:
@@ -363,10 +371,17 @@ def _way_in_cell(ident: dict[str, Any]) -> str:
 
 
 def _caps_cell(ident: dict[str, Any]) -> str:
-    caps = sorted(ident["capabilities"], key=lambda c: -Severity(c["severity"]).rank)
-    names = [c["id"] + ("*" if c.get("conditional") else "") for c in caps[:4]]
-    more = len(caps) - len(names)
-    return ", ".join(names) + (f" +{more}" if more > 0 else "") if names else "-"
+    """Capabilities granted by something other than the surface's managed policy."""
+    managed = {p["arn"] for p in ident["policies"] if p["kind"] == "managed" and p["arn"]
+               and p["arn"].endswith(("/AmazonBedrockLimitedAccess", "/AnthropicLimitedAccess"))}
+    extra = [c for c in ident["capabilities"]
+             if any(not g.split("#")[0] in managed for g in c["granted_by"])]
+    if not extra:
+        return "[dim]-[/]" if not ident.get("permissions_beyond_managed_policy") else "yes"
+    extra.sort(key=lambda c: -Severity(c["severity"]).rank)
+    names = [c["id"] + ("*" if c.get("conditional") else "") for c in extra[:3]]
+    more = len(extra) - len(names)
+    return ", ".join(names) + (f" +{more}" if more > 0 else "")
 
 
 def _next_steps(document: dict[str, Any]) -> str:

@@ -215,21 +215,32 @@ class IamUser:
 
 @dataclass(frozen=True, slots=True)
 class LookupFailure:
-    """A read that failed. ``user`` None means it affected the whole account."""
+    """A read that failed. ``user`` None means it affected the whole account.
+
+    ``fallback`` names the path that recovered the same facts (e.g. per-user calls
+    after a denied account-wide listing); a recovered failure is still reported
+    but no longer makes anything unknown.
+    """
 
     operation: str
     error_code: str
     message: str
     user: str | None = None
+    fallback: str | None = None
+
+    @property
+    def recovered(self) -> bool:
+        return self.fallback is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {"operation": self.operation, "error_code": self.error_code,
-                "message": self.message, "user": self.user}
+                "message": self.message, "user": self.user, "fallback": self.fallback}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LookupFailure:
         return cls(operation=d["operation"], error_code=d["error_code"],
-                   message=d.get("message", ""), user=d.get("user"))
+                   message=d.get("message", ""), user=d.get("user"),
+                   fallback=d.get("fallback"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,11 +284,14 @@ class AccountSnapshot:
                 return u
         return None
 
+    def unrecovered(self) -> tuple[LookupFailure, ...]:
+        return tuple(f for f in self.failures if not f.recovered)
+
     def account_failures(self) -> tuple[LookupFailure, ...]:
-        return tuple(f for f in self.failures if f.user is None)
+        return tuple(f for f in self.unrecovered() if f.user is None)
 
     def failures_for(self, username: str) -> tuple[LookupFailure, ...]:
-        return tuple(f for f in self.failures if f.user in (None, username))
+        return tuple(f for f in self.unrecovered() if f.user in (None, username))
 
     def to_dict(self) -> dict[str, Any]:
         return {

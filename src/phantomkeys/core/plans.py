@@ -1734,6 +1734,9 @@ def journal_outcomes(records: Iterable[Mapping[str, Any]]) -> dict[str, Outcome]
 
 
 def journal_complete(records: Sequence[Mapping[str, Any]]) -> bool:
-    """A run is complete when it recorded ``finished`` with no failed step after that."""
+    """A run is over when it ``finished`` with no failed step, or was ``abandoned``
+    (the state changed under an interrupted run: a fresh plan replaces it)."""
+    if any(r.get("event") == "abandoned" for r in records):
+        return True
     finished = [r for r in records if r.get("event") == "finished"]
     return bool(finished) and not finished[-1].get("failed") and not finished[-1].get("stopped")

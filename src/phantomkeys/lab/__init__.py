@@ -28,14 +28,22 @@ Python API::
         lab.leaked_keys              # {username: key} the scenario leaks (never print them)
         lab.cloudtrail_records()     # CloudTrail records held (history + recorded IAM calls)
         lab.write_cloudtrail(dir)    # AWSLogs/<acct>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz
-        lab.inject_events(records)
+        lab.inject_events(records)   # add CloudTrail records (LookupEvents sees management ones)
+        lab.backdate("BedrockAPIKey-a1b2", "service_credential", 40, id=cred_id)
+                                     # time travel: user | password | password_last_used |
+                                     # access_key | access_key_last_used | service_credential
+        lab.credentials(account_id)  # Credentials(access_key_id, secret_access_key, session_token)
+        lab.plan                     # the LabPlan seeded (phantomkeys.lab.scenarios)
+        lab.seconds_to_seed, lab.organization_id, lab.scenario_faults, lab.port, lab.pid
+        lab.stop()                   # also on leaving the with-block, and at interpreter exit
 
 Scenarios: ``demo`` (one account with every case and a CloudTrail attack story),
 ``org`` (management + 4 members in 2 OUs; one member without
 OrganizationAccountAccessRole, one throttled, an SCP denying Bedrock API keys),
 ``empty``; or counts. ``phantomkeys lab scenarios`` lists them.
 
-Manifest: ``{"scenario", "seed", "management_account_id", "organization",
+Manifest: ``{"scenario", "description", "seed", "capability_ids",
+"management_account_id", "organization",
 "faults", "accounts": [{"account_id", "name", "ou", "access_role",
 "reachable_with_org_role", "faults", "user_count", "identities": [{"username",
 "arn", "surface", "kind", "status", "case", "facts": {...}, "capabilities",
@@ -45,8 +53,14 @@ Manifest: ``{"scenario", "seed", "management_account_id", "organization",
 "endpoint_url"}``.
 
 Fault specs: see :mod:`phantomkeys.lab.faults`. Pytest fixtures: see
-:mod:`phantomkeys.lab.pytest_plugin`. HTTP control endpoints: see
-:mod:`phantomkeys.lab.server`.
+:mod:`phantomkeys.lab.pytest_plugin`. HTTP control endpoints
+(``/_phantomkeys/faults``, ``/_phantomkeys/stats``, ``/_phantomkeys/reset``, ...):
+see :mod:`phantomkeys.lab.server`. Every moto extension and the AWS behaviour it
+reproduces: :mod:`phantomkeys.lab.extensions`.
+
+The lab is deterministic for a seed in what it seeds (users, states, names,
+credential ids and secrets, CloudTrail history); IAM user ids and access key ids
+come from moto and vary.
 
 Importing this package is cheap and never imports moto; the server process does.
 """
@@ -61,15 +75,28 @@ from phantomkeys.lab.faults import FaultSpecError, parse_spec
 if TYPE_CHECKING:
     from phantomkeys.lab.lab import Lab, LabError
 
-__all__ = ["MANAGEMENT_ACCOUNT_ID", "FaultSpecError", "Lab", "LabError", "lab_available",
-           "member_account_id", "parse_spec"]
+__all__ = [
+    "MANAGEMENT_ACCOUNT_ID",
+    "FaultSpecError",
+    "Lab",
+    "LabError",
+    "lab_available",
+    "member_account_id",
+    "parse_spec",
+]
 
 
 def lab_available() -> bool:
     """True when the lab's optional dependencies (moto with its server extras) are installed."""
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None for m in ("moto", "flask", "boto3"))
+    for module in ("moto", "flask", "boto3"):
+        try:
+            if importlib.util.find_spec(module) is None:
+                return False
+        except (ImportError, ValueError):  # ValueError: a module blocked in sys.modules
+            return False
+    return True
 
 
 def __getattr__(name: str) -> Any:

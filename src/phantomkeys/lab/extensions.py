@@ -7,9 +7,9 @@ names the AWS behaviour it reproduces and its source (sections of
 guide). :func:`install` applies them; it runs only inside the lab's server
 process, never in a test process, so moto users elsewhere are unaffected.
 
-Extensions that live in the HTTP layer (CloudTrail ``LookupEvents``,
-``AssumeRole`` trust checks, faults, request counting) are in ``server.py``;
-the helpers they need from moto's state are here.
+Sections 8-10 (AssumeRole trust, CloudTrail ``LookupEvents``, CloudTrail records
+of IAM calls) are called from the HTTP layer in ``server.py``, which also does
+what is not AWS behaviour: account routing, faults, request counting, control.
 """
 
 from __future__ import annotations
@@ -20,15 +20,21 @@ import hashlib
 import hmac
 import json
 import pickle
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
-from moto.core import responses as moto_responses
+import moto.core.responses as _moto_responses
+import moto.iam.models as _iam_models
+import moto.iam.responses as _iam_responses
+import moto.organizations.models as _org_models
+import moto.organizations.utils as _org_utils
+import moto.sts.models as _sts_models
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.serialize import never_return
-from moto.iam import models as iam_models
 from moto.iam.exceptions import (
     DeleteConflictException,
     IAMException,
@@ -37,21 +43,28 @@ from moto.iam.exceptions import (
     ReportNotPresentException,
     ValidationError,
 )
-from moto.iam.models import IAMBackend, User, iam_backends
-from moto.iam.responses import IamResponse
-from moto.organizations import models as org_models
-from moto.organizations import utils as org_utils
-from moto.organizations.models import organizations_backends
-from moto.sts.models import sts_backends
 
 from phantomkeys.core import keys
-from phantomkeys.lab.accounts import MANAGEMENT_ACCOUNT_ID, member_account_id
+from phantomkeys.lab.accounts import DEFAULT_REGION, MANAGEMENT_ACCOUNT_ID, member_account_id
+from phantomkeys.lab.trail import EventStore, LookupError_, make_record
 from phantomkeys.surfaces import (
     BEDROCK,
     CLAUDE_PLATFORM,
     OTHER_CREDENTIAL_SERVICES,
     surface_for_credential_service,
 )
+
+# moto's classes are patched below; typed as Any so mypy allows it.
+moto_responses: Any = _moto_responses
+iam_models: Any = _iam_models
+org_models: Any = _org_models
+org_utils: Any = _org_utils
+IAMBackend: Any = _iam_models.IAMBackend
+User: Any = _iam_models.User
+IamResponse: Any = _iam_responses.IamResponse
+iam_backends: Any = _iam_models.iam_backends
+organizations_backends: Any = _org_models.organizations_backends
+sts_backends: Any = _sts_models.sts_backends
 
 _installed = False
 _install_lock = threading.Lock()
@@ -92,7 +105,8 @@ def _aware(value: datetime) -> datetime:
 # (botocore ``iam`` model; IAM API reference; DOMAIN-FACTS §1). moto 5.2 has
 # none of them. Behaviour reproduced:
 # * services: bedrock, aws-external-anthropic, codecommit, cassandra (Keyspaces),
-#   logs; anything else -> ServiceNotSupported (404).
+#   logs; anything else -> ServiceNotSupportedException, wire code
+#   NotSupportedService (404).
 # * CredentialAgeDays 1..36600; absent -> the credential never expires and has no
 #   ExpirationDate. ExpirationDate is returned only for the API-key services.
 # * at most 2 credentials per user per service -> LimitExceeded (409).
@@ -109,10 +123,16 @@ def _aware(value: datetime) -> datetime:
 #   ``<user>+1-at-<account>`` (the ``+N`` marker BKS reports; unconfirmed).
 # =====================================================================
 
-API_KEY_SERVICES = (BEDROCK.credential_service, CLAUDE_PLATFORM.credential_service,
-                    "logs.amazonaws.com")
+LOGS_SERVICE = next(s for s in OTHER_CREDENTIAL_SERVICES if s.startswith("logs."))
+API_KEY_SERVICES = (
+    BEDROCK.credential_service,
+    CLAUDE_PLATFORM.credential_service,
+    LOGS_SERVICE,
+)
 SUPPORTED_CREDENTIAL_SERVICES = (
-    BEDROCK.credential_service, CLAUDE_PLATFORM.credential_service, *OTHER_CREDENTIAL_SERVICES,
+    BEDROCK.credential_service,
+    CLAUDE_PLATFORM.credential_service,
+    *OTHER_CREDENTIAL_SERVICES,
 )
 MAX_CREDENTIALS_PER_SERVICE = 2
 MAX_CREDENTIAL_AGE_DAYS = 36_600
@@ -185,20 +205,29 @@ class ServiceNotSupported(IAMException):
 def _check_service(service: str | None) -> None:
     if service is not None and service not in SUPPORTED_CREDENTIAL_SERVICES:
         raise ServiceNotSupported(
-            f"Service {service} is not supported for service specific credentials")
+            f"Service {service} is not supported for service specific credentials"
+        )
 
 
-def _mint_secret(account: str, user: str, service: str, serial: int, generation: int,
-                 marker: int | None, alias: str | None) -> tuple[str, str | None]:
+def _mint_secret(
+    account: str,
+    user: str,
+    service: str,
+    serial: int,
+    generation: int,
+    marker: int | None,
+    alias: str | None,
+) -> tuple[str, str | None]:
     """The secret (API key or password) for one credential generation."""
     raw = _derive("secret", account, user, service, str(serial), str(generation), size=45)
     secret = base64.b64encode(raw).decode()
     surface = surface_for_credential_service(service)
     if surface is not None:
-        key = keys.encode_long_term(surface, username=user, account_id=account,
-                                    secret=secret, marker=marker)
+        key = keys.encode_long_term(
+            surface, username=user, account_id=account, secret=secret, marker=marker
+        )
         return key, key
-    if service == "logs.amazonaws.com" and alias:
+    if service == LOGS_SERVICE and alias:
         key = _LOGS_KEY_PREFIX + base64.b64encode(f"{alias}:{secret}".encode()).decode()
         return key, key
     return secret[:44], None  # codecommit / keyspaces: a password, no API key
@@ -209,21 +238,24 @@ def _credential_id(account: str, user: str, service: str, serial: int) -> str:
     return "ACCA" + body.decode()[:17]
 
 
-def create_service_credential(backend: Any, user_name: str, service: str,
-                              age_days: int | None) -> tuple[ServiceCredential, str]:
+def create_service_credential(
+    backend: Any, user_name: str, service: str, age_days: int | None
+) -> tuple[ServiceCredential, str]:
     user = backend.get_user(user_name)
     _check_service(service)
     if age_days is not None and not 1 <= age_days <= MAX_CREDENTIAL_AGE_DAYS:
         raise ValidationError(
             f"1 validation error detected: Value '{age_days}' at 'credentialAgeDays' "
             f"failed to satisfy constraint: Member must have value between 1 and "
-            f"{MAX_CREDENTIAL_AGE_DAYS}")
+            f"{MAX_CREDENTIAL_AGE_DAYS}"
+        )
     creds = user_credentials(user)
     existing = [c for c in creds if c.service_name == service]
     if len(existing) >= MAX_CREDENTIALS_PER_SERVICE:
         raise LimitExceededException(
             f"Cannot exceed quota for ServiceSpecificCredentialsPerUserPerService: "
-            f"{MAX_CREDENTIALS_PER_SERVICE}")
+            f"{MAX_CREDENTIALS_PER_SERVICE}"
+        )
     account = backend.account_id
     serial = _next_serial(user, service)
     marker = 1 if existing else None
@@ -236,8 +268,12 @@ def create_service_credential(backend: Any, user_name: str, service: str,
     secret, api_key = _mint_secret(account, user_name, service, serial, 0, marker, alias)
     cred = ServiceCredential(
         credential_id=_credential_id(account, user_name, service, serial),
-        user_name=user_name, service_name=service, create_date=now(), age_days=age_days,
-        alias=alias, service_user_name=service_user,
+        user_name=user_name,
+        service_name=service,
+        create_date=now(),
+        age_days=age_days,
+        alias=alias,
+        service_user_name=service_user,
         secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
     )
     creds.append(cred)
@@ -251,14 +287,14 @@ def _remember_generation(user: Any, cred_id: str, serial: int, marker: int | Non
     gens[cred_id] = [serial, 0, -1 if marker is None else marker]
 
 
-def _find_credential(backend: Any, user_name: str | None, cred_id: str,
-                     caller_key: str) -> tuple[Any, ServiceCredential]:
+def _find_credential(
+    backend: Any, user_name: str | None, cred_id: str, caller_key: str
+) -> tuple[Any, ServiceCredential]:
     user = _target_user(backend, user_name, caller_key)
     for cred in user_credentials(user):
         if cred.credential_id == cred_id:
             return user, cred
-    raise NotFoundException(
-        f"No such credential {cred_id} exists for user {user.name}")
+    raise NotFoundException(f"No such credential {cred_id} exists for user {user.name}")
 
 
 def user_for_access_key(backend: Any, access_key_id: str | None) -> Any | None:
@@ -301,23 +337,36 @@ def _with_api_key_value(resp: IamResponse, result: dict[str, Any]) -> Any:
 
 def _iam_create_service_specific_credential(self: IamResponse) -> Any:
     cred, secret = create_service_credential(
-        self.backend, self._get_param("UserName"), self._get_param("ServiceName"),
-        self._get_param("CredentialAgeDays"))
+        self.backend,
+        self._get_param("UserName"),
+        self._get_param("ServiceName"),
+        self._get_param("CredentialAgeDays"),
+    )
     return _with_api_key_value(self, {"ServiceSpecificCredential": _full_credential(cred, secret)})
 
 
 def _iam_reset_service_specific_credential(self: IamResponse) -> Any:
     # AWS: "returns a new secret and invalidates the old one immediately" (DOMAIN-FACTS §1).
-    user, cred = _find_credential(self.backend, self._get_param("UserName"),
-                                  self._get_param("ServiceSpecificCredentialId"),
-                                  self.get_access_key())
+    user, cred = _find_credential(
+        self.backend,
+        self._get_param("UserName"),
+        self._get_param("ServiceSpecificCredentialId"),
+        self.get_access_key(),
+    )
     gens = getattr(user, "lab_credential_generations", {})
     serial, generation, marker_raw = gens.get(cred.credential_id, [0, 0, -1])
     generation += 1
     gens[cred.credential_id] = [serial, generation, marker_raw]
     marker = None if marker_raw < 0 else marker_raw
-    secret, _ = _mint_secret(self.backend.account_id, cred.user_name, cred.service_name,
-                             serial, generation, marker, cred.alias)
+    secret, _ = _mint_secret(
+        self.backend.account_id,
+        cred.user_name,
+        cred.service_name,
+        serial,
+        generation,
+        marker,
+        cred.alias,
+    )
     cred.secret_sha256 = hashlib.sha256(secret.encode()).hexdigest()
     return _with_api_key_value(self, {"ServiceSpecificCredential": _full_credential(cred, secret)})
 
@@ -326,17 +375,23 @@ def _iam_update_service_specific_credential(self: IamResponse) -> Any:
     status = self._get_param("Status")
     if status not in ("Active", "Inactive", "Expired"):
         raise ValidationError(f"Invalid status {status}")
-    _, cred = _find_credential(self.backend, self._get_param("UserName"),
-                               self._get_param("ServiceSpecificCredentialId"),
-                               self.get_access_key())
+    _, cred = _find_credential(
+        self.backend,
+        self._get_param("UserName"),
+        self._get_param("ServiceSpecificCredentialId"),
+        self.get_access_key(),
+    )
     cred.status = status
     return EmptyResult()
 
 
 def _iam_delete_service_specific_credential(self: IamResponse) -> Any:
-    user, cred = _find_credential(self.backend, self._get_param("UserName"),
-                                  self._get_param("ServiceSpecificCredentialId"),
-                                  self.get_access_key())
+    user, cred = _find_credential(
+        self.backend,
+        self._get_param("UserName"),
+        self._get_param("ServiceSpecificCredentialId"),
+        self.get_access_key(),
+    )
     user_credentials(user).remove(cred)
     return EmptyResult()
 
@@ -349,12 +404,16 @@ def _iam_list_service_specific_credentials(self: IamResponse) -> Any:
         # botocore model: AllUsers "cannot be specified together with UserName".
         raise ValidationError("AllUsers cannot be specified together with UserName")
     _check_service(service)
-    users = (sorted(self.backend.users.values(), key=lambda u: u.name) if all_users
-             else [_target_user(self.backend, user_name, self.get_access_key())])
+    users = (
+        sorted(self.backend.users.values(), key=lambda u: u.name)
+        if all_users
+        else [_target_user(self.backend, user_name, self.get_access_key())]
+    )
     at = now()
     items = [
         c.metadata(at)
-        for u in users for c in user_credentials(u)
+        for u in users
+        for c in user_credentials(u)
         if service is None or c.service_name == service
     ]
     page, marker = paginate(items, self._get_param("Marker"), self._get_param("MaxItems"))
@@ -395,16 +454,18 @@ def paginate(items: list[Any], marker: str | None, max_items: Any) -> tuple[list
     if not 1 <= limit <= 1000:
         raise ValidationError(
             f"1 validation error detected: Value '{limit}' at 'maxItems' failed to satisfy "
-            "constraint: Member must have value between 1 and 1000")
+            "constraint: Member must have value between 1 and 1000"
+        )
     start = _decode_marker(marker) if marker else 0
-    page = items[start:start + limit]
+    page = items[start : start + limit]
     end = start + len(page)
     return page, (_encode_marker(end) if end < len(items) else None)
 
 
 def _iam_list_users(self: IamResponse) -> Any:
-    users = sorted(self.backend.list_users(self._get_param("PathPrefix"), None, None),
-                   key=lambda u: u.name)
+    users = sorted(
+        self.backend.list_users(self._get_param("PathPrefix"), None, None), key=lambda u: u.name
+    )
     page, marker = paginate(users, self._get_param("Marker"), self._get_param("MaxItems"))
     result: dict[str, Any] = {"Users": page, "IsTruncated": bool(marker)}
     if marker:
@@ -414,10 +475,14 @@ def _iam_list_users(self: IamResponse) -> Any:
 
 def _iam_list_access_keys(self: IamResponse) -> Any:
     user = _target_user(self.backend, self._get_param("UserName"), self.get_access_key())
-    page, marker = paginate(list(user.access_keys), self._get_param("Marker"),
-                            self._get_param("MaxItems"))
-    result: dict[str, Any] = {"UserName": user.name, "AccessKeyMetadata": page,
-                              "IsTruncated": bool(marker)}
+    page, marker = paginate(
+        list(user.access_keys), self._get_param("Marker"), self._get_param("MaxItems")
+    )
+    result: dict[str, Any] = {
+        "UserName": user.name,
+        "AccessKeyMetadata": page,
+        "IsTruncated": bool(marker),
+    }
     if marker:
         result["Marker"] = marker
     return ActionResult(result)
@@ -445,13 +510,13 @@ def _iam_get_account_authorization_details(self: IamResponse) -> Any:
             # Real accounts list only the AWS managed policies in use (attached, or a
             # boundary), not the whole catalogue [OBS: GetAccountAuthorizationDetails
             # output of real accounts, e.g. cloudsplaining fixtures].
-            if want("AWSManagedPolicy") and (policy.attachment_count > 0
-                                             or policy.arn in boundaries):
+            if want("AWSManagedPolicy") and (
+                policy.attachment_count > 0 or policy.arn in boundaries
+            ):
                 policies.append(policy)
         elif want("LocalManagedPolicy"):
             policies.append(policy)
-    entries += [("p", _policy_detail(p, backend))
-                for p in sorted(policies, key=lambda p: p.arn)]
+    entries += [("p", _policy_detail(p, backend)) for p in sorted(policies, key=lambda p: p.arn)]
     page, marker = paginate(entries, self._get_param("Marker"), self._get_param("MaxItems"))
     result: dict[str, Any] = {
         "UserDetailList": [x for k, x in page if k == "u"],
@@ -471,7 +536,8 @@ def _policy_detail(policy: Any, backend: Any) -> dict[str, Any]:
     Policy documents are URL-encoded, as AWS returns them (DOMAIN-FACTS §10).
     """
     boundary_uses = sum(
-        1 for u in backend.users.values()
+        1
+        for u in backend.users.values()
         if getattr(u, "lab_permissions_boundary_arn", None) == policy.arn
     ) + sum(1 for r in backend.roles.values() if r.permissions_boundary_arn == policy.arn)
     detail: dict[str, Any] = {
@@ -566,8 +632,9 @@ def _set_user_boundary(backend: Any, user_name: str, arn: str | None) -> None:
 
 
 def _iam_put_user_permissions_boundary(self: IamResponse) -> Any:
-    _set_user_boundary(self.backend, self._get_param("UserName"),
-                       self._get_param("PermissionsBoundary"))
+    _set_user_boundary(
+        self.backend, self._get_param("UserName"), self._get_param("PermissionsBoundary")
+    )
     return EmptyResult()
 
 
@@ -623,8 +690,8 @@ def _last_used_time(key: Any) -> datetime | None:
     used = key.last_used
     if used is None:
         return None
-    return used.timestamp if hasattr(used, "timestamp") and not isinstance(used, datetime) \
-        else used
+    when = used if isinstance(used, datetime) else used.timestamp
+    return when if isinstance(when, datetime) else None
 
 
 def _report_row(backend: Any, user: Any) -> str:
@@ -642,26 +709,37 @@ def _report_row(backend: Any, user: Any) -> str:
         pw_last_used = _fmt(user.password_last_used)
     else:
         pw_last_used = "no_information"
-    fields = [user.name, user.arn, _fmt(user.create_date),
-              "true" if has_password else "false", pw_last_used,
-              _fmt(changed) if has_password else "N/A", next_rotation,
-              "true" if user.mfa_devices else "false"]
+    fields = [
+        user.name,
+        user.arn,
+        _fmt(user.create_date),
+        "true" if has_password else "false",
+        pw_last_used,
+        _fmt(changed) if has_password else "N/A",
+        next_rotation,
+        "true" if user.mfa_devices else "false",
+    ]
     for i in range(2):
         if i < len(user.access_keys):
             key = user.access_keys[i]
             used_at = _last_used_time(key)
             used = key.last_used if used_at else None
-            fields += ["true" if key.status == "Active" else "false", _fmt(key.create_date),
-                       _fmt(used_at),
-                       getattr(used, "region", None) or "N/A",
-                       getattr(used, "service", None) or "N/A"]
+            fields += [
+                "true" if key.status == "Active" else "false",
+                _fmt(key.create_date),
+                _fmt(used_at),
+                getattr(used, "region", None) or "N/A",
+                getattr(used, "service", None) or "N/A",
+            ]
         else:
             fields += ["false", "N/A", "N/A", "N/A", "N/A"]
     certs = list(user.signing_certificates.values())
     for i in range(2):
         if i < len(certs):
-            fields += ["true" if certs[i].status == "Active" else "false",
-                       _fmt(certs[i].upload_date)]
+            fields += [
+                "true" if certs[i].status == "Active" else "false",
+                _fmt(certs[i].upload_date),
+            ]
         else:
             fields += ["false", "N/A"]
     return ",".join(fields)
@@ -671,10 +749,28 @@ def build_credential_report(backend: Any) -> str:
     account = backend.account_id
     created = min((_aware(u.create_date) for u in backend.users.values()), default=now())
     root = [
-        "<root_account>", f"arn:aws:iam::{account}:root", _fmt(created),
-        "not_supported", "no_information", "not_supported", "not_supported", "false",
-        "false", "N/A", "N/A", "N/A", "N/A", "false", "N/A", "N/A", "N/A", "N/A",
-        "false", "N/A", "false", "N/A",
+        "<root_account>",
+        f"arn:aws:iam::{account}:root",
+        _fmt(created),
+        "not_supported",
+        "no_information",
+        "not_supported",
+        "not_supported",
+        "false",
+        "false",
+        "N/A",
+        "N/A",
+        "N/A",
+        "N/A",
+        "false",
+        "N/A",
+        "N/A",
+        "N/A",
+        "N/A",
+        "false",
+        "N/A",
+        "false",
+        "N/A",
     ]
     rows = [REPORT_COLUMNS, ",".join(root)]
     rows += [_report_row(backend, u) for u in sorted(backend.users.values(), key=lambda u: u.name)]
@@ -689,8 +785,12 @@ def _iam_generate_credential_report(self: IamResponse) -> Any:
     backend.lab_report_time = now()
     backend.lab_report_csv = build_credential_report(backend)
     backend.credential_report = True
-    return ActionResult({"State": "STARTED",
-                         "Description": "No report exists. Starting a new report generation task"})
+    return ActionResult(
+        {
+            "State": "STARTED",
+            "Description": "No report exists. Starting a new report generation task",
+        }
+    )
 
 
 def _iam_get_credential_report(self: IamResponse) -> Any:
@@ -698,11 +798,17 @@ def _iam_get_credential_report(self: IamResponse) -> Any:
     generated: datetime | None = getattr(backend, "lab_report_time", None)
     if generated is None:
         raise ReportNotPresentException(
-            "Unknown: Credential report not present. Use GenerateCredentialReport first.")
+            "Unknown: Credential report not present. Use GenerateCredentialReport first."
+        )
     content = base64.b64encode(backend.lab_report_csv.encode()).decode()
     # The serializer base64-encodes blobs itself: hand it bytes.
-    return ActionResult({"Content": base64.b64decode(content), "ReportFormat": "text/csv",
-                         "GeneratedTime": generated})
+    return ActionResult(
+        {
+            "Content": base64.b64decode(content),
+            "ReportFormat": "text/csv",
+            "GeneratedTime": generated,
+        }
+    )
 
 
 _moto_create_login_profile = IAMBackend.create_login_profile
@@ -715,8 +821,9 @@ def _backend_create_login_profile(self: IAMBackend, user_name: str, password: st
     return user
 
 
-def _backend_update_login_profile(self: IAMBackend, user_name: str, password: str,
-                                  password_reset_required: bool) -> Any:
+def _backend_update_login_profile(
+    self: IAMBackend, user_name: str, password: str, password_reset_required: bool
+) -> Any:
     user = _moto_update_login_profile(self, user_name, password, password_reset_required)
     if password:
         user.lab_password_changed = now()
@@ -736,6 +843,178 @@ def _backend_update_login_profile(self: IAMBackend, user_name: str, password: st
 # Older copies are upgraded; a moto with newer copies keeps them.
 # =====================================================================
 
+
+def _allow(sid: str, actions: list[str], resource: str = "*", **extra: Any) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource, **extra}
+
+
+_BEDROCK_LIMITED_ACTIONS = [
+    "bedrock:Get*",
+    "bedrock:List*",
+    "bedrock:CallWithBearerToken",
+    "bedrock:BatchDeleteEvaluationJob",
+    "bedrock:CancelAutomatedReasoningPolicyBuildWorkflow",
+    *(
+        f"bedrock:Create{r}"
+        for r in (
+            "AutomatedReasoningPolicy",
+            "AutomatedReasoningPolicyTestCase",
+            "AutomatedReasoningPolicyVersion",
+            "EvaluationJob",
+            "Guardrail",
+            "GuardrailVersion",
+            "InferenceProfile",
+            "ModelCopyJob",
+            "ModelCustomizationJob",
+            "ModelImportJob",
+            "ModelInvocationJob",
+            "PromptRouter",
+            "ProvisionedModelThroughput",
+        )
+    ),
+    *(
+        f"bedrock:Delete{r}"
+        for r in (
+            "AutomatedReasoningPolicy",
+            "AutomatedReasoningPolicyBuildWorkflow",
+            "AutomatedReasoningPolicyTestCase",
+            "CustomModel",
+            "Guardrail",
+            "ImportedModel",
+            "InferenceProfile",
+            "PromptRouter",
+            "ProvisionedModelThroughput",
+        )
+    ),
+    "bedrock:ExportAutomatedReasoningPolicyVersion",
+    "bedrock:StartAutomatedReasoningPolicyBuildWorkflow",
+    "bedrock:StartAutomatedReasoningPolicyTestWorkflow",
+    "bedrock:StopEvaluationJob",
+    "bedrock:StopModelCustomizationJob",
+    "bedrock:StopModelInvocationJob",
+    "bedrock:TagResource",
+    "bedrock:UntagResource",
+    *(
+        f"bedrock:Update{r}"
+        for r in (
+            "AutomatedReasoningPolicy",
+            "AutomatedReasoningPolicyAnnotations",
+            "AutomatedReasoningPolicyTestCase",
+            "Guardrail",
+            "ProvisionedModelThroughput",
+        )
+    ),
+    "bedrock:ApplyGuardrail",
+    "bedrock:InvokeAutomatedReasoningPolicy",
+    "bedrock:InvokeModel",
+    "bedrock:InvokeModelWithResponseStream",
+]
+
+#: AmazonBedrockLimitedAccess v8 (2026-04-09), DOMAIN-FACTS §4: the base for v9 when
+#: moto does not ship the policy.
+_BEDROCK_V8: dict[str, Any] = {
+    "CreateDate": "2025-06-29T22:22:06+00:00",
+    "UpdateDate": "2026-04-09T04:42:19+00:00",
+    "DefaultVersionId": "v8",
+    "Path": "/",
+    "Document": {
+        "Version": "2012-10-17",
+        "Statement": [
+            _allow("BedrockAPIs", _BEDROCK_LIMITED_ACTIONS),
+            _allow("DescribeKey", ["kms:DescribeKey"], "arn:*:kms:*:::*"),
+            _allow(
+                "APIsWithAllResourceAccess",
+                [
+                    "iam:ListRoles",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+            ),
+            _allow(
+                "BedrockMantleAPIs",
+                [
+                    "bedrock-mantle:CallWithBearerToken",
+                    "bedrock-mantle:Get*",
+                    "bedrock-mantle:List*",
+                    "bedrock-mantle:CreateInference",
+                ],
+            ),
+            _allow(
+                "MarketplaceOperationsFromBedrockFor3pModels",
+                [
+                    "aws-marketplace:Subscribe",
+                    "aws-marketplace:ViewSubscriptions",
+                    "aws-marketplace:Unsubscribe",
+                ],
+                Condition={
+                    "StringEquals": {
+                        "aws:CalledViaLast": [
+                            "bedrock.amazonaws.com",
+                            "bedrock-mantle.amazonaws.com",
+                        ]
+                    }
+                },
+            ),
+        ],
+    },
+}
+
+#: AnthropicLimitedAccess v4 (2026-04), DOMAIN-FACTS §3: the base for v6 when moto
+#: does not ship the policy.
+_ANTHROPIC_V4: dict[str, Any] = {
+    "CreateDate": "2026-04-01T04:57:18+00:00",
+    "UpdateDate": "2026-04-02T20:12:08+00:00",
+    "DefaultVersionId": "v4",
+    "Path": "/",
+    "Document": {
+        "Version": "2012-10-17",
+        "Statement": [
+            _allow(
+                "AnthropicLimitedWorkspace",
+                [
+                    "aws-external-anthropic:Get*",
+                    "aws-external-anthropic:List*",
+                    "aws-external-anthropic:CancelBatchInference",
+                    "aws-external-anthropic:CountTokens",
+                    "aws-external-anthropic:CreateBatchInference",
+                    "aws-external-anthropic:CreateFile",
+                    "aws-external-anthropic:CreateInference",
+                    "aws-external-anthropic:CreateSkill",
+                    "aws-external-anthropic:CreateUserProfile",
+                    "aws-external-anthropic:DeleteBatchInference",
+                    "aws-external-anthropic:DeleteFile",
+                    "aws-external-anthropic:DeleteSkill",
+                    "aws-external-anthropic:UpdateSkill",
+                    "aws-external-anthropic:UpdateUserProfile",
+                ],
+                "arn:aws:aws-external-anthropic:*:*:workspace/*",
+            ),
+            _allow(
+                "AnthropicLimitedResourceless",
+                [
+                    "aws-external-anthropic:GetAccountStatus",
+                    "aws-external-anthropic:CallWithBearerToken",
+                ],
+            ),
+            _allow(
+                "AnthropicLimitedGetToken",
+                ["sts:GetWebIdentityToken"],
+                Condition={
+                    "ForAnyValue:StringEquals": {
+                        "sts:IdentityTokenAudience": [
+                            "https://api.anthropic.com",
+                            "https://platform.claude.com",
+                        ]
+                    },
+                    "StringEquals": {"aws:CalledViaLast": "aws-external-anthropic.amazonaws.com"},
+                },
+            ),
+            _allow("AnthropicLimitedTagToken", ["sts:TagGetWebIdentityToken"]),
+        ],
+    },
+}
+
 _AMAZON_BEDROCK_WEBSEARCH_STATEMENT = {
     "Sid": "BedrockWebSearch",
     "Effect": "Allow",
@@ -743,8 +1022,7 @@ _AMAZON_BEDROCK_WEBSEARCH_STATEMENT = {
     "Resource": "arn:aws:bedrock-websearch:*:*:*",
 }
 
-_ANTHROPIC_AGENT_RESOURCES = ("Agent", "Session", "Environment", "Vault", "MemoryStore",
-                              "Webhook")
+_ANTHROPIC_AGENT_RESOURCES = ("Agent", "Session", "Environment", "Vault", "MemoryStore", "Webhook")
 
 
 def _anthropic_limited_access_v6(v4: dict[str, Any]) -> dict[str, Any]:
@@ -756,24 +1034,32 @@ def _anthropic_limited_access_v6(v4: dict[str, Any]) -> dict[str, Any]:
             workspace_actions.append(f"aws-external-anthropic:{verb}{resource}")
     statements = [dict(s) for s in v4["Document"]["Statement"]]
     statements[0]["Action"] = workspace_actions
-    statements.append({
-        "Sid": "AnthropicLimitedConsole",
-        "Effect": "Allow",
-        "Action": "aws-external-anthropic:AssumeConsole",
-        "Resource": "*",
-        "Condition": {"StringEquals": {"aws-external-anthropic:Capability": "developer"}},
-    })
+    statements.append(
+        {
+            "Sid": "AnthropicLimitedConsole",
+            "Effect": "Allow",
+            "Action": "aws-external-anthropic:AssumeConsole",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws-external-anthropic:Capability": "developer"}},
+        }
+    )
     doc = dict(v4)
-    doc.update(DefaultVersionId="v6", UpdateDate="2026-06-12T00:00:00+00:00",
-               Document={"Version": "2012-10-17", "Statement": statements})
+    doc.update(
+        DefaultVersionId="v6",
+        UpdateDate="2026-06-12T00:00:00+00:00",
+        Document={"Version": "2012-10-17", "Statement": statements},
+    )
     return doc
 
 
 def _bedrock_limited_access_v9(v8: dict[str, Any]) -> dict[str, Any]:
     statements = [*v8["Document"]["Statement"], _AMAZON_BEDROCK_WEBSEARCH_STATEMENT]
     doc = dict(v8)
-    doc.update(DefaultVersionId="v9", UpdateDate="2026-08-04T00:00:00+00:00",
-               Document={"Version": "2012-10-17", "Statement": statements})
+    doc.update(
+        DefaultVersionId="v9",
+        UpdateDate="2026-08-04T00:00:00+00:00",
+        Document={"Version": "2012-10-17", "Statement": statements},
+    )
     return doc
 
 
@@ -792,23 +1078,30 @@ def managed_policy_catalogue() -> dict[str, tuple[dict[str, Any], str]]:
     data: dict[str, Any] = json.loads(aws_managed_policies_data)
     bedrock = BEDROCK.managed_policy_name
     anthropic = CLAUDE_PLATFORM.managed_policy_name
-    # Only ever upgrade: a moto release with a newer copy keeps its own.
-    if _version(data.get(bedrock)) < 9 and bedrock in data:
-        data[bedrock] = _bedrock_limited_access_v9(data[bedrock])
-    if _version(data.get(anthropic)) < 6 and anthropic in data:
-        data[anthropic] = _anthropic_limited_access_v6(data[anthropic])
+    # Only ever upgrade: a moto release with a newer copy keeps its own; an older
+    # moto without them gets them built from the DOMAIN-FACTS description.
+    if _version(data.get(bedrock)) < 9:
+        data[bedrock] = _bedrock_limited_access_v9(data.get(bedrock) or _BEDROCK_V8)
+    if _version(data.get(anthropic)) < 6:
+        data[anthropic] = _anthropic_limited_access_v6(data.get(anthropic) or _ANTHROPIC_V4)
     return {name: (d, json.dumps(d["Document"])) for name, d in data.items()}
 
 
 def _backend_init_aws_policies(self: IAMBackend) -> list[Any]:
     out = []
     for name, (d, document) in managed_policy_catalogue().items():
-        out.append(iam_models.AWSManagedPolicy(
-            name, account_id=self.account_id, region=self.region_name,
-            default_version_id=d.get("DefaultVersionId"), path=d.get("Path"),
-            document=document, create_date=datetime.fromisoformat(d["CreateDate"]),
-            update_date=datetime.fromisoformat(d["UpdateDate"]),
-        ))
+        out.append(
+            iam_models.AWSManagedPolicy(
+                name,
+                account_id=self.account_id,
+                region=self.region_name,
+                default_version_id=d.get("DefaultVersionId"),
+                path=d.get("Path"),
+                document=document,
+                create_date=datetime.fromisoformat(d["CreateDate"]),
+                update_date=datetime.fromisoformat(d["UpdateDate"]),
+            )
+        )
     return out
 
 
@@ -860,6 +1153,158 @@ def _all_org_backends() -> list[Any]:
 
 
 # =====================================================================
+# 8. STS AssumeRole trust
+#
+# AWS: AssumeRole succeeds only when the role exists and its trust policy trusts
+# the caller; otherwise 403 AccessDenied "User: <arn> is not authorized to
+# perform: sts:AssumeRole on resource: <role arn>" (IAM user guide, "Granting a
+# user permissions to switch roles"). moto 5.2 lets anyone assume any ARN, even a
+# role that does not exist, so an account without OrganizationAccountAccessRole
+# would look reachable. Checked in the HTTP layer (server.py) before moto runs.
+# =====================================================================
+
+
+def assume_role_denial(access_key: str | None, account_id: str, body: bytes) -> str | None:
+    """The AccessDenied message for an AssumeRole request AWS would refuse, else None."""
+    params = dict(parse_qsl(body.decode("utf-8", "replace")))
+    role_arn = params.get("RoleArn", "")
+    caller = caller_for(access_key, account_id)
+    if not assume_role_denied(caller, role_arn):
+        return None
+    return (
+        f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+    )
+
+
+# =====================================================================
+# 9. CloudTrail LookupEvents
+#
+# AWS: management events of the last 90 days in the region queried, newest first,
+# one LookupAttribute, StartTime/EndTime, MaxResults <= 50 with NextToken
+# (botocore cloudtrail model; DOMAIN-FACTS §6). moto 5.2 has no LookupEvents.
+# The semantics are in trail.EventStore.lookup; the HTTP layer calls this.
+# =====================================================================
+
+
+def lookup_events(store: EventStore, account_id: str, region: str, body: bytes) -> Any:
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        raise LookupError_("SerializationException", "Malformed request body") from None
+    if not isinstance(request, dict):
+        raise LookupError_("SerializationException", "Malformed request body")
+    return store.lookup(account_id=account_id, region=region, request=request, at=now())
+
+
+# =====================================================================
+# 10. CloudTrail records of IAM calls
+#
+# AWS: every IAM write call is a management event with eventSource
+# iam.amazonaws.com, recorded in us-east-1 (IAM is global; DOMAIN-FACTS §6),
+# with the request's parameters in lowerCamelCase, passwords left out, and the
+# secret of a new credential never logged. Failed calls carry errorCode.
+# =====================================================================
+
+_HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
+_TAG_RE_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def iam_call_record(
+    access_key: str | None,
+    account_id: str,
+    operation: str,
+    body: bytes,
+    status: str,
+    response: bytes,
+) -> dict[str, Any]:
+    params = dict(parse_qsl(body.decode("utf-8", "replace")))
+    caller = caller_for(access_key, account_id)
+    error_code = error_message = None
+    if not status.startswith("2"):
+        text = response.decode("utf-8", "replace")
+        error_code = _xml_tag(text, "Code")
+        error_message = _xml_tag(text, "Message")
+    return make_record(
+        event_name=operation,
+        event_source="iam.amazonaws.com",
+        event_time=now(),
+        account_id=account_id,
+        region=DEFAULT_REGION,
+        user_identity=caller.user_identity(),
+        source_ip="127.0.0.1",
+        user_agent="phantomkeys-lab",
+        request_parameters=_request_parameters(params) or None,
+        response_elements=None if error_code else _response_elements(operation, response),
+        read_only=False,
+        error_code=error_code,
+        error_message=error_message,
+    )
+
+
+def _xml_tag(text: str, tag: str) -> str | None:
+    pattern = _TAG_RE_CACHE.get(tag)
+    if pattern is None:
+        pattern = _TAG_RE_CACHE[tag] = re.compile(f"<{tag}>([^<]*)</{tag}>")
+    m = pattern.search(text)
+    return m.group(1) if m else None
+
+
+_HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
+
+
+def _request_parameters(params: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in ("Action", "Version") or "." in key:
+            continue
+        name = key[0].lower() + key[1:]
+        if "password" in name.lower():
+            continue  # CloudTrail never logs passwords
+        typed: Any = value
+        if value.isdigit() and name in ("credentialAgeDays", "maxItems", "maxSessionDuration"):
+            typed = int(value)
+        elif value in ("true", "false"):
+            typed = value == "true"
+        out[name] = typed
+    return out
+
+
+def _response_elements(operation: str, response: bytes) -> dict[str, Any] | None:
+    text = response.decode("utf-8", "replace")
+    fields: tuple[str, ...]
+    match operation:
+        case "CreateUser":
+            wrapper, fields = "user", ("Path", "UserName", "UserId", "Arn", "CreateDate")
+        case "CreateAccessKey":
+            wrapper, fields = "accessKey", ("UserName", "AccessKeyId", "Status", "CreateDate")
+        case "CreateServiceSpecificCredential" | "ResetServiceSpecificCredential":
+            wrapper, fields = (
+                "serviceSpecificCredential",
+                (
+                    "CreateDate",
+                    "ExpirationDate",
+                    "ServiceName",
+                    "ServiceCredentialAlias",
+                    "ServiceSpecificCredentialId",
+                    "UserName",
+                    "Status",
+                ),
+            )
+        case "CreateLoginProfile":
+            wrapper, fields = "loginProfile", ("UserName", "CreateDate", "PasswordResetRequired")
+        case _:
+            return None
+    inner: dict[str, Any] = {}
+    for f in fields:
+        value = _xml_tag(text, f)
+        if value is not None:
+            inner[f[0].lower() + f[1:]] = value
+    if operation.endswith("ServiceSpecificCredential"):
+        inner["serviceCredentialSecret"] = _HIDDEN
+    return {wrapper: inner}
+
+
+# =====================================================================
 # Installation
 # =====================================================================
 
@@ -875,7 +1320,8 @@ def install() -> None:
         # moto computes the method list of a response class per request with
         # inspect.getmembers (0.5 ms); the classes do not change once installed.
         moto_responses.method_names_from_class = functools.cache(
-            moto_responses.method_names_from_class)
+            moto_responses.method_names_from_class
+        )
 
         iam_models.load_iam_aws_managed_policies = lambda: True
         IAMBackend._init_aws_policies = _backend_init_aws_policies
@@ -951,8 +1397,12 @@ class Caller:
     session_created: datetime | None = None
 
     def user_identity(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type, "principalId": self.principal_id,
-                               "arn": self.arn, "accountId": self.account_id}
+        out: dict[str, Any] = {
+            "type": self.type,
+            "principalId": self.principal_id,
+            "arn": self.arn,
+            "accountId": self.account_id,
+        }
         if self.access_key_id:
             out["accessKeyId"] = self.access_key_id
         if self.type == "IAMUser":
@@ -960,11 +1410,17 @@ class Caller:
         if self.type == "AssumedRole" and self.session_issuer_arn:
             role_name = self.session_issuer_arn.rsplit("/", 1)[-1]
             out["sessionContext"] = {
-                "sessionIssuer": {"type": "Role", "principalId": self.principal_id.split(":")[0],
-                                  "arn": self.session_issuer_arn,
-                                  "accountId": self.account_id, "userName": role_name},
-                "attributes": {"creationDate": _fmt_iso(self.session_created or now()),
-                               "mfaAuthenticated": "false"},
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": self.principal_id.split(":")[0],
+                    "arn": self.session_issuer_arn,
+                    "accountId": self.account_id,
+                    "userName": role_name,
+                },
+                "attributes": {
+                    "creationDate": _fmt_iso(self.session_created or now()),
+                    "mfaAuthenticated": "false",
+                },
             }
         return out
 
@@ -981,16 +1437,33 @@ def caller_for(access_key_id: str | None, account_id: str) -> Caller:
         if sts is not None:
             role = sts.get_assumed_role_from_access_key(access_key_id)
             if role is not None:
-                return Caller(account_id=account_id, type="AssumedRole", arn=role.arn,
-                              principal_id=role.user_id, access_key_id=access_key_id,
-                              username=role.session_name, session_issuer_arn=role.role_arn)
+                return Caller(
+                    account_id=account_id,
+                    type="AssumedRole",
+                    arn=role.arn,
+                    principal_id=role.user_id,
+                    access_key_id=access_key_id,
+                    username=role.session_name,
+                    session_issuer_arn=role.role_arn,
+                )
         user = user_for_access_key(backend, access_key_id)
         if user is not None:
-            return Caller(account_id=account_id, type="IAMUser", arn=user.arn,
-                          principal_id=user.id, access_key_id=access_key_id,
-                          username=user.name)
-    return Caller(account_id=account_id, type="Root", arn=f"arn:aws:iam::{account_id}:root",
-                  principal_id=account_id, access_key_id=access_key_id, username="root")
+            return Caller(
+                account_id=account_id,
+                type="IAMUser",
+                arn=user.arn,
+                principal_id=user.id,
+                access_key_id=access_key_id,
+                username=user.name,
+            )
+    return Caller(
+        account_id=account_id,
+        type="Root",
+        arn=f"arn:aws:iam::{account_id}:root",
+        principal_id=account_id,
+        access_key_id=access_key_id,
+        username="root",
+    )
 
 
 def assume_role_denied(caller: Caller, role_arn: str) -> bool:
@@ -1061,8 +1534,10 @@ def backdate(account_id: str, item: dict[str, Any]) -> None:
             key.create_date = when
         else:
             key.last_used = iam_models.AccessKeyLastUsed(
-                timestamp=naive, service=item.get("service", "iam"),
-                region=item.get("region", "us-east-1"))
+                timestamp=naive,
+                service=item.get("service", "iam"),
+                region=item.get("region", "us-east-1"),
+            )
     elif what == "service_credential":
         for cred in user_credentials(user):
             if cred.credential_id == item["id"]:
@@ -1091,8 +1566,11 @@ def snapshot_state(extra: Any) -> bytes:
 
 def restore_state(blob: bytes) -> Any:
     state = pickle.loads(blob)  # noqa: S301 - our own snapshot, never external input
-    for name, backend_dict in (("iam", iam_backends), ("sts", sts_backends),
-                               ("organizations", organizations_backends)):
+    for name, backend_dict in (
+        ("iam", iam_backends),
+        ("sts", sts_backends),
+        ("organizations", organizations_backends),
+    ):
         saved: dict[str, dict[str, Any]] = state[name]
         for account in list(backend_dict.keys()):
             if account not in saved:

@@ -8,7 +8,9 @@ A spec is a comma-separated list of rules::
     iam:GetAccountAuthorizationDetails=latency:200ms
 
 ``SERVICE:OPERATION[@ACCOUNT]=KIND[:ARG][:RATE]``. SERVICE and OPERATION are
-shell-style patterns (``*``, ``List*``); ACCOUNT is a 12-digit account id.
+shell-style patterns (``*``, ``List*``); ACCOUNT is a 12-digit account id: the
+account the request runs in, or for ``sts:AssumeRole`` the account of the role
+being assumed.
 KIND is ``throttle`` (HTTP 400 ``Throttling``), ``5xx`` (HTTP 500
 ``ServiceFailure``/``InternalFailure``), ``denied`` (HTTP 403 ``AccessDenied``)
 or ``latency`` (its ARG is a duration: ``200ms``, ``1.5s``). RATE is the
@@ -57,8 +59,9 @@ class FaultRule:
     def matches(self, service: str, operation: str, account_id: str | None) -> bool:
         if self.account_id is not None and self.account_id != account_id:
             return False
-        return (fnmatch.fnmatchcase(service.lower(), self.service.lower())
-                and fnmatch.fnmatchcase(operation, self.operation))
+        return fnmatch.fnmatchcase(service.lower(), self.service.lower()) and fnmatch.fnmatchcase(
+            operation, self.operation
+        )
 
 
 def parse_rule(text: str) -> FaultRule:
@@ -77,14 +80,16 @@ def parse_rule(text: str) -> FaultRule:
         service, sep, operation = target.partition(":")
         if not sep or not service or not operation:
             raise FaultSpecError(
-                f"fault rule {rule!r}: target must be SERVICE:OPERATION (e.g. iam:ListUsers)")
+                f"fault rule {rule!r}: target must be SERVICE:OPERATION (e.g. iam:ListUsers)"
+            )
     parts = action.split(":")
     try:
         kind = FaultKind(parts[0].strip().lower())
     except ValueError:
         raise FaultSpecError(
             f"fault rule {rule!r}: unknown kind {parts[0]!r} "
-            f"(expected {', '.join(k.value for k in FaultKind)})") from None
+            f"(expected {', '.join(k.value for k in FaultKind)})"
+        ) from None
     args = [p.strip() for p in parts[1:]]
     latency = 0.0
     if kind is FaultKind.LATENCY:
@@ -104,8 +109,15 @@ def parse_rule(text: str) -> FaultRule:
         raise FaultSpecError(f"fault rule {rule!r}: too many ':' parts")
     if not 0.0 <= rate <= 1.0:
         raise FaultSpecError(f"fault rule {rule!r}: rate must be between 0 and 1")
-    return FaultRule(service=service.strip(), operation=operation.strip(), account_id=account,
-                     kind=kind, rate=rate, latency_seconds=latency, text=rule)
+    return FaultRule(
+        service=service.strip(),
+        operation=operation.strip(),
+        account_id=account,
+        kind=kind,
+        rate=rate,
+        latency_seconds=latency,
+        text=rule,
+    )
 
 
 def parse_spec(spec: str | None) -> tuple[FaultRule, ...]:
@@ -149,8 +161,7 @@ class FaultInjector:
         with self._lock:
             self._spec = ",".join(r.text for r in rules) or None
             self._rules = rules
-            self._rngs = [random.Random(f"{self._seed}|{i}|{r.text}")
-                          for i, r in enumerate(rules)]
+            self._rngs = [random.Random(f"{self._seed}|{i}|{r.text}") for i, r in enumerate(rules)]
 
     def decide(self, service: str, operation: str, account_id: str | None) -> FaultDecision:
         if not self._rules:

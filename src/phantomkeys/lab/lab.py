@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import select
 import subprocess
@@ -11,11 +12,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from phantomkeys.lab.accounts import DEFAULT_REGION, MANAGEMENT_ACCOUNT_ID
 from phantomkeys.lab.faults import parse_spec
@@ -42,24 +44,28 @@ def _stop_all() -> None:  # a lab never outlives the Python process that started
     with _live_lock:
         labs = list(_live)
     for lab in labs:
+        lab.request_stop()
+    for lab in labs:
         lab.stop()
 
 
 class Lab:
     """A running lab. Create it with :meth:`start`; use it as a context manager."""
 
-    def __init__(self, process: subprocess.Popen[bytes], port: int, plan: LabPlan,
-                 log_path: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], port: int, plan: LabPlan, log: IO[bytes]
+    ) -> None:
         self._process = process
-        self._log_path = log_path
+        self._log = log
         self.port = port
         self.plan = plan
         self.scenario = plan.scenario
         self.seed = plan.seed
         self.endpoint_url = f"http://127.0.0.1:{port}"
         self.management_account_id = MANAGEMENT_ACCOUNT_ID
-        self.member_account_ids: list[str] = [a.account_id for a in plan.accounts
-                                              if a.account_id != MANAGEMENT_ACCOUNT_ID]
+        self.member_account_ids: list[str] = [
+            a.account_id for a in plan.accounts if a.account_id != MANAGEMENT_ACCOUNT_ID
+        ]
         self.manifest: dict[str, Any] = {}
         self.env: dict[str, str] = {}
         #: username -> the full key the scenario leaks (the demo's is BedrockAPIKey-p1v0).
@@ -77,9 +83,19 @@ class Lab:
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
-    def start(cls, scenario: str | None = None, users: int = 0, phantoms: int = 0,
-              accounts: int = 0, seed: int = 0, faults: str | None = None, port: int = 0,
-              *, workers: int | None = None, timeout: float = START_TIMEOUT) -> Lab:
+    def start(
+        cls,
+        scenario: str | None = None,
+        users: int = 0,
+        phantoms: int = 0,
+        accounts: int = 0,
+        seed: int = 0,
+        faults: str | None = None,
+        port: int = 0,
+        *,
+        workers: int | None = None,
+        timeout: float = START_TIMEOUT,
+    ) -> Lab:
         """Start a lab server, seed it, snapshot the seeded state and return it.
 
         ``scenario`` is ``"demo"``, ``"org"`` or ``"empty"``; with ``None`` the lab is
@@ -99,14 +115,23 @@ class Lab:
 
     @classmethod
     def _spawn(cls, plan: LabPlan, *, port: int, timeout: float) -> Lab:
-        log = Path(tempfile.mkstemp(prefix="phantomkeys-lab-", suffix=".log")[1])
+        # The server's stderr: an unnamed temporary file (gone with its last handle).
+        log = tempfile.TemporaryFile(prefix="phantomkeys-lab-")  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
         env["PYTHONUNBUFFERED"] = "1"
-        cmd = [sys.executable, "-m", "phantomkeys.lab.server", "--port", str(port),
-               "--seed", str(plan.seed), "--watch-stdin"]
-        with log.open("wb") as log_file:
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, env=env)
+        cmd = [
+            sys.executable,
+            "-m",
+            "phantomkeys.lab.server",
+            "--port",
+            str(port),
+            "--seed",
+            str(plan.seed),
+            "--watch-stdin",
+        ]
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env
+        )
         assert process.stdout is not None
         deadline = time.monotonic() + timeout
         line = b""
@@ -120,12 +145,13 @@ class Lab:
         if not line.startswith(b"{"):
             process.kill()
             process.wait()
-            tail = log.read_text(errors="replace")[-2000:]
-            log.unlink(missing_ok=True)
-            raise LabError(f"the lab server did not start: {tail.strip() or 'no output'}")
-        import json
-
+            log.seek(0)
+            lines = log.read().decode(errors="replace").strip().splitlines()
+            log.close()
+            reason = lines[-1] if lines else "no output"  # e.g. the exception line
+            raise LabError(f"the lab server did not start: {reason}")
         ready_msg = json.loads(line)
+        process.stdout.close()  # the server prints nothing more there
         return cls(process, int(ready_msg["port"]), plan, log)
 
     def _seed(self, *, workers: int | None, faults: str | None) -> None:
@@ -135,13 +161,15 @@ class Lab:
         result = seed(self.endpoint_url, self.plan, workers=workers or SEED_WORKERS)
         records = history_for(self.plan, result.users, result.started_at)
         for start in range(0, len(records), 2000):
-            self._control.call("POST", "trail", {"records": records[start:start + 2000]})
-        self._control.call("POST", "recording", {"enabled": True})
+            self._call("POST", "trail", {"records": records[start : start + 2000]})
+        self._call("POST", "recording", {"enabled": True})
         self.scenario_faults = self.plan.faults
         combined = ",".join(s for s in (self.plan.faults, faults) if s) or None
-        self._control.call("POST", "faults", {"spec": combined})
-        self._control.call("POST", "snapshot")
-        self._control.call("POST", "stats/reset")
+        self._call("POST", "faults", {"spec": combined})
+        self._call("POST", "snapshot")
+        # every AWS request seeding made (bootstrap, Organizations, IAM), counted by the server
+        result.api_calls = int(self._call("GET", "stats")["total"])
+        self._call("POST", "stats/reset")
         self._apply_seed_result(result)
 
     def _apply_seed_result(self, result: SeedResult) -> None:
@@ -173,16 +201,29 @@ class Lab:
         leaked = []
         for username, key in sorted(result.leaked_keys.items()):
             decoded = keys.decode(key)
-            leaked.append({"username": username, "surface": decoded.surface.value,
-                           "secret_sha256": decoded.secret_sha256,
-                           "token_sha256": hashlib.sha256(key.encode()).hexdigest()})
+            leaked.append(
+                {
+                    "username": username,
+                    "surface": decoded.surface.value,
+                    "secret_sha256": decoded.secret_sha256,
+                    "token_sha256": hashlib.sha256(key.encode()).hexdigest(),
+                }
+            )
         manifest["leaked_keys"] = leaked
         manifest["organization_id"] = result.organization_id
-        manifest["seeding"] = {"seconds": round(result.seconds, 2),
-                               "api_calls": result.api_calls,
-                               "seeded_at": result.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        manifest["seeding"] = {
+            "seconds": round(result.seconds, 2),
+            "api_calls": result.api_calls,
+            "seeded_at": result.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
         manifest["endpoint_url"] = self.endpoint_url
         self.manifest = manifest
+
+    def request_stop(self) -> None:
+        """Ask the server to stop without waiting (``stop()`` waits)."""
+        with contextlib.suppress(OSError, ValueError):
+            if self._process.stdin:
+                self._process.stdin.close()  # the server watches its stdin, exits on EOF
 
     def stop(self) -> None:
         """Stop the server process (idempotent); nothing is left running."""
@@ -190,9 +231,7 @@ class Lab:
             return
         self._stopped = True
         proc = self._process
-        with contextlib.suppress(OSError, ValueError):
-            if proc.stdin:
-                proc.stdin.close()  # the server watches its stdin and exits on EOF
+        self.request_stop()
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -202,10 +241,7 @@ class Lab:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        with contextlib.suppress(OSError, ValueError):
-            if proc.stdout:
-                proc.stdout.close()
-        self._log_path.unlink(missing_ok=True)
+        self._log.close()
         with _live_lock:
             _live.discard(self)
 
@@ -220,8 +256,12 @@ class Lab:
     def __enter__(self) -> Lab:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def __repr__(self) -> str:
@@ -243,51 +283,67 @@ class Lab:
         import boto3
 
         creds = self.credentials(account_id)
-        return boto3.Session(aws_access_key_id=creds.access_key_id,
-                             aws_secret_access_key=creds.secret_access_key,
-                             aws_session_token=creds.session_token,
-                             region_name=DEFAULT_REGION)
+        return boto3.Session(
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            region_name=DEFAULT_REGION,
+        )
 
     def client(self, service: str, account_id: str | None = None, **kwargs: Any) -> Any:
         """``session(account_id).client(service, endpoint_url=lab.endpoint_url)``."""
-        return self.session(account_id).client(service, endpoint_url=self.endpoint_url,
-                                               **kwargs)
+        return self.session(account_id).client(service, endpoint_url=self.endpoint_url, **kwargs)
 
     # ------------------------------------------------------------ control
+
+    def _call(self, method: str, route: str, payload: Any = None) -> Any:
+        """A control call; failures become :class:`LabError` with the server's reason."""
+        try:
+            return self._control.call(method, route, payload)
+        except urllib.error.HTTPError as exc:
+            try:
+                reason = json.loads(exc.read() or b"{}").get("error", exc.reason)
+            except ValueError:
+                reason = exc.reason
+            raise LabError(f"lab control {method} {route}: {reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            state = "running" if self.running else "not running"
+            raise LabError(f"lab control {method} {route}: {exc} (server {state})") from None
 
     def set_faults(self, spec: str | None) -> None:
         """Replace the fault rules now (``None`` clears them, scenario rules included)."""
         parse_spec(spec)
-        self._control.call("POST", "faults", {"spec": spec})
+        self._call("POST", "faults", {"spec": spec})
 
     @property
     def faults(self) -> str | None:
-        spec: str | None = self._control.call("GET", "faults").get("spec")
+        spec: str | None = self._call("GET", "faults").get("spec")
         return spec
 
     def stats(self) -> dict[str, Any]:
-        """``{"total", "by_operation", "by_account", "by_account_operation", "faults_injected"}``."""
-        result: dict[str, Any] = self._control.call("GET", "stats")
+        """Request counts: ``total``, ``by_operation`` (``"iam:ListUsers": n``), ``by_account``,
+        ``by_account_operation`` (``"<acct>/iam:ListUsers": n``), ``faults_injected``."""
+        result: dict[str, Any] = self._call("GET", "stats")
         return result
 
     def reset_stats(self) -> None:
-        self._control.call("POST", "stats/reset")
+        self._call("POST", "stats/reset")
 
     def reset(self) -> float:
         """Back to the seeded state (IAM, STS, Organizations, CloudTrail, faults, stats).
 
         Restores an in-server snapshot; nothing is re-seeded. Returns the seconds it took.
         """
-        seconds: float = self._control.call("POST", "reset").get("seconds", 0.0)
+        seconds: float = self._call("POST", "reset").get("seconds", 0.0)
         return seconds
 
     def cloudtrail_records(self) -> list[dict[str, Any]]:
         """Every CloudTrail record the lab holds (injected history and recorded IAM calls)."""
-        records: list[dict[str, Any]] = self._control.call("GET", "trail")["records"]
+        records: list[dict[str, Any]] = self._call("GET", "trail")["records"]
         return records
 
     def inject_events(self, records: list[dict[str, Any]]) -> int:
-        added: int = self._control.call("POST", "trail", {"records": records})["added"]
+        added: int = self._call("POST", "trail", {"records": records})["added"]
         return added
 
     def write_cloudtrail(self, directory: str | os.PathLike[str]) -> list[Path]:
@@ -297,19 +353,32 @@ class Lab:
         """
         return write_log_files(self.cloudtrail_records(), Path(directory))
 
-    def backdate(self, user_name: str, what: str, days: float, *, id: str | None = None,  # noqa: A002
-                 account_id: str | None = None, **extra: Any) -> None:
+    def backdate(
+        self,
+        user_name: str,
+        what: str,
+        days: float,
+        *,
+        id: str | None = None,
+        account_id: str | None = None,
+        **extra: Any,
+    ) -> None:
         """Move a timestamp ``days`` into the past, as if it had happened then.
 
         ``what``: ``user``, ``password``, ``password_last_used``, ``access_key``,
         ``access_key_last_used`` (``service=``, ``region=``) or ``service_credential``
         (its ExpirationDate moves with it, so ``days`` beyond its age expires it).
         """
-        item: dict[str, Any] = {"account_id": account_id or self.management_account_id,
-                                "user_name": user_name, "what": what, "days": days, **extra}
+        item: dict[str, Any] = {
+            "account_id": account_id or self.management_account_id,
+            "user_name": user_name,
+            "what": what,
+            "days": days,
+            **extra,
+        }
         if id is not None:
             item["id"] = id
-        self._control.call("POST", "backdate", {"items": [item]})
+        self._call("POST", "backdate", {"items": [item]})
 
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -20,7 +20,8 @@ Fixtures:
 * ``phantomkeys_lab`` (function): a lab reset to its seeded state, with every
   ``AWS_*`` variable replaced by the lab's (endpoint, admin credentials,
   us-east-1) and ``AWS_CONFIG_FILE``/``AWS_SHARED_CREDENTIALS_FILE`` pointed at
-  nothing, so real credentials are never used. Demo scenario unless the test
+  nothing, so real credentials are never used (boto3's cached default session
+  is dropped too). Demo scenario unless the test
   carries a ``phantomkeys_lab(...)`` marker (arguments of ``Lab.start``).
 * ``phantomkeys_lab_factory`` (function): ``factory(**Lab.start kwargs) -> Lab``,
   reset, environment set to the last lab asked for.
@@ -52,7 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(scenario=None, users=0, phantoms=0, accounts=0, seed=0, faults=None): "
-        "which lab the phantomkeys_lab fixture gives this test")
+        "which lab the phantomkeys_lab fixture gives this test",
+    )
 
 
 class LabPool:
@@ -77,6 +79,8 @@ class LabPool:
 
     def close(self) -> None:
         for lab in self._labs.values():
+            lab.request_stop()  # all at once, then wait for each
+        for lab in self._labs.values():
             lab.stop()
         self._labs.clear()
 
@@ -90,6 +94,11 @@ def point_environment_at(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    # boto3's default session caches the credentials it first resolved: drop it, so
+    # boto3.client() in the test reads the lab's environment.
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +114,9 @@ def phantomkeys_lab_session(phantomkeys_lab_pool: LabPool) -> Lab:
 
 
 @pytest.fixture
-def phantomkeys_lab(request: pytest.FixtureRequest, phantomkeys_lab_pool: LabPool,
-                    monkeypatch: pytest.MonkeyPatch) -> Lab:
+def phantomkeys_lab(
+    request: pytest.FixtureRequest, phantomkeys_lab_pool: LabPool, monkeypatch: pytest.MonkeyPatch
+) -> Lab:
     marker = request.node.get_closest_marker(MARKER)
     config = dict(marker.kwargs) if marker is not None else dict(_DEFAULT_CONFIG)
     lab = phantomkeys_lab_pool.get(**config)
@@ -116,8 +126,9 @@ def phantomkeys_lab(request: pytest.FixtureRequest, phantomkeys_lab_pool: LabPoo
 
 
 @pytest.fixture
-def phantomkeys_lab_factory(phantomkeys_lab_pool: LabPool,
-                            monkeypatch: pytest.MonkeyPatch) -> Callable[..., Lab]:
+def phantomkeys_lab_factory(
+    phantomkeys_lab_pool: LabPool, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Lab]:
     def factory(**config: Any) -> Lab:
         lab = phantomkeys_lab_pool.get(**(config or _DEFAULT_CONFIG))
         lab.reset()

@@ -44,18 +44,17 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote
 
 from phantomkeys.lab.accounts import DEFAULT_REGION, MANAGEMENT_ACCOUNT_ID
 from phantomkeys.lab.faults import FaultInjector, FaultKind, FaultSpecError
-from phantomkeys.lab.trail import EventStore, LookupError_, make_record
+from phantomkeys.lab.trail import EventStore, LookupError_
 
 LOOPBACK = "127.0.0.1"
 CONTROL_PREFIX = "/_phantomkeys/"
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
-_TAG_RE_CACHE: dict[str, re.Pattern[str]] = {}
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
@@ -105,11 +104,25 @@ class Stats:
 
 
 class RequestInfo:
-    __slots__ = ("access_key", "account_id", "body", "json_protocol", "operation", "region",
-                 "service")
+    __slots__ = (
+        "access_key",
+        "account_id",
+        "body",
+        "json_protocol",
+        "operation",
+        "region",
+        "service",
+    )
 
-    def __init__(self, service: str, operation: str, region: str, access_key: str | None,
-                 body: bytes, json_protocol: bool) -> None:
+    def __init__(
+        self,
+        service: str,
+        operation: str,
+        region: str,
+        access_key: str | None,
+        body: bytes,
+        json_protocol: bool,
+    ) -> None:
         self.service = service
         self.operation = operation
         self.region = region
@@ -150,29 +163,66 @@ def identify(environ: Environ) -> RequestInfo | None:
             except UnicodeDecodeError:
                 params = {}
         operation = params.get("Action")
-    if not service or not operation:
+    if not service:
         return None
-    return RequestInfo(service=service.lower(), operation=operation,
-                       region=region or DEFAULT_REGION, access_key=access_key, body=body,
-                       json_protocol=bool(target))
+    rest = not operation
+    if rest:
+        # REST protocols (e.g. bedrock) name the operation by method and path only.
+        operation = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
+    return RequestInfo(
+        service=service.lower(),
+        operation=str(operation),
+        region=region or DEFAULT_REGION,
+        access_key=access_key,
+        body=body,
+        json_protocol=bool(target) or rest,
+    )
 
 
-def error_response(info: RequestInfo, status: int, code: str,
-                   message: str) -> tuple[str, list[tuple[str, str]], bytes]:
+_ROLE_ACCOUNT_RE = re.compile(r"RoleArn=arn%3Aaws[\w-]*%3Aiam%3A%3A(\d{12})%3A")
+
+
+def _fault_account(info: RequestInfo) -> str:
+    """The account a fault rule's ``@ACCOUNT`` is matched against.
+
+    The caller's account, except for ``sts:AssumeRole``: there it is the account of
+    the role being assumed (``sts:AssumeRole@222222222222=denied`` makes that member
+    unreachable).
+    """
+    if info.service == "sts" and info.operation == "AssumeRole":
+        m = _ROLE_ACCOUNT_RE.search(info.body.decode("utf-8", "replace"))
+        if m:
+            return m.group(1)
+    return info.account_id
+
+
+def error_response(
+    info: RequestInfo, status: int, code: str, message: str
+) -> tuple[str, list[tuple[str, str]], bytes]:
     request_id = str(uuid.uuid4())
     if info.json_protocol:
         body = json.dumps({"__type": code, "message": message}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.1"),
-                   ("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", code)]
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-ErrorType", code),
+        ]
     else:
         ns = _QUERY_NAMESPACES.get(info.service, f"https://{info.service}.amazonaws.com/doc/")
         err_type = "Receiver" if status >= 500 else "Sender"
-        body = (f'<ErrorResponse xmlns="{ns}"><Error><Type>{err_type}</Type><Code>{code}</Code>'
-                f"<Message>{_xml_escape(message)}</Message></Error>"
-                f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        body = (
+            f'<ErrorResponse xmlns="{ns}"><Error><Type>{err_type}</Type><Code>{code}</Code>'
+            f"<Message>{_xml_escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
     headers.append(("Content-Length", str(len(body))))
-    reason = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error"}.get(status, "")
+    reason = {
+        400: "Bad Request",
+        403: "Forbidden",
+        500: "Internal Server Error",
+        501: "Not Implemented",
+    }.get(status, "")
     return f"{status} {reason}".strip(), headers, body
 
 
@@ -184,15 +234,23 @@ def _fault_error(info: RequestInfo, kind: FaultKind, caller_arn: str) -> tuple[i
     json_proto = info.json_protocol
     if kind is FaultKind.THROTTLE:
         code = {"organizations": "TooManyRequestsException"}.get(
-            info.service, "ThrottlingException" if json_proto else "Throttling")
+            info.service, "ThrottlingException" if json_proto else "Throttling"
+        )
         return 400, code, "Rate exceeded"
     if kind is FaultKind.SERVER_ERROR:
         code = {"iam": "ServiceFailure", "organizations": "ServiceException"}.get(
-            info.service, "InternalFailure")
+            info.service, "InternalFailure"
+        )
         return 500, code, "We encountered an internal error. Please try again."
     code = "AccessDeniedException" if json_proto else "AccessDenied"
-    return 403, code, (f"User: {caller_arn} is not authorized to perform: "
-                       f"{info.service}:{info.operation} on resource: *")
+    return (
+        403,
+        code,
+        (
+            f"User: {caller_arn} is not authorized to perform: "
+            f"{info.service}:{info.operation} on resource: *"
+        ),
+    )
 
 
 # ---------------------------------------------------------------- the app
@@ -211,10 +269,10 @@ class LabApp:
             create_backend_app,
         )
 
-        class _Dispatcher(DomainDispatcherApplication):  # type: ignore[misc]
+        class _Dispatcher(DomainDispatcherApplication):
             # moto stats ~175 directories per request to map a host to a backend;
             # the answer never changes, so cache it.
-            _host_cache: dict[str | None, Any] = {}
+            _host_cache: ClassVar[dict[str | None, Any]] = {}
 
             def get_backend_for_host(self, host: str | None) -> Any:
                 if host not in self._host_cache:
@@ -241,7 +299,7 @@ class LabApp:
         _drain_body(environ)
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL_PREFIX):
-            return self._control(environ, start_response, path[len(CONTROL_PREFIX):])
+            return self._control(environ, start_response, path[len(CONTROL_PREFIX) :])
         if path.startswith("/moto-api"):
             # moto's own reset/seed API would bypass the lab's snapshot: not offered.
             return _json(start_response, 404, {"error": "not available in the lab"})
@@ -250,12 +308,13 @@ class LabApp:
             with self.moto_lock:
                 return list(self.moto_app(environ, start_response))
         with self.moto_lock:
-            info.account_id = self.ext.account_for_access_key(info.access_key) \
-                or MANAGEMENT_ACCOUNT_ID
+            info.account_id = (
+                self.ext.account_for_access_key(info.access_key) or MANAGEMENT_ACCOUNT_ID
+            )
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = info.account_id
         self.stats.count(info.op_name, info.account_id)
 
-        decision = self.faults.decide(info.service, info.operation, info.account_id)
+        decision = self.faults.decide(info.service, info.operation, _fault_account(info))
         if decision.latency_seconds:
             time.sleep(decision.latency_seconds)
         if decision.error is not None:
@@ -279,64 +338,70 @@ class LabApp:
             return start_response(status, headers, exc_info)
 
         with self.moto_lock:
-            body_parts = list(self.moto_app(environ, _start))
-            if (self.recording and info.service == "iam"
-                    and not info.operation.startswith(_READ_PREFIXES)):
+            try:
+                body_parts = list(self.moto_app(environ, _start))
+            except NotImplementedError:
+                return _send(
+                    start_response,
+                    *error_response(
+                        info,
+                        501,
+                        "NotImplemented",
+                        f"the phantomkeys lab does not emulate {info.op_name}",
+                    ),
+                )
+            except Exception as exc:  # moto bug: answer like a service failure would
+                return _send(
+                    start_response,
+                    *error_response(info, 500, "InternalFailure", f"{type(exc).__name__}: {exc}"),
+                )
+            if (
+                self.recording
+                and info.service == "iam"
+                and not info.operation.startswith(_READ_PREFIXES)
+            ):
                 self._record_iam_call(info, captured.get("status", "200"), b"".join(body_parts))
         return body_parts
 
     # -------------------------------------------------------------- AWS extras
+    # The AWS behaviour itself lives in extensions.py (sections 8-10).
 
     def _lookup_events(self, info: RequestInfo, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            request = json.loads(info.body or b"{}")
-            result = self.trail.lookup(account_id=info.account_id, region=info.region,
-                                       request=request, at=self.ext.now())
+            result = self.ext.lookup_events(self.trail, info.account_id, info.region, info.body)
         except LookupError_ as exc:
             return _send(start_response, *error_response(info, 400, exc.code, exc.message))
-        except ValueError:
-            return _send(start_response, *error_response(
-                info, 400, "SerializationException", "Malformed request body"))
         body = json.dumps(result).encode()
-        return _send(start_response, "200 OK",
-                     [("Content-Type", "application/x-amz-json-1.1"),
-                      ("x-amzn-RequestId", str(uuid.uuid4())),
-                      ("Content-Length", str(len(body)))], body)
+        return _send(
+            start_response,
+            "200 OK",
+            [
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("x-amzn-RequestId", str(uuid.uuid4())),
+                ("Content-Length", str(len(body))),
+            ],
+            body,
+        )
 
     def _assume_role_denied(self, info: RequestInfo) -> str | None:
-        params = dict(parse_qsl(info.body.decode("utf-8", "replace")))
-        role_arn = params.get("RoleArn", "")
         with self.moto_lock:
-            caller = self.ext.caller_for(info.access_key, info.account_id)
-            if not self.ext.assume_role_denied(caller, role_arn):
-                return None
-        return (f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: "
-                f"{role_arn}")
+            message: str | None = self.ext.assume_role_denial(
+                info.access_key, info.account_id, info.body
+            )
+        return message
 
     def _record_iam_call(self, info: RequestInfo, status: str, response: bytes) -> None:
-        params = dict(parse_qsl(info.body.decode("utf-8", "replace")))
-        caller = self.ext.caller_for(info.access_key, info.account_id)
-        request_parameters = _request_parameters(params)
-        error_code = error_message = None
-        if not status.startswith("2"):
-            text = response.decode("utf-8", "replace")
-            error_code = _xml_tag(text, "Code")
-            error_message = _xml_tag(text, "Message")
-        record = make_record(
-            event_name=info.operation, event_source="iam.amazonaws.com",
-            event_time=self.ext.now(), account_id=info.account_id, region=DEFAULT_REGION,
-            user_identity=caller.user_identity(), source_ip=LOOPBACK,
-            user_agent="phantomkeys-lab", request_parameters=request_parameters or None,
-            response_elements=None if error_code else _response_elements(info.operation,
-                                                                         response),
-            read_only=False, error_code=error_code, error_message=error_message,
+        self.trail.add(
+            self.ext.iam_call_record(
+                info.access_key, info.account_id, info.operation, info.body, status, response
+            )
         )
-        self.trail.add(record)
 
     # -------------------------------------------------------------- control
 
-    def _control(self, environ: Environ, start_response: StartResponse,
-                 route: str) -> Iterable[bytes]:
+    def _control(
+        self, environ: Environ, start_response: StartResponse, route: str
+    ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -354,14 +419,23 @@ class LabApp:
         except Exception as exc:  # a control call must never kill the server
             return _json(start_response, 500, {"error": f"{type(exc).__name__}: {exc}"})
 
-    def _route(self, start_response: StartResponse, method: str, route: str,
-               payload: Any) -> Iterable[bytes]:
+    def _route(
+        self, start_response: StartResponse, method: str, route: str, payload: Any
+    ) -> Iterable[bytes]:
         match (method, route):
             case ("GET", "health"):
-                return _json(start_response, 200, {
-                    "ok": True, "pid": os.getpid(), "seed": self.seed,
-                    "management_account_id": MANAGEMENT_ACCOUNT_ID,
-                    "faults": self.faults.spec, "events": len(self.trail)})
+                return _json(
+                    start_response,
+                    200,
+                    {
+                        "ok": True,
+                        "pid": os.getpid(),
+                        "seed": self.seed,
+                        "management_account_id": MANAGEMENT_ACCOUNT_ID,
+                        "faults": self.faults.spec,
+                        "events": len(self.trail),
+                    },
+                )
             case ("GET", "faults"):
                 return _json(start_response, 200, {"spec": self.faults.spec})
             case ("POST", "faults"):
@@ -369,7 +443,7 @@ class LabApp:
                 return _json(start_response, 200, {"spec": self.faults.spec})
             case ("GET", "stats"):
                 return _json(start_response, 200, self.stats.to_dict())
-            case ("POST", "stats/reset"):
+            case ("POST", "stats/reset") | ("DELETE", "stats"):
                 self.stats.reset()
                 return _json(start_response, 200, self.stats.to_dict())
             case ("POST", "recording"):
@@ -399,8 +473,9 @@ class LabApp:
                     self.faults.set_spec(self._snapshot_faults)
                     self.stats.reset()
                     self.recording = True
-                return _json(start_response, 200,
-                             {"seconds": round(time.perf_counter() - started, 4)})
+                return _json(
+                    start_response, 200, {"seconds": round(time.perf_counter() - started, 4)}
+                )
             case ("POST", "shutdown"):
                 self.shutdown_requested.set()
                 return _json(start_response, 200, {"ok": True})
@@ -424,73 +499,28 @@ def _drain_body(environ: Environ) -> None:
     environ["CONTENT_LENGTH"] = str(len(body))
 
 
-def _send(start_response: StartResponse, status: str, headers: list[tuple[str, str]],
-          body: bytes) -> list[bytes]:
+def _send(
+    start_response: StartResponse, status: str, headers: list[tuple[str, str]], body: bytes
+) -> list[bytes]:
     start_response(status, headers)
     return [body]
 
 
 def _json(start_response: StartResponse, status: int, document: Any) -> list[bytes]:
     body = json.dumps(document, default=str).encode()
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict",
-              500: "Internal Server Error"}.get(status, "")
-    return _send(start_response, f"{status} {reason}".strip(),
-                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-                 body)
-
-
-def _xml_tag(text: str, tag: str) -> str | None:
-    pattern = _TAG_RE_CACHE.get(tag)
-    if pattern is None:
-        pattern = _TAG_RE_CACHE[tag] = re.compile(f"<{tag}>([^<]*)</{tag}>")
-    m = pattern.search(text)
-    return m.group(1) if m else None
-
-
-_HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
-
-
-def _request_parameters(params: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if key in ("Action", "Version") or "." in key:
-            continue
-        name = key[0].lower() + key[1:]
-        if "password" in name.lower():
-            continue  # CloudTrail never logs passwords
-        typed: Any = value
-        if value.isdigit() and name in ("credentialAgeDays", "maxItems", "maxSessionDuration"):
-            typed = int(value)
-        elif value in ("true", "false"):
-            typed = value == "true"
-        out[name] = typed
-    return out
-
-
-def _response_elements(operation: str, response: bytes) -> dict[str, Any] | None:
-    text = response.decode("utf-8", "replace")
-    fields: tuple[str, ...]
-    match operation:
-        case "CreateUser":
-            wrapper, fields = "user", ("Path", "UserName", "UserId", "Arn", "CreateDate")
-        case "CreateAccessKey":
-            wrapper, fields = "accessKey", ("UserName", "AccessKeyId", "Status", "CreateDate")
-        case "CreateServiceSpecificCredential" | "ResetServiceSpecificCredential":
-            wrapper, fields = "serviceSpecificCredential", (
-                "CreateDate", "ExpirationDate", "ServiceName", "ServiceCredentialAlias",
-                "ServiceSpecificCredentialId", "UserName", "Status")
-        case "CreateLoginProfile":
-            wrapper, fields = "loginProfile", ("UserName", "CreateDate", "PasswordResetRequired")
-        case _:
-            return None
-    inner: dict[str, Any] = {}
-    for f in fields:
-        value = _xml_tag(text, f)
-        if value is not None:
-            inner[f[0].lower() + f[1:]] = value
-    if operation.endswith("ServiceSpecificCredential"):
-        inner["serviceCredentialSecret"] = _HIDDEN
-    return {wrapper: inner}
+    reason = {
+        200: "OK",
+        400: "Bad Request",
+        404: "Not Found",
+        409: "Conflict",
+        500: "Internal Server Error",
+    }.get(status, "")
+    return _send(
+        start_response,
+        f"{status} {reason}".strip(),
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        body,
+    )
 
 
 # ---------------------------------------------------------------- serving
@@ -529,9 +559,9 @@ class _KeepAliveHandler(http.server.BaseHTTPRequestHandler):
             "CONTENT_TYPE": self.headers.get("Content-Type", ""),
             "CONTENT_LENGTH": str(len(body)),
             "SERVER_NAME": LOOPBACK,
-            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PORT": str(getattr(self.server, "server_port", 0)),
             "SERVER_PROTOCOL": self.request_version,
-            "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_ADDR": LOOPBACK,
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http",
             "wsgi.input": io.BytesIO(body),
@@ -548,23 +578,36 @@ class _KeepAliveHandler(http.server.BaseHTTPRequestHandler):
             environ[key] = f"{environ[key]},{value}" if key in environ else value
         result: dict[str, Any] = {}
 
-        def start_response(status: str, headers: list[tuple[str, str]],
-                           exc_info: Any = None) -> Callable[[bytes], None]:
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             result["status"], result["headers"] = status, headers
             return lambda data: None
 
-        chunks = app(environ, start_response)
         try:
-            payload = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+            chunks = app(environ, start_response)
+            try:
+                payload = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:  # never drop the connection without an answer
+            payload = f"lab server error: {type(exc).__name__}: {exc}".encode()
+            result["status"], result["headers"] = (
+                "500 Internal Server Error",
+                [("Content-Type", "text/plain")],
+            )
         code, _, reason = result.get("status", "500 Internal Server Error").partition(" ")
         self.send_response(int(code), reason or None)
         for name, value in result.get("headers", []):
-            if name.lower() not in ("content-length", "connection", "transfer-encoding",
-                                    "server", "date"):
+            if name.lower() not in (
+                "content-length",
+                "connection",
+                "transfer-encoding",
+                "server",
+                "date",
+            ):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -573,7 +616,7 @@ class _KeepAliveHandler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -602,6 +645,7 @@ def serve(port: int, seed: int, faults: str | None, *, watch_stdin: bool) -> int
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     if watch_stdin:
+
         def _watch() -> None:
             # The parent holds our stdin open; EOF means it is gone: stop with it.
             try:
@@ -612,13 +656,21 @@ def serve(port: int, seed: int, faults: str | None, *, watch_stdin: bool) -> int
             stop.set()
 
         threading.Thread(target=_watch, name="lab-parent-watch", daemon=True).start()
-    thread = threading.Thread(target=server.serve_forever, name="lab-http", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="lab-http", daemon=True
+    )
     thread.start()
     host, bound_port = server.server_address[:2]
-    print(json.dumps({"event": "ready", "host": host, "port": bound_port, "pid": os.getpid()}),
-          flush=True)
+    print(
+        json.dumps({"event": "ready", "host": host, "port": bound_port, "pid": os.getpid()}),
+        flush=True,
+    )
+    if watch_stdin:
+        # Nobody reads our stdout after the ready line: send anything moto prints
+        # there to stderr (the parent's log file), so a full pipe never blocks us.
+        os.dup2(2, 1)
     try:
-        while not stop.wait(0.5):
+        while not stop.wait(0.1):
             pass
     finally:
         server.shutdown()
@@ -638,4 +690,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through Lab.start
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: freeing moto's state (thousands of policy objects
+    # per account) takes seconds and there is nothing left to clean up.
+    os._exit(code)

@@ -30,8 +30,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-LOOKUP_ATTRIBUTES = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType",
-                     "ResourceName", "EventSource", "AccessKeyId")
+LOOKUP_ATTRIBUTES = (
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+)
 MAX_RESULTS = 50
 RETENTION = timedelta(days=90)
 EVENT_VERSION = "1.09"
@@ -142,21 +150,28 @@ def make_record(
     if error_code:
         record["errorCode"] = error_code
         record["errorMessage"] = error_message or ""
-    record.update({
-        "requestID": str(uuid.UUID(bytes=hashlib.md5(  # noqa: S324 - an id, not security
-            f"req|{event_id or ''}|{event_name}|{event_time.isoformat()}".encode()).digest())),
-        "eventID": event_id or str(uuid.uuid4()),
-        "readOnly": read_only,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": account_id,
-        "eventCategory": "Management",
-        "tlsDetails": {
-            "tlsVersion": "TLSv1.3",
-            "cipherSuite": "TLS_AES_128_GCM_SHA256",
-            "clientProvidedHostHeader": host or _default_host(event_source, region),
-        },
-    })
+    record.update(
+        {
+            "requestID": str(
+                uuid.UUID(
+                    bytes=hashlib.md5(  # noqa: S324 - an id, not security
+                        f"req|{event_id or ''}|{event_name}|{event_time.isoformat()}".encode()
+                    ).digest()
+                )
+            ),
+            "eventID": event_id or str(uuid.uuid4()),
+            "readOnly": read_only,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": account_id,
+            "eventCategory": "Management",
+            "tlsDetails": {
+                "tlsVersion": "TLSv1.3",
+                "cipherSuite": "TLS_AES_128_GCM_SHA256",
+                "clientProvidedHostHeader": host or _default_host(event_source, region),
+            },
+        }
+    )
     return record
 
 
@@ -224,47 +239,56 @@ class EventStore:
     def __len__(self) -> int:
         return len(self._events)
 
-    def lookup(self, *, account_id: str, region: str, request: dict[str, Any],
-               at: datetime) -> dict[str, Any]:
+    def lookup(
+        self, *, account_id: str, region: str, request: dict[str, Any], at: datetime
+    ) -> dict[str, Any]:
         """Answer a LookupEvents request body (already JSON-decoded) like AWS does."""
         attrs = request.get("LookupAttributes") or []
         if len(attrs) > 1:
-            raise LookupError_("InvalidLookupAttributesException",
-                               "You cannot specify more than one lookup attribute.")
+            raise LookupError_(
+                "InvalidLookupAttributesException",
+                "You cannot specify more than one lookup attribute.",
+            )
         key = value = None
         if attrs:
             key, value = attrs[0].get("AttributeKey"), attrs[0].get("AttributeValue")
             if key not in LOOKUP_ATTRIBUTES:
-                raise LookupError_("InvalidLookupAttributesException",
-                                   f"Lookup attribute key {key} is not valid.")
+                raise LookupError_(
+                    "InvalidLookupAttributesException", f"Lookup attribute key {key} is not valid."
+                )
         max_results = request.get("MaxResults", MAX_RESULTS)
         if not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS:
-            raise LookupError_("InvalidMaxResultsException",
-                               "MaxResults must be a number between 1 and 50.")
+            raise LookupError_(
+                "InvalidMaxResultsException", "MaxResults must be a number between 1 and 50."
+            )
         start = _epoch(request.get("StartTime"))
         end = _epoch(request.get("EndTime"))
         if start and end and start > end:
-            raise LookupError_("InvalidTimeRangeException",
-                               "Start time must be before end time.")
+            raise LookupError_("InvalidTimeRangeException", "Start time must be before end time.")
         if request.get("EventCategory") not in (None, "insight"):
             raise LookupError_("InvalidEventCategoryException", "Invalid EventCategory.")
         if request.get("EventCategory") == "insight":
             return {"Events": []}
         oldest = at - RETENTION
         with self._lock:
-            candidates = [e for e in self._events
-                          if e.account_id == account_id and e.region == region
-                          and e.record.get("managementEvent", True)
-                          and e.time >= oldest and e.time <= at
-                          and (start is None or e.time >= start)
-                          and (end is None or e.time <= end)
-                          and (key is None or _matches(e.record, key, value))]
+            candidates = [
+                e
+                for e in self._events
+                if e.account_id == account_id
+                and e.region == region
+                and e.record.get("managementEvent", True)
+                and e.time >= oldest
+                and e.time <= at
+                and (start is None or e.time >= start)
+                and (end is None or e.time <= end)
+                and (key is None or _matches(e.record, key, value))
+            ]
         candidates.sort(key=lambda e: (e.time, e.seq), reverse=True)
         offset = 0
         token = request.get("NextToken")
         if token:
             offset = _decode_token(token, account_id, region)
-        page = candidates[offset:offset + max_results]
+        page = candidates[offset : offset + max_results]
         out: dict[str, Any] = {"Events": [to_lookup_event(e.record) for e in page]}
         if offset + len(page) < len(candidates):
             out["NextToken"] = _encode_token(offset + len(page), account_id, region)
@@ -282,17 +306,17 @@ def _epoch(value: Any) -> datetime | None:
 def _matches(record: dict[str, Any], key: str, value: Any) -> bool:
     match key:
         case "EventId":
-            return record.get("eventID") == value
+            return bool(record.get("eventID") == value)
         case "EventName":
-            return record.get("eventName") == value
+            return bool(record.get("eventName") == value)
         case "EventSource":
-            return record.get("eventSource") == value
+            return bool(record.get("eventSource") == value)
         case "ReadOnly":
             return str(bool(record.get("readOnly"))).lower() == str(value).lower()
         case "Username":
-            return username_for(record) == value
+            return bool(username_for(record) == value)
         case "AccessKeyId":
-            return (record.get("userIdentity") or {}).get("accessKeyId") == value
+            return bool((record.get("userIdentity") or {}).get("accessKeyId") == value)
         case "ResourceType":
             return any(r["ResourceType"] == value for r in resources_for(record))
         case "ResourceName":
@@ -339,8 +363,13 @@ def to_lookup_event(record: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ log files
 
 
-def write_log_files(records: Iterable[dict[str, Any]], directory: Path, *,
-                    per_file: int = 50, org_id: str | None = None) -> list[Path]:
+def write_log_files(
+    records: Iterable[dict[str, Any]],
+    directory: Path,
+    *,
+    per_file: int = 50,
+    org_id: str | None = None,
+) -> list[Path]:
     """Write records as CloudTrail delivers them to S3.
 
     ``AWSLogs/[<org-id>/]<acct>/CloudTrail/<region>/YYYY/MM/DD/
@@ -352,8 +381,11 @@ def write_log_files(records: Iterable[dict[str, Any]], directory: Path, *,
     for record in records:
         when = parse_iso(record["eventTime"])
         window = when.replace(minute=when.minute - when.minute % 5, second=0, microsecond=0)
-        key = (str(record.get("recipientAccountId")), str(record.get("awsRegion")),
-               window.strftime("%Y%m%dT%H%MZ"))
+        key = (
+            str(record.get("recipientAccountId")),
+            str(record.get("awsRegion")),
+            window.strftime("%Y%m%dT%H%MZ"),
+        )
         groups.setdefault(key, []).append(record)
     written: list[Path] = []
     for (account, region, stamp), recs in sorted(groups.items()):
@@ -364,9 +396,10 @@ def write_log_files(records: Iterable[dict[str, Any]], directory: Path, *,
         folder = folder / account / "CloudTrail" / region / day.strftime("%Y/%m/%d")
         folder.mkdir(parents=True, exist_ok=True)
         for start in range(0, len(recs), per_file):
-            chunk = recs[start:start + per_file]
+            chunk = recs[start : start + per_file]
             digest = hashlib.sha256(
-                "".join(r.get("eventID", "") for r in chunk).encode()).hexdigest()
+                "".join(r.get("eventID", "") for r in chunk).encode()
+            ).hexdigest()
             suffix = base64.b32encode(bytes.fromhex(digest[:20])).decode()[:16]
             path = folder / f"{account}_CloudTrail_{region}_{stamp}_{suffix}.json.gz"
             payload = json.dumps({"Records": chunk}, separators=(",", ":")).encode()

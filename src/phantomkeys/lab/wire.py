@@ -34,9 +34,17 @@ class QueryError(Exception):
 class QueryClient:
     """Thread-safe: each thread keeps its own HTTP connection."""
 
-    def __init__(self, endpoint_url: str, *, service: str, version: str, region: str,
-                 access_key_id: str, secret_access_key: str,
-                 session_token: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        *,
+        service: str,
+        version: str,
+        region: str,
+        access_key_id: str,
+        secret_access_key: str,
+        session_token: str | None = None,
+    ) -> None:
         parts = urlsplit(endpoint_url)
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or 80
@@ -63,8 +71,9 @@ class QueryClient:
             if value is None:
                 continue
             fields[key] = str(value).lower() if isinstance(value, bool) else str(value)
-        body = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-                        for k, v in sorted(fields.items()))
+        body = "&".join(
+            f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(fields.items())
+        )
         headers = self._sign(body)
         for attempt in range(2):
             conn = self._connection()
@@ -81,8 +90,11 @@ class QueryClient:
         if resp.status >= 300:
             code = _ERROR_CODE_RE.search(text)
             message = _ERROR_MESSAGE_RE.search(text)
-            raise QueryError(resp.status, code.group(1) if code else str(resp.status),
-                             message.group(1) if message else text[:200])
+            raise QueryError(
+                resp.status,
+                code.group(1) if code else str(resp.status),
+                message.group(1) if message else text[:200],
+            )
         return text
 
     def _sign(self, body: str) -> dict[str, str]:
@@ -101,18 +113,21 @@ class QueryClient:
         signed = sorted(h.lower() for h in headers)
         canonical_headers = "".join(
             f"{name}:{headers[next(h for h in headers if h.lower() == name)].strip()}\n"
-            for name in signed)
-        canonical = "\n".join(["POST", "/", "", canonical_headers, ";".join(signed),
-                               payload_hash])
+            for name in signed
+        )
+        canonical = "\n".join(["POST", "/", "", canonical_headers, ";".join(signed), payload_hash])
         scope = f"{date}/{self._region}/{self._service}/aws4_request"
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
-                             hashlib.sha256(canonical.encode()).hexdigest()])
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
         key = ("AWS4" + self._secret).encode()
         for part in (date, self._region, self._service, "aws4_request"):
             key = hmac.new(key, part.encode(), hashlib.sha256).digest()
         signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={self._key}/{scope}, "
-                                    f"SignedHeaders={';'.join(signed)}, Signature={signature}")
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self._key}/{scope}, "
+            f"SignedHeaders={';'.join(signed)}, Signature={signature}"
+        )
         return headers
 
     def close(self) -> None:

@@ -8,20 +8,14 @@ report document (``{schema_version, tool, metadata, findings, rules}``).
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.context
 import os
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from phantomkeys._meta import envelope
-from phantomkeys.core.findings import Finding
-from phantomkeys.leaks import history as git_history
 from phantomkeys.leaks.findings import RULES
 from phantomkeys.leaks.model import (
     FileResult,
@@ -30,15 +24,30 @@ from phantomkeys.leaks.model import (
     Skipped,
     SkipReason,
 )
+from phantomkeys.leaks.patterns import fast_search
 from phantomkeys.leaks.scanner import CHUNK_SIZE, Scanner
 from phantomkeys.leaks.sources import FileEntry, iter_files
-from phantomkeys.leaks.staged import scan_staged
+
+if TYPE_CHECKING:
+    import multiprocessing.context
+
+    from phantomkeys.core.findings import Finding
+
+# Imported where used, not here: multiprocessing, concurrent.futures and the git
+# modules cost ~30 ms of start-up that a folder scan of a few files never needs.
 
 STDIN_LABEL = "<stdin>"
-#: Below this many bytes a process pool costs more than it saves.
+#: Below this many bytes a process pool costs more than it saves (the stdlib
+#: fallback search holds the GIL, so only processes run it in parallel).
 POOL_MIN_BYTES = 48 << 20
+#: Below this many bytes threads cost more than they save (with ``ahocorasick_rs``
+#: the search and the reads release the GIL: threads scan in parallel).
+THREAD_POOL_MIN_BYTES = 4 << 20
 _BATCH_BYTES = 32 << 20
 _BATCH_FILES = 2000
+#: Thread batches are small: balance matters, a batch costs one queue round-trip.
+_THREAD_BATCH_BYTES = 4 << 20
+_THREAD_BATCH_FILES = 256
 #: How many skipped paths the report lists (all are counted).
 MAX_SKIPPED_LISTED = 200
 
@@ -110,13 +119,14 @@ def _scan_batch(paths: list[tuple[str, str]], partition: str,
     return [_WORKER_SCANNER.scan_file(p, label=label) for p, label in paths]
 
 
-def _batches(entries: list[FileEntry]) -> Iterator[list[tuple[str, str]]]:
+def _batches(entries: list[FileEntry], max_bytes: int = _BATCH_BYTES,
+             max_files: int = _BATCH_FILES) -> Iterator[list[tuple[str, str]]]:
     batch: list[tuple[str, str]] = []
     size = 0
     for e in entries:
         batch.append((e.path, e.shown))
         size += e.size
-        if size >= _BATCH_BYTES or len(batch) >= _BATCH_FILES:
+        if size >= max_bytes or len(batch) >= max_files:
             yield batch
             batch, size = [], 0
     if batch:
@@ -124,25 +134,70 @@ def _batches(entries: list[FileEntry]) -> Iterator[list[tuple[str, str]]]:
 
 
 def scan_entries(entries: list[FileEntry], options: ScanOptions) -> Iterator[FileResult]:
-    """Scan files, in a process pool of ``options.jobs`` when it pays off."""
+    """Scan files: in ``options.jobs`` threads when the GIL-free search is installed,
+    else in a process pool of that size, when either pays off; results in order."""
     total = sum(e.size for e in entries)
-    if options.jobs <= 1 or total < POOL_MIN_BYTES or len(entries) < 2:
+    threaded = fast_search() is not None
+    threshold = min(POOL_MIN_BYTES, THREAD_POOL_MIN_BYTES) if threaded else POOL_MIN_BYTES
+    if options.jobs <= 1 or total < threshold or len(entries) < 2:
         scanner = Scanner(partition=options.partition, chunk_size=options.chunk_size)
         for e in entries:
             yield scanner.scan_file(e.path, label=e.shown)
         return
-    # Big files first so the pool does not end waiting on one straggler.
-    ordered = sorted(entries, key=lambda e: -e.size)
+    # Big files first so the pool does not end waiting on one straggler; results
+    # are put back in the order of ``entries``.
+    order = sorted(range(len(entries)), key=lambda i: -entries[i].size)
+    ordered = [entries[i] for i in order]
+    results: list[FileResult | None] = [None] * len(entries)
+    done = 0
+    if threaded:
+        batches = _scan_threaded(ordered, options)
+    else:
+        batches = _scan_processes(ordered, options)
+    for batch in batches:
+        for res in batch:
+            results[order[done]] = res
+            done += 1
+    for res in results:
+        assert res is not None
+        yield res
+
+
+def _scan_threaded(ordered: list[FileEntry], options: ScanOptions
+                   ) -> Iterator[list[FileResult]]:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+
+    def run(batch: list[tuple[str, str]]) -> list[FileResult]:
+        scanner: Scanner | None = getattr(local, "scanner", None)
+        if scanner is None:
+            scanner = local.scanner = Scanner(partition=options.partition,
+                                              chunk_size=options.chunk_size)
+        return [scanner.scan_file(path, label=label) for path, label in batch]
+
+    with ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="leaks") as pool:
+        yield from pool.map(run, _batches(ordered, _THREAD_BATCH_BYTES, _THREAD_BATCH_FILES))
+
+
+def _scan_processes(ordered: list[FileEntry], options: ScanOptions
+                    ) -> Iterator[list[FileResult]]:
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=_mp_context()) as pool:
         futures = [pool.submit(_scan_batch, batch, options.partition, options.chunk_size)
                    for batch in _batches(ordered)]
         for fut in futures:
-            yield from fut.result()
+            yield fut.result()
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
     """``fork`` when this process has a single thread (starts in milliseconds, nothing
     to re-import); otherwise the thread-safe ``forkserver`` or ``spawn``."""
+    import multiprocessing
+    import threading
+
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
@@ -161,6 +216,8 @@ def scan(paths: Sequence[str], options: ScanOptions = ScanOptions(), *,
     result = LeakScan()
     scanner = Scanner(partition=options.partition, chunk_size=options.chunk_size)
     if options.staged:
+        from phantomkeys.leaks.staged import scan_staged
+
         for repo in paths or ["."]:
             files, errors = scan_staged(repo, scanner)
             result.errors.extend(errors)
@@ -195,8 +252,10 @@ def scan(paths: Sequence[str], options: ScanOptions = ScanOptions(), *,
 
 def _scan_repository(path: str, options: ScanOptions, scanner: Scanner, result: LeakScan,
                      entries: list[FileEntry]) -> None:
+    from phantomkeys.leaks import history as git_history
+
     try:
-        hist = git_history.scan_history(path, scanner)
+        hist = git_history.scan_history(path, scanner, jobs=options.jobs)
     except (git_history.HistoryError, OSError) as exc:
         result.errors.append(ScanError(path, f"--history: {exc}"))
         return

@@ -72,11 +72,14 @@ class Scanner:
                       preview=keycodec.redact(keycodec.normalize(cand.text)),
                       context=_context(buf, cand.start))
 
-    def scan_buffer(self, data: bytes | bytearray) -> tuple[list[KeyHit], int]:
-        """Hits in a whole in-memory buffer, and how many candidates did not decode."""
+    def scan_buffer(self, data: bytes | bytearray, end: int | None = None
+                    ) -> tuple[list[KeyHit], int]:
+        """Hits in a whole in-memory buffer (``data[:end]``), and how many candidates
+        did not decode."""
         hits: list[KeyHit] = []
         rejected = 0
-        for cand in find_candidates(data, 0, len(data)):
+        stop = len(data) if end is None else end
+        for cand in find_candidates(data, 0, stop, stop):
             line_start = data.rfind(b"\n", 0, cand.start) + 1
             line = data.count(b"\n", 0, cand.start) + 1
             column = _column(data, line_start, cand.start)
@@ -89,65 +92,84 @@ class Scanner:
 
     # --------------------------------------------------------------- streaming
 
+    def _chunk_buffer(self) -> bytearray:
+        size = self.chunk_size + OVERLAP
+        if self._buffer is None or len(self._buffer) != size:
+            self._buffer = bytearray(size)
+        return self._buffer
+
     def scan_stream(self, read_into: Callable[[memoryview], int], *,
                     first: bytes = b"", label: str = "<stream>") -> FileResult:
         """Stream from ``read_into`` (``file.readinto``): bounded memory, any size.
 
         ``first`` is data already read from the stream (for example by a sniff).
         """
-        size = self.chunk_size + OVERLAP
-        if self._buffer is None or len(self._buffer) != size:
-            self._buffer = bytearray(size)
-        buf = self._buffer
-        view = memoryview(buf)
+        buf = self._chunk_buffer()
         have = len(first)
         buf[:have] = first
-        have += _fill(read_into, view, have)
+        with memoryview(buf) as view:
+            have += _fill(read_into, view, have)
+        return self._scan_filled(read_into, have, label)
+
+    def _scan_filled(self, read_into: Callable[[memoryview], int], have: int,
+                     label: str) -> FileResult:
+        """Scan the stream whose first ``have`` bytes are already in the chunk buffer."""
+        buf = self._chunk_buffer()
+        size = len(buf)
         if buf.find(b"\x00", 0, min(have, SNIFF_BYTES)) != -1:
             return FileResult(path=label, size=have, skipped=SkipReason.BINARY)
-        eof = have < size
-        base = 0  # file offset of buf[0]
-        lines_before = 0  # newlines in the file before buf[0]
-        line_start_abs = 0  # file offset where the line holding buf[0] starts
-        scan_from = 0
+        if have < size:  # the whole input fits: the common case, no bookkeeping
+            hits, rejected = self.scan_buffer(buf, have)
+            return FileResult(path=label, size=have, hits=tuple(hits), rejected=rejected)
         hits: list[KeyHit] = []
         rejected = 0
         total = have
-        while True:
-            stop = have if eof else have - OVERLAP
-            for cand in find_candidates(buf, scan_from, stop, have):
-                nl = buf.rfind(b"\n", 0, cand.start)
-                line = lines_before + buf.count(b"\n", 0, cand.start) + 1
-                if nl >= 0:
-                    column = _column(buf, nl + 1, cand.start)
-                else:  # the line started in an earlier chunk: count bytes
-                    column = base + cand.start - line_start_abs + 1
-                hit = self._decode(buf, cand, line, column, base + cand.start)
-                if hit is None:
-                    rejected += 1
-                else:
-                    hits.append(hit)
-            if eof:
-                break
-            keep_from = stop - _LOOKBEHIND
-            lines_before += buf.count(b"\n", 0, keep_from)
-            nl = buf.rfind(b"\n", 0, keep_from)
-            if nl >= 0:
-                line_start_abs = base + nl + 1
-            base += keep_from
-            tail = have - keep_from
-            buf[:tail] = bytes(view[keep_from:have])  # copy: the regions overlap
-            got = _fill(read_into, view, tail)
-            total += got
-            have = tail + got
+        with memoryview(buf) as view:
             eof = have < size
-            scan_from = _LOOKBEHIND
+            base = 0  # file offset of buf[0]
+            lines_before = 0  # newlines in the file before buf[0]
+            line_start_abs = 0  # file offset where the line holding buf[0] starts
+            scan_from = 0
+            while True:
+                stop = have if eof else have - OVERLAP
+                for cand in find_candidates(buf, scan_from, stop, have):
+                    nl = buf.rfind(b"\n", 0, cand.start)
+                    line = lines_before + buf.count(b"\n", 0, cand.start) + 1
+                    if nl >= 0:
+                        column = _column(buf, nl + 1, cand.start)
+                    else:  # the line started in an earlier chunk: count bytes
+                        column = base + cand.start - line_start_abs + 1
+                    hit = self._decode(buf, cand, line, column, base + cand.start)
+                    if hit is None:
+                        rejected += 1
+                    else:
+                        hits.append(hit)
+                if eof:
+                    break
+                keep_from = stop - _LOOKBEHIND
+                lines_before += buf.count(b"\n", 0, keep_from)
+                nl = buf.rfind(b"\n", 0, keep_from)
+                if nl >= 0:
+                    line_start_abs = base + nl + 1
+                base += keep_from
+                tail = have - keep_from
+                buf[:tail] = bytes(view[keep_from:have])  # copy: the regions overlap
+                got = _fill(read_into, view, tail)
+                total += got
+                have = tail + got
+                eof = have < size
+                scan_from = _LOOKBEHIND
         return FileResult(path=label, size=total, hits=tuple(hits), rejected=rejected)
 
     # ------------------------------------------------------------------- files
 
     def scan_file(self, path: str, *, label: str | None = None) -> FileResult:
-        """Scan one file; errors and skips come back as values, never raised."""
+        """Scan one file; errors and skips come back as values, never raised.
+
+        The file is read straight into the scanner's reusable chunk buffer
+        (``os.readv``: no per-file allocation, no buffered-IO object); a file
+        larger than a chunk continues as a stream from there.
+        """
         name = label or path
         try:
             st = os.lstat(path)
@@ -155,23 +177,53 @@ class Scanner:
                 return FileResult(path=name, skipped=SkipReason.SYMLINK)
             if not stat.S_ISREG(st.st_mode):
                 return FileResult(path=name, skipped=SkipReason.NOT_A_FILE)
-            with open(path, "rb", buffering=0) as fh:
-                return self.scan_open_file(fh, name, st.st_size)
+            fd = os.open(path, _OPEN_FLAGS)
         except OSError as exc:
             return FileResult(path=name, error=_os_error(exc))
+        try:
+            buf = self._chunk_buffer()
+            with memoryview(buf) as view:
+                have = _fill_file(fd, view, st.st_size)
 
-    def scan_open_file(self, fh: BinaryIO, label: str, size_hint: int | None) -> FileResult:
-        if size_hint and size_hint <= self.chunk_size:
-            data = fh.read(size_hint + 1)
-            if len(data) <= self.chunk_size:
-                if is_binary(data):
-                    return FileResult(path=label, size=len(data), skipped=SkipReason.BINARY)
-                hits, rejected = self.scan_buffer(data)
-                return FileResult(path=label, size=len(data), hits=tuple(hits),
-                                  rejected=rejected)
-            # grew while we looked: stream the rest after what we have
-            return self.scan_stream(fh.readinto, first=data, label=label)  # type: ignore[attr-defined]
+            def read_into(v: memoryview) -> int:
+                return os.readv(fd, [v])
+
+            return self._scan_filled(read_into, have, name)
+        except OSError as exc:
+            return FileResult(path=name, error=_os_error(exc))
+        finally:
+            os.close(fd)
+
+    def scan_open_file(self, fh: BinaryIO, label: str, size_hint: int | None = None
+                       ) -> FileResult:
+        """Scan an already open binary file object (any size, bounded memory)."""
         return self.scan_stream(fh.readinto, label=label)  # type: ignore[attr-defined]
+
+
+#: No ``open`` follows a symlink swapped in after the ``lstat``; no controlling tty.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0) \
+    | getattr(os, "O_CLOEXEC", 0)
+
+
+def _fill_file(fd: int, view: memoryview, size: int) -> int:
+    """Read a regular file of ``size`` bytes (per ``lstat``) into ``view``.
+
+    One ``readv`` usually does it. Reading stops at end of file, when ``view`` is
+    full, or once more than ``size`` bytes arrived... or exactly ``size``: a file
+    that grows while it is read is scanned as it was when listed (plus what the
+    reads caught), as any scanner would.
+    """
+    got = 0
+    end = len(view)
+    while got < end:
+        with view[got:end] as part:
+            n = os.readv(fd, [part])
+        if not n:
+            break
+        got += n
+        if size and got >= size:
+            break
+    return got
 
 
 def _fill(read_into: Callable[[memoryview], int], view: memoryview, start: int) -> int:

@@ -64,8 +64,14 @@ def flat_columns_ddl() -> str:
     return ", ".join(cols)
 
 
-def flatten_select(read_expr: str, source_expr: str = "filename") -> str:
-    """SELECT producing flat-schema rows (plus ``_no_records``) from a read_json relation."""
+def records_select(read_expr: str, source_expr: str = "filename") -> str:
+    """(source_file, r): one row per record as raw JSON; r is NULL for a file without Records."""
+    return (f"SELECT {source_expr} AS source_file, unnest(coalesce(Records, [NULL::JSON])) AS r "
+            f"FROM {read_expr}")
+
+
+def flatten_select(records: str) -> str:
+    """SELECT producing flat-schema rows (plus ``_no_records``) from (source_file, r) rows."""
     q = FLAT_DUCKDB.quote
     paths = "[" + ", ".join(_sql_string(p) for p in _RECORD_PATHS) + "]"
     json_paths = "[" + ", ".join(_sql_string("$." + n) for n in F.JSON_FIELDS) + "]"
@@ -73,8 +79,7 @@ def flatten_select(read_expr: str, source_expr: str = "filename") -> str:
     for f in F.FLAT_FIELDS:
         ref = f"x[{_INDEX[f.name]}]"
         if f.name == F.EVENT_TIME:
-            # "2026-11-29T10:00:00Z" (trails) or "2026-11-29 10:00:00.000" (Lake).
-            ref = f"TRY_CAST(replace(replace({ref}, 'T', ' '), 'Z', '') AS TIMESTAMP)"
+            ref = _time_expr(ref)
         cols.append(f"{ref} AS {q(f.name)}")
     cols.append(f"{_coalesce(F.PRINCIPAL_SOURCES)} AS {q(F.PRINCIPAL)}")
     cols.append(f"{_coalesce(F.MODEL_SOURCES)} AS {q(F.MODEL)}")
@@ -82,10 +87,52 @@ def flatten_select(read_expr: str, source_expr: str = "filename") -> str:
     return (
         f"SELECT source_file, r IS NULL AS _no_records, {', '.join(cols)} FROM ("
         f"SELECT source_file, r, json_extract_string(r, {paths}) AS x, "
-        f"json_extract(r, {json_paths}) AS j FROM ("
-        f"SELECT {source_expr} AS source_file, unnest(coalesce(Records, [NULL::JSON])) AS r "
-        f"FROM {read_expr}))"
+        f"json_extract(r, {json_paths}) AS j FROM ({records}))"
     )
+
+
+def _time_expr(ref: str) -> str:
+    # "2026-11-29T10:00:00Z" (trails) or "2026-11-29 10:00:00.000" (Lake).
+    return f"TRY_CAST(replace(replace({ref}, 'T', ' '), 'Z', '') AS TIMESTAMP)"
+
+
+@dataclass(frozen=True, slots=True)
+class Prefilter:
+    """Pass 1: the few fields rule conditions read, and "could any rule match?".
+
+    Extracting every field of every record costs more than reading it; most
+    CloudTrail records (EC2, S3, KMS ...) match no rule, so pass 1 pulls only
+    the fields the conditions use, keeps the records some rule may match, and
+    pass 2 flattens just those.
+    """
+
+    fields: tuple[str, ...]
+    keep: str
+
+    @classmethod
+    def for_pack(cls, pack: RulePack) -> Prefilter:
+        from phantomkeys.trail.pack import detection_fields
+        from phantomkeys.trail.sql import Target, or_join, where_clauses
+
+        names: set[str] = {F.EVENT_TIME}
+        for r in pack.detections:
+            names |= detection_fields(r.document)
+        fields = tuple(sorted(names))
+        target = Target(FLAT_DUCKDB.dialect, FLAT_DUCKDB.schema, frozenset(fields))
+        clauses = [or_join(where_clauses(dict(r.document), target)) for r in pack.detections]
+        return cls(fields, or_join(clauses))
+
+    def select(self, records: str) -> str:
+        q = FLAT_DUCKDB.quote
+        paths = "[" + ", ".join(_sql_string("$." + n) for n in self.fields) + "]"
+        cols = [
+            (_time_expr(f"x[{i + 1}]") if n == F.EVENT_TIME else f"x[{i + 1}]") + f" AS {q(n)}"
+            for i, n in enumerate(self.fields)
+        ]
+        return (
+            f"SELECT source_file, r, r IS NULL AS _no_records, {', '.join(cols)} FROM ("
+            f"SELECT source_file, r, json_extract_string(r, {paths}) AS x FROM ({records}))"
+        )
 
 
 def read_json_expr(paths: list[str]) -> str:
@@ -99,7 +146,7 @@ def read_json_expr(paths: list[str]) -> str:
 #: Files at least this large (compressed) are read by DuckDB directly; smaller
 #: ones are decompressed in Python and concatenated into one staging file per
 #: batch, which removes DuckDB's per-file cost on the many-small-files shape.
-DIRECT_BYTES = 4 << 20
+DIRECT_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -209,6 +256,7 @@ class DuckDBEngine:
         self.con.execute("SET preserve_insertion_order = false")
         self.columns = hit_columns(pack)
         self.compiled = compile_detections(pack, FLAT_DUCKDB)
+        self.prefilter = Prefilter.for_pack(pack)
         self._create_tables()
 
     def _create_tables(self) -> None:
@@ -218,6 +266,12 @@ class DuckDBEngine:
         )
         self.con.execute(f"CREATE TABLE hits (rule_name VARCHAR, subject VARCHAR, {hit_cols})")
         self.con.execute(f"CREATE TEMP TABLE batch ({flat_columns_ddl()}, _no_records BOOLEAN)")
+        pre_cols = ", ".join(
+            f"{q(n)} {'TIMESTAMP' if n == F.EVENT_TIME else 'VARCHAR'}"
+            for n in self.prefilter.fields
+        )
+        self.con.execute(f"CREATE TEMP TABLE pre (source_file VARCHAR, r VARCHAR, "
+                         f"_no_records BOOLEAN, {pre_cols})")
 
     # ------------------------------------------------------------------ run
 
@@ -235,30 +289,42 @@ class DuckDBEngine:
         insert = "INSERT INTO hits " + hits_select(
             self.compiled, FLAT_DUCKDB, "batch", self.columns, time_filter=tf
         )
-        in_window = "SELECT count(*) FROM batch" + (f" WHERE {tf}" if tf else "")
+        counts = (f"SELECT count(*), count(*) FILTER (WHERE {tf or 'TRUE'}) FROM pre")
+        flatten = ("INSERT INTO batch BY NAME " + flatten_select(
+            f"SELECT source_file, r FROM pre WHERE coalesce(({self.prefilter.keep}), FALSE)"
+            + (f" AND {tf}" if tf else "")))
         # Stage batch k+1 (Python: read, gunzip, concatenate) in a helper thread
         # while DuckDB parses and matches batch k: the two overlap on two cores.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pk-stage") as pool:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pk-stage")
+        ahead: Future[Staged] | None = None
+        try:
             it = iter(file_batches)
             nxt = next(it, None)
-            ahead: Future[Staged] | None = (
-                pool.submit(stage, nxt, self.staging_dir) if nxt is not None else None
-            )
+            ahead = pool.submit(stage, nxt, self.staging_dir) if nxt is not None else None
             while nxt is not None and ahead is not None:
                 files, staged = nxt, ahead.result()
+                ahead = None
                 nxt = next(it, None)
                 ahead = pool.submit(stage, nxt, self.staging_dir) if nxt is not None else None
                 outcome = self.load_batch(files, staged)
                 bad.extend(outcome.bad)
                 stats.files_read += len(files) - len(outcome.bad)
                 stats.files_fallback += outcome.fallback_files
-                (records,) = self._one("SELECT count(*) FROM batch")
-                (window,) = self._one(in_window)
+                records, window = self._one(counts)
                 stats.records_read += int(records)
                 stats.records_in_window += int(window)
+                self.con.execute("DELETE FROM batch")
+                self.con.execute(flatten)
                 self.con.execute(insert)
                 if progress is not None:
                     progress(len(files), int(records))
+        finally:
+            if ahead is not None:  # an error mid-run: do not leave a staging file behind
+                try:
+                    ahead.result().discard()
+                except Exception:  # noqa: S110 - the original error is the one to show
+                    pass
+            pool.shutdown(wait=True)
         (stats.hits,) = self._one("SELECT count(*) FROM hits")
         findings = findings_from_duckdb(self.con, self.pack, "hits")
         return HuntResult(findings=tuple(findings), stats=stats, bad_files=tuple(bad),
@@ -271,9 +337,13 @@ class DuckDBEngine:
 
     # -------------------------------------------------------------- loading
 
+    def _insert_pre(self, read_expr: str, source_expr: str = "filename") -> None:
+        self.con.execute("INSERT INTO pre BY NAME "
+                         + self.prefilter.select(records_select(read_expr, source_expr)))
+
     def load_batch(self, files: list[SourceFile], staged: Staged | None = None) -> _BatchOutcome:
-        """Replace the ``batch`` table with the flattened records of ``files``."""
-        self.con.execute("DELETE FROM batch")
+        """Replace the ``pre`` table with the records of ``files`` (pass 1)."""
+        self.con.execute("DELETE FROM pre")
         outcome = _BatchOutcome()
         pending: list[SourceFile] = []
         if staged is None:
@@ -288,12 +358,12 @@ class DuckDBEngine:
         # Files that parsed but hold no "Records" (NDJSON events, Lake results,
         # junk): drop their rows and let the Python decoder judge them.
         no_records = self.con.execute(
-            "SELECT DISTINCT source_file FROM batch WHERE _no_records"
+            "SELECT DISTINCT source_file FROM pre WHERE _no_records"
         ).fetchall()
         if no_records:
             self.con.execute(
-                "DELETE FROM batch WHERE source_file IN "
-                "(SELECT source_file FROM batch WHERE _no_records)"
+                "DELETE FROM pre WHERE source_file IN "
+                "(SELECT source_file FROM pre WHERE _no_records)"
             )
             for (key,) in no_records:
                 pending.append(staged.lookup(key))
@@ -308,10 +378,7 @@ class DuckDBEngine:
         if not staged.lines:
             return
         try:
-            self.con.execute(
-                "INSERT INTO batch BY NAME "
-                + flatten_select(staged_read_expr(staged), source_expr="source_file")
-            )
+            self._insert_pre(staged_read_expr(staged), "source_file")
             return
         except duckdb.Error:
             pass
@@ -334,10 +401,7 @@ class DuckDBEngine:
         if not files:
             return
         try:
-            self.con.execute(
-                "INSERT INTO batch BY NAME "
-                + flatten_select(read_json_expr([str(f.path) for f in files]))
-            )
+            self._insert_pre(read_json_expr([str(f.path) for f in files]))
         except duckdb.Error:
             if len(files) == 1:
                 pending.append(files[0])
@@ -360,10 +424,7 @@ class DuckDBEngine:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({"Records": events}, fh, separators=(",", ":"), default=str)
                 fh.write("\n")
-            self.con.execute(
-                "INSERT INTO batch BY NAME "
-                + flatten_select(read_json_expr([tmp]), source_expr=_sql_string(str(f.path)))
-            )
+            self._insert_pre(read_json_expr([tmp]), _sql_string(str(f.path)))
         except duckdb.Error as exc:
             return BadFile(f.name, f"unreadable records ({str(exc).splitlines()[0]})")
         finally:

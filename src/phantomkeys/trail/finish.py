@@ -23,6 +23,7 @@ from phantomkeys.core.findings import Finding, sort_findings
 from phantomkeys.trail.pack import CorrelationType, PackRule, RulePack
 from phantomkeys.trail.queries import (
     EVENT_ID_CAP,
+    LIST_CAP,
     correlation_sql,
     correlation_values_sql,
     single_findings_sql,
@@ -148,11 +149,14 @@ def correlation_finding(
     }
     if corr.type is not CorrelationType.EVENT_COUNT:
         ev["window"]["field"] = corr.field or "rule"
+        ordered = sorted(values, key=lambda r: (str(r.get("first_seen")), str(r.get("v"))))
         ev["values"] = [
             {"value": v.get("v"), "count": int(v.get("event_count") or 0),
              "first_seen": iso(v.get("first_seen")), "last_seen": iso(v.get("last_seen"))}
-            for v in sorted(values, key=lambda r: (iso(r.get("first_seen")) or "", str(r.get("v"))))
+            for v in ordered[:LIST_CAP]
         ]
+        if len(ordered) > LIST_CAP:
+            ev["values_truncated"] = True
     return Finding.from_rule(rule.rule, subject=subject, account_id=account or None, evidence=ev)
 
 
@@ -169,11 +173,12 @@ def findings_from_rows(
     for name, rows in correlation_rows.items():
         rule = by_name[name]
         n = (max(1, len(rule.correlation.group_by)) if rule.correlation else 1) + int(by_file)
-        values = value_rows.get(name, ())
+        by_group: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+        for v in value_rows.get(name, ()):
+            by_group.setdefault(tuple(v.get(f"g{i}") for i in range(n)), []).append(v)
         for row in rows:
             key = tuple(row.get(f"g{i}") for i in range(n))
-            mine = [v for v in values if tuple(v.get(f"g{i}") for i in range(n)) == key]
-            out.append(correlation_finding(rule, row, mine, by_file=by_file))
+            out.append(correlation_finding(rule, row, by_group.get(key, []), by_file=by_file))
     return sort_findings(out)
 
 

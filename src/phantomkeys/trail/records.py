@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -97,26 +98,46 @@ def _is_log_name(name: str) -> bool:
     return lower.endswith(_SUFFIXES)
 
 
+def _walk(root: Path) -> Iterator[tuple[Path, int]]:
+    """Log files under ``root`` with their sizes, in a stable order (os.scandir: one stat each)."""
+    stack = [str(root)]
+    found: list[tuple[str, int]] = []
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=True):
+                        stack.append(entry.path)
+                    elif _is_log_name(entry.name) and entry.is_file(follow_symlinks=True):
+                        found.append((entry.path, entry.stat().st_size))
+        except OSError:
+            continue
+    for path, size in sorted(found):
+        yield Path(path), size
+
+
 def discover(
     sources: Iterable[str | Path], since: datetime | None = None, until: datetime | None = None
 ) -> Discovery:
     """Expand files and folders into the log files to read, in a stable order."""
     out = Discovery()
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for src in sources:
         root = Path(src)
         if root.is_file():
-            candidates: Iterable[Path] = [root]
+            candidates: Iterable[tuple[Path, int]] = [(root, root.stat().st_size)]
         elif root.is_dir():
-            candidates = sorted(p for p in root.rglob("*") if p.is_file() and _is_log_name(p.name))
+            candidates = _walk(root)
         else:
             out.missing.append(str(src))
             continue
-        for p in candidates:
-            resolved = p.resolve()
-            if resolved in seen:
+        base = os.path.realpath(root)
+        for p, size in candidates:
+            key = os.path.join(base, os.path.relpath(p, root)) if p != root else base
+            if key in seen:
                 continue
-            seen.add(resolved)
+            seen.add(key)
             posix = p.as_posix()
             if _DIGEST_RE.search(posix):
                 out.skipped_digest += 1
@@ -124,7 +145,7 @@ def discover(
             if not date_in_range(path_date(posix), since, until):
                 out.skipped_by_date += 1
                 continue
-            out.files.append(SourceFile(p, str(p), p.stat().st_size))
+            out.files.append(SourceFile(p, str(p), size))
     return out
 
 

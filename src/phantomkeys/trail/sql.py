@@ -71,6 +71,8 @@ class Target:
 
     dialect: Dialect
     schema: Schema
+    #: Fields the relation holds as columns named by the field (the prefilter pass).
+    columns: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------ literals
 
@@ -102,6 +104,8 @@ class Target:
 
     def field(self, name: str) -> str:
         """The expression for a Sigma field over this target's record relation."""
+        if name in self.columns:
+            return self.quote(name)
         if self.schema is Schema.FLAT:
             if name in F.FLAT_BY_NAME or name in F.JSON_FIELDS or name in F.DERIVED_FIELDS:
                 return self.quote(name)
