@@ -122,7 +122,7 @@ def test_unknown_identities_are_never_touched(
     assert user_exists(iam, "BedrockAPIKey-0dfl")
 
 
-def test_live_users_need_user_and_force(iam: Any, cli_env: dict[str, str], backups: str):
+def test_live_users_need_user_and_force(iam: Any, lab: Lab, cli_env: dict[str, str], backups: str):
     seed_pivoted_phantom(iam, "BedrockAPIKey-hr8l", customer_boundary=False)
     named = run(
         ["cleanup", "--user", "BedrockAPIKey-hr8l", "--yes", "--backup-dir", backups], cli_env
@@ -138,6 +138,11 @@ def test_live_users_need_user_and_force(iam: Any, cli_env: dict[str, str], backu
     assert forced.exit_code == 0, forced.output
     assert not user_exists(iam, "BedrockAPIKey-hr8l")
     (backup,) = Path(backups).rglob("*cleanup-BedrockAPIKey-hr8l-*.json")
+    lab.reset_stats()
+    dry = run(["restore", str(backup), "--dry-run"], cli_env)
+    assert dry.exit_code == 0, dry.output
+    assert "iam:CreateUser" in dry.stdout
+    assert write_calls(lab.stats()) == {}
     restored = run(["restore", str(backup), "--yes", "--backup-dir", backups], cli_env)
     assert restored.exit_code == 0, restored.output
     assert user_exists(iam, "BedrockAPIKey-hr8l")
@@ -528,3 +533,37 @@ def test_one_line_errors(cli_env: dict[str, str], tmp_path: Path):
     assert "not found" in " ".join(missing.output.split())
     bad_name = run(["report", "not a user name"], cli_env)
     assert bad_name.exit_code == 2
+
+
+def test_revoke_does_all_it_can_when_one_step_fails(
+    iam: Any, lab: Lab, cli_env: dict[str, str], backups: str
+):
+    """Peer defect: its revoke stops at the first error. Here every other step still runs."""
+    seeded = seed_pivoted_phantom(iam, "BedrockAPIKey-hr8l", customer_boundary=False)
+    lab.set_faults("iam:UpdateServiceSpecificCredential=denied")
+    result = run(["revoke", "BedrockAPIKey-hr8l", "--yes", "--backup-dir", backups], cli_env)
+    assert result.exit_code == 4
+    assert "FAILED" in result.stdout
+    assert (
+        REVOKE_POLICY_NAME in iam.list_user_policies(UserName="BedrockAPIKey-hr8l")["PolicyNames"]
+    )
+    statuses = {
+        k["AccessKeyId"]: k["Status"]
+        for k in iam.list_access_keys(UserName="BedrockAPIKey-hr8l")["AccessKeyMetadata"]
+    }
+    assert statuses[seeded["access_key"]] == "Inactive"
+    lab.set_faults(None)
+    again = run(["revoke", "BedrockAPIKey-hr8l", "--yes", "--backup-dir", backups], cli_env)
+    assert again.exit_code == 0, again.output
+    assert _status(iam, "BedrockAPIKey-hr8l")["bedrock.amazonaws.com"] == "Inactive"
+
+
+def test_profile_errors_are_one_line(cli_env: dict[str, str], tmp_path: Path):
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = us-east-1\n")
+    env = {**cli_env, "AWS_CONFIG_FILE": str(config)}
+    for args in (["revoke", "alice"], ["cleanup"], ["report", "alice"]):
+        result = run([*args, "--profile", "no-such-profile"], env)
+        assert result.exit_code == 2
+        assert "no-such-profile" in result.output
+        assert "Traceback" not in result.output

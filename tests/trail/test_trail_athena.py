@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlglot
+from trailkit import example_records, trail_key
 
 from phantomkeys.trail.athena_engine import (
     AthenaOptions,
@@ -20,7 +21,6 @@ from phantomkeys.trail.athena_engine import (
 )
 from phantomkeys.trail.hunt import plan_sources, run_duckdb
 from phantomkeys.trail.pack import load_pack
-from trailkit import example_records, trail_key
 
 moto = pytest.importorskip("moto")
 PACK = load_pack()
@@ -46,7 +46,8 @@ def test_layouts_cover_accounts_regions_and_org_trails() -> None:
         "AWSLogs/777788889999/CloudTrail-Digest/us-west-2/",
     ]
     single, org = layouts_from_region_dirs("b", dirs)
-    assert single.base == "AWSLogs/" and single.accounts == ("777788889999",)
+    assert single.base == "AWSLogs/"
+    assert single.accounts == ("777788889999",)
     assert org.base == "logs/AWSLogs/o-abc123def4/"
     assert org.accounts == ("111122223333", "444455556666")
     assert org.regions == ("eu-west-1", "us-east-1")
@@ -64,7 +65,8 @@ def test_layouts_cover_accounts_regions_and_org_trails() -> None:
 def test_hits_query_prunes_partitions_and_parses_as_trino() -> None:
     sql = hits_query(PACK, "default", "ct", datetime(2026, 11, 1, tzinfo=UTC),
                      datetime(2026, 11, 8, tzinfo=UTC))
-    assert "\"timestamp\" >= '2026/11/01'" in sql and "\"timestamp\" <= '2026/11/09'" in sql
+    assert "\"timestamp\" >= '2026/11/01'" in sql
+    assert "\"timestamp\" <= '2026/11/09'" in sql
     assert "from_iso8601_timestamp(eventtime) >= from_iso8601_timestamp('2026-11-01T00:00:00Z')" \
         in sql
     sqlglot.parse_one(sql, read="trino")
@@ -119,10 +121,13 @@ def test_run_athena_end_to_end_on_moto(aws: Any, tmp_path: Path) -> None:
         since=None, until=None, ctx=AwsContext.from_cli(None, "us-east-1"), sleep=lambda s: None)
 
     (query,) = extra["athena"]["queries"]
-    assert query["accounts"] == [ACCOUNT] and query["regions"] == ["eu-west-1", "us-east-1"]
+    assert query["accounts"] == [ACCOUNT]
+    assert query["regions"] == ["eu-west-1", "us-east-1"]
     sent = [e.query for e in backend.executions.values()]
-    assert sent[0].startswith("CREATE EXTERNAL TABLE IF NOT EXISTS `default`.`phantomkeys_cloudtrail_")
-    assert "UNION ALL" in sent[1] and "json_extract_scalar(additionaleventdata" in sent[1]
+    assert sent[0].startswith(
+        "CREATE EXTERNAL TABLE IF NOT EXISTS `default`.`phantomkeys_cloudtrail_")
+    assert "UNION ALL" in sent[1]
+    assert "json_extract_scalar(additionaleventdata" in sent[1]
     local_result = run_duckdb(PACK, plan_sources([str(local)], None, None), since=None,
                               until=None, threads=1)
     assert sorted((f.rule_id, f.subject, f.fingerprint) for f in result.findings) == \

@@ -12,9 +12,9 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from trailkit import example_records
 
 from phantomkeys.cli import cli
-from trailkit import example_records
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "src/phantomkeys/schemas/hunt.schema.json")
                     .read_text())
@@ -37,8 +37,11 @@ def test_hunt_json_document(trail_dir: Path) -> None:
     doc = json.loads(result.stdout)
     jsonschema.validate(doc, SCHEMA)
     meta = doc["metadata"]
-    assert meta["command"] == "hunt" and meta["engine"] == "duckdb"
-    assert meta["files_read"] == 2 and meta["bad_files"] == [] and meta["windows"] == "sliding"
+    assert meta["command"] == "hunt"
+    assert meta["engine"] == "duckdb"
+    assert meta["files_read"] == 2
+    assert meta["bad_files"] == []
+    assert meta["windows"] == "sliding"
     assert meta["records_read"] == 4 + 2
     assert {f["rule_id"] for f in doc["findings"]} >= {"phantom-user-credential-added",
                                                        "bearer-token-call"}
@@ -81,7 +84,8 @@ def test_hunt_table_and_time_window(trail_dir: Path) -> None:
 def test_hunt_usage_errors(tmp_path: Path) -> None:
     assert run("hunt").exit_code == 2
     missing = run("hunt", str(tmp_path / "nope"))
-    assert missing.exit_code == 2 and "no such file" in missing.stderr
+    assert missing.exit_code == 2
+    assert "no such file" in missing.stderr
     assert run("hunt", str(tmp_path), "--since", "yesterday").exit_code == 2
     assert run("hunt", str(tmp_path), "--rule", "no-such-rule").exit_code == 2
     assert run("hunt", str(tmp_path), "--engine", "athena").exit_code == 2
@@ -92,13 +96,16 @@ def test_rules_list_and_test() -> None:
     listed = run("rules", "list", "--format", "json")
     assert listed.exit_code == 0
     rules = json.loads(listed.stdout)["rules"]
-    assert len(rules) >= 20 and all(r["attack"] for r in rules)
+    assert len(rules) >= 20
+    assert all(r["attack"] for r in rules)
     tested = run("rules", "test", "--format", "json")
     assert tested.exit_code == 0, tested.stdout
     doc = json.loads(tested.stdout)
-    assert doc["metadata"]["failed"] == 0 and doc["metadata"]["validation_issues"] == 0
+    assert doc["metadata"]["failed"] == 0
+    assert doc["metadata"]["validation_issues"] == 0
     table = run("rules", "list", "--format", "table")
-    assert "invocation-spike" in table.stdout and "correlation" in table.stdout
+    assert "invocation-spike" in table.stdout
+    assert "correlation" in table.stdout
 
 
 def test_rules_test_fails_on_a_broken_rule(tmp_path: Path) -> None:

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trailkit import example_records
 
 from phantomkeys.trail import duckdb_engine
 from phantomkeys.trail.duckdb_engine import DuckDBEngine
 from phantomkeys.trail.hunt import plan_sources, run_duckdb
 from phantomkeys.trail.pack import load_pack
 from phantomkeys.trail.records import batches, discover
-
-from trailkit import example_records
 
 PACK = load_pack()
 
@@ -49,7 +48,8 @@ def test_bad_files_are_named_and_the_rest_is_read(tmp_path: Path,
     assert "no Records" in reasons[no_records.name]
     assert reasons["empty.json"] == "empty file"
     assert len(reasons) == 4
-    assert good.exists() and "phantom-user-created" in rule_ids(result)
+    assert good.exists()
+    assert "phantom-user-created" in rule_ids(result)
     assert result.stats.files_read == 1
 
 
@@ -90,9 +90,11 @@ def test_since_until_filter_records_and_day_folders(tmp_path: Path,
     old = write_trail(records, stamp="20261001T1000", n=7)
     since = datetime(2026, 11, 20, 9, 58, 30, tzinfo=UTC)
     found = discover([tmp_path], since, None)
-    assert old not in [f.path for f in found.files] and found.skipped_by_date == 1
+    assert old not in [f.path for f in found.files]
+    assert found.skipped_by_date == 1
     result = hunt([tmp_path], since=since)
-    assert result.stats.records_read == 2 and result.stats.records_in_window == 1
+    assert result.stats.records_read == 2
+    assert result.stats.records_in_window == 1
     (finding,) = [f for f in result.findings if f.rule_id == "phantom-user-created"]
     assert finding.evidence["count"] == 1
     until = datetime(2026, 11, 20, 9, 58, 30, tzinfo=UTC)
@@ -122,11 +124,15 @@ def test_evidence_has_the_documented_fields(tmp_path: Path,
     ev = spike.evidence
     assert ev["principal"] == "arn:aws:iam::111122223333:user/BedrockAPIKey-hr8l"
     assert ev["account_id"] == spike.account_id == "111122223333"
-    assert ev["count"] == 105 and ev["window"]["peak"] == 105 and ev["window"]["sliding"]
+    assert ev["count"] == 105
+    assert ev["window"]["peak"] == 105
+    assert ev["window"]["sliding"]
     assert ev["regions"] == ["eu-west-1", "us-east-1", "us-west-2"]
-    assert ev["source_ips"] == ["45.148.10.77"] and ev["user_agents"] == ["python-requests/2.32.3"]
+    assert ev["source_ips"] == ["45.148.10.77"]
+    assert ev["user_agents"] == ["python-requests/2.32.3"]
     assert ev["models"] == ["us.anthropic.claude-3-7-sonnet-20250219-v1:0"]
-    assert ev["first_seen"] == "2026-11-20T09:58:00Z" and len(ev["event_ids"]) == 100
+    assert ev["first_seen"] == "2026-11-20T09:58:00Z"
+    assert len(ev["event_ids"]) == 100
     assert ev["event_ids_truncated"] is True
 
 

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from trailkit import example_records
 
 from phantomkeys.trail.export import eventbridge_pattern, export_pack
 from phantomkeys.trail.pack import load_pack
-from trailkit import example_records
 
 PACK = load_pack()
 

@@ -57,10 +57,14 @@ def test_rule_metadata_is_complete(rule: Any) -> None:
     doc = rule.document
     assert uuid.UUID(str(doc["id"])).version == 4
     assert doc["status"] in ("experimental", "test", "stable")
-    assert doc["author"] and doc["date"] and doc["references"] and doc["falsepositives"]
+    assert doc["author"]
+    assert doc["date"]
+    assert doc["references"]
+    assert doc["falsepositives"]
     assert len(doc["description"]) > 60
     assert rule.severity is LEVEL_SEVERITY[doc["level"]]
-    assert rule.rule.attack and all(re.fullmatch(r"T\d{4}(\.\d{3})?", t) for t in rule.rule.attack)
+    assert rule.rule.attack
+    assert all(re.fullmatch(r"T\d{4}(\.\d{3})?", t) for t in rule.rule.attack)
     if rule.emits:
         assert rule.rule.remediation, "findings need a remediation"
     if rule.correlation is None:
@@ -81,7 +85,8 @@ def test_thresholds_and_windows_are_correlations() -> None:
         assert corr is not None
         assert corr.group_by == ("recipientAccountId", "userIdentity.arn")
     spike = by_name["invocation-spike"].correlation
-    assert spike is not None and spike.type is CorrelationType.EVENT_COUNT
+    assert spike is not None
+    assert spike.type is CorrelationType.EVENT_COUNT
     # Across regions: the region is not a group key of any volume rule.
     assert all("awsRegion" not in (r.correlation.group_by if r.correlation else ())
                for r in PACK)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from trailkit import example_records, trail_key
 
 from phantomkeys.trail.hunt import plan_sources, run_duckdb
 from phantomkeys.trail.pack import load_pack
-from trailkit import example_records, trail_key
 
 moto = pytest.importorskip("moto")
 PACK = load_pack()
@@ -61,5 +61,6 @@ def test_hunt_from_s3_lists_only_the_window(bucket: Any) -> None:
     assert [b.name for b in result.bad_files] == [
         "s3://org-trail/org/AWSLogs/o-abc123def4/111122223333/CloudTrail/us-east-1/2026/11/20/"
         "broken.json.gz"]
-    accounts = {f.account_id for f in result.findings if f.rule_id == "phantom-user-credential-added"}
+    accounts = {f.account_id for f in result.findings
+                if f.rule_id == "phantom-user-credential-added"}
     assert accounts == {"111122223333"}  # example records carry their own recipientAccountId

@@ -40,9 +40,10 @@ def test_every_rule_on_spark(runner: Any) -> None:
 
 def test_spark_hunt_matches_duckdb(runner: Any, tmp_path: Path,
                                    write_trail: Any) -> None:
+    from trailkit import example_records
+
     from phantomkeys.trail.hunt import plan_sources, run_duckdb
     from phantomkeys.trail.spark_engine import run_spark
-    from trailkit import example_records
 
     write_trail(example_records("invocation-spike"), n=1)
     write_trail(example_records("phantom-user-policy-added"), n=2)

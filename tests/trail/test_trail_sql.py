@@ -1,5 +1,7 @@
 """Sigma -> SQL: matching semantics on DuckDB, sliding windows, and SQL that parses."""
 
+# ruff: noqa: S608 - SQL built from test fixtures
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -103,9 +105,9 @@ def _hits(con: Any, events: list[tuple[int, str, str, str]]) -> None:
     t0 = datetime(2026, 11, 20, 9, 58)
     for i, (sec, principal, region, ip) in enumerate(events):
         con.execute(
-            f'INSERT INTO hits (rule_name, subject, "eventID", "eventTime", "awsRegion", '
-            f'"sourceIPAddress", "recipientAccountId", "userIdentity.arn", "principal") '
-            f"VALUES ('base', ?, ?, ?, ?, ?, '111122223333', ?, ?)",
+            'INSERT INTO hits (rule_name, subject, "eventID", "eventTime", "awsRegion", '
+            '"sourceIPAddress", "recipientAccountId", "userIdentity.arn", "principal") '
+            "VALUES ('base', ?, ?, ?, ?, ?, '111122223333', ?, ?)",
             [principal, f"e{i}", t0 + timedelta(seconds=sec), region, ip, principal, principal])
 
 
@@ -185,7 +187,8 @@ def test_a_burst_across_a_bucket_boundary_is_one_window() -> None:
 
 def _parse(sql: str, dialect: str) -> None:
     statements = sqlglot.parse(sql, read=dialect)
-    assert statements and all(s is not None for s in statements)
+    assert statements
+    assert all(s is not None for s in statements)
 
 
 def test_generated_athena_sql_parses_as_trino() -> None:

@@ -375,8 +375,7 @@ def apply_plan(
         return RunReport(
             plan=base,
             status=RunStatus.UNREADABLE,
-            message=f"the state of {fresh.name} could not be re-read ({what}); "
-            "nothing was written",
+            message=f"the state of {fresh.name} could not be re-read ({what}); nothing was written",
         )
     facts = facts_of(fresh)
     changes = drift(base.baseline, facts, base.steps)
@@ -391,7 +390,8 @@ def apply_plan(
             # The interrupted run cannot continue on changed state; its backup stays for
             # restore, and the next run starts from the fresh plan shown to the user.
             Journal(resume.files.journal).append(
-                event="abandoned", reason="state changed since the plan", drift=changes)
+                event="abandoned", reason="state changed since the plan", drift=changes
+            )
         return RunReport(
             plan=base,
             status=RunStatus.DRIFT,

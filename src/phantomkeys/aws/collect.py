@@ -272,8 +272,16 @@ def collect_account(
     account_id, caller_arn = ident["Account"], ident["Arn"]
     partition = caller_arn.split(":")[1]
 
-    progress("reading users, groups and policies")
-    details = c.get_authorization_details()
+    # The three account-wide reads are independent: run them side by side (the
+    # credential report may need a few seconds to generate).
+    progress("reading users, groups, policies, API keys and the credential report")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        report_future = pool.submit(c.get_credential_report)
+        details_future = pool.submit(c.get_authorization_details)
+        creds_future = pool.submit(c.get_service_credentials)
+        details = details_future.result()
+        creds = creds_future.result()
+        report = report_future.result()
     raw_users: list[dict[str, Any]]
     groups: dict[str, Group] = {}
     managed: dict[str, ManagedPolicy] = {}
@@ -286,8 +294,6 @@ def collect_account(
     else:
         raw_users = c.get_users_fallback() or []
 
-    progress("listing API keys (service-specific credentials)")
-    creds = c.get_service_credentials()
     if creds is None:  # account-wide listing denied/unavailable: per user, for every user
         names = [u["UserName"] for u in raw_users]
         per_user = c.run_per_user(names, c.get_user_service_credentials)
@@ -325,8 +331,6 @@ def collect_account(
         candidates = {u["UserName"] for u in raw_users
                       if _is_candidate(u, creds, groups, surfaces)}
 
-    progress("reading the IAM credential report")
-    report = c.get_credential_report()
     login: dict[str, Any] = {}
     if report is None or fresh:
         progress(f"confirming access keys, passwords and MFA of {len(candidates)} key holders")
@@ -445,7 +449,8 @@ def _group(g: dict[str, Any]) -> Group:
 def _managed_policy(p: dict[str, Any]) -> ManagedPolicy:
     default = next((v for v in p.get("PolicyVersionList", ()) if v.get("IsDefaultVersion")), None)
     return ManagedPolicy(
-        arn=p["Arn"], name=p["PolicyName"], version_id=p.get("DefaultVersionId"),
+        arn=p["Arn"], name=p.get("PolicyName") or p["Arn"].rsplit("/", 1)[-1],
+        version_id=p.get("DefaultVersionId"),
         document=_document(default["Document"]) if default else None,
     )
 

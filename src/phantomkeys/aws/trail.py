@@ -178,7 +178,8 @@ class S3Downloader:
                 for n, batch in enumerate(self._batches()):
                     folder = root / f"b{n}"
                     folder.mkdir()
-                    files = [f for f in pool.map(lambda i: fetch(i, folder), batch) if f]
+                    folders = [folder] * len(batch)
+                    files = [f for f in pool.map(fetch, batch, folders) if f]
                     kept.append(folder)
                     # The engine may still read batch n-1 while staging batch n.
                     while len(kept) > 2:

@@ -26,7 +26,7 @@ from phantomkeys.core.findings import Severity
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Progress bars, logs, warnings. Never results.
-stderr = Console(stderr=True, highlight=False, soft_wrap=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class ExitCode(IntEnum):

@@ -474,14 +474,13 @@ def run_jobs(
     yes: bool,
     backup_dir: str,
     now: datetime,
-    hook: Any = None,
 ) -> None:
     """Print, confirm, apply; exit with the documented code. Never returns."""
     from phantomkeys.aws.apply import ApplyError, BackupStore, RunStatus, apply_plan
 
     store = BackupStore(Path(backup_dir))
     for job in jobs:
-        if job.resume is None and not session.dry_run:
+        if job.resume is None:  # reading the journals is harmless in a dry run too
             job.resume = _find_resume(store, job.plan)
     shown: list[Plan] = []
     for job in jobs:
@@ -537,7 +536,6 @@ def run_jobs(
                 now=now,
                 resume=job.resume,
                 restores=job.restores,
-                **({"hook": hook} if hook is not None else {}),
             )
             runs.append(run)
             session.say(render_run(run))
@@ -1044,20 +1042,19 @@ def cleanup_jobs(
     refused = [{"username": r.username, "reason": r.reason} for r in selection.refused]
     names = list(selection.selected)
     resumed: dict[str, Any] = {}
-    if not session.dry_run:
-        # An interrupted cleanup continues even when the half-deleted user no longer
-        # looks like a phantom to the scan (its policy may already be detached).
-        for pending in BackupStore(Path(backup_dir)).pending(
-            operation="cleanup", account_id=aws.account_id
-        ):
-            name = pending.backup.plan.subject
-            if users and name not in users:
-                continue
-            if name in by_user and combined(by_user[name]).status == "unknown":
-                continue  # refused like any unknown user
-            resumed.setdefault(name, pending)
-            if name not in names:
-                names.append(name)
+    # An interrupted cleanup continues even when the half-deleted user no longer looks
+    # like a phantom to the scan (its policy may already be detached).
+    for pending in BackupStore(Path(backup_dir)).pending(
+        operation="cleanup", account_id=aws.account_id
+    ):
+        name = pending.backup.plan.subject
+        if users and name not in users:
+            continue
+        if name in by_user and combined(by_user[name]).status == "unknown":
+            continue  # refused like any unknown user
+        resumed.setdefault(name, pending)
+        if name not in names:
+            names.append(name)
     jobs: list[Job] = []
     for name in names:
         state = _read_user(aws, name, now)

@@ -302,11 +302,11 @@ def rules_test(engine: str, examples_dir: str | None, fmt: str | None, output: s
     fails (or has no positive or no negative example), 0 otherwise.
     """
     from phantomkeys._meta import envelope
-    from phantomkeys.trail.selftest import check_pack, duckdb_runner
+    from phantomkeys.trail.selftest import Runner, check_pack, duckdb_runner
     from phantomkeys.trail.validate import validate_pack
 
     pack = _load_pack(rules_paths, ())
-    runner = duckdb_runner
+    runner: Runner = duckdb_runner
     if engine == "spark":
         from phantomkeys.trail.spark_engine import SparkUnavailable, spark_runner
 

@@ -342,17 +342,18 @@ def assess_account(
         managed_refs[s.id] = (Policy.parse(mp.document, name=arn, kind=PolicyKind.MANAGED)
                               if mp and mp.document is not None else None)
     out: list[Identity] = []
+    cache: dict[Any, tuple[str, ...]] = {}
     for user in snap.users:
         for surface in _surfaces_of(user, surfaces, snap):
             out.append(_assess_one(user, surface, snap, catalog=catalog, at=at, scps=scps,
-                                   managed=managed_refs[surface.id]))
+                                   managed=managed_refs[surface.id], cache=cache))
     out.sort(key=lambda i: (-i.severity.rank, STATUS_ORDER.index(i.status), i.username))
     return out
 
 
 def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catalog: Catalog,
                 at: datetime, scps: tuple[tuple[Policy, ...], ...] | None,
-                managed: Policy | None) -> Identity:
+                managed: Policy | None, cache: dict[Any, tuple[str, ...]]) -> Identity:
     ps = collect_policies(user, snap)
     unknown = [f"{f.operation} failed: {f.error_code}" for f in snap.failures_for(user.name)
                if not (f.user or "").startswith(("policy:", "group:"))]
@@ -373,8 +374,14 @@ def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catal
                                  surface=surface, catalog=catalog)
     beyond: tuple[str, ...] = ()
     if managed is not None:
-        beyond = tuple(beyond_managed_policy(ps.identity, boundary=ps.boundary, scps=scp_input,
-                                             managed=managed, catalog=catalog))
+        # Most key holders share one policy set: compare each distinct set once.
+        key = (tuple(ps.identity), ps.boundary, tuple(tuple(x) for x in scp_input), managed)
+        if key not in cache:
+            cache[key] = tuple(beyond_managed_policy(
+                ps.identity, boundary=ps.boundary, scps=scp_input, managed=managed,
+                catalog=catalog))
+        beyond = cache[key]
+    extra_actions = frozenset(beyond)  # canonical catalog names, like Grant.actions
     kind = classify_kind(user, surface, snap.partition)
     active_keys = [k for k in user.access_keys or () if k.status == "Active"]
     live = [c for c in creds or () if c.is_active(at)]
@@ -435,7 +442,8 @@ def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catal
     if not creds and not phantom_like and creds is not None:
         add("managed-policy-without-key")
     for g in grants:
-        if g.severity.rank >= Severity.HIGH.rank and _beyond_managed_grant(g, beyond):
+        if (g.severity.rank >= Severity.HIGH.rank and extra_actions
+                and not extra_actions.isdisjoint(g.actions)):
             findings.append(Finding.from_rule(
                 capability_rule(g), subject=subject, account_id=acct,
                 evidence={"reach": list(g.reach), "granted_by": list(g.granted_by),
@@ -448,12 +456,6 @@ def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catal
         capabilities=tuple(grants), beyond_managed=beyond, findings=tuple(findings),
         unknown_because=tuple(unknown), scps_evaluated=scps is not None,
     )
-
-
-def _beyond_managed_grant(grant: Grant, beyond: Sequence[str]) -> bool:
-    """Report a dangerous capability as its own finding only when it comes from extras."""
-    extra = {a.lower() for a in beyond}
-    return any(a.lower() in extra for a in grant.actions)
 
 
 def summarize(identities: Iterable[Identity]) -> dict[str, Any]:

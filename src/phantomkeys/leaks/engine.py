@@ -26,7 +26,7 @@ from phantomkeys.leaks.model import (
 )
 from phantomkeys.leaks.patterns import fast_search
 from phantomkeys.leaks.scanner import CHUNK_SIZE, Scanner
-from phantomkeys.leaks.sources import FileEntry, iter_files
+from phantomkeys.leaks.sources import UNKNOWN_SIZE, FileEntry, iter_files
 
 if TYPE_CHECKING:
     import multiprocessing.context
@@ -40,14 +40,12 @@ STDIN_LABEL = "<stdin>"
 #: Below this many bytes a process pool costs more than it saves (the stdlib
 #: fallback search holds the GIL, so only processes run it in parallel).
 POOL_MIN_BYTES = 48 << 20
-#: Below this many bytes threads cost more than they save (with ``ahocorasick_rs``
-#: the search and the reads release the GIL: threads scan in parallel).
-THREAD_POOL_MIN_BYTES = 4 << 20
+#: With ``ahocorasick_rs`` the search and the reads release the GIL: ``jobs``
+#: threads scan in parallel, and start in microseconds (no threshold needed).
 _BATCH_BYTES = 32 << 20
 _BATCH_FILES = 2000
-#: Thread batches are small: balance matters, a batch costs one queue round-trip.
-_THREAD_BATCH_BYTES = 4 << 20
-_THREAD_BATCH_FILES = 256
+#: Files a thread takes from the shared cursor at a time.
+_THREAD_BATCH_FILES = 16
 #: How many skipped paths the report lists (all are counted).
 MAX_SKIPPED_LISTED = 200
 
@@ -125,7 +123,7 @@ def _batches(entries: list[FileEntry], max_bytes: int = _BATCH_BYTES,
     size = 0
     for e in entries:
         batch.append((e.path, e.shown))
-        size += e.size
+        size += max(e.size, 0)
         if size >= max_bytes or len(batch) >= max_files:
             yield batch
             batch, size = [], 0
@@ -133,63 +131,94 @@ def _batches(entries: list[FileEntry], max_bytes: int = _BATCH_BYTES,
         yield batch
 
 
+def _sized(entries: list[FileEntry]) -> list[FileEntry]:
+    """Entries with their sizes looked up where the listing left them unknown."""
+    out = []
+    for e in entries:
+        if e.size == UNKNOWN_SIZE:
+            try:
+                e = FileEntry(e.path, os.lstat(e.path).st_size, e.label)
+            except OSError:
+                e = FileEntry(e.path, 0, e.label)  # scan_file reports the error
+        out.append(e)
+    return out
+
+
 def scan_entries(entries: list[FileEntry], options: ScanOptions) -> Iterator[FileResult]:
-    """Scan files: in ``options.jobs`` threads when the GIL-free search is installed,
-    else in a process pool of that size, when either pays off; results in order."""
-    total = sum(e.size for e in entries)
-    threaded = fast_search() is not None
-    threshold = min(POOL_MIN_BYTES, THREAD_POOL_MIN_BYTES) if threaded else POOL_MIN_BYTES
-    if options.jobs <= 1 or total < threshold or len(entries) < 2:
-        scanner = Scanner(partition=options.partition, chunk_size=options.chunk_size)
-        for e in entries:
-            yield scanner.scan_file(e.path, label=e.shown)
+    """Scan files, results in the order of ``entries``: in ``options.jobs`` threads
+    when the GIL-free search is installed, else in a process pool of that size,
+    when either pays off."""
+    if options.jobs > 1 and len(entries) > 1 and fast_search() is not None:
+        yield from _scan_threaded(entries, options)
         return
+    if options.jobs > 1 and len(entries) > 1:
+        entries = _sized(entries)
+        if sum(e.size for e in entries) >= POOL_MIN_BYTES:
+            yield from _scan_processes(entries, options)
+            return
+    scanner = Scanner(partition=options.partition, chunk_size=options.chunk_size)
+    for e in entries:
+        yield scanner.scan_file(e.path, label=e.shown)
+
+
+def _scan_threaded(entries: list[FileEntry], options: ScanOptions) -> Iterator[FileResult]:
+    """``options.jobs`` threads take the next few files from a shared cursor until
+    none are left (no sizes needed to balance the work)."""
+    import threading
+
+    results: list[FileResult | None] = [None] * len(entries)
+    cursor = iter(range(0, len(entries), _THREAD_BATCH_FILES))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        scanner = Scanner(partition=options.partition, chunk_size=options.chunk_size)
+        try:
+            while True:
+                with lock:
+                    start = next(cursor, None)
+                if start is None or failures:
+                    return
+                for i in range(start, min(start + _THREAD_BATCH_FILES, len(entries))):
+                    e = entries[i]
+                    results[i] = scanner.scan_file(e.path, label=e.shown)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, name=f"leaks-{n}", daemon=True)
+               for n in range(options.jobs - 1)]
+    for t in threads:
+        t.start()
+    work()  # this thread is a worker too
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+    for res in results:
+        assert res is not None
+        yield res
+
+
+def _scan_processes(entries: list[FileEntry], options: ScanOptions
+                    ) -> Iterator[FileResult]:
+    from concurrent.futures import ProcessPoolExecutor
+
     # Big files first so the pool does not end waiting on one straggler; results
     # are put back in the order of ``entries``.
     order = sorted(range(len(entries)), key=lambda i: -entries[i].size)
     ordered = [entries[i] for i in order]
     results: list[FileResult | None] = [None] * len(entries)
     done = 0
-    if threaded:
-        batches = _scan_threaded(ordered, options)
-    else:
-        batches = _scan_processes(ordered, options)
-    for batch in batches:
-        for res in batch:
-            results[order[done]] = res
-            done += 1
-    for res in results:
-        assert res is not None
-        yield res
-
-
-def _scan_threaded(ordered: list[FileEntry], options: ScanOptions
-                   ) -> Iterator[list[FileResult]]:
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    local = threading.local()
-
-    def run(batch: list[tuple[str, str]]) -> list[FileResult]:
-        scanner: Scanner | None = getattr(local, "scanner", None)
-        if scanner is None:
-            scanner = local.scanner = Scanner(partition=options.partition,
-                                              chunk_size=options.chunk_size)
-        return [scanner.scan_file(path, label=label) for path, label in batch]
-
-    with ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="leaks") as pool:
-        yield from pool.map(run, _batches(ordered, _THREAD_BATCH_BYTES, _THREAD_BATCH_FILES))
-
-
-def _scan_processes(ordered: list[FileEntry], options: ScanOptions
-                    ) -> Iterator[list[FileResult]]:
-    from concurrent.futures import ProcessPoolExecutor
-
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=_mp_context()) as pool:
         futures = [pool.submit(_scan_batch, batch, options.partition, options.chunk_size)
                    for batch in _batches(ordered)]
         for fut in futures:
-            yield fut.result()
+            for res in fut.result():
+                results[order[done]] = res
+                done += 1
+    for res in results:
+        assert res is not None
+        yield res
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
+import functools
 
-#: Resolved once: an absolute path when git is on PATH.
-GIT = shutil.which("git") or "git"
+
+@functools.cache
+def git_executable() -> str:
+    """Resolved once, on first use: an absolute path when git is on PATH."""
+    import shutil
+
+    return shutil.which("git") or "git"
 
 
 def git_argv(*args: str) -> list[str]:
     """``[git, *args]``: arguments are passed as a list, so no shell ever parses them."""
-    return [GIT, *args]
+    return [git_executable(), *args]

@@ -374,7 +374,8 @@ def scan_blobs(repo: str, scanner: Scanner, *, jobs: int = 2
 def _locate(repo: str, hits: dict[str, list[KeyHit]], result: HistoryScan
             ) -> dict[str, tuple[list[KeyHit], str]]:
     """A path for each blob with hits; blobs that no ref reaches are left out."""
-    missing = [b for b in hits if b not in _paths_of(result.changes)]
+    path_of = _paths_of(result.changes)
+    missing = [b for b in hits if b not in path_of]
     if missing:  # introduced only by a merge resolution: look at merges' diffs
         for blob in missing[:_MAX_FIND_OBJECT]:
             try:

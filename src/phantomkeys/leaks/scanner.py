@@ -111,9 +111,15 @@ class Scanner:
             have += _fill(read_into, view, have)
         return self._scan_filled(read_into, have, label)
 
-    def _scan_filled(self, read_into: Callable[[memoryview], int], have: int,
-                     label: str) -> FileResult:
-        """Scan the stream whose first ``have`` bytes are already in the chunk buffer."""
+    def _scan_filled(self, read_into: Callable[[memoryview], int], have: int, label: str,
+                     count_lines: Callable[[int], int] | None = None) -> FileResult:
+        """Scan the stream whose first ``have`` bytes are already in the chunk buffer.
+
+        ``count_lines(offset)`` (for files that can be read again) gives the
+        newlines before ``offset``: then chunks are not counted as they pass,
+        only when a candidate turns up past the first chunk (most large files
+        have none).
+        """
         buf = self._chunk_buffer()
         size = len(buf)
         if buf.find(b"\x00", 0, min(have, SNIFF_BYTES)) != -1:
@@ -121,18 +127,21 @@ class Scanner:
         if have < size:  # the whole input fits: the common case, no bookkeeping
             hits, rejected = self.scan_buffer(buf, have)
             return FileResult(path=label, size=have, hits=tuple(hits), rejected=rejected)
-        hits: list[KeyHit] = []
+        hits = []
         rejected = 0
         total = have
         with memoryview(buf) as view:
-            eof = have < size
-            base = 0  # file offset of buf[0]
-            lines_before = 0  # newlines in the file before buf[0]
-            line_start_abs = 0  # file offset where the line holding buf[0] starts
+            eof = False
+            base = 0  # stream offset of buf[0]
+            lines_before: int | None = 0  # newlines before buf[0] (None: not counted yet)
+            line_start_abs = 0  # stream offset where the line holding buf[0] starts
             scan_from = 0
             while True:
                 stop = have if eof else have - OVERLAP
                 for cand in find_candidates(buf, scan_from, stop, have):
+                    if lines_before is None:
+                        assert count_lines is not None
+                        lines_before = count_lines(base)
                     nl = buf.rfind(b"\n", 0, cand.start)
                     line = lines_before + buf.count(b"\n", 0, cand.start) + 1
                     if nl >= 0:
@@ -147,7 +156,11 @@ class Scanner:
                 if eof:
                     break
                 keep_from = stop - _LOOKBEHIND
-                lines_before += buf.count(b"\n", 0, keep_from)
+                if count_lines is None:
+                    assert lines_before is not None
+                    lines_before += buf.count(b"\n", 0, keep_from)
+                else:
+                    lines_before = None
                 nl = buf.rfind(b"\n", 0, keep_from)
                 if nl >= 0:
                     line_start_abs = base + nl + 1
@@ -166,21 +179,21 @@ class Scanner:
     def scan_file(self, path: str, *, label: str | None = None) -> FileResult:
         """Scan one file; errors and skips come back as values, never raised.
 
-        The file is read straight into the scanner's reusable chunk buffer
-        (``os.readv``: no per-file allocation, no buffered-IO object); a file
+        The file is opened without following a symlink and checked with
+        ``fstat`` (a symlink, FIFO or device swapped in after listing is skipped,
+        never read), then read straight into the reusable chunk buffer with
+        ``os.readv``: no per-file allocation, no buffered-IO object. A file
         larger than a chunk continues as a stream from there.
         """
         name = label or path
         try:
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                return FileResult(path=name, skipped=SkipReason.SYMLINK)
-            if not stat.S_ISREG(st.st_mode):
-                return FileResult(path=name, skipped=SkipReason.NOT_A_FILE)
             fd = os.open(path, _OPEN_FLAGS)
         except OSError as exc:
-            return FileResult(path=name, error=_os_error(exc))
+            return _open_failure(path, name, exc)
         try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return FileResult(path=name, skipped=SkipReason.NOT_A_FILE)
             buf = self._chunk_buffer()
             with memoryview(buf) as view:
                 have = _fill_file(fd, view, st.st_size)
@@ -188,7 +201,10 @@ class Scanner:
             def read_into(v: memoryview) -> int:
                 return os.readv(fd, [v])
 
-            return self._scan_filled(read_into, have, name)
+            def count_lines(offset: int) -> int:
+                return _count_newlines(fd, offset)
+
+            return self._scan_filled(read_into, have, name, count_lines)
         except OSError as exc:
             return FileResult(path=name, error=_os_error(exc))
         finally:
@@ -200,30 +216,55 @@ class Scanner:
         return self.scan_stream(fh.readinto, label=label)  # type: ignore[attr-defined]
 
 
-#: No ``open`` follows a symlink swapped in after the ``lstat``; no controlling tty.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0) \
-    | getattr(os, "O_CLOEXEC", 0)
+#: Never follow a symlink (one swapped in after listing fails with ELOOP), never
+#: block on a FIFO, never make a terminal the controlling one.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+
+
+def _open_failure(path: str, name: str, exc: OSError) -> FileResult:
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            return FileResult(path=name, skipped=SkipReason.SYMLINK)
+    except OSError:
+        pass
+    return FileResult(path=name, error=_os_error(exc))
 
 
 def _fill_file(fd: int, view: memoryview, size: int) -> int:
-    """Read a regular file of ``size`` bytes (per ``lstat``) into ``view``.
+    """Read a regular file of ``size`` bytes (per ``fstat``) into ``view``.
 
-    One ``readv`` usually does it. Reading stops at end of file, when ``view`` is
-    full, or once more than ``size`` bytes arrived... or exactly ``size``: a file
-    that grows while it is read is scanned as it was when listed (plus what the
-    reads caught), as any scanner would.
+    One ``readv`` usually does it. Reading stops at end of file, when ``view``
+    is full, or once ``size`` bytes arrived: a file that grows while it is read
+    is scanned as it was when opened (plus what the reads caught).
     """
     got = 0
     end = len(view)
     while got < end:
-        with view[got:end] as part:
-            n = os.readv(fd, [part])
+        if got:
+            with view[got:end] as part:
+                n = os.readv(fd, [part])
+        else:
+            n = os.readv(fd, [view])
         if not n:
             break
         got += n
         if size and got >= size:
             break
     return got
+
+
+def _count_newlines(fd: int, offset: int) -> int:
+    """Newlines in the first ``offset`` bytes of the file (re-read with ``pread``)."""
+    count = 0
+    pos = 0
+    while pos < offset:
+        data = os.pread(fd, min(1 << 20, offset - pos), pos)
+        if not data:
+            break
+        count += data.count(b"\n")
+        pos += len(data)
+    return count
 
 
 def _fill(read_into: Callable[[memoryview], int], view: memoryview, start: int) -> int:

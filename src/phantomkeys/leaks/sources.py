@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,11 +26,16 @@ if TYPE_CHECKING:
 _GIT_DIR = ".git"
 
 
+#: A file's size the listing did not look up (the scan ``fstat``-s every file anyway).
+UNKNOWN_SIZE = -1
+
+
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     """A file to scan: ``path`` opens it, ``label`` is what reports show."""
 
     path: str
+    #: Bytes when listed; ``UNKNOWN_SIZE`` when the walk did not ``stat`` it.
     size: int
     label: str | None = None
 
@@ -42,6 +46,8 @@ class FileEntry:
 
 def git_toplevel(directory: str) -> str | None:
     """The work tree root holding ``directory``, or ``None`` outside git (or no git)."""
+    import subprocess  # not at import time: --all and stdin scans never run git
+
     try:
         proc = subprocess.run(  # noqa: S603 - argv list, no shell
             git_argv("-C", directory, "rev-parse", "--is-inside-work-tree", "--show-toplevel"),
@@ -91,6 +97,8 @@ def _iter_dir(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped |
 
 
 def _git_ls_files(root: str) -> list[str] | None:
+    import subprocess
+
     try:
         proc = subprocess.run(  # noqa: S603 - argv list, no shell
             git_argv("-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
@@ -132,11 +140,13 @@ def _walk(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped | Sca
     """Every file under ``root``, directories first-to-last in sorted order, the files
     of a directory (sorted) before its subdirectories, ``.git`` directories pruned.
 
-    ``os.scandir`` gives each entry's type without a ``stat``; only regular files
-    are ``lstat``-ed, for their size. A symlink is reported as skipped, never
-    followed (a symlink to a directory is not descended, like ``os.walk``).
+    ``os.scandir`` gives each entry's type without a ``stat`` (sizes are left
+    unknown: the scan ``fstat``-s each file it opens). A symlink is reported as
+    skipped, never followed (a symlink to a directory is not descended, like
+    ``os.walk``).
     """
     # (directory path, directory relative to root, the .gitignore specs in force)
+    dot = root in (".", "./")
     stack: list[tuple[str, str, _Specs]] = [(root, "", [])]
     while stack:
         dirpath, rel_dir, specs = stack.pop()
@@ -152,7 +162,7 @@ def _walk(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped | Sca
                 specs = [*specs, (rel_dir, spec)]
         subdirs: list[tuple[str, str, _Specs]] = []
         for entry in listing:
-            rel = os.path.join(rel_dir, entry.name) if rel_dir else entry.name
+            rel = f"{rel_dir}{os.sep}{entry.name}" if rel_dir else entry.name
             try:
                 is_dir = entry.is_dir()  # follows a symlink, as os.walk does
             except OSError:
@@ -166,12 +176,13 @@ def _walk(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped | Sca
                 continue
             if respect_ignore and _ignored(rel, specs, is_dir=False):
                 continue
-            path = _join(root, rel)
+            # entry.path is os.path.join(root, rel), joined in C; "./x" for root "."
+            path = rel if dot else entry.path
             try:
                 if entry.is_symlink():
                     yield Skipped(path, SkipReason.SYMLINK)
                 elif entry.is_file(follow_symlinks=False):
-                    yield FileEntry(path, entry.stat(follow_symlinks=False).st_size)
+                    yield FileEntry(path, UNKNOWN_SIZE)
                 else:
                     yield Skipped(path, SkipReason.NOT_A_FILE)
             except OSError as exc:

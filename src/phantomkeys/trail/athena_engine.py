@@ -13,6 +13,9 @@ matched rows are then aggregated and correlated (sliding windows) with the
 same SQL as the local engine, so findings have the same shape everywhere.
 """
 
+# ruff: noqa: S608 - this module generates SQL from trusted rule text; every literal goes
+# through Target.string() / _sql_string(), which quote and escape it.
+
 from __future__ import annotations
 
 import hashlib

@@ -18,8 +18,12 @@ shapes and names the files that are bad. Bad files are counted and reported,
 never fatal.
 """
 
+# ruff: noqa: S608 - this module generates SQL from trusted rule text; every literal goes
+# through Target.string() / _sql_string(), which quote and escape it.
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -129,10 +133,14 @@ class Prefilter:
             (_time_expr(f"x[{i + 1}]") if n == F.EVENT_TIME else f"x[{i + 1}]") + f" AS {q(n)}"
             for i, n in enumerate(self.fields)
         ]
-        return (
+        inner = (
             f"SELECT source_file, r, r IS NULL AS _no_records, {', '.join(cols)} FROM ("
             f"SELECT source_file, r, json_extract_string(r, {paths}) AS x FROM ({records}))"
         )
+        # Keep the raw record only where some rule may match: pass 2 needs no more.
+        names = ", ".join(q(n) for n in self.fields)
+        return (f"SELECT source_file, CASE WHEN coalesce(({self.keep}), FALSE) THEN r END AS r, "
+                f"_no_records, {names} FROM ({inner})")
 
 
 def read_json_expr(paths: list[str]) -> str:
@@ -174,10 +182,8 @@ class Staged:
 
     def discard(self) -> None:
         if self.path is not None:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-            except FileNotFoundError:
-                pass
             self.path = None
 
 
@@ -247,14 +253,16 @@ class DuckDBEngine:
     name = ENGINE_NAME
 
     def __init__(self, pack: RulePack, *, threads: int | None = None,
-                 database: str = ":memory:", staging_dir: str | None = None) -> None:
+                 database: str = ":memory:", staging_dir: str | None = None,
+                 extra_columns: tuple[str, ...] = ()) -> None:
         self.pack = pack
         self.staging_dir = staging_dir or default_staging_dir()
         self.con = duckdb.connect(database)
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self.con.execute("SET preserve_insertion_order = false")
-        self.columns = hit_columns(pack)
+        self.columns = hit_columns(pack) + tuple(
+            c for c in extra_columns if c not in hit_columns(pack))
         self.compiled = compile_detections(pack, FLAT_DUCKDB)
         self.prefilter = Prefilter.for_pack(pack)
         self._create_tables()
@@ -291,8 +299,7 @@ class DuckDBEngine:
         )
         counts = (f"SELECT count(*), count(*) FILTER (WHERE {tf or 'TRUE'}) FROM pre")
         flatten = ("INSERT INTO batch BY NAME " + flatten_select(
-            f"SELECT source_file, r FROM pre WHERE coalesce(({self.prefilter.keep}), FALSE)"
-            + (f" AND {tf}" if tf else "")))
+            "SELECT source_file, r FROM pre WHERE r IS NOT NULL" + (f" AND {tf}" if tf else "")))
         # Stage batch k+1 (Python: read, gunzip, concatenate) in a helper thread
         # while DuckDB parses and matches batch k: the two overlap on two cores.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pk-stage")
@@ -320,10 +327,8 @@ class DuckDBEngine:
                     progress(len(files), int(records))
         finally:
             if ahead is not None:  # an error mid-run: do not leave a staging file behind
-                try:
+                with contextlib.suppress(Exception):  # the original error is the one to show
                     ahead.result().discard()
-                except Exception:  # noqa: S110 - the original error is the one to show
-                    pass
             pool.shutdown(wait=True)
         (stats.hits,) = self._one("SELECT count(*) FROM hits")
         findings = findings_from_duckdb(self.con, self.pack, "hits")

@@ -20,6 +20,9 @@
   ``bin()`` fixed buckets, marked as an approximation).
 """
 
+# ruff: noqa: S608 - this module generates SQL from trusted rule text; every literal goes
+# through Target.string() / _sql_string(), which quote and escape it.
+
 from __future__ import annotations
 
 import json
@@ -74,13 +77,21 @@ def _emitting(pack: RulePack) -> list[PackRule]:
 # ----------------------------------------------------------------- splunk
 
 
-def _splunk_backend() -> Any:
-    try:
-        from sigma.backends.splunk import SplunkBackend
-    except ImportError:
-        raise ExportError("the Splunk target needs pysigma-backend-splunk") from None
+def _backend(module: str, name: str, package: str) -> Any:
+    """A pySigma backend class (typed Any: the backends ship partial or no type hints)."""
+    import importlib
 
-    class SlidingSplunkBackend(SplunkBackend):  # type: ignore[misc]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise ExportError(f"this target needs {package} (pip install {package})") from None
+
+
+def _splunk_backend() -> Any:
+    SplunkBackend = _backend("sigma.backends.splunk", "SplunkBackend",  # noqa: N806
+                             "pysigma-backend-splunk")
+
+    class SlidingSplunkBackend(SplunkBackend):  # type: ignore[misc,valid-type]
         """Splunk with sliding windows for correlations (``streamstats time_window``)."""
 
         correlation_methods: ClassVar[dict[str, str]] = {
@@ -140,10 +151,8 @@ def export_splunk(pack: RulePack) -> str:
 
 
 def export_elastic(pack: RulePack) -> str:
-    try:
-        from sigma.backends.elasticsearch import ESQLBackend
-    except ImportError:
-        raise ExportError("the Elastic target needs pysigma-backend-elasticsearch") from None
+    ESQLBackend = _backend("sigma.backends.elasticsearch", "ESQLBackend",  # noqa: N806
+                           "pysigma-backend-elasticsearch")
     blocks = []
     for rule in _emitting(pack):
         rules = _with_bases(pack, rule) if rule.correlation else [rule]
@@ -161,7 +170,8 @@ SENTINEL_COLUMNS: Mapping[str, str] = {
     "eventTime": "TimeGenerated", "eventID": "AwsEventId", "eventSource": "EventSource",
     "eventName": "EventName", "awsRegion": "AWSRegion", "sourceIPAddress": "SourceIpAddress",
     "userAgent": "UserAgent", "errorCode": "ErrorCode", "errorMessage": "ErrorMessage",
-    "readOnly": "ReadOnly", "eventType": "EventTypeName", "recipientAccountId": "RecipientAccountId",
+    "readOnly": "ReadOnly", "eventType": "EventTypeName",
+    "recipientAccountId": "RecipientAccountId",
     "userIdentity.type": "UserIdentityType", "userIdentity.arn": "UserIdentityArn",
     "userIdentity.userName": "UserIdentityUserName",
     "userIdentity.accessKeyId": "UserIdentityAccessKeyId",
@@ -203,12 +213,11 @@ def _rule_fields(rule: PackRule) -> set[str]:
 
 
 def _kusto_where(rule: PackRule) -> str:
-    try:
-        from sigma.backends.kusto import KustoBackend
-        from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-        from sigma.processing.transformations import FieldFunctionTransformation
-    except ImportError:
-        raise ExportError("the Sentinel target needs pysigma-backend-kusto") from None
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+    from sigma.processing.transformations import FieldFunctionTransformation
+
+    KustoBackend = _backend("sigma.backends.kusto", "KustoBackend",  # noqa: N806
+                            "pysigma-backend-kusto")
     pipeline = ProcessingPipeline(name="phantomkeys AWSCloudTrail", priority=20, items=[
         ProcessingItem(identifier="phantomkeys_awscloudtrail",
                        transformation=FieldFunctionTransformation(
@@ -280,10 +289,8 @@ def spark_flat_view_sql(source_table: str = "cloudtrail", view: str = "cloudtrai
 
 
 def export_spark(pack: RulePack) -> str:
-    try:
-        from sigma.backends.databricks import DatabricksBackend
-    except ImportError:
-        raise ExportError("the Spark target needs pysigma-backend-databricks") from None
+    DatabricksBackend = _backend("sigma.backends.databricks", "DatabricksBackend",  # noqa: N806
+                                 "pysigma-backend-databricks")
     blocks = [
         "-- Detection rules: WHERE clauses over a table of raw CloudTrail records\n"
         "-- (spark.read.json on the Records arrays). Correlations use the flat view below.\n"
@@ -364,8 +371,8 @@ def _leaf_eventbridge(cond: Any, negate: bool) -> list[Any]:
     if isinstance(value, SigmaNull):
         return [{"exists": True}] if negate else [{"exists": False}]
     if isinstance(value, SigmaNumber):
-        m = {"numeric": ["=", value.number]}
-        return [{"anything-but": [value.number]}, {"exists": False}] if negate else [m]
+        equal: dict[str, Any] = {"numeric": ["=", value.number]}
+        return [{"anything-but": [value.number]}, {"exists": False}] if negate else [equal]
     if isinstance(value, SigmaCompareExpression):
         ops = {"LT": ("<", ">="), "LTE": ("<=", ">"), "GT": (">", "<="), "GTE": (">=", "<")}
         op, inverse = ops[value.op.name]

@@ -319,6 +319,11 @@ def _build(source: str, doc: Mapping[str, Any]) -> PackRule:
     )
 
 
+def rule_from_document(doc: Mapping[str, Any], source: str = "<generated>") -> PackRule:
+    """One rule from a Sigma document (used for generated rules, e.g. timelines)."""
+    return _build(source, doc)
+
+
 def timespan_seconds(spec: str) -> int:
     m = _TIMESPAN_RE.match(spec.strip())
     if not m:
@@ -358,8 +363,9 @@ def _correlation(source: str, name: str, spec: Any) -> Correlation:
     op, value = next(iter(ops.items()))
     threshold = int(value) + (1 if op == "gt" else 0)
     value_field = cond.get("field")
-    if ctype is CorrelationType.VALUE_COUNT:
-        if not value_field or not F.known_field(str(value_field)):
+    if ctype is CorrelationType.VALUE_COUNT and (
+        not value_field or not F.known_field(str(value_field))
+    ):
             raise PackError(f"{source}: {name}: value_count needs a known condition field")
     return Correlation(
         type=ctype, rules=rules, group_by=group_by, timespan=timespan, timespan_seconds=seconds,

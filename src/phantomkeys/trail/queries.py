@@ -14,6 +14,9 @@ Stages 2 and 3 read a relation named ``hits`` with flat column names, so they
 are the same for every engine apart from the dialect's function names.
 """
 
+# ruff: noqa: S608 - this module generates SQL from trusted rule text; every literal goes
+# through Target.string() / _sql_string(), which quote and escape it.
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -233,6 +236,7 @@ def correlation_values_sql(dialect: Dialect, corr: Correlation, hits: str = "hit
     gcols = ", ".join(f"g{i}" for i in range(n))
     return (
         _sweep_ctes(dialect, corr, hits)
-        + f" SELECT {gcols}, v, count(*) AS event_count, min({t.quote(F.EVENT_TIME)}) AS first_seen, "
+        + f" SELECT {gcols}, v, count(*) AS event_count, "
+        f"min({t.quote(F.EVENT_TIME)}) AS first_seen, "
         f"max({t.quote(F.EVENT_TIME)}) AS last_seen FROM ev GROUP BY {gcols}, v"
     )

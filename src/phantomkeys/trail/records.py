@@ -17,6 +17,7 @@ files the fast path cannot read, and the judge of which files are bad.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -269,10 +270,8 @@ def _lake_row(row: Any) -> dict[str, Any]:
     for key, value in row.items():
         name = _CANONICAL.get(str(key).lower(), str(key))
         if isinstance(value, str) and value[:1] in "{[" and name not in ("userAgent",):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         event[name] = value
     t = event.get("eventTime")
     if isinstance(t, str) and " " in t and "T" not in t:

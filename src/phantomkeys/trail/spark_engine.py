@@ -10,11 +10,14 @@ correlations in Spark SQL too. Only the findings come back to the driver.
 Needs the ``[spark]`` extra (pyspark) and a Java runtime.
 """
 
+# ruff: noqa: S608 - this module generates SQL from trusted rule text; every literal goes
+# through Target.string() / _sql_string(), which quote and escape it.
+
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -167,7 +170,8 @@ class SparkEngine:
         stats.files_read = len(seen) - len(bad)
         events = spark.sql(
             "SELECT source_file, " + flat_projection("r.")
-            + " FROM (SELECT source_file, explode(Records) AS r FROM pk_raw WHERE Records IS NOT NULL)"
+            + " FROM (SELECT source_file, explode(Records) AS r FROM pk_raw "
+            "WHERE Records IS NOT NULL)"
         )
         events.createOrReplaceTempView("pk_events")
         tf = time_filter(FLAT_SPARK, _iso(since), _iso(until))

@@ -2,8 +2,8 @@
 
 Used by the benchmark (``benchmarks/hunt.py``) and by tests that need volume.
 CloudTrail delivers one gzipped ``{"Records": [...]}`` file per account,
-region and ~5 minutes under
-``AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/<account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<16 chars>.json.gz``
+region and ~5 minutes under ``AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/``
+named ``<account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<16 chars>.json.gz``
 (DOMAIN-FACTS §6), so a day of a busy organization is thousands of small files:
 exactly the shape where per-file overhead, not parsing, dominates.
 
@@ -114,7 +114,8 @@ class _Gen:
 
     def ip(self) -> str:
         r = self.rng
-        return f"{r.choice((10, 172, 198, 203))}.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"
+        first = r.choice((10, 172, 198, 203))
+        return f"{first}.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"
 
     def key_id(self, prefix: str) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -309,7 +310,8 @@ def _attack_records(g: _Gen, account: str, start: datetime, slots: int) -> list[
             rec["userAgent"] = evil_ua
             rec["requestParameters"] = {"modelId": _MODELS[1]}
             rec["additionalEventData"] = {"callWithBearerToken": True, "inputTokens": 120000}
-            rec["tlsDetails"]["clientProvidedHostHeader"] = f"bedrock-runtime.{region}.amazonaws.com"
+            host = f"bedrock-runtime.{region}.amazonaws.com"
+            rec["tlsDetails"]["clientProvidedHostHeader"] = host
             out.append(rec)
     t_evade = burst_start + timedelta(minutes=5)
     rec = g.base(account, "us-east-1", t_evade, BEDROCK.event_sources[0], "DeleteGuardrail", False)

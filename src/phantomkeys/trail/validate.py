@@ -65,7 +65,7 @@ def run_pysigma_validators(rules_paths: Sequence[Path] | None = None) -> Validat
             issues.append(Issue("pysigma-parse", str(rule.name or rule.title), str(err)))
     ran: list[str] = []
     skipped: list[tuple[str, str]] = []
-    validators = InstalledSigmaPlugins.autodiscover().validators
+    validators: dict[str, Any] = dict(InstalledSigmaPlugins.autodiscover().validators)
     for name, cls in sorted(validators.items()):
         if name in EXCLUDED:
             skipped.append((name, EXCLUDED[name]))

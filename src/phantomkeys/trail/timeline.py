@@ -1,0 +1,326 @@
+"""``timeline``: what a user or a key did, in time order, from the API or from log files.
+
+TARGET is an IAM user name, a long-term key (its phantom user), a short-term
+key (the access key id that signed it) or a bare access key id. The key is
+decoded offline; its secret never leaves :mod:`phantomkeys.core.keys`.
+
+From the API, ``LookupEvents`` is asked by ``Username`` (what the user did),
+``ResourceName`` (what was done *to* the user: policies, keys, passwords) and
+``AccessKeyId`` (what a key did), in every enabled region in parallel, each
+region paced under AWS's 2 requests/s limit. LookupEvents only holds
+management events of the last 90 days; data events (Claude Platform
+inference, some Bedrock operations) are only in trail log files, which
+``--from`` reads with the embedded engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from phantomkeys._meta import envelope
+from phantomkeys.core import keys
+
+LOOKUP_DAYS = 90
+_ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{12,124}$")
+_USER_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+NOTES_API = (
+    "LookupEvents searches management events of the last 90 days only; data events "
+    "(Claude Platform inference, InvokeModelWithBidirectionalStream, ...) are only in trail "
+    "log files: use --from s3://bucket/prefix or a local folder."
+)
+
+
+class TimelineError(ValueError):
+    """A target or option the user must fix (one line, exit 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: str  # user | long-term-key | short-term-key | access-key
+    username: str | None = None
+    access_key_id: str | None = None
+    account_id: str | None = None
+    surface: str | None = None
+    region: str | None = None
+    key_preview: str | None = None
+
+    def lookups(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        if self.username:
+            out += [("Username", self.username), ("ResourceName", self.username)]
+        if self.access_key_id:
+            out.append(("AccessKeyId", self.access_key_id))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (
+            ("kind", self.kind), ("username", self.username),
+            ("access_key_id", self.access_key_id), ("account_id", self.account_id),
+            ("surface", self.surface), ("region", self.region), ("key", self.key_preview),
+        ) if v is not None}
+
+
+def resolve_target(text: str) -> Target:
+    value = text.strip()
+    if not value:
+        raise TimelineError("empty TARGET")
+    detected = keys.detect(value)
+    if detected is not None:
+        try:
+            decoded = keys.decode(value)
+        except keys.KeyDecodeError as exc:
+            raise TimelineError(f"TARGET looks like an API key but does not decode: {exc}"
+                                ) from None
+        preview = keys.redact(value)
+        if decoded.kind is keys.KeyKind.LONG_TERM:
+            return Target("long-term-key", username=decoded.username,
+                          account_id=decoded.account_id, surface=decoded.surface.value,
+                          key_preview=preview)
+        return Target("short-term-key", access_key_id=decoded.access_key_id,
+                      account_id=decoded.account_id, surface=decoded.surface.value,
+                      region=decoded.region, key_preview=preview)
+    if _ACCESS_KEY_RE.match(value):
+        return Target("access-key", access_key_id=value,
+                      account_id=keys.account_id_from_access_key_id(value))
+    if _USER_RE.match(value):
+        return Target("user", username=value)
+    raise TimelineError("TARGET is neither an IAM user name, an access key id nor an API key")
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def entry_from_record(rec: Mapping[str, Any], via: str) -> dict[str, Any]:
+    ident = rec.get("userIdentity") or {}
+    params = rec.get("requestParameters") or {}
+    extra = rec.get("additionalEventData") or {}
+    if not isinstance(params, Mapping):
+        params = {}
+    if not isinstance(extra, Mapping):
+        extra = {}
+    return {
+        "time": rec.get("eventTime"),
+        "event_id": rec.get("eventID"),
+        "event_source": rec.get("eventSource"),
+        "event_name": rec.get("eventName"),
+        "region": rec.get("awsRegion"),
+        "principal": ident.get("arn") or ident.get("userName") or ident.get("principalId"),
+        "access_key_id": ident.get("accessKeyId"),
+        "source_ip": rec.get("sourceIPAddress"),
+        "user_agent": rec.get("userAgent"),
+        "bearer_token": _flag(extra.get("callWithBearerToken"))
+        or _flag(params.get("callWithBearerToken")),
+        "model": params.get("modelId") or params.get("model"),
+        "error_code": rec.get("errorCode"),
+        "target_user": params.get("userName"),
+        "via": via,
+    }
+
+
+def _merge(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_id: dict[str, dict[str, Any]] = {}
+    anonymous: list[dict[str, Any]] = []
+    for e in entries:
+        eid = e.get("event_id")
+        if not eid:
+            anonymous.append(e)
+            continue
+        if eid in by_id:
+            vias = set(str(by_id[eid]["via"]).split(",")) | {str(e["via"])}
+            by_id[eid]["via"] = ",".join(sorted(vias))
+        else:
+            by_id[eid] = dict(e)
+    return sorted([*by_id.values(), *anonymous],
+                  key=lambda e: (str(e.get("time") or ""), str(e.get("event_id") or "")))
+
+
+def from_api(target: Target, ctx: Any, regions: Sequence[str], start: datetime, end: datetime
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """All lookups in all regions (parallel across regions, paced within each)."""
+    from phantomkeys.aws.trail import LOOKUP_RATE_PER_SECOND, RateLimiter, lookup_events
+
+    def region_job(region: str) -> list[Any]:
+        limiter = RateLimiter(LOOKUP_RATE_PER_SECOND)
+        return [lookup_events(ctx, region, attr, value, start=start, end=end, limiter=limiter)
+                for attr, value in target.lookups()]
+
+    entries: list[dict[str, Any]] = []
+    lookups: list[dict[str, Any]] = []
+    errors: list[str] = []
+    with ThreadPoolExecutor(max_workers=min(16, max(1, len(regions)))) as pool:
+        for results in pool.map(region_job, regions):
+            for res in results:
+                lookups.append({"region": res.region, "attribute": res.attribute,
+                                "pages": res.pages, "events": len(res.events),
+                                **({"error": res.error} if res.error else {})})
+                if res.error:
+                    errors.append(f"LookupEvents {res.attribute} in {res.region}: {res.error}")
+                entries += [entry_from_record(r, f"LookupEvents:{res.attribute}")
+                            for r in res.events]
+    return _merge(entries), lookups, errors
+
+
+def _timeline_rule(target: Target) -> dict[str, Any]:
+    """A one-off Sigma rule selecting the target's records (run by the embedded engine)."""
+    detection: dict[str, Any] = {}
+    names = []
+    if target.username:
+        detection["sel_actor"] = {"userIdentity.userName|cased": target.username}
+        detection["sel_subject"] = {"requestParameters.userName|cased": target.username}
+        names += ["sel_actor", "sel_subject"]
+    if target.access_key_id:
+        detection["sel_key"] = {"userIdentity.accessKeyId|cased": target.access_key_id}
+        names.append("sel_key")
+    detection["condition"] = " or ".join(names)
+    return {
+        "title": "Timeline target", "id": "00000000-0000-4000-8000-000000000001",
+        "name": "timeline", "status": "experimental", "description": "timeline target",
+        "level": "informational", "logsource": {"product": "aws", "service": "cloudtrail"},
+        "detection": detection,
+    }
+
+
+def from_files(target: Target, sources: Sequence[str], start: datetime | None,
+               end: datetime | None, ctx_factory: Callable[[], Any] | None
+               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from phantomkeys.trail.duckdb_engine import DuckDBEngine
+    from phantomkeys.trail.hunt import file_batches, plan_sources
+    from phantomkeys.trail.pack import RulePack, rule_from_document
+
+    rule = rule_from_document(_timeline_rule(target))
+    pack = RulePack((rule,))
+    plan = plan_sources(list(sources), start, end)
+    if plan.missing and not plan.local and not plan.s3_uris:
+        raise TimelineError(f"{plan.missing[0]}: no such file or directory")
+    extra_cols = ("additionalEventData.callWithBearerToken",
+                  "requestParameters.callWithBearerToken", "requestParameters.userName")
+    engine = DuckDBEngine(pack, extra_columns=extra_cols)
+    try:
+        result = engine.run(file_batches(plan, start, end, ctx_factory), since=start, until=end)
+        cur = engine.con.execute('SELECT * FROM hits ORDER BY "eventTime", "eventID"')
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        engine.close()
+    entries = []
+    for r in rows:
+        t = r.get("eventTime")
+        entries.append({
+            "time": t.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(t, datetime) else t,
+            "event_id": r.get("eventID"), "event_source": r.get("eventSource"),
+            "event_name": r.get("eventName"), "region": r.get("awsRegion"),
+            "principal": r.get("principal"), "access_key_id": r.get("userIdentity.accessKeyId"),
+            "source_ip": r.get("sourceIPAddress"), "user_agent": r.get("userAgent"),
+            "bearer_token": _flag(r.get("additionalEventData.callWithBearerToken"))
+            or _flag(r.get("requestParameters.callWithBearerToken")),
+            "model": r.get("model"), "error_code": r.get("errorCode"),
+            "target_user": r.get("requestParameters.userName"), "via": "files",
+        })
+    stats = result.stats.to_dict()
+    stats["bad_files"] = [b.to_dict() for b in (*result.bad_files, *plan.s3_failures)]
+    return _merge(entries), stats
+
+
+def run_timeline(target_text: str, *, days: int, regions: str, sources: Sequence[str],
+                 now: datetime, ctx_factory: Callable[[], Any]) -> tuple[dict[str, Any], bool]:
+    target = resolve_target(target_text)
+    start = now - timedelta(days=days)
+    metadata: dict[str, Any] = {
+        "command": "timeline", "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "target": target.to_dict(), "since": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "until": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "notes": [], "errors": [],
+    }
+    failed = False
+    if sources:
+        entries, stats = from_files(target, sources, start, now, ctx_factory)
+        metadata.update({"source": "files", "sources": list(sources), "files": stats})
+        if stats["bad_files"]:
+            failed = True
+            metadata["errors"] += [f"{b['path']}: {b['reason']}" for b in stats["bad_files"]]
+    else:
+        ctx = ctx_factory()
+        if days > LOOKUP_DAYS:
+            metadata["notes"].append(f"--days {days}: LookupEvents keeps {LOOKUP_DAYS} days; "
+                                     "older activity needs --from")
+        region_list = _regions(ctx, regions, metadata)
+        entries, lookups, errors = from_api(target, ctx, region_list, start, now)
+        metadata.update({"source": "api", "regions": region_list, "lookups": lookups,
+                         "api_calls": ctx.counter.snapshot()})
+        metadata["notes"].append(NOTES_API)
+        metadata["errors"] += errors
+        failed = bool(errors) or bool(metadata.get("region_error"))
+    metadata["events"] = len(entries)
+    return envelope(metadata=metadata, events=entries), failed
+
+
+def _regions(ctx: Any, spec: str, metadata: dict[str, Any]) -> list[str]:
+    if spec.strip().lower() != "all":
+        regions = [r.strip() for r in spec.split(",") if r.strip()]
+        if not regions:
+            raise TimelineError("--regions: give 'all' or a comma-separated list")
+        return regions
+    from phantomkeys.aws.trail import enabled_regions
+
+    regions, error = enabled_regions(ctx)
+    if error or not regions:
+        # Fail closed: say so, search at least the configured region and us-east-1
+        # (where IAM events are recorded), and exit "incomplete".
+        metadata["region_error"] = f"DescribeRegions: {error or 'no regions returned'}"
+        metadata["errors"].append(metadata["region_error"])
+        return sorted({ctx.region, "us-east-1"})
+    return regions
+
+
+# ------------------------------------------------------------------ output
+
+COLUMNS = ("time", "region", "event_source", "event_name", "principal", "source_ip",
+           "user_agent", "bearer_token", "model", "error_code", "target_user", "event_id")
+
+
+def render_csv(document: Mapping[str, Any]) -> str:
+    from phantomkeys.report.csv_report import safe_cell
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for e in document.get("events", []):
+        writer.writerow([safe_cell(e.get(c)) for c in COLUMNS])
+    return buffer.getvalue()
+
+
+def render_table(document: Mapping[str, Any], *, color: bool = False) -> str:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=170, highlight=False, force_terminal=color)
+    meta = document["metadata"]
+    target = meta["target"]
+    who = target.get("username") or target.get("access_key_id")
+    console.print(f"Timeline of {escape(str(who))} ({target['kind']}) from {meta['source']}, "
+                  f"{meta['since']} to {meta['until']}: {meta['events']} events")
+    table = Table(header_style="bold")
+    for col in ("time", "region", "event", "principal", "source IP", "user agent", "bearer",
+                "model", "error"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("time", "region"))
+    for e in document.get("events", []):
+        event = f"{(e.get('event_source') or '').split('.')[0]}:{e.get('event_name')}"
+        if e.get("target_user") and e.get("target_user") != who:
+            event += f" -> {e['target_user']}"
+        table.add_row(
+            str(e.get("time") or ""), str(e.get("region") or ""), escape(event),
+            escape(str(e.get("principal") or "")), str(e.get("source_ip") or ""),
+            escape(str(e.get("user_agent") or "")[:40]), "yes" if e.get("bearer_token") else "",
+            escape(str(e.get("model") or "")), str(e.get("error_code") or ""),
+        )
+    console.print(table)
+    return buffer.getvalue()
