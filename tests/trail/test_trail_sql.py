@@ -216,3 +216,8 @@ def test_engine_sql_parses_in_each_dialect() -> None:
         for rule in PACK.correlations:
             assert rule.correlation is not None
             _parse(correlation_sql(dialect, rule.correlation), name)
+
+
+def test_regular_expressions_and_their_flags(con: Any) -> None:
+    assert _ids(con, {"s": {"eventName|re": "^Create[A-Z]"}, "condition": "s"}) == {"e0", "e2"}
+    assert _ids(con, {"s": {"eventName|re|i": "^createuser$"}, "condition": "s"}) == {"e0", "e1"}

@@ -119,7 +119,15 @@ def write_private_file(path: Path, text: str) -> None:
 
 
 def dumps_json(document: Any) -> str:
-    return json.dumps(document, indent=2, sort_keys=False, default=_json_default) + "\n"
+    """Indented JSON; orjson when installed (a 1,000-identity scan is ~10 MB)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        return json.dumps(document, indent=2, sort_keys=False, default=_json_default) + "\n"
+    return orjson.dumps(document, default=_json_default,
+                        option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+                        | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                        ).decode("utf-8")
 
 
 def _json_default(value: Any) -> Any:

@@ -190,7 +190,7 @@ class Identity:
             "groups": list(u.group_names),
             "permissions_boundary": u.boundary_arn,
             "policies": [p.to_dict() for p in self.policies],
-            "capabilities": [g.to_dict() for g in self.capabilities],
+            "capabilities": [_capability_dict(g) for g in self.capabilities],
             "permissions_beyond_managed_policy": list(self.beyond_managed[:50]),
             "scps_evaluated": self.scps_evaluated,
             "risk": {
@@ -199,6 +199,21 @@ class Identity:
             },
             "unknown_because": list(self.unknown_because),
         }
+
+
+#: Long action lists (full-admin grants thousands) are cut in reports; the
+#: counts stay exact.
+ACTIONS_SHOWN = 10
+
+
+def _capability_dict(grant: Grant) -> dict[str, Any]:
+    d = grant.to_dict()
+    for key in ("actions", "api_key_actions", "conditional_actions"):
+        items = d.get(key) or []
+        if len(items) > ACTIONS_SHOWN:
+            d[key] = items[:ACTIONS_SHOWN]
+        d[f"{key}_total"] = len(items)
+    return d
 
 
 def _ts(value: datetime | None) -> str | None:

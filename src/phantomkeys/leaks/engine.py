@@ -213,8 +213,8 @@ def _scan_processes(entries: list[FileEntry], options: ScanOptions
         futures = [pool.submit(_scan_batch, batch, options.partition, options.chunk_size)
                    for batch in _batches(ordered)]
         for fut in futures:
-            for res in fut.result():
-                results[order[done]] = res
+            for got in fut.result():
+                results[order[done]] = got
                 done += 1
     for res in results:
         assert res is not None

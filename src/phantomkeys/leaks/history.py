@@ -138,7 +138,7 @@ class _Git:
                  stdout: int | IO[bytes] | None = subprocess.PIPE,
                  env: dict[str, str] | None = None) -> None:
         self.name = name
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finish()
         self.proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=self._stderr,  # noqa: S603 - argv list, no shell
                                      env=env, bufsize=_PIPE_BUFFER)
 
@@ -171,11 +171,19 @@ def _object_dir(repo: str) -> str:
 
 def _scratch_env(repo: str, scratch: str) -> dict[str, str]:
     """Write new objects to ``scratch``; read the repository's as an alternate."""
-    alternates = [_object_dir(repo)]
+    alternates = [_quote_alternate(_object_dir(repo))]
     if os.environ.get("GIT_ALTERNATE_OBJECT_DIRECTORIES"):
         alternates.append(os.environ["GIT_ALTERNATE_OBJECT_DIRECTORIES"])
     return {**os.environ, "GIT_OBJECT_DIRECTORY": scratch,
             "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.pathsep.join(alternates)}
+
+
+def _quote_alternate(path: str) -> str:
+    """git reads a double-quoted alternate C-style: a path holding ``:`` stays whole."""
+    if not any(c in path for c in (os.pathsep, '"', "\\", "\n")):
+        return path
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
 
 
 class _TreeWriter:
@@ -329,7 +337,7 @@ def _scan_listed(repo: str, scanner: Scanner, blobs: list[str], result: HistoryS
 
 def _start_log(repo: str) -> tuple[_Git, IO[bytes]]:
     """``git log --all --raw`` of every commit, to a temporary file, in the background."""
-    out = tempfile.TemporaryFile()
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it
     return _Git("log", git_argv("-C", repo, *_LOG_CONFIG, "log", "--all", "--raw",
                                 "--no-abbrev", "--no-renames", "-z", "--no-color",
                                 "--format=%x01%H %ct"), stdout=out), out

@@ -26,6 +26,7 @@ A candidate is only a guess: the caller decodes it with
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -155,8 +156,8 @@ def fast_search() -> Any | None:
     """
     global _searcher
     if _searcher is _UNSET:
-        try:
-            import ahocorasick_rs
+        try:  # optional: imported by name so type checks pass without it installed
+            ahocorasick_rs = importlib.import_module("ahocorasick_rs")
         except ImportError:
             _searcher = None
         else:

@@ -125,9 +125,9 @@ class Scanner:
         if buf.find(b"\x00", 0, min(have, SNIFF_BYTES)) != -1:
             return FileResult(path=label, size=have, skipped=SkipReason.BINARY)
         if have < size:  # the whole input fits: the common case, no bookkeeping
-            hits, rejected = self.scan_buffer(buf, have)
-            return FileResult(path=label, size=have, hits=tuple(hits), rejected=rejected)
-        hits = []
+            found, bad = self.scan_buffer(buf, have)
+            return FileResult(path=label, size=have, hits=tuple(found), rejected=bad)
+        hits: list[KeyHit] = []
         rejected = 0
         total = have
         with memoryview(buf) as view:

@@ -88,7 +88,7 @@ def _backend(module: str, name: str, package: str) -> Any:
 
 
 def _splunk_backend() -> Any:
-    SplunkBackend = _backend("sigma.backends.splunk", "SplunkBackend",  # noqa: N806
+    SplunkBackend = _backend("sigma.backends.splunk", "SplunkBackend",
                              "pysigma-backend-splunk")
 
     class SlidingSplunkBackend(SplunkBackend):  # type: ignore[misc,valid-type]
@@ -151,7 +151,7 @@ def export_splunk(pack: RulePack) -> str:
 
 
 def export_elastic(pack: RulePack) -> str:
-    ESQLBackend = _backend("sigma.backends.elasticsearch", "ESQLBackend",  # noqa: N806
+    ESQLBackend = _backend("sigma.backends.elasticsearch", "ESQLBackend",
                            "pysigma-backend-elasticsearch")
     blocks = []
     for rule in _emitting(pack):
@@ -216,7 +216,7 @@ def _kusto_where(rule: PackRule) -> str:
     from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
     from sigma.processing.transformations import FieldFunctionTransformation
 
-    KustoBackend = _backend("sigma.backends.kusto", "KustoBackend",  # noqa: N806
+    KustoBackend = _backend("sigma.backends.kusto", "KustoBackend",
                             "pysigma-backend-kusto")
     pipeline = ProcessingPipeline(name="phantomkeys AWSCloudTrail", priority=20, items=[
         ProcessingItem(identifier="phantomkeys_awscloudtrail",
@@ -289,7 +289,7 @@ def spark_flat_view_sql(source_table: str = "cloudtrail", view: str = "cloudtrai
 
 
 def export_spark(pack: RulePack) -> str:
-    DatabricksBackend = _backend("sigma.backends.databricks", "DatabricksBackend",  # noqa: N806
+    DatabricksBackend = _backend("sigma.backends.databricks", "DatabricksBackend",
                                  "pysigma-backend-databricks")
     blocks = [
         "-- Detection rules: WHERE clauses over a table of raw CloudTrail records\n"

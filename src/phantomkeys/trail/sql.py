@@ -22,7 +22,6 @@ DuckDB, Trino and Spark.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
