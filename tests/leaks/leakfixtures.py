@@ -39,28 +39,45 @@ class PlantedKey:
 
 def make_keys() -> dict[str, PlantedKey]:
     lt_bedrock_secret = _secret_with_slash_and_plus("Bk")
-    lt_bedrock = keys.encode_long_term(BEDROCK, username="BedrockAPIKey-hr8l",
-                                       account_id=ACCOUNT, secret=lt_bedrock_secret)
+    lt_bedrock = keys.encode_long_term(
+        BEDROCK, username="BedrockAPIKey-hr8l", account_id=ACCOUNT, secret=lt_bedrock_secret
+    )
     lt_claude_secret = "Q2xhdWRlU2VjcmV0" + "x7/+Zk" * 6
-    lt_claude = keys.encode_long_term(CLAUDE_PLATFORM, username="AeaApiKey-9x2k",
-                                      account_id=ACCOUNT, secret=lt_claude_secret)
+    lt_claude = keys.encode_long_term(
+        CLAUDE_PLATFORM, username="AeaApiKey-9x2k", account_id=ACCOUNT, secret=lt_claude_secret
+    )
     lt_second_secret = "s3c0nd" * 8
-    lt_second = keys.encode_long_term(BEDROCK, username="ci-deployer", account_id=OTHER_ACCOUNT,
-                                      secret=lt_second_secret, marker=2)
+    lt_second = keys.encode_long_term(
+        BEDROCK, username="ci-deployer", account_id=OTHER_ACCOUNT, secret=lt_second_secret, marker=2
+    )
     akia = keys.access_key_id_for_account(ACCOUNT, session=False, entropy=b"\x11abcd")
     asia = keys.access_key_id_for_account(ACCOUNT, session=True, entropy=b"\x22efgh")
     st_bedrock = keys.mint_short_term(
-        BEDROCK, access_key_id=akia, secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        region="us-east-1", issued_at=NOW - timedelta(hours=1))
-    session_token = "IQoJb3JpZ2luX2VjE" + base64.b64encode(
-        f"session-for-{ACCOUNT}".encode() * 20).decode()
+        BEDROCK,
+        access_key_id=akia,
+        secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        region="us-east-1",
+        issued_at=NOW - timedelta(hours=1),
+    )
+    session_token = (
+        "IQoJb3JpZ2luX2VjE" + base64.b64encode(f"session-for-{ACCOUNT}".encode() * 20).decode()
+    )
     st_claude = keys.mint_short_term(
-        CLAUDE_PLATFORM, access_key_id=asia,
+        CLAUDE_PLATFORM,
+        access_key_id=asia,
         secret_access_key="je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
-        region="us-west-2", issued_at=NOW - timedelta(hours=2), session_token=session_token)
+        region="us-west-2",
+        issued_at=NOW - timedelta(hours=2),
+        session_token=session_token,
+    )
     st_expired = keys.mint_short_term(
-        BEDROCK, access_key_id=akia, secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        region="eu-west-1", issued_at=NOW - timedelta(days=3), lifetime_seconds=3600)
+        BEDROCK,
+        access_key_id=akia,
+        secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        region="eu-west-1",
+        issued_at=NOW - timedelta(days=3),
+        lifetime_seconds=3600,
+    )
     return {
         "lt_bedrock": PlantedKey("lt_bedrock", lt_bedrock, lt_bedrock_secret),
         "lt_claude": PlantedKey("lt_claude", lt_claude, lt_claude_secret),
@@ -83,17 +100,19 @@ def decoys() -> str:
     """Text that mentions or resembles keys but holds none that decodes."""
     lt = KEYS["lt_bedrock"].key
     junk_b64 = base64.b64encode(b"this decodes to something else entirely, not a key" * 3)
-    return "\n".join([
-        "# API keys",
-        "Long-term Bedrock keys start with ABSK and Claude Platform keys with AEAA.",
-        "Short-term keys start with bedrock-api-key- followed by base64.",
-        f"Example: {lt[:60]}...",
-        f"Example (unicode ellipsis): {lt[:80]}\u2026",
-        "Wrong payload: ABSK" + junk_b64.decode(),
-        "Wrong payload: bedrock-api-key-" + junk_b64.decode(),
-        "Embedded in a blob: xyz" + lt,
-        "",
-    ])
+    return "\n".join(
+        [
+            "# API keys",
+            "Long-term Bedrock keys start with ABSK and Claude Platform keys with AEAA.",
+            "Short-term keys start with bedrock-api-key- followed by base64.",
+            f"Example: {lt[:60]}...",
+            f"Example (unicode ellipsis): {lt[:80]}\u2026",
+            "Wrong payload: ABSK" + junk_b64.decode(),
+            "Wrong payload: bedrock-api-key-" + junk_b64.decode(),
+            "Embedded in a blob: xyz" + lt,
+            "",
+        ]
+    )
 
 
 #: (relative path, planted key name, 1-based line) of every planted key in the tree.
@@ -112,14 +131,21 @@ def write_tree(root: Path) -> Planted:
         path.write_text(text, encoding="utf-8")
 
     # python: quoted in source
-    py = ("import os\n\nimport boto3\n\n\ndef client():\n"
-          f"    token = os.environ.get(\"AWS_BEARER_TOKEN_BEDROCK\", \"{k['lt_bedrock']}\")\n"
-          "    return boto3.client(\"bedrock-runtime\")\n")
+    py = (
+        "import os\n\nimport boto3\n\n\ndef client():\n"
+        f'    token = os.environ.get("AWS_BEARER_TOKEN_BEDROCK", "{k["lt_bedrock"]}")\n'
+        '    return boto3.client("bedrock-runtime")\n'
+    )
     write("src/app/settings.py", py)
     planted.append(("src/app/settings.py", "lt_bedrock", 7))
     # minified javascript: one long line, key in the middle
-    js = ("!function(e){var t={};" + "function n(r){return t[r]}" * 200
-          + f'var k="{k["st_bedrock"]}";' + "e.exports=n;" * 300 + "}();\n")
+    js = (
+        "!function(e){var t={};"
+        + "function n(r){return t[r]}" * 200
+        + f'var k="{k["st_bedrock"]}";'
+        + "e.exports=n;" * 300
+        + "}();\n"
+    )
     write("web/dist/app.min.js", js)
     planted.append(("web/dist/app.min.js", "st_bedrock", 1))
     # JSON with escaped slashes / plus
@@ -127,12 +153,24 @@ def write_tree(root: Path) -> Planted:
     write("config/prod.json", cfg)
     planted.append(("config/prod.json", "lt_claude", 3))
     # notebook: key inside a JSON-encoded cell source, after a "\n" escape
-    nb = {"cells": [
-        {"cell_type": "markdown", "metadata": {}, "source": ["# Bedrock test\n"]},
-        {"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [],
-         "source": ["import os\n",
-                    f"os.environ['AWS_BEARER_TOKEN_BEDROCK'] = '{k['st_claude']}'\n"]},
-    ], "metadata": {"kernelspec": {"name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Bedrock test\n"]},
+            {
+                "cell_type": "code",
+                "execution_count": 1,
+                "metadata": {},
+                "outputs": [],
+                "source": [
+                    "import os\n",
+                    f"os.environ['AWS_BEARER_TOKEN_BEDROCK'] = '{k['st_claude']}'\n",
+                ],
+            },
+        ],
+        "metadata": {"kernelspec": {"name": "python3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     nb_text = json.dumps(nb, indent=1).replace("/", "\\/")
     write("notebooks/explore.ipynb", nb_text)
     nb_line = next(n for n, line in enumerate(nb_text.splitlines(), 1) if "AWS_BEARER" in line)
@@ -141,8 +179,9 @@ def write_tree(root: Path) -> Planted:
     write(".env", f"# local\nAWS_REGION=us-east-1\nBEDROCK_KEY='{k['lt_second']}'\n")
     planted.append((".env", "lt_second", 3))
     # yaml
-    write("deploy/values.yaml",
-          f"image: app:1.2\nenv:\n  - name: KEY\n    value: {k['st_expired']}\n")
+    write(
+        "deploy/values.yaml", f"image: app:1.2\nenv:\n  - name: KEY\n    value: {k['st_expired']}\n"
+    )
     planted.append(("deploy/values.yaml", "st_expired", 4))
     # log with an Authorization header
     log = "".join(f"2026-11-29T10:{m:02d}:00Z INFO request ok id={m}\n" for m in range(40))
@@ -158,8 +197,15 @@ def write_tree(root: Path) -> Planted:
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
-           "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com",
-           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_SYSTEM": os.devnull}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True, env=env).stdout
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_SYSTEM": os.devnull,
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout

@@ -34,8 +34,9 @@ def _secret_fragments() -> list[str]:
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "sarif"])
-def test_no_output_format_contains_a_secret(tree: tuple[Path, Planted], tmp_path: Path,
-                                            fmt: str) -> None:
+def test_no_output_format_contains_a_secret(
+    tree: tuple[Path, Planted], tmp_path: Path, fmt: str
+) -> None:
     root, planted = tree
     out = tmp_path / f"report.{fmt}"
     result = run([str(root), "--format", fmt, "-o", str(out), *AT])
@@ -61,13 +62,23 @@ def test_json_document_shape(tree: tuple[Path, Planted]) -> None:
     assert {r["id"] for r in doc["rules"]} == {"leaked-long-term-key", "leaked-short-term-key"}
     assert len(doc["findings"]) == len(planted)
     f = doc["findings"][0]
-    for field in ("rule_id", "title", "severity", "subject", "account_id", "evidence",
-                  "remediation", "fingerprint", "location"):
+    for field in (
+        "rule_id",
+        "title",
+        "severity",
+        "subject",
+        "account_id",
+        "evidence",
+        "remediation",
+        "fingerprint",
+        "location",
+    ):
         assert field in f
     assert "phantomkeys revoke -" in f["remediation"]
     assert set(f["location"]) >= {"path", "line"}
-    assert doc["metadata"]["skipped"] == [{"path": os.path.join(str(root), "assets/blob.bin"),
-                                          "reason": "binary"}]
+    assert doc["metadata"]["skipped"] == [
+        {"path": os.path.join(str(root), "assets/blob.bin"), "reason": "binary"}
+    ]
 
 
 def test_stdin(planted_keys) -> None:
@@ -115,8 +126,7 @@ def test_incomplete_scan_exits_3_and_reports_the_error(tmp_path: Path) -> None:
     assert doc["metadata"]["errors"][0]["path"] == "/proc/self/mem"
 
 
-def test_baseline_accepts_known_findings_and_catches_new_ones(tmp_path: Path,
-                                                              planted_keys) -> None:
+def test_baseline_accepts_known_findings_and_catches_new_ones(tmp_path: Path, planted_keys) -> None:
     proj = tmp_path / "proj"
     proj.mkdir()
     (proj / "old.py").write_text(f"K = '{planted_keys['lt_bedrock'].key}'\n")
@@ -136,7 +146,8 @@ def test_baseline_accepts_known_findings_and_catches_new_ones(tmp_path: Path,
     new = run([str(proj), "--format", "json", "--baseline", str(baseline)])
     assert new.exit_code == 1
     assert [f["location"]["path"] for f in json.loads(new.stdout)["findings"]] == [
-        str(proj / "new.py")]
+        str(proj / "new.py")
+    ]
     # a saved JSON report works as a baseline too
     report = tmp_path / "report.json"
     report.write_text(run([str(proj), "--format", "json"]).stdout)
@@ -166,8 +177,7 @@ def _staged_repo(tmp_path: Path, text: str) -> Path:
     return repo
 
 
-def test_staged_scans_only_added_lines_with_real_line_numbers(tmp_path: Path,
-                                                              planted_keys) -> None:
+def test_staged_scans_only_added_lines_with_real_line_numbers(tmp_path: Path, planted_keys) -> None:
     repo = _staged_repo(tmp_path, f"\nKEY = '{planted_keys['lt_bedrock'].key}'\n")
     result = run(["--staged", str(repo), "--format", "json"])
     assert result.exit_code == 1
@@ -176,8 +186,7 @@ def test_staged_scans_only_added_lines_with_real_line_numbers(tmp_path: Path,
     assert f["location"]["line"] == 5
     # unstaged keys are not the hook's business
     (repo / "other.py").write_text(f"K = '{planted_keys['lt_claude'].key}'\n")
-    assert len(json.loads(run(["--staged", str(repo), "--format", "json"]).stdout)[
-        "findings"]) == 1
+    assert len(json.loads(run(["--staged", str(repo), "--format", "json"]).stdout)["findings"]) == 1
 
 
 def test_staged_without_a_repository_is_incomplete(tmp_path: Path) -> None:
@@ -193,16 +202,14 @@ def test_pre_commit_hook_definition_blocks_a_commit(tmp_path: Path, planted_keys
     assert entry[:3] == ["phantomkeys", "leaks", "--staged"]
     exe = shutil.which("phantomkeys") or str(Path(sys.executable).parent / "phantomkeys")
     repo = _staged_repo(tmp_path, f"KEY = '{planted_keys['st_expired'].key}'\n")
-    proc = subprocess.run([exe, *entry[1:]], cwd=repo, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run([exe, *entry[1:]], cwd=repo, capture_output=True, text=True, check=False)
     assert proc.returncode == 1, proc.stderr  # even an expired key blocks the commit
     assert "settings.py" in proc.stdout
     assert planted_keys["st_expired"].key not in proc.stdout + proc.stderr
     git(repo, "reset", "-q", "settings.py")
     (repo / "settings.py").write_text("DEBUG = True\n")
     git(repo, "add", "settings.py")
-    clean = subprocess.run([exe, *entry[1:]], cwd=repo, capture_output=True, text=True,
-                           check=False)
+    clean = subprocess.run([exe, *entry[1:]], cwd=repo, capture_output=True, text=True, check=False)
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
 

@@ -44,8 +44,9 @@ def stdlib_search() -> Iterator[None]:
     use_fast_search(True)
 
 
-def _both(data: bytes, start: int = 0, stop: int | None = None, end: int | None = None
-          ) -> tuple[list[int], list[int]]:
+def _both(
+    data: bytes, start: int = 0, stop: int | None = None, end: int | None = None
+) -> tuple[list[int], list[int]]:
     stop = len(data) if stop is None else stop
     end = len(data) if end is None else end
     use_fast_search(True)
@@ -70,10 +71,20 @@ def _candidates(data: bytes, fast: bool) -> list[tuple[int, int, str]]:
 
 
 @needs_fast
-@pytest.mark.parametrize("text", [
-    b"AEAABSK", b"ABSKABSK", b"AEAAEAA", b"xAEAAx", b"bedrock-api-key-bedrock-api-key-",
-    b"aws-external-anthropic-api-key-ABSK", b"ABS", b"", b"\nABSK\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"AEAABSK",
+        b"ABSKABSK",
+        b"AEAAEAA",
+        b"xAEAAx",
+        b"bedrock-api-key-bedrock-api-key-",
+        b"aws-external-anthropic-api-key-ABSK",
+        b"ABS",
+        b"",
+        b"\nABSK\n",
+    ],
+)
 def test_one_pass_and_four_pass_searches_agree_on_adjacent_triggers(text: bytes) -> None:
     fast, slow = _both(text)
     # leftmost-first matching skips a trigger that starts inside another one
@@ -87,8 +98,11 @@ def test_one_pass_and_four_pass_searches_agree_on_adjacent_triggers(text: bytes)
 def test_one_pass_and_four_pass_searches_agree_on_random_base64_with_keys() -> None:
     rng = random.Random(9)
     alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \n\"'-\\"
-    pieces = [*TRIGGERS, *(k.key.encode() for k in KEYS.values()),
-              json_escape(KEYS["lt_claude"].key).encode()]
+    pieces = [
+        *TRIGGERS,
+        *(k.key.encode() for k in KEYS.values()),
+        json_escape(KEYS["lt_claude"].key).encode(),
+    ]
     for _ in range(40):
         parts = []
         for _ in range(rng.randint(20, 200)):
@@ -106,7 +120,7 @@ def test_one_pass_and_four_pass_searches_agree_on_random_base64_with_keys() -> N
         assert all(p < stop for p in f)
         assert set(f) <= set(s)
         # only a trigger overlapping AEAA's last "A" can be skipped (and is rejected)
-        assert all(data[p - 1:p] == b"A" for p in set(s) - set(f))
+        assert all(data[p - 1 : p] == b"A" for p in set(s) - set(f))
 
 
 def test_triggers_near_the_window_edges() -> None:
@@ -199,8 +213,9 @@ def test_unreadable_file_is_an_error_value(tmp_path: Path) -> None:
     assert Scanner().scan_file(str(f)).error
 
 
-def test_walk_order_labels_and_symlinked_directories(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_walk_order_labels_and_symlinked_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "z.txt").write_text("z")
@@ -212,8 +227,12 @@ def test_walk_order_labels_and_symlinked_directories(tmp_path: Path,
     (tmp_path / "linked").symlink_to(tmp_path / "a", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     shown = [getattr(e, "path", None) for e in iter_files(["."], respect_ignore=False)]
-    assert shown == ["top.txt", os.path.join("a", "y.txt"), os.path.join("a", "z.txt"),
-                     os.path.join("b", "x.txt")]
+    assert shown == [
+        "top.txt",
+        os.path.join("a", "y.txt"),
+        os.path.join("a", "z.txt"),
+        os.path.join("b", "x.txt"),
+    ]
     shown = [getattr(e, "path", None) for e in iter_files([str(tmp_path)], respect_ignore=False)]
     assert shown[0] == os.path.join(str(tmp_path), "top.txt")
 
@@ -229,7 +248,7 @@ def _many_files(root: Path) -> None:
     for n in range(150):
         body = "".join(f"value_{i} = {rng.random()}\n" for i in range(rng.randint(1, 200)))
         if n % 7 == 0:
-            body += f"K{n} = \"{KEYS[names[n % len(names)]].key}\"\n"
+            body += f'K{n} = "{KEYS[names[n % len(names)]].key}"\n'
         (root / f"pkg{n % 5}").mkdir(exist_ok=True)
         (root / f"pkg{n % 5}" / f"m{n}.py").write_text(body)
 
@@ -247,8 +266,9 @@ def test_thread_pool_gives_the_same_results_in_the_same_order(tmp_path: Path) ->
     assert len({t for *_, t in _found(one)}) == len(KEYS)
 
 
-def test_process_pool_without_the_fast_search(tmp_path: Path, stdlib_search: None,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_process_pool_without_the_fast_search(
+    tmp_path: Path, stdlib_search: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _many_files(tmp_path)
     monkeypatch.setattr(engine, "POOL_MIN_BYTES", 0)
     one = scan([str(tmp_path)], ScanOptions(jobs=1, respect_ignore=False))
@@ -268,18 +288,25 @@ def _commit(repo: Path, message: str) -> str:
 
 def _decode_every_blob(repo: Path) -> dict[str, set[str]]:
     """The reference: every reachable blob through the Scanner, no prefilter."""
-    names = "".join(line.split()[0] + "\n"
-                    for line in git(repo, "rev-list", "--objects", "--all").splitlines())
-    kinds = subprocess.run(["git", "-C", str(repo), "cat-file", "--batch-check"], input=names,
-                           capture_output=True, text=True, check=True).stdout.splitlines()
+    names = "".join(
+        line.split()[0] + "\n" for line in git(repo, "rev-list", "--objects", "--all").splitlines()
+    )
+    kinds = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch-check"],
+        input=names,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     out: dict[str, set[str]] = {}
     scanner = Scanner()
     for line in kinds:
         sha, kind, _ = line.split()
         if kind != "blob":
             continue
-        data = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", sha],
-                              capture_output=True, check=True).stdout
+        data = subprocess.run(
+            ["git", "-C", str(repo), "cat-file", "blob", sha], capture_output=True, check=True
+        ).stdout
         if b"\0" in data[:8000]:
             continue
         hits, _ = scanner.scan_buffer(data)
@@ -340,8 +367,9 @@ def _names(tokens: set[str]) -> set[str]:
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 3])
-def test_prefilter_finds_what_decoding_every_blob_finds(busy_repo: dict[str, object],
-                                                        jobs: int) -> None:
+def test_prefilter_finds_what_decoding_every_blob_finds(
+    busy_repo: dict[str, object], jobs: int
+) -> None:
     r = busy_repo["path"]
     assert isinstance(r, Path)
     reference = _decode_every_blob(r)
@@ -363,8 +391,11 @@ def test_history_reports_merge_resolutions_and_tagged_blobs(busy_repo: dict[str,
     assert not res.errors
     by_key = {f.evidence["token_sha256"]: f for f in build_findings(res.hits, at=NOW)}
     assert _names(set(by_key)) == {"lt_bedrock", "st_bedrock", "lt_claude"}
-    merged = next(f for f in by_key.values()
-                  if f.location is not None and str(f.location.path).endswith("side.txt"))
+    merged = next(
+        f
+        for f in by_key.values()
+        if f.location is not None and str(f.location.path).endswith("side.txt")
+    )
     assert merged.location is not None
     assert merged.location.commit == busy_repo["merge"]
     assert merged.evidence["history"]["in_head"] is True
@@ -400,7 +431,7 @@ def test_changes_parser_agrees_with_the_full_parser(busy_repo: dict[str, object]
     raw = hist._raw_log(str(r))
     everything = list(hist._parse_raw_log(raw))
     wanted = {c.new.encode() for c in everything[::3]}
-    pieces = [raw[i:i + 97] for i in range(0, len(raw), 97)]  # odd piece boundaries
+    pieces = [raw[i : i + 97] for i in range(0, len(raw), 97)]  # odd piece boundaries
 
     class Reader:
         def __init__(self) -> None:
@@ -410,6 +441,51 @@ def test_changes_parser_agrees_with_the_full_parser(busy_repo: dict[str, object]
             return next(self.pieces, b"")
 
     changes, commits = hist._changes_of(hist._read_pieces(Reader()), wanted)  # type: ignore[arg-type]
-    assert changes == [c for c in everything if c.new.encode() in wanted
-                       or c.old.encode() in wanted]
+    assert changes == [
+        c for c in everything if c.new.encode() in wanted or c.old.encode() in wanted
+    ]
     assert commits == raw.count(b"\x01")
+
+
+def test_mapping_from_the_concurrent_log_equals_a_fresh_log(busy_repo: dict[str, object]) -> None:
+    r = busy_repo["path"]
+    assert isinstance(r, Path)
+    found, stats = hist.scan_blobs(str(r), Scanner(), jobs=2)
+    reused = hist.map_history(str(r), found, "repo", stats.changes)
+    fresh = hist.map_history(str(r), found, "repo")  # runs its own (path-limited) log
+
+    def shape(located: list) -> list:
+        return sorted((h.path, h.hit.key.token_sha256, h.blob, h.history) for h in located)
+
+    assert shape(reused) == shape(fresh)
+    assert any(h.history is not None and h.history.added_in for h in reused)
+
+
+def test_many_synthetic_trees_per_worker(busy_repo: dict[str, object],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    r = busy_repo["path"]
+    assert isinstance(r, Path)
+    reference, _ = hist.scan_blobs(str(r), Scanner(), jobs=2)
+    monkeypatch.setattr(hist, "_TREE_ENTRIES", 3)  # dozens of trees, each grep gets several
+    found, stats = hist.scan_blobs(str(r), Scanner(), jobs=2)
+    assert not stats.errors
+    assert found.keys() == reference.keys()
+
+
+def test_sha256_repository(tmp_path: Path) -> None:
+    r = tmp_path / "sha256"
+    r.mkdir()
+    try:
+        git(r, "init", "-q", "--object-format=sha256")
+    except subprocess.CalledProcessError:
+        pytest.skip("this git cannot create SHA-256 repositories")
+    (r / "a.env").write_text(f"K={KEYS['lt_bedrock'].key}\n")
+    first = _commit(r, "key")
+    (r / "a.env").write_text("K=\n")
+    _commit(r, "no key")
+    res = scan([str(r)], ScanOptions(history=True, jobs=2))
+    assert not res.errors
+    (hit,) = res.hits
+    assert hit.history is not None
+    assert [a.commit for a in hit.history.added_in] == [first]
+    assert len(first) == 64

@@ -89,9 +89,13 @@ def test_each_distinct_blob_is_scanned_once(repo: dict[str, object]) -> None:
     r = repo["path"]
     assert isinstance(r, Path)
     objects = [line.split()[0] for line in git(r, "rev-list", "--objects", "--all").splitlines()]
-    listing = subprocess.run(["git", "-C", str(r), "cat-file", "--batch-check=%(objecttype)"],
-                             input="\n".join(objects) + "\n", capture_output=True, text=True,
-                             check=True).stdout.splitlines()
+    listing = subprocess.run(
+        ["git", "-C", str(r), "cat-file", "--batch-check=%(objecttype)"],
+        input="\n".join(objects) + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     blobs = listing.count("blob")
     _, stats = scan_blobs(str(r), Scanner())
     # README.md, app.py x3, dev.env x2, notes.txt: README is the same blob in all
@@ -99,13 +103,16 @@ def test_each_distinct_blob_is_scanned_once(repo: dict[str, object]) -> None:
     assert stats.blobs_scanned == blobs == 7
 
 
-def test_history_and_folder_scans_share_fingerprints(repo: dict[str, object],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_history_and_folder_scans_share_fingerprints(
+    repo: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = repo["path"]
     assert isinstance(r, Path)
     monkeypatch.chdir(r)
-    hist = {f.fingerprint for f in build_findings(
-        scan(["."], ScanOptions(history=True, jobs=1)).hits, at=NOW)}
+    hist = {
+        f.fingerprint
+        for f in build_findings(scan(["."], ScanOptions(history=True, jobs=1)).hits, at=NOW)
+    }
     files = {f.fingerprint for f in build_findings(scan(["."], ScanOptions(jobs=1)).hits, at=NOW)}
     assert files
     assert files <= hist  # HEAD's key has the same identity in both modes
@@ -115,8 +122,7 @@ def test_uncommitted_changes_are_scanned_with_history(repo: dict[str, object]) -
     r = repo["path"]
     assert isinstance(r, Path)
     (r / "scratch.py").write_text(f"K = '{KEYS['lt_second'].key}'\n")
-    found = _by_name(build_findings(scan([str(r)], ScanOptions(history=True, jobs=1)).hits,
-                                    at=NOW))
+    found = _by_name(build_findings(scan([str(r)], ScanOptions(history=True, jobs=1)).hits, at=NOW))
     assert "lt_second" in found
     assert found["lt_second"].location.commit is None
 
@@ -135,12 +141,24 @@ def test_empty_repository(tmp_path: Path) -> None:
 
 
 def test_raw_log_parser_handles_odd_paths() -> None:
-    data = (b"\x01" + b"a" * 40 + b" 1700000000\0\n:100644 100644 " + b"1" * 40 + b" "
-            + b"2" * 40 + b" M\0dir/with space/\xc3\xa9.txt\0:000000 100644 " + b"0" * 40
-            + b" " + b"3" * 40 + b" A\0new\tfile\0")
+    data = (
+        b"\x01"
+        + b"a" * 40
+        + b" 1700000000\0\n:100644 100644 "
+        + b"1" * 40
+        + b" "
+        + b"2" * 40
+        + b" M\0dir/with space/\xc3\xa9.txt\0:000000 100644 "
+        + b"0" * 40
+        + b" "
+        + b"3" * 40
+        + b" A\0new\tfile\0"
+    )
     changes = parse_raw_log_for_tests(data)
     assert [(c.path, c.old[:1], c.new[:1]) for c in changes] == [
-        ("dir/with space/é.txt", "1", "2"), ("new\tfile", "0", "3")]
+        ("dir/with space/é.txt", "1", "2"),
+        ("new\tfile", "0", "3"),
+    ]
 
 
 def test_blob_larger_than_a_chunk_is_streamed(tmp_path: Path) -> None:
@@ -149,7 +167,7 @@ def test_blob_larger_than_a_chunk_is_streamed(tmp_path: Path) -> None:
     r = tmp_path / "big"
     r.mkdir()
     git(r, "init", "-q")
-    filler = ("x = 1  # filler line for a big generated file\n" * 8000)
+    filler = "x = 1  # filler line for a big generated file\n" * 8000
     (r / "generated.py").write_text(filler + f"K = '{KEYS['lt_claude'].key}'\n" + filler)
     _commit(r, "big file")
     scanner = Scanner(chunk_size=OVERLAP)  # the blob is several chunks long

@@ -152,8 +152,9 @@ def test_symlinks_are_not_followed(tmp_path: Path) -> None:
     assert [s.reason for s in res.skipped] == [SkipReason.SYMLINK]
 
 
-def test_process_pool_gives_the_same_findings(tree: tuple[Path, Planted],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_process_pool_gives_the_same_findings(
+    tree: tuple[Path, Planted], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from phantomkeys.leaks import engine
 
     root, planted = tree
@@ -164,7 +165,7 @@ def test_process_pool_gives_the_same_findings(tree: tuple[Path, Planted],
 
 def test_same_key_twice_in_a_file_is_one_finding_with_occurrences(tmp_path: Path) -> None:
     key = KEYS["lt_bedrock"].key
-    (tmp_path / "a.txt").write_text(f"{key}\nfoo\n\"{json_escape(key)}\"\n")
+    (tmp_path / "a.txt").write_text(f'{key}\nfoo\n"{json_escape(key)}"\n')
     (f,) = build_findings(scan([str(tmp_path)], ScanOptions(jobs=1)).hits, at=NOW)
     assert [o["line"] for o in f.evidence["occurrences"]] == [1, 3]
     assert f.evidence["occurrence_count"] == 2

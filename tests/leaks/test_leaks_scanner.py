@@ -21,18 +21,21 @@ def _token(name: str) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(KEYS))
-@pytest.mark.parametrize("wrap", [
-    "{k}",
-    "'{k}'",
-    '"{k}",',
-    "KEY={k}\n",
-    "export AWS_BEARER_TOKEN_BEDROCK=\"{k}\"",
-    "Authorization: Bearer {k}\r\n",
-    '{{"token":"{e}"}}',
-    '"line one\\n{e}\\n"',
-    "curl 'https://x/?t={u}&v=1'",
-    "<td>{k}</td>",
-])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        "{k}",
+        "'{k}'",
+        '"{k}",',
+        "KEY={k}\n",
+        'export AWS_BEARER_TOKEN_BEDROCK="{k}"',
+        "Authorization: Bearer {k}\r\n",
+        '{{"token":"{e}"}}',
+        '"line one\\n{e}\\n"',
+        "curl 'https://x/?t={u}&v=1'",
+        "<td>{k}</td>",
+    ],
+)
 def test_every_format_in_every_wrapping(name: str, wrap: str) -> None:
     key = KEYS[name].key
     url = key.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
@@ -89,8 +92,11 @@ def test_keys_straddling_chunk_boundaries_are_found_once_with_right_lines() -> N
         data = b"x" * 50 + b"\n" + b"y" * pad + b"\n" + key + b"\n" + b"z" * 1000
         whole, _ = Scanner().scan_buffer(data)
         streamed = _stream(data, chunk)
-        assert [(h.line, h.column, h.offset) for h in streamed] == \
-            [(h.line, h.column, h.offset) for h in whole] == [(3, 1, 52 + pad)]
+        assert (
+            [(h.line, h.column, h.offset) for h in streamed]
+            == [(h.line, h.column, h.offset) for h in whole]
+            == [(3, 1, 52 + pad)]
+        )
 
 
 def test_many_keys_across_many_chunks() -> None:
@@ -98,7 +104,7 @@ def test_many_keys_across_many_chunks() -> None:
     lines = []
     for n in range(300):
         name = names[n % len(names)]
-        lines.append(f"line {n} value = \"{KEYS[name].key}\" trailing text {'p' * (n * 37 % 900)}")
+        lines.append(f'line {n} value = "{KEYS[name].key}" trailing text {"p" * (n * 37 % 900)}')
     data = "\n".join(lines).encode()
     streamed = _stream(data, OVERLAP + 4096)
     assert [h.line for h in streamed] == list(range(1, 301))
@@ -125,8 +131,8 @@ def test_streaming_memory_is_bounded() -> None:
         def readinto(self, view: memoryview) -> int:
             if self.sent >= 32 << 20:
                 return 0
-            data = (self.block + key + b"\n")[:len(view)]
-            view[:len(data)] = data
+            data = (self.block + key + b"\n")[: len(view)]
+            view[: len(data)] = data
             self.sent += len(data)
             return len(data)
 

@@ -25,9 +25,12 @@ def _error(code: str, op: str) -> ClientError:
 class FakeIam:
     """IAM as a dict of users; ``fail`` maps an operation to an error code."""
 
-    def __init__(self, users: dict[str, list[dict[str, Any]]],
-                 access_keys: dict[str, list[dict[str, Any]]] | None = None,
-                 fail: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        users: dict[str, list[dict[str, Any]]],
+        access_keys: dict[str, list[dict[str, Any]]] | None = None,
+        fail: dict[str, str] | None = None,
+    ) -> None:
         self.users = users
         self.access_keys = access_keys or {}
         self.fail = fail or {}
@@ -46,8 +49,9 @@ class FakeIam:
 
     def list_service_specific_credentials(self, **kw: Any) -> dict[str, Any]:
         self._call("ListServiceSpecificCredentials", kw)
-        creds = [c for c in self.users.get(kw["UserName"], [])
-                 if c["ServiceName"] == kw["ServiceName"]]
+        creds = [
+            c for c in self.users.get(kw["UserName"], []) if c["ServiceName"] == kw["ServiceName"]
+        ]
         return {"ServiceSpecificCredentials": creds, "IsTruncated": False}
 
     def get_access_key_last_used(self, **kw: Any) -> dict[str, Any]:
@@ -59,8 +63,7 @@ class FakeIam:
 
     def list_access_keys(self, **kw: Any) -> dict[str, Any]:
         self._call("ListAccessKeys", kw)
-        return {"AccessKeyMetadata": self.access_keys.get(kw["UserName"], []),
-                "IsTruncated": False}
+        return {"AccessKeyMetadata": self.access_keys.get(kw["UserName"], []), "IsTruncated": False}
 
 
 class FakeSts:
@@ -82,10 +85,18 @@ class FakeCtx:
         return self.clients[name]
 
 
-def _cred(service: str = "bedrock.amazonaws.com", status: str = "Active",
-          alias: str | None = None, expires: Any = None) -> dict[str, Any]:
-    c = {"ServiceName": service, "Status": status, "ServiceSpecificCredentialId": "ACCAEXAMPLE1",
-         "UserName": "BedrockAPIKey-hr8l"}
+def _cred(
+    service: str = "bedrock.amazonaws.com",
+    status: str = "Active",
+    alias: str | None = None,
+    expires: Any = None,
+) -> dict[str, Any]:
+    c = {
+        "ServiceName": service,
+        "Status": status,
+        "ServiceSpecificCredentialId": "ACCAEXAMPLE1",
+        "UserName": "BedrockAPIKey-hr8l",
+    }
     if alias:
         c["ServiceCredentialAlias"] = alias
     if expires:
@@ -111,8 +122,14 @@ def test_live_user_with_active_credential() -> None:
 
 def test_alias_match_picks_the_keys_own_credential() -> None:
     alias = f"BedrockAPIKey-hr8l-at-{ACCOUNT}"
-    iam = FakeIam({"BedrockAPIKey-hr8l": [_cred(status="Inactive", alias=alias),
-                                          _cred(alias="BedrockAPIKey-hr8l+2-at-x")]})
+    iam = FakeIam(
+        {
+            "BedrockAPIKey-hr8l": [
+                _cred(status="Inactive", alias=alias),
+                _cred(alias="BedrockAPIKey-hr8l+2-at-x"),
+            ]
+        }
+    )
     v = _status(FakeCtx(iam), LT)
     assert v.status is VerifyStatus.INACTIVE
     assert v.details["matched_by_alias"] is True
@@ -127,12 +144,12 @@ def test_deleted_user_is_dead() -> None:
 def test_user_without_credentials_is_dead_and_expired_credential_is_dead() -> None:
     assert _status(FakeCtx(FakeIam({"BedrockAPIKey-hr8l": []})), LT).status is VerifyStatus.DEAD
     old = _cred(expires=NOW - timedelta(days=1))
-    assert _status(FakeCtx(FakeIam({"BedrockAPIKey-hr8l": [old]})), LT).status \
-        is VerifyStatus.DEAD
+    assert _status(FakeCtx(FakeIam({"BedrockAPIKey-hr8l": [old]})), LT).status is VerifyStatus.DEAD
     # a credential of another service does not keep a Bedrock key alive
     other = _cred(service="codecommit.amazonaws.com")
-    assert _status(FakeCtx(FakeIam({"BedrockAPIKey-hr8l": [other]})), LT).status \
-        is VerifyStatus.DEAD
+    assert (
+        _status(FakeCtx(FakeIam({"BedrockAPIKey-hr8l": [other]})), LT).status is VerifyStatus.DEAD
+    )
 
 
 @pytest.mark.parametrize("op", ["GetUser", "ListServiceSpecificCredentials"])
@@ -179,9 +196,10 @@ def test_short_term_keys() -> None:
 
 
 def test_the_leaked_key_is_never_sent() -> None:
-    iam = FakeIam({"BedrockAPIKey-hr8l": [_cred()]},
-                  access_keys={"ci-bot": [{"AccessKeyId": ST_AKIA.access_key_id,
-                                           "Status": "Active"}]})
+    iam = FakeIam(
+        {"BedrockAPIKey-hr8l": [_cred()]},
+        access_keys={"ci-bot": [{"AccessKeyId": ST_AKIA.access_key_id, "Status": "Active"}]},
+    )
     verify_keys(FakeCtx(iam), [LT, ST_AKIA, ST_ASIA], at=NOW)  # type: ignore[arg-type]
     sent = json.dumps([kw for _, kw in iam.calls])
     for name in ("lt_bedrock", "st_bedrock", "st_claude"):
@@ -190,8 +208,10 @@ def test_the_leaked_key_is_never_sent() -> None:
 
 
 def _hit(key: keys.DecodedKey) -> LocatedHit:
-    return LocatedHit(path="a.py", hit=KeyHit(key=key, line=1, column=1, offset=0,
-                                              encoding=Encoding.PLAIN, preview="ABSK…"))
+    return LocatedHit(
+        path="a.py",
+        hit=KeyHit(key=key, line=1, column=1, offset=0, encoding=Encoding.PLAIN, preview="ABSK…"),
+    )
 
 
 def test_verification_lowers_severity_only_on_positive_answers() -> None:
@@ -217,8 +237,11 @@ def _lab_ready() -> bool:
 
 
 @pytest.mark.lab
-@pytest.mark.skipif(not _lab_ready(), reason="phantomkeys.lab does not provide Lab yet "
-                    "(another helper is building it); this end-to-end test runs once it does")
+@pytest.mark.skipif(
+    not _lab_ready(),
+    reason="phantomkeys.lab does not provide Lab yet "
+    "(another helper is building it); this end-to-end test runs once it does",
+)
 def test_verify_against_the_lab(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A key minted by the lab is live; after deleting its credential, dead."""
     import boto3
@@ -235,15 +258,21 @@ def test_verify_against_the_lab(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) 
         user = "BedrockAPIKey-lk01"
         iam.create_user(UserName=user)
         created = iam.create_service_specific_credential(
-            UserName=user, ServiceName=BEDROCK.credential_service)["ServiceSpecificCredential"]
-        secret = next(v for v in (created.get("ServiceCredentialSecret"),
-                                  created.get("ServiceApiKeyValue"))
-                      if isinstance(v, str) and v.startswith("ABSK"))
+            UserName=user, ServiceName=BEDROCK.credential_service
+        )["ServiceSpecificCredential"]
+        secret = next(
+            v
+            for v in (created.get("ServiceCredentialSecret"), created.get("ServiceApiKeyValue"))
+            if isinstance(v, str) and v.startswith("ABSK")
+        )
         (tmp_path / "app.py").write_text(f"KEY = '{secret}'\n")
 
         def verify() -> dict[str, Any]:
-            result = CliRunner().invoke(cli, ["leaks", str(tmp_path), "--verify",
-                                              "--format", "json"], catch_exceptions=False)
+            result = CliRunner().invoke(
+                cli,
+                ["leaks", str(tmp_path), "--verify", "--format", "json"],
+                catch_exceptions=False,
+            )
             (finding,) = json.loads(result.stdout)["findings"]
             return finding
 
@@ -251,8 +280,8 @@ def test_verify_against_the_lab(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) 
         assert live["evidence"]["verification"]["status"] == "live"
         assert live["severity"] == "critical"
         iam.delete_service_specific_credential(
-            UserName=user,
-            ServiceSpecificCredentialId=created["ServiceSpecificCredentialId"])
+            UserName=user, ServiceSpecificCredentialId=created["ServiceSpecificCredentialId"]
+        )
         dead = verify()
         assert dead["evidence"]["verification"]["status"] == "dead"
         assert dead["severity"] == "low"
@@ -261,9 +290,11 @@ def test_verify_against_the_lab(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) 
         # run exits 3 (incomplete) rather than 0
         for fault in ("iam:GetUser=denied", "iam:ListServiceSpecificCredentials=denied"):
             lab.set_faults(fault)
-            result = CliRunner().invoke(cli, ["leaks", str(tmp_path), "--verify", "--format",
-                                              "json", "--fail-on", "never"],
-                                        catch_exceptions=False)
+            result = CliRunner().invoke(
+                cli,
+                ["leaks", str(tmp_path), "--verify", "--format", "json", "--fail-on", "never"],
+                catch_exceptions=False,
+            )
             assert result.exit_code == 3, fault
             (finding,) = json.loads(result.stdout)["findings"]
             assert finding["evidence"]["verification"]["status"] == "unknown", fault
@@ -274,9 +305,13 @@ def test_verify_against_the_lab(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) 
         leaked = tmp_path / "leaked"
         leaked.mkdir()
         (leaked / ".env").write_text(
-            "".join(f"KEY_{n}={key}\n" for n, key in enumerate(lab.leaked_keys.values())))
-        result = CliRunner().invoke(cli, ["leaks", str(leaked), "--verify", "--format", "json",
-                                          "--fail-on", "never"], catch_exceptions=False)
+            "".join(f"KEY_{n}={key}\n" for n, key in enumerate(lab.leaked_keys.values()))
+        )
+        result = CliRunner().invoke(
+            cli,
+            ["leaks", str(leaked), "--verify", "--format", "json", "--fail-on", "never"],
+            catch_exceptions=False,
+        )
         doc = json.loads(result.stdout)
         assert len(doc["findings"]) == len(lab.leaked_keys)
         statuses = {f["evidence"]["verification"]["status"] for f in doc["findings"]}

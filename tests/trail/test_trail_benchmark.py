@@ -14,7 +14,8 @@ import pytest
 def test_benchmark_runs_and_reports_rates(tmp_path: Path) -> None:
     path = Path(__file__).parents[2] / "benchmarks" / "hunt.py"
     spec = importlib.util.spec_from_file_location("bench_hunt", path)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench  # dataclasses look their module up
     spec.loader.exec_module(bench)

@@ -55,6 +55,12 @@ class PagingError(RuntimeError):
 
 LOOKUP_ERRORS: tuple[type[BaseException], ...] = (*_AWS_ERRORS, PagingError)
 
+#: Error codes that mean "try again later", not "you may not" or "not supported".
+_TRANSIENT = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded",
+                        "ServiceFailure", "ServiceUnavailable", "InternalFailure",
+                        "InternalError", "RequestTimeout", "ReadTimeoutError",
+                        "ConnectTimeoutError", "EndpointConnectionError"})
+
 #: How long to wait for AWS to finish generating a credential report.
 REPORT_TIMEOUT_S = 120.0
 
@@ -72,6 +78,7 @@ class _Collector:
     progress: Progress
     failures: list[LookupFailure] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    all_users_unavailable: bool = False
 
     @property
     def iam(self) -> Any:
@@ -176,6 +183,7 @@ class _Collector:
                         by_user.setdefault(cred.username, []).append(cred)
             except (*LOOKUP_ERRORS, botocore.exceptions.ParamValidationError) as exc:
                 self.fail("iam:ListServiceSpecificCredentials(AllUsers)", exc)
+                self.all_users_unavailable = error_code(exc) not in _TRANSIENT
                 return None
         self.sources["service_credentials"] = "ListServiceSpecificCredentials(AllUsers=True)"
         return by_user
@@ -294,7 +302,10 @@ def collect_account(
     else:
         raw_users = c.get_users_fallback() or []
 
-    if creds is None:  # account-wide listing denied/unavailable: per user, for every user
+    if creds is None and c.all_users_unavailable:
+        # Denied or unsupported account-wide: per user, for every user. (After
+        # throttling that outlasted the retries, per-user calls would only be
+        # throttled too: the identities stay unknown instead.)
         names = [u["UserName"] for u in raw_users]
         per_user = c.run_per_user(names, c.get_user_service_credentials)
         c.sources["service_credentials"] = (
@@ -305,6 +316,9 @@ def collect_account(
             if listed is not None:
                 creds[name] = [x for x in listed if any(x.service == s.credential_service
                                                         for s in surfaces)]
+    listing_failed = creds is None
+    if creds is None:
+        creds = {}
     cred_failed_users = {f.user for f in c.failures
                          if f.operation == "iam:ListServiceSpecificCredentials"}
 
@@ -352,6 +366,8 @@ def collect_account(
         for g in u.get("GroupList", ()):
             if g in groups:
                 needed.update(groups[g].attached_policy_arns)
+    if candidates:  # the reference for "beyond the managed policy", attached or not
+        needed.update(s.managed_policy_arn(partition) for s in surfaces)
     missing = sorted(needed - set(managed))
     if missing:
         progress(f"reading {len(missing)} managed policies")
@@ -363,7 +379,7 @@ def collect_account(
     for u in raw_users:
         name = u["UserName"]
         user = _user(u, partition, account_id)
-        if name in cred_failed_users:
+        if listing_failed or name in cred_failed_users:
             user = replace(user, service_credentials=None)
         else:
             user = replace(user, service_credentials=tuple(creds.get(name, ())))

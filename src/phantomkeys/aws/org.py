@@ -230,6 +230,12 @@ class OrgScanOptions:
     exclude: tuple[str, ...] = ()
     ous: tuple[str, ...] = ()
 
+    def scope(self) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed by this scan."""
+        return {"surfaces": sorted(s.id.value for s in self.surfaces),
+                "accounts": sorted(self.accounts), "exclude": sorted(self.exclude),
+                "ous": sorted(self.ous), "role": self.role}
+
 
 def select_accounts(tree: OrgTree, opts: OrgScanOptions) -> tuple[list[OrgAccount],
                                                                   list[OrgAccount]]:

@@ -23,7 +23,7 @@ from botocore.parsers import DEFAULT_TIMESTAMP_PARSER as _DEFAULT_TIMESTAMP_PARS
 from phantomkeys.surfaces import partition_for_region
 
 #: Retries with backoff and client-side rate limiting on throttling.
-DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 10}
+DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 6}
 
 
 def retry_config() -> dict[str, Any]:

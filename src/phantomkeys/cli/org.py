@@ -36,9 +36,7 @@ def run_org_scan(*, profile: str | None, region: str | None, surfaces: Sequence[
                           role_session_name=role_session_name, max_workers=max_workers,
                           fresh=fresh, accounts=accounts, exclude=exclude, ous=ous)
     cp_path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    scope = {"surfaces": sorted(s.id.value for s in surfaces), "accounts": sorted(accounts),
-             "exclude": sorted(exclude), "ous": sorted(ous), "role": role}
-    cp = Checkpoint(cp_path, scope)
+    cp = Checkpoint(cp_path, opts.scope())
     if resume:
         try:
             cp.load()

@@ -45,8 +45,9 @@ def render_baseline(findings: Iterable[Finding], keep: Iterable[str] = ()) -> st
     return json.dumps(prints, indent=2) + "\n"
 
 
-def split_new(findings: Iterable[Finding], baseline: frozenset[str]
-              ) -> tuple[list[Finding], list[Finding]]:
+def split_new(
+    findings: Iterable[Finding], baseline: frozenset[str]
+) -> tuple[list[Finding], list[Finding]]:
     """(new findings, findings the baseline accepts)."""
     new: list[Finding] = []
     known: list[Finding] = []

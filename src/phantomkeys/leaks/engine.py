@@ -4,6 +4,9 @@
 failing git commands and skipped binaries come back in :class:`LeakScan` as
 values for the report. :func:`build_document` turns a scan into the shared
 report document (``{schema_version, tool, metadata, findings, rules}``).
+
+Files are scanned by ``jobs`` threads when ``ahocorasick_rs`` is installed (its
+search and the reads release the GIL), else by a process pool on large scans.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from phantomkeys.leaks.model import (
     SkipReason,
 )
 from phantomkeys.leaks.patterns import fast_search
-from phantomkeys.leaks.scanner import CHUNK_SIZE, Scanner
+from phantomkeys.leaks.scanner import CHUNK_SIZE, Scanner, clear_decode_cache
 from phantomkeys.leaks.sources import UNKNOWN_SIZE, FileEntry, iter_files
 
 if TYPE_CHECKING:
@@ -98,8 +101,11 @@ class LeakScan:
             "duration_seconds": round(self.duration_seconds, 3),
         }
         if self.repositories:
-            out.update(blobs_scanned=self.blobs_scanned, blobs_skipped_binary=self.blobs_binary,
-                       commits=self.commits)
+            out.update(
+                blobs_scanned=self.blobs_scanned,
+                blobs_skipped_binary=self.blobs_binary,
+                commits=self.commits,
+            )
         return out
 
 
@@ -108,17 +114,20 @@ class LeakScan:
 _WORKER_SCANNER: Scanner | None = None
 
 
-def _scan_batch(paths: list[tuple[str, str]], partition: str,
-                chunk_size: int) -> list[FileResult]:
+def _scan_batch(paths: list[tuple[str, str]], partition: str, chunk_size: int) -> list[FileResult]:
     global _WORKER_SCANNER
-    if _WORKER_SCANNER is None or _WORKER_SCANNER.partition != partition \
-            or _WORKER_SCANNER.chunk_size != chunk_size:
+    if (
+        _WORKER_SCANNER is None
+        or _WORKER_SCANNER.partition != partition
+        or _WORKER_SCANNER.chunk_size != chunk_size
+    ):
         _WORKER_SCANNER = Scanner(partition=partition, chunk_size=chunk_size)
     return [_WORKER_SCANNER.scan_file(p, label=label) for p, label in paths]
 
 
-def _batches(entries: list[FileEntry], max_bytes: int = _BATCH_BYTES,
-             max_files: int = _BATCH_FILES) -> Iterator[list[tuple[str, str]]]:
+def _batches(
+    entries: list[FileEntry], max_bytes: int = _BATCH_BYTES, max_files: int = _BATCH_FILES
+) -> Iterator[list[tuple[str, str]]]:
     batch: list[tuple[str, str]] = []
     size = 0
     for e in entries:
@@ -185,8 +194,10 @@ def _scan_threaded(entries: list[FileEntry], options: ScanOptions) -> Iterator[F
         except BaseException as exc:  # re-raised in the caller's thread
             failures.append(exc)
 
-    threads = [threading.Thread(target=work, name=f"leaks-{n}", daemon=True)
-               for n in range(options.jobs - 1)]
+    threads = [
+        threading.Thread(target=work, name=f"leaks-{n}", daemon=True)
+        for n in range(options.jobs - 1)
+    ]
     for t in threads:
         t.start()
     work()  # this thread is a worker too
@@ -199,8 +210,7 @@ def _scan_threaded(entries: list[FileEntry], options: ScanOptions) -> Iterator[F
         yield res
 
 
-def _scan_processes(entries: list[FileEntry], options: ScanOptions
-                    ) -> Iterator[FileResult]:
+def _scan_processes(entries: list[FileEntry], options: ScanOptions) -> Iterator[FileResult]:
     from concurrent.futures import ProcessPoolExecutor
 
     # Big files first so the pool does not end waiting on one straggler; results
@@ -210,8 +220,10 @@ def _scan_processes(entries: list[FileEntry], options: ScanOptions
     results: list[FileResult | None] = [None] * len(entries)
     done = 0
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=_mp_context()) as pool:
-        futures = [pool.submit(_scan_batch, batch, options.partition, options.chunk_size)
-                   for batch in _batches(ordered)]
+        futures = [
+            pool.submit(_scan_batch, batch, options.partition, options.chunk_size)
+            for batch in _batches(ordered)
+        ]
         for fut in futures:
             for got in fut.result():
                 results[order[done]] = got
@@ -233,14 +245,20 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-
-
 # ------------------------------------------------------------------- scan
 
 
-def scan(paths: Sequence[str], options: ScanOptions = ScanOptions(), *,
-         stdin: BinaryIO | None = None) -> LeakScan:
+def scan(
+    paths: Sequence[str], options: ScanOptions = ScanOptions(), *, stdin: BinaryIO | None = None
+) -> LeakScan:
     """Scan ``paths`` (``-`` is ``stdin``) as the options say."""
+    try:
+        return _scan(paths, options, stdin)
+    finally:
+        clear_decode_cache()  # it holds the keys seen: not kept past the scan
+
+
+def _scan(paths: Sequence[str], options: ScanOptions, stdin: BinaryIO | None) -> LeakScan:
     started = time.perf_counter()
     result = LeakScan()
     scanner = Scanner(partition=options.partition, chunk_size=options.chunk_size)
@@ -260,8 +278,12 @@ def scan(paths: Sequence[str], options: ScanOptions = ScanOptions(), *,
             if stdin is None:
                 result.errors.append(ScanError(STDIN_LABEL, "no standard input"))
                 continue
-            result.add_file(scanner.scan_stream(stdin.readinto,  # type: ignore[attr-defined]
-                                                label=STDIN_LABEL))
+            result.add_file(
+                scanner.scan_stream(
+                    stdin.readinto,  # type: ignore[attr-defined]
+                    label=STDIN_LABEL,
+                )
+            )
         elif options.history and os.path.isdir(path):
             _scan_repository(path, options, scanner, result, entries)
         else:
@@ -279,12 +301,15 @@ def scan(paths: Sequence[str], options: ScanOptions = ScanOptions(), *,
     return result
 
 
-def _scan_repository(path: str, options: ScanOptions, scanner: Scanner, result: LeakScan,
-                     entries: list[FileEntry]) -> None:
+def _scan_repository(
+    path: str, options: ScanOptions, scanner: Scanner, result: LeakScan, entries: list[FileEntry]
+) -> None:
     from phantomkeys.leaks import history as git_history
 
     try:
-        hist = git_history.scan_history(path, scanner, jobs=options.jobs)
+        hist = git_history.scan_history(
+            path, scanner, jobs=options.jobs, worktree=not options.respect_ignore
+        )
     except (git_history.HistoryError, OSError) as exc:
         result.errors.append(ScanError(path, f"--history: {exc}"))
         return
@@ -296,15 +321,15 @@ def _scan_repository(path: str, options: ScanOptions, scanner: Scanner, result: 
     result.commits += hist.commits
     result.candidates_rejected += hist.rejected
     result.errors.extend(hist.errors)
-    # Uncommitted work: modified and untracked files (ignored ones too with --all).
-    try:
-        changed = git_history.worktree_changes(hist.repo,
-                                               include_ignored=not options.respect_ignore)
-    except git_history.HistoryError as exc:
-        result.errors.append(ScanError(path, f"--history: listing work-tree changes: {exc}"))
+    # Uncommitted work: modified and untracked files (ignored ones too with --all),
+    # listed while the history was scanned.
+    if hist.worktree_error is not None:
+        result.errors.append(
+            ScanError(path, f"--history: listing work-tree changes: {hist.worktree_error}")
+        )
         return
     shown = os.path.relpath(hist.repo)
-    for rel in changed:
+    for rel in hist.worktree:
         full = os.path.join(hist.repo, rel)
         label = rel if shown == "." else os.path.join(shown, rel)
         try:
@@ -363,5 +388,9 @@ def _summary(findings: Sequence[Finding]) -> dict[str, Any]:
         by_severity[f.severity.value] = by_severity.get(f.severity.value, 0) + 1
         surface = str(f.evidence.get("surface", ""))
         by_surface[surface] = by_surface.get(surface, 0) + 1
-    return {"findings": len(findings), "by_severity": by_severity, "by_surface": by_surface,
-            "keys": len({f.evidence.get("token_sha256") for f in findings})}
+    return {
+        "findings": len(findings),
+        "by_severity": by_severity,
+        "by_surface": by_surface,
+        "keys": len({f.evidence.get("token_sha256") for f in findings}),
+    }

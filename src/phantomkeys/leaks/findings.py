@@ -97,20 +97,29 @@ def key_evidence(key: DecodedKey, at: datetime) -> dict[str, Any]:
     """Public facts of a key (never the secret)."""
     out: dict[str, Any] = {"surface": key.surface.value, "kind": key.kind.value}
     if key.kind is KeyKind.LONG_TERM:
-        out.update(username=key.username, iam_user_arn=key.iam_user_arn,
-                   key_position=key.key_position.value if key.key_position else None,
-                   secret_sha256=key.secret_sha256)
+        out.update(
+            username=key.username,
+            iam_user_arn=key.iam_user_arn,
+            key_position=key.key_position.value if key.key_position else None,
+            secret_sha256=key.secret_sha256,
+        )
     else:
-        out.update(access_key_id=key.access_key_id, access_key_type=key.access_key_type,
-                   region=key.region, issued_at=_iso(key.issued_at),
-                   expires_at=_iso(key.expires_at), expired=key.expired(at),
-                   has_session_token=key.has_session_token)
+        out.update(
+            access_key_id=key.access_key_id,
+            access_key_type=key.access_key_type,
+            region=key.region,
+            issued_at=_iso(key.issued_at),
+            expires_at=_iso(key.expires_at),
+            expired=key.expired(at),
+            has_session_token=key.has_session_token,
+        )
     out["token_sha256"] = key.token_sha256
     return {k: v for k, v in out.items() if v is not None}
 
 
-def severity_of(key: DecodedKey, at: datetime, verification: Verification | None
-                ) -> tuple[Severity, str | None]:
+def severity_of(
+    key: DecodedKey, at: datetime, verification: Verification | None
+) -> tuple[Severity, str | None]:
     """The finding's severity, and why it is lower than the rule's (if it is)."""
     rule = rule_for(key)
     if key.expired(at):
@@ -145,8 +154,10 @@ def build_findings(
         evidence["key_preview"] = first.hit.preview
         evidence["encoding"] = first.hit.encoding.value
         evidence["context"] = first.hit.context
-        occurrences = [{"line": line, "column": column} for line, column in
-                       dict.fromkeys((i.hit.line, i.hit.column) for i in items)]
+        occurrences = [
+            {"line": line, "column": column}
+            for line, column in dict.fromkeys((i.hit.line, i.hit.column) for i in items)
+        ]
         evidence["occurrences"] = occurrences[:_MAX_OCCURRENCES]
         evidence["occurrence_count"] = len(occurrences)
         commit = None
@@ -155,26 +166,33 @@ def build_findings(
             commit = history.first_commit
             evidence["history"] = {
                 "in_head": history.in_head,
-                "introduced_in": [{"commit": a.commit, "time": _epoch(a.time)}
-                                  for a in history.added_in[:_MAX_COMMITS]],
-                "removed_in": [{"commit": a.commit, "time": _epoch(a.time)}
-                               for a in history.removed_in[:_MAX_COMMITS]],
+                "introduced_in": [
+                    {"commit": a.commit, "time": _epoch(a.time)}
+                    for a in history.added_in[:_MAX_COMMITS]
+                ],
+                "removed_in": [
+                    {"commit": a.commit, "time": _epoch(a.time)}
+                    for a in history.removed_in[:_MAX_COMMITS]
+                ],
                 "introduced_count": len(history.added_in),
             }
         if verification is not None:
             evidence["verification"] = verification.to_dict()
         title = rule.title + (f" ({why})" if why else "")
-        findings.append(Finding.from_rule(
-            rule,
-            subject=subject_of(key),
-            account_id=key.account_id,
-            evidence=evidence,
-            identity=(token, path),
-            location=Location(path=path, line=first.hit.line, column=first.hit.column,
-                              commit=commit),
-            severity=severity,
-            title=title,
-        ))
+        findings.append(
+            Finding.from_rule(
+                rule,
+                subject=subject_of(key),
+                account_id=key.account_id,
+                evidence=evidence,
+                identity=(token, path),
+                location=Location(
+                    path=path, line=first.hit.line, column=first.hit.column, commit=commit
+                ),
+                severity=severity,
+                title=title,
+            )
+        )
     return sort_findings(findings)
 
 

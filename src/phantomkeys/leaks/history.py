@@ -34,18 +34,27 @@ repository is never written to. Scanning scales with the size of the *distinct
 content*, not with commits x tree size as ``git grep $(git rev-list --all)``
 (what ``git secrets --scan-history`` runs) does.
 
-Every object in the object store is searched, unreachable ones included (they
+Every blob in the object store is searched, unreachable ones included (they
 are few after ``git gc``, none in a fresh clone); only keys in blobs that some
-reachable commit (or ref) holds are reported.
+ref reaches are reported: blobs the log does not show (merge resolutions, a tag
+of a blob) are looked up with one ``git log -m --find-object`` walk, then
+``git rev-list --objects --all``, only when there are such blobs.
+
+Statistics: ``blobs_scanned``/``bytes_scanned`` count every distinct blob
+searched; ``blobs_skipped_binary`` counts binary blobs holding a key prefix
+(binary blobs without one need no decision).
 """
 
 from __future__ import annotations
 
+import binascii
 import contextlib
+import hashlib
 import os
 import subprocess
 import tempfile
 import threading
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,7 +74,7 @@ from phantomkeys.leaks.scanner import Scanner, is_binary
 
 _BATCH_FORMAT = "--batch=%(objectname) %(objecttype) %(objectsize)"
 _LISTING_FORMAT = "--batch-check=%(objecttype) %(objectname) %(objectsize) %(deltabase)"
-_MAX_FIND_OBJECT = 64  # merge-only blobs looked up one by one, at most this many
+_MAX_FIND_OBJECT = 500  # merge-only blobs looked up per extra walk of the log
 _MAX_PATHSPECS = 2000  # beyond this, log every path (command-line length)
 _PIPE_BUFFER = 1 << 20
 #: Entries per synthetic tree: git reads a whole tree object into memory.
@@ -73,8 +82,7 @@ _TREE_ENTRIES = 50_000
 #: ``git log`` output is parsed in pieces of about this size (bounded memory).
 _LOG_PIECE = 8 << 20
 #: What no ``git`` config may change in the commands whose output is parsed.
-_LOG_CONFIG = ("-c", "log.showRoot=true", "-c", "log.showSignature=false",
-               "-c", "color.ui=false")
+_LOG_CONFIG = ("-c", "log.showRoot=true", "-c", "log.showSignature=false", "-c", "color.ui=false")
 _GREP_PATTERNS = [arg for t in TRIGGERS for arg in ("-e", t.decode("ascii"))]
 
 
@@ -95,13 +103,20 @@ class HistoryScan:
     #: The commits that added or removed the blobs holding keys (``git log --raw``).
     changes: list[_RawChange] = field(default_factory=list, repr=False)
     commits_counted: bool = False
+    #: Modified and untracked files (``scan_history(worktree=...)``), or the error.
+    worktree: list[str] = field(default_factory=list)
+    worktree_error: str | None = None
     #: Blobs searched by ``git grep`` because they hold a key prefix.
     blobs_with_prefix: int = 0
 
 
 def _git(repo: str, *args: str, timeout: float = 3600) -> bytes:
-    proc = subprocess.run(git_argv("-C", repo, *args), capture_output=True, check=False,  # noqa: S603 - argv list, no shell
-                          timeout=timeout)
+    proc = subprocess.run(  # noqa: S603 - argv list, no shell
+        git_argv("-C", repo, *args),
+        capture_output=True,
+        check=False,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise HistoryError(msg[-1] if msg else f"git {args[0]} failed")
@@ -126,7 +141,7 @@ class _Limited:
     def readinto(self, view: memoryview) -> int:
         if self.remaining <= 0:
             return 0
-        n = self.stream.readinto(view[:min(len(view), self.remaining)])  # type: ignore[attr-defined]
+        n = self.stream.readinto(view[: min(len(view), self.remaining)])  # type: ignore[attr-defined]
         self.remaining -= n or 0
         return n or 0
 
@@ -134,13 +149,25 @@ class _Limited:
 class _Git:
     """A git process whose stderr goes to a temporary file (never blocks on it)."""
 
-    def __init__(self, name: str, argv: list[str], *, stdin: int | None = None,
-                 stdout: int | IO[bytes] | None = subprocess.PIPE,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        stdin: int | None = None,
+        stdout: int | IO[bytes] | None = subprocess.PIPE,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finish()
-        self.proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=self._stderr,  # noqa: S603 - argv list, no shell
-                                     env=env, bufsize=_PIPE_BUFFER)
+        self.proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
+            argv,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=self._stderr,
+            env=env,
+            bufsize=_PIPE_BUFFER,
+        )
 
     def finish(self, ok: tuple[int, ...] = (0,)) -> str | None:
         """Wait; the error message when the exit code is not in ``ok``."""
@@ -174,8 +201,11 @@ def _scratch_env(repo: str, scratch: str) -> dict[str, str]:
     alternates = [_quote_alternate(_object_dir(repo))]
     if os.environ.get("GIT_ALTERNATE_OBJECT_DIRECTORIES"):
         alternates.append(os.environ["GIT_ALTERNATE_OBJECT_DIRECTORIES"])
-    return {**os.environ, "GIT_OBJECT_DIRECTORY": scratch,
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.pathsep.join(alternates)}
+    return {
+        **os.environ,
+        "GIT_OBJECT_DIRECTORY": scratch,
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.pathsep.join(alternates),
+    }
 
 
 def _quote_alternate(path: str) -> str:
@@ -185,46 +215,52 @@ def _quote_alternate(path: str) -> str:
     return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-
 class _TreeWriter:
-    """Feeds ``git mktree --batch`` one synthetic tree of blobs per ``_TREE_ENTRIES``.
+    """Writes synthetic trees of blobs, ``_TREE_ENTRIES`` at most each, as loose
+    objects into the scratch object directory (what ``git mktree`` would write,
+    without a process and a second parse of every line).
 
-    Entry names are ``<sequence>-<blob>``: git sorts a tree by name, so the
-    sequence keeps the blobs in pack order, and ``git grep`` prints the blob id.
+    Entry names are ``<sequence>-<blob>``: git keeps a tree sorted by name, so the
+    fixed-width sequence keeps the blobs in pack order, and ``git grep`` prints
+    the blob id. The object format (SHA-1 or SHA-256) follows the blob ids.
     """
 
-    def __init__(self, repo: str, env: dict[str, str]) -> None:
-        self.git = _Git("mktree", git_argv("-C", repo, "mktree", "--missing", "--batch"),
-                        stdin=subprocess.PIPE, env=env)
-        assert self.git.proc.stdin is not None
-        self.stdin = self.git.proc.stdin
-        self.entries = 0
+    def __init__(self, scratch: str) -> None:
+        self.scratch = scratch
+        self.entries: list[bytes] = []
+        self.trees: list[str] = []
 
     def add(self, blob: bytes, seq: int) -> None:
-        if self.entries and self.entries % _TREE_ENTRIES == 0:
-            self.stdin.write(b"\n")  # a blank line starts the next tree
-        self.stdin.write(b"100644 blob %s\t%010d-%s\n" % (blob, seq, blob))
-        self.entries += 1
+        self.entries.append(b"100644 %010d-%s\0%s" % (seq, blob, binascii.unhexlify(blob)))
+        if len(self.entries) >= _TREE_ENTRIES:
+            self.flush()
 
-    def finish(self) -> tuple[list[str], str | None]:
-        """The trees written, and an error message if mktree failed."""
-        with contextlib.suppress(OSError):
-            self.stdin.close()
-        assert self.git.proc.stdout is not None
-        out = self.git.proc.stdout.read()
-        err = self.git.finish()
-        return out.decode("ascii", "replace").split(), err
+    def flush(self) -> None:
+        if not self.entries:
+            return
+        algorithm = "sha256" if self.entries[0].index(b"\0") - 18 == 64 else "sha1"
+        body = b"".join(self.entries)
+        self.entries = []
+        data = b"tree %d\0%s" % (len(body), body)
+        oid = hashlib.new(algorithm, data, usedforsecurity=False).hexdigest()
+        folder = os.path.join(self.scratch, oid[:2])
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, oid[2:]), "wb") as fh:
+            fh.write(zlib.compress(data, 1))
+        self.trees.append(oid)
 
 
 def _prefilter(repo: str, jobs: int, result: HistoryScan) -> list[str]:
     """Every blob in the object store once; those holding a key prefix, in pack order."""
-    listing = _Git("cat-file", git_argv("-C", repo, "cat-file", "--batch-all-objects",
-                                        _LISTING_FORMAT, "--unordered"))
+    listing = _Git(
+        "cat-file",
+        git_argv("-C", repo, "cat-file", "--batch-all-objects", _LISTING_FORMAT, "--unordered"),
+    )
     assert listing.proc.stdout is not None
     with tempfile.TemporaryDirectory(prefix="phantomkeys-history-") as scratch:
         env = _scratch_env(repo, scratch)
         workers = max(1, jobs)
-        writers: list[_TreeWriter | None] = [None] * workers
+        writers = [_TreeWriter(scratch) for _ in range(workers)]
         load = [0] * workers
         family: dict[bytes, int] = {}  # blob -> worker of its delta family
         seq = 0
@@ -241,26 +277,39 @@ def _prefilter(repo: str, jobs: int, result: HistoryScan) -> list[str]:
                 load[worker] += size
                 result.blobs_scanned += 1
                 result.bytes_scanned += size
-                writer = writers[worker]
-                if writer is None:
-                    writer = writers[worker] = _TreeWriter(repo, env)
-                writer.add(blob, seq)
+                writers[worker].add(blob, seq)
                 seq += 1
         finally:
             err = listing.finish()
-            trees: list[list[str]] = []
-            for writer in writers:
-                if writer is not None:
-                    ids, tree_err = writer.finish()
-                    err = err or tree_err
-                    trees.append(ids)
         family.clear()
+        for writer in writers:
+            writer.flush()
+        trees = [writer.trees for writer in writers]
         if err:
             raise HistoryError(err)
-        greps = [_Git("grep", git_argv("-C", repo, "-c", "grep.threads=1", "grep", "-l", "-z",
-                                       "-F", "--no-color", "--no-textconv", *_GREP_PATTERNS,
-                                       *ids, "--"), env=env)
-                 for ids in trees if ids]
+        greps = [
+            _Git(
+                "grep",
+                git_argv(
+                    "-C",
+                    repo,
+                    "-c",
+                    "grep.threads=1",
+                    "grep",
+                    "-l",
+                    "-z",
+                    "-F",
+                    "--no-color",
+                    "--no-textconv",
+                    *_GREP_PATTERNS,
+                    *ids,
+                    "--",
+                ),
+                env=env,
+            )
+            for ids in trees
+            if ids
+        ]
         named: list[bytes] = []
         for grep in greps:
             assert grep.proc.stdout is not None
@@ -285,14 +334,18 @@ def _feed(dst: IO[bytes], blobs: list[str]) -> None:
             dst.close()
 
 
-def _scan_listed(repo: str, scanner: Scanner, blobs: list[str], result: HistoryScan
-                 ) -> dict[str, list[KeyHit]]:
+def _scan_listed(
+    repo: str, scanner: Scanner, blobs: list[str], result: HistoryScan
+) -> dict[str, list[KeyHit]]:
     """Decode the candidates in ``blobs`` (read with ``cat-file --batch``)."""
     found: dict[str, list[KeyHit]] = {}
     if not blobs:
         return found
-    catfile = _Git("cat-file", git_argv("-C", repo, "cat-file", _BATCH_FORMAT, "--buffer"),
-                   stdin=subprocess.PIPE)
+    catfile = _Git(
+        "cat-file",
+        git_argv("-C", repo, "cat-file", _BATCH_FORMAT, "--buffer"),
+        stdin=subprocess.PIPE,
+    )
     assert catfile.proc.stdin is not None
     assert catfile.proc.stdout is not None
     feeder = threading.Thread(target=_feed, args=(catfile.proc.stdin, blobs), daemon=True)
@@ -338,13 +391,28 @@ def _scan_listed(repo: str, scanner: Scanner, blobs: list[str], result: HistoryS
 def _start_log(repo: str) -> tuple[_Git, IO[bytes]]:
     """``git log --all --raw`` of every commit, to a temporary file, in the background."""
     out = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it
-    return _Git("log", git_argv("-C", repo, *_LOG_CONFIG, "log", "--all", "--raw",
-                                "--no-abbrev", "--no-renames", "-z", "--no-color",
-                                "--format=%x01%H %ct"), stdout=out), out
+    return _Git(
+        "log",
+        git_argv(
+            "-C",
+            repo,
+            *_LOG_CONFIG,
+            "log",
+            "--all",
+            "--raw",
+            "--no-abbrev",
+            "--no-renames",
+            "-z",
+            "--no-color",
+            "--format=%x01%H %ct",
+        ),
+        stdout=out,
+    ), out
 
 
-def scan_blobs(repo: str, scanner: Scanner, *, jobs: int = 2
-               ) -> tuple[dict[str, tuple[list[KeyHit], str]], HistoryScan]:
+def scan_blobs(
+    repo: str, scanner: Scanner, *, jobs: int = 2
+) -> tuple[dict[str, tuple[list[KeyHit], str]], HistoryScan]:
     """Scan each blob once: ``{blob: (hits, a path it had)}`` and the stats.
 
     Only blobs that a reachable commit (or ref) holds are returned, each with
@@ -379,20 +447,22 @@ def scan_blobs(repo: str, scanner: Scanner, *, jobs: int = 2
     return found, result
 
 
-def _locate(repo: str, hits: dict[str, list[KeyHit]], result: HistoryScan
-            ) -> dict[str, tuple[list[KeyHit], str]]:
+def _locate(
+    repo: str, hits: dict[str, list[KeyHit]], result: HistoryScan
+) -> dict[str, tuple[list[KeyHit], str]]:
     """A path for each blob with hits; blobs that no ref reaches are left out."""
     path_of = _paths_of(result.changes)
     missing = [b for b in hits if b not in path_of]
-    if missing:  # introduced only by a merge resolution: look at merges' diffs
-        for blob in missing[:_MAX_FIND_OBJECT]:
-            try:
-                raw = _raw_log(repo, "-m", f"--find-object={blob}")
-            except HistoryError as exc:
-                result.errors.append(ScanError(repo, f"git log --find-object: {exc}"))
-                continue
-            result.changes.extend(c for c in _parse_raw_log(raw)
-                                  if c.old in hits or c.new in hits)
+    # introduced only by a merge resolution: one more walk, through merges' diffs
+    # (--find-object accumulates: one walk for all of them)
+    for start in range(0, len(missing) if result.commits_counted else 0, _MAX_FIND_OBJECT):
+        objects = [f"--find-object={b}" for b in missing[start : start + _MAX_FIND_OBJECT]]
+        try:
+            raw = _raw_log(repo, "-m", *objects)
+        except HistoryError as exc:
+            result.errors.append(ScanError(repo, f"git log --find-object: {exc}"))
+            break
+        result.changes.extend(c for c in _parse_raw_log(raw) if c.old in hits or c.new in hits)
     path_of = _paths_of(result.changes)
     missing = [b for b in hits if b not in path_of]
     if missing:  # under a tag of a tree or blob, or unreachable (expired reflogs...)
@@ -465,8 +535,9 @@ def _parse_raw_log(data: bytes) -> Iterable[_RawChange]:
                 continue
             cols = meta[1:].split()
             if len(cols) >= 5:
-                yield _RawChange(commit, time, cols[2].decode(), cols[3].decode(),
-                                 os.fsdecode(items[i + 1]))
+                yield _RawChange(
+                    commit, time, cols[2].decode(), cols[3].decode(), os.fsdecode(items[i + 1])
+                )
             i += 2
 
 
@@ -515,18 +586,40 @@ def _changes_of(pieces: Iterable[bytes], wanted: set[bytes]) -> tuple[list[_RawC
                 if commit is None:
                     fields = head.split()
                     commit = (fields[0].decode(), int(fields[1]))
-                out.append(_RawChange(commit[0], commit[1], cols[2].decode(), cols[3].decode(),
-                                      os.fsdecode(items[i + 1])))
+                out.append(
+                    _RawChange(
+                        commit[0],
+                        commit[1],
+                        cols[2].decode(),
+                        cols[3].decode(),
+                        os.fsdecode(items[i + 1]),
+                    )
+                )
     return out, commits
 
 
 def _raw_log(repo: str, *extra: str) -> bytes:
-    return _git(repo, *_LOG_CONFIG, "log", "--all", "--raw", "--no-abbrev", "--no-renames",
-                "-z", "--no-color", "--format=%x01%H %ct", *extra)
+    return _git(
+        repo,
+        *_LOG_CONFIG,
+        "log",
+        "--all",
+        "--raw",
+        "--no-abbrev",
+        "--no-renames",
+        "-z",
+        "--no-color",
+        "--format=%x01%H %ct",
+        *extra,
+    )
 
 
-def map_history(repo: str, found: dict[str, tuple[list[KeyHit], str]],
-                display: str, changes: list[_RawChange] | None = None) -> list[LocatedHit]:
+def map_history(
+    repo: str,
+    found: dict[str, tuple[list[KeyHit], str]],
+    display: str,
+    changes: list[_RawChange] | None = None,
+) -> list[LocatedHit]:
     """Turn blob hits into per-(key, path) hits with the commits that added and removed them.
 
     ``changes`` are the log records of the blobs in ``found`` (what
@@ -536,20 +629,27 @@ def map_history(repo: str, found: dict[str, tuple[list[KeyHit], str]],
     at the first path only.
     """
     tokens_of: dict[str, set[str]] = {
-        blob: {h.key.token_sha256 for h in hits} for blob, (hits, _) in found.items()}
+        blob: {h.key.token_sha256 for h in hits} for blob, (hits, _) in found.items()
+    }
     if changes is not None:
         relevant = [c for c in changes if c.old in found or c.new in found]
     else:
         paths = sorted({path for _, path in found.values()})
-        limit = (["--", *(f":(literal){p}" for p in paths)] if len(paths) <= _MAX_PATHSPECS
-                 else [])
-        relevant = [c for c in _parse_raw_log(_raw_log(repo, "--full-history", *limit))
-                    if c.old in found or c.new in found]
+        limit = ["--", *(f":(literal){p}" for p in paths)] if len(paths) <= _MAX_PATHSPECS else []
+        relevant = [
+            c
+            for c in _parse_raw_log(_raw_log(repo, "--full-history", *limit))
+            if c.old in found or c.new in found
+        ]
         seen_blobs = {c.new for c in relevant} | {c.old for c in relevant}
         missing = [b for b in found if b not in seen_blobs]
-        for blob in missing[:_MAX_FIND_OBJECT]:  # introduced only by a merge resolution
-            relevant.extend(c for c in _parse_raw_log(
-                _raw_log(repo, "-m", f"--find-object={blob}")) if c.old in found or c.new in found)
+        for start in range(0, len(missing), _MAX_FIND_OBJECT):  # merge resolutions
+            objects = [f"--find-object={b}" for b in missing[start : start + _MAX_FIND_OBJECT]]
+            relevant.extend(
+                c
+                for c in _parse_raw_log(_raw_log(repo, "-m", *objects))
+                if c.old in found or c.new in found
+            )
     # (token, path) -> introductions / removals
     added: dict[tuple[str, str], list[tuple[Appearance, str]]] = defaultdict(list)
     removed: dict[tuple[str, str], list[Appearance]] = defaultdict(list)
@@ -572,12 +672,12 @@ def map_history(repo: str, found: dict[str, tuple[list[KeyHit], str]],
         hit = next(h for h in found[blob][0] if h.key.token_sha256 == token)
         info = HistoryInfo(
             added_in=tuple(a for a, _ in _unique_by_commit(intro)),
-            removed_in=tuple(sorted(removed.get((token, path), ()),
-                                    key=lambda a: (a.time, a.commit))),
+            removed_in=tuple(
+                sorted(removed.get((token, path), ()), key=lambda a: (a.time, a.commit))
+            ),
             in_head=in_head,
         )
-        located.append(LocatedHit(path=_display(display, path), hit=hit, history=info,
-                                  blob=blob))
+        located.append(LocatedHit(path=_display(display, path), hit=hit, history=info, blob=blob))
         done.add((token, path))
     # blobs whose commits could not be found: report them with the path rev-list gave
     for blob, (hits, path) in found.items():
@@ -587,8 +687,14 @@ def map_history(repo: str, found: dict[str, tuple[list[KeyHit], str]],
             done.add((hit.key.token_sha256, path))
             head_blob = head.get(path)
             in_head = head_blob == blob
-            located.append(LocatedHit(path=_display(display, path), hit=hit,
-                                      history=HistoryInfo(in_head=in_head), blob=blob))
+            located.append(
+                LocatedHit(
+                    path=_display(display, path),
+                    hit=hit,
+                    history=HistoryInfo(in_head=in_head),
+                    blob=blob,
+                )
+            )
     return located
 
 
@@ -620,29 +726,65 @@ def _display(display: str, path: str) -> str:
     return path if display in ("", ".") else os.path.join(display, path)
 
 
-def worktree_changes(repo: str, *, include_ignored: bool = False) -> list[str]:
-    """Work-tree files that differ from the index, or are untracked (ignored ones too
-    with ``include_ignored``)."""
+def _worktree_args(include_ignored: bool) -> list[str]:
     args = ["ls-files", "-z", "--modified", "--others"]
     if not include_ignored:
         args.append("--exclude-standard")
-    data = _git(repo, *args)
+    return args
+
+
+def _worktree_names(data: bytes) -> list[str]:
     return list(dict.fromkeys(os.fsdecode(n) for n in data.split(b"\0") if n))
 
 
-def scan_history(path: str, scanner: Scanner, *, display: str | None = None,
-                 jobs: int = 2) -> HistoryScan:
-    """Everything ``--history`` reports for the repository holding ``path``."""
+def worktree_changes(repo: str, *, include_ignored: bool = False) -> list[str]:
+    """Work-tree files that differ from the index, or are untracked (ignored ones too
+    with ``include_ignored``)."""
+    return _worktree_names(_git(repo, *_worktree_args(include_ignored)))
+
+
+def scan_history(
+    path: str,
+    scanner: Scanner,
+    *,
+    display: str | None = None,
+    jobs: int = 2,
+    worktree: bool | None = None,
+) -> HistoryScan:
+    """Everything ``--history`` reports for the repository holding ``path``.
+
+    With ``worktree`` not ``None``, :func:`worktree_changes` (``include_ignored=
+    worktree``) runs alongside the history scan, into ``HistoryScan.worktree``
+    (or ``worktree_error``).
+    """
     repo = repo_toplevel(path)
     shown = display if display is not None else os.path.relpath(repo)
-    found, result = scan_blobs(repo, scanner, jobs=jobs)
-    if found:
-        result.hits = map_history(repo, found, shown, result.changes)
-    if not result.commits_counted:
-        try:
-            result.commits = int(_git(repo, "rev-list", "--all", "--count").strip() or 0)
-        except (HistoryError, ValueError):
-            result.commits = 0  # a repository without commits
+    listing: tuple[_Git, IO[bytes]] | None = None
+    if worktree is not None:
+        out = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+        listing = (
+            _Git("ls-files", git_argv("-C", repo, *_worktree_args(worktree)), stdout=out),
+            out,
+        )
+    try:
+        found, result = scan_blobs(repo, scanner, jobs=jobs)
+        if found:
+            result.hits = map_history(repo, found, shown, result.changes)
+        if not result.commits_counted:
+            try:
+                result.commits = int(_git(repo, "rev-list", "--all", "--count").strip() or 0)
+            except (HistoryError, ValueError):
+                result.commits = 0  # a repository without commits
+        if listing is not None:
+            err = listing[0].finish()
+            listing[1].seek(0)
+            result.worktree = _worktree_names(listing[1].read())
+            result.worktree_error = err
+    finally:
+        if listing is not None:
+            if listing[0].proc.poll() is None:
+                listing[0].kill()
+            listing[1].close()
     return result
 
 

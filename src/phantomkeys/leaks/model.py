@@ -109,10 +109,10 @@ class LocatedHit:
 class VerifyStatus(StrEnum):
     """What IAM says about a leaked key's user and credential (``--verify``)."""
 
-    LIVE = "live"          # the user and an active credential (or access key) exist
+    LIVE = "live"  # the user and an active credential (or access key) exist
     INACTIVE = "inactive"  # the credential exists but is Inactive
-    DEAD = "dead"          # the user or credential is gone, or the key expired
-    UNKNOWN = "unknown"    # not checked, not the caller's account, or a lookup failed
+    DEAD = "dead"  # the user or credential is gone, or the key expired
+    UNKNOWN = "unknown"  # not checked, not the caller's account, or a lookup failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,9 +44,11 @@ class Encoding(StrEnum):
 
 
 LONG_TERM_PREFIXES: tuple[bytes, ...] = tuple(
-    s.long_term_key_prefix.encode("ascii") for s in SURFACES)
+    s.long_term_key_prefix.encode("ascii") for s in SURFACES
+)
 SHORT_TERM_PREFIXES: tuple[bytes, ...] = tuple(
-    s.short_term_key_prefix.encode("ascii") for s in SURFACES)
+    s.short_term_key_prefix.encode("ascii") for s in SURFACES
+)
 
 #: The literals searched for: every key starts with one of them.
 TRIGGERS: tuple[bytes, ...] = (*LONG_TERM_PREFIXES, *SHORT_TERM_PREFIXES)
@@ -75,10 +77,20 @@ def _alternation(prefixes: tuple[bytes, ...]) -> bytes:
 
 #: All four formats. Possessive quantifiers: no backtracking on long runs.
 KEY_RE = re.compile(
-    rb"(?P<long>(?:" + _alternation(LONG_TERM_PREFIXES) + rb")"
-    + _B64_UNIT + b"{%d,%d}+" % LONG_TERM_BODY + _PAD_UNIT + rb"{0,2}+)"
-    + rb"|(?P<short>(?:" + _alternation(SHORT_TERM_PREFIXES) + rb")"
-    + _B64_UNIT + b"{%d,%d}+" % SHORT_TERM_BODY + _PAD_UNIT + rb"{0,2}+)"
+    rb"(?P<long>(?:"
+    + _alternation(LONG_TERM_PREFIXES)
+    + rb")"
+    + _B64_UNIT
+    + b"{%d,%d}+" % LONG_TERM_BODY
+    + _PAD_UNIT
+    + rb"{0,2}+)"
+    + rb"|(?P<short>(?:"
+    + _alternation(SHORT_TERM_PREFIXES)
+    + rb")"
+    + _B64_UNIT
+    + b"{%d,%d}+" % SHORT_TERM_BODY
+    + _PAD_UNIT
+    + rb"{0,2}+)"
 )
 
 _BASE64_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
@@ -123,13 +135,17 @@ def match_at(buf: bytes | bytearray | memoryview, pos: int, end: int) -> Candida
     m = KEY_RE.match(buf, pos, end)
     if m is None:
         return None
-    if (m.group("long") is not None and pos > 0 and buf[pos - 1] in _BASE64_BYTES
-            and not (pos > 1 and buf[pos - 2] == 0x5C)):  # "\nABSK" in a JSON string is fine
+    if (
+        m.group("long") is not None
+        and pos > 0
+        and buf[pos - 1] in _BASE64_BYTES
+        and not (pos > 1 and buf[pos - 2] == 0x5C)
+    ):  # "\nABSK" in a JSON string is fine
         return None  # "…xyzABSK…": the middle of some other base64 blob
     stop = m.end()
     if stop < end and buf[stop] in _BASE64_BYTES:
         return None  # longer than any key: some other blob
-    tail = bytes(buf[stop:min(stop + 9, end)]).lower()
+    tail = bytes(buf[stop : min(stop + 9, end)]).lower()
     if any(tail.startswith(mark) for mark in _TRUNCATION_MARKS):
         return None  # "ABSKQmVk...": a truncated example in documentation
     text, encoding = unescape(bytes(buf[pos:stop]))
@@ -162,7 +178,8 @@ def fast_search() -> Any | None:
             _searcher = None
         else:
             _searcher = ahocorasick_rs.BytesAhoCorasick(
-                list(TRIGGERS), matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
+                list(TRIGGERS), matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST
+            )
     return _searcher
 
 
@@ -185,8 +202,9 @@ def trigger_positions(buf: bytes | bytearray, start: int, stop: int, limit: int)
     searcher = _searcher if _searcher is not _UNSET else fast_search()
     if searcher is not None:
         with memoryview(buf) as whole, whole[start:window] as view:
-            return [start + s for _, s, _ in searcher.find_matches_as_indexes(view)
-                    if start + s < stop]
+            return [
+                start + s for _, s, _ in searcher.find_matches_as_indexes(view) if start + s < stop
+            ]
     found: list[int] = []
     for m in _LONG_TERM_TRIGGER.finditer(buf, start, min(limit, stop + _LONG_TERM_MAX - 1)):
         if m.start() >= stop:
@@ -202,8 +220,9 @@ def trigger_positions(buf: bytes | bytearray, start: int, stop: int, limit: int)
     return found
 
 
-def find_candidates(buf: bytes | bytearray, start: int, stop: int,
-                    end: int | None = None) -> list[Candidate]:
+def find_candidates(
+    buf: bytes | bytearray, start: int, stop: int, end: int | None = None
+) -> list[Candidate]:
     """Candidates starting in ``[start, stop)``; matching may read up to ``end``."""
     limit = len(buf) if end is None else end
     found: list[Candidate] = []

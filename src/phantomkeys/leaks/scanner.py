@@ -1,9 +1,14 @@
 """Scan bytes, files and streams for keys, in bounded memory.
 
-A file is read whole when it fits in one chunk (most source files), otherwise
-streamed through a reused buffer in :data:`CHUNK_SIZE` pieces that overlap by
-more than the longest possible key, so a key straddling a chunk boundary is
-still found exactly once. Memory is O(chunk) whatever the input size.
+A file is read with ``os.readv`` straight into the scanner's reusable buffer
+(no per-file allocation or buffered-IO object: a source tree is mostly small
+files, where that overhead is the cost) and searched in one call when it fits
+in a chunk. A larger file or stream goes through the same buffer in
+:data:`CHUNK_SIZE` pieces that overlap by more than the longest possible key,
+so a key straddling a chunk boundary is still found exactly once. For files,
+newlines are counted only when a candidate turns up past the first chunk (by
+re-reading the file up to there), not for every chunk that passes. Memory is
+O(chunk) whatever the input size.
 
 Binary content is skipped by sniffing, like git: a NUL byte in the first
 :data:`SNIFF_BYTES` bytes.
@@ -11,6 +16,7 @@ Binary content is skipped by sniffing, like git: a NUL byte in the first
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Callable
@@ -19,7 +25,12 @@ from typing import BinaryIO
 from phantomkeys.core import keys as keycodec
 from phantomkeys.core.keys import KeyDecodeError
 from phantomkeys.leaks.model import FileResult, KeyHit, SkipReason
-from phantomkeys.leaks.patterns import MAX_CANDIDATE_BYTES, Candidate, find_candidates
+from phantomkeys.leaks.patterns import (
+    MAX_CANDIDATE_BYTES,
+    Candidate,
+    find_candidates,
+    trigger_positions,
+)
 
 CHUNK_SIZE = 8 << 20
 #: Bytes carried from one chunk to the next: longer than any candidate plus the
@@ -32,13 +43,30 @@ SNIFF_BYTES = 8000
 _HEADER_MARKS = (b"bearer ", b"bearer\t")
 
 
+@functools.lru_cache(maxsize=1024)
+def _decode_text(text: str, partition: str) -> tuple[keycodec.DecodedKey, str] | None:
+    """The decoded key and its redacted preview, or ``None``: a pure function of its
+    arguments, cached because one key sits in many files and in every version of a
+    file in git history (decoding a short-term key parses a whole presigned URL)."""
+    try:
+        key = keycodec.decode(text, partition=partition)
+    except KeyDecodeError:
+        return None
+    return key, keycodec.redact(keycodec.normalize(text))
+
+
+def clear_decode_cache() -> None:
+    """Forget the decoded keys (:func:`phantomkeys.leaks.scan` does, when it ends)."""
+    _decode_text.cache_clear()
+
+
 def is_binary(data: bytes | bytearray) -> bool:
     """Git's heuristic: a NUL byte in the first 8000 bytes (no copy is made)."""
     return data.find(b"\x00", 0, SNIFF_BYTES) != -1
 
 
 def _context(buf: bytes | bytearray, start: int) -> str:
-    before = bytes(buf[max(0, start - 48):start]).lower()
+    before = bytes(buf[max(0, start - 48) : start]).lower()
     line = before.rsplit(b"\n", 1)[-1]
     if line.rstrip(b"\"' \t").endswith(_HEADER_MARKS) or line.rstrip().endswith(b"bearer"):
         return "authorization-header"
@@ -59,21 +87,31 @@ class Scanner:
         self.partition = partition
         self.chunk_size = chunk_size
         self._buffer: bytearray | None = None
+        #: A view of ``_buffer`` kept for the reads (one per file otherwise).
+        self._view: memoryview | None = None
 
     # ---------------------------------------------------------------- decoding
 
-    def _decode(self, buf: bytes | bytearray, cand: Candidate, line: int, column: int,
-                offset: int) -> KeyHit | None:
-        try:
-            key = keycodec.decode(cand.text, partition=self.partition)
-        except KeyDecodeError:
+    def _decode(
+        self, buf: bytes | bytearray, cand: Candidate, line: int, column: int, offset: int
+    ) -> KeyHit | None:
+        decoded = _decode_text(cand.text, self.partition)
+        if decoded is None:
             return None
-        return KeyHit(key=key, line=line, column=column, offset=offset, encoding=cand.encoding,
-                      preview=keycodec.redact(keycodec.normalize(cand.text)),
-                      context=_context(buf, cand.start))
+        key, preview = decoded
+        return KeyHit(
+            key=key,
+            line=line,
+            column=column,
+            offset=offset,
+            encoding=cand.encoding,
+            preview=preview,
+            context=_context(buf, cand.start),
+        )
 
-    def scan_buffer(self, data: bytes | bytearray, end: int | None = None
-                    ) -> tuple[list[KeyHit], int]:
+    def scan_buffer(
+        self, data: bytes | bytearray, end: int | None = None
+    ) -> tuple[list[KeyHit], int]:
         """Hits in a whole in-memory buffer (``data[:end]``), and how many candidates
         did not decode."""
         hits: list[KeyHit] = []
@@ -96,10 +134,12 @@ class Scanner:
         size = self.chunk_size + OVERLAP
         if self._buffer is None or len(self._buffer) != size:
             self._buffer = bytearray(size)
+            self._view = memoryview(self._buffer)
         return self._buffer
 
-    def scan_stream(self, read_into: Callable[[memoryview], int], *,
-                    first: bytes = b"", label: str = "<stream>") -> FileResult:
+    def scan_stream(
+        self, read_into: Callable[[memoryview], int], *, first: bytes = b"", label: str = "<stream>"
+    ) -> FileResult:
         """Stream from ``read_into`` (``file.readinto``): bounded memory, any size.
 
         ``first`` is data already read from the stream (for example by a sniff).
@@ -111,8 +151,13 @@ class Scanner:
             have += _fill(read_into, view, have)
         return self._scan_filled(read_into, have, label)
 
-    def _scan_filled(self, read_into: Callable[[memoryview], int], have: int, label: str,
-                     count_lines: Callable[[int], int] | None = None) -> FileResult:
+    def _scan_filled(
+        self,
+        read_into: Callable[[memoryview], int],
+        have: int,
+        label: str,
+        count_lines: Callable[[int], int] | None = None,
+    ) -> FileResult:
         """Scan the stream whose first ``have`` bytes are already in the chunk buffer.
 
         ``count_lines(offset)`` (for files that can be read again) gives the
@@ -195,8 +240,16 @@ class Scanner:
             if not stat.S_ISREG(st.st_mode):
                 return FileResult(path=name, skipped=SkipReason.NOT_A_FILE)
             buf = self._chunk_buffer()
-            with memoryview(buf) as view:
-                have = _fill_file(fd, view, st.st_size)
+            view = self._view
+            assert view is not None
+            have = os.readv(fd, [view])
+            if have == st.st_size and have < len(buf):  # the whole file in one read
+                if buf.find(b"\x00", 0, min(have, SNIFF_BYTES)) != -1:
+                    return FileResult(path=name, size=have, skipped=SkipReason.BINARY)
+                if not trigger_positions(buf, 0, have, have):  # no key prefix: done
+                    return FileResult(path=name, size=have)
+            elif have:
+                have = _fill_file(fd, view, st.st_size, have)
 
             def read_into(v: memoryview) -> int:
                 return os.readv(fd, [v])
@@ -210,16 +263,20 @@ class Scanner:
         finally:
             os.close(fd)
 
-    def scan_open_file(self, fh: BinaryIO, label: str, size_hint: int | None = None
-                       ) -> FileResult:
+    def scan_open_file(self, fh: BinaryIO, label: str, size_hint: int | None = None) -> FileResult:
         """Scan an already open binary file object (any size, bounded memory)."""
         return self.scan_stream(fh.readinto, label=label)  # type: ignore[attr-defined]
 
 
 #: Never follow a symlink (one swapped in after listing fails with ELOOP), never
 #: block on a FIFO, never make a terminal the controlling one.
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-               | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def _open_failure(path: str, name: str, exc: OSError) -> FileResult:
@@ -231,16 +288,16 @@ def _open_failure(path: str, name: str, exc: OSError) -> FileResult:
     return FileResult(path=name, error=_os_error(exc))
 
 
-def _fill_file(fd: int, view: memoryview, size: int) -> int:
-    """Read a regular file of ``size`` bytes (per ``fstat``) into ``view``.
+def _fill_file(fd: int, view: memoryview, size: int, got: int = 0) -> int:
+    """Read a regular file of ``size`` bytes (per ``fstat``) into ``view``, whose
+    first ``got`` bytes are already read.
 
-    One ``readv`` usually does it. Reading stops at end of file, when ``view``
-    is full, or once ``size`` bytes arrived: a file that grows while it is read
-    is scanned as it was when opened (plus what the reads caught).
+    Reading stops at end of file, when ``view`` is full, or once ``size`` bytes
+    arrived: a file that grows while it is read is scanned as it was when
+    opened (plus what the reads caught).
     """
-    got = 0
     end = len(view)
-    while got < end:
+    while got < end and not (size and got >= size):
         if got:
             with view[got:end] as part:
                 n = os.readv(fd, [part])
@@ -249,8 +306,6 @@ def _fill_file(fd: int, view: memoryview, size: int) -> int:
         if not n:
             break
         got += n
-        if size and got >= size:
-            break
     return got
 
 
@@ -272,7 +327,7 @@ def _fill(read_into: Callable[[memoryview], int], view: memoryview, start: int) 
     got = 0
     end = len(view)
     while start + got < end:
-        n = read_into(view[start + got:end])
+        n = read_into(view[start + got : end])
         if not n:
             break
         got += n

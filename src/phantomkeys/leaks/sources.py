@@ -51,7 +51,9 @@ def git_toplevel(directory: str) -> str | None:
     try:
         proc = subprocess.run(  # noqa: S603 - argv list, no shell
             git_argv("-C", directory, "rev-parse", "--is-inside-work-tree", "--show-toplevel"),
-            capture_output=True, check=False, timeout=60,
+            capture_output=True,
+            check=False,
+            timeout=60,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -61,8 +63,9 @@ def git_toplevel(directory: str) -> str | None:
     return lines[1]
 
 
-def iter_files(paths: list[str], *, respect_ignore: bool = True
-               ) -> Iterator[FileEntry | Skipped | ScanError]:
+def iter_files(
+    paths: list[str], *, respect_ignore: bool = True
+) -> Iterator[FileEntry | Skipped | ScanError]:
     """Every file under ``paths`` to scan, plus what was skipped or failed, as values.
 
     A file named explicitly is always scanned, ignored or not.
@@ -102,7 +105,9 @@ def _git_ls_files(root: str) -> list[str] | None:
     try:
         proc = subprocess.run(  # noqa: S603 - argv list, no shell
             git_argv("-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
-            capture_output=True, check=False, timeout=600,
+            capture_output=True,
+            check=False,
+            timeout=600,
         )
     except (OSError, subprocess.SubprocessError):
         return None

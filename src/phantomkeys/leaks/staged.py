@@ -28,10 +28,24 @@ class StagedFile:
 
 def staged_diff(repo: str) -> bytes:
     proc = subprocess.run(  # noqa: S603 - argv list, no shell
-        git_argv("-C", repo, "-c", "core.quotePath=false", "diff", "--cached", "-U0",
-                 "--no-color", "--no-ext-diff", "--no-renames", "--diff-filter=ACMRT",
-                 "--src-prefix=a/", "--dst-prefix=b/"),
-        capture_output=True, check=False, timeout=600,
+        git_argv(
+            "-C",
+            repo,
+            "-c",
+            "core.quotePath=false",
+            "diff",
+            "--cached",
+            "-U0",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-renames",
+            "--diff-filter=ACMRT",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+        ),
+        capture_output=True,
+        check=False,
+        timeout=600,
     )
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -45,17 +59,17 @@ def _unquote(raw: bytes) -> bytes:
         return raw
     body, out, i = raw[1:-1], bytearray(), 0
     while i < len(body):
-        if body[i:i + 1] == b"\\" and i + 1 < len(body):
-            nxt = body[i + 1:i + 2]
+        if body[i : i + 1] == b"\\" and i + 1 < len(body):
+            nxt = body[i + 1 : i + 2]
             if nxt in _C_ESCAPES:
                 out += _C_ESCAPES[nxt]
                 i += 2
                 continue
-            if body[i + 1:i + 4].isdigit():
-                out.append(int(body[i + 1:i + 4], 8))
+            if body[i + 1 : i + 4].isdigit():
+                out.append(int(body[i + 1 : i + 4], 8))
                 i += 4
                 continue
-        out += body[i:i + 1]
+        out += body[i : i + 1]
         i += 1
     return bytes(out)
 
@@ -92,8 +106,15 @@ def scan_staged_file(scanner: Scanner, staged: StagedFile, display: str) -> File
     buffer = b"\n".join(content for _, content in staged.lines)
     hits, rejected = scanner.scan_buffer(buffer)
     mapped = [
-        KeyHit(key=h.key, line=staged.lines[h.line - 1][0], column=h.column, offset=h.offset,
-               encoding=h.encoding, preview=h.preview, context=h.context)
+        KeyHit(
+            key=h.key,
+            line=staged.lines[h.line - 1][0],
+            column=h.column,
+            offset=h.offset,
+            encoding=h.encoding,
+            preview=h.preview,
+            context=h.context,
+        )
         for h in hits
     ]
     return FileResult(path=display, size=len(buffer), hits=tuple(mapped), rejected=rejected)
@@ -102,8 +123,12 @@ def scan_staged_file(scanner: Scanner, staged: StagedFile, display: str) -> File
 def scan_staged(repo: str, scanner: Scanner) -> tuple[list[FileResult], list[ScanError]]:
     """Every file with staged additions in the repository holding ``repo``."""
     try:
-        top = subprocess.run(git_argv("-C", repo, "rev-parse", "--show-toplevel"),  # noqa: S603 - argv list, no shell
-                             capture_output=True, check=False, timeout=60)
+        top = subprocess.run(  # noqa: S603 - argv list, no shell
+            git_argv("-C", repo, "rev-parse", "--show-toplevel"),
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return [], [ScanError(repo, f"cannot run git: {exc}")]
     if top.returncode != 0:

@@ -137,10 +137,15 @@ class Prefilter:
             f"SELECT source_file, r, r IS NULL AS _no_records, {', '.join(cols)} FROM ("
             f"SELECT source_file, r, json_extract_string(r, {paths}) AS x FROM ({records}))"
         )
-        # Keep the raw record only where some rule may match: pass 2 needs no more.
-        names = ", ".join(q(n) for n in self.fields)
-        return (f"SELECT source_file, CASE WHEN coalesce(({self.keep}), FALSE) THEN r END AS r, "
-                f"_no_records, {names} FROM ({inner})")
+        # Keep the raw record only where some rule may match (pass 2 needs no more),
+        # and the event time of every record (for the counts).
+        t = q(F.EVENT_TIME)
+        return (
+            "SELECT CASE WHEN _keep OR _no_records THEN source_file END AS source_file, "
+            f"CASE WHEN _keep THEN r END AS r, _no_records, {t} FROM ("
+            f"SELECT source_file, r, _no_records, {t}, coalesce(({self.keep}), FALSE) AS _keep "
+            f"FROM ({inner}))"
+        )
 
 
 def read_json_expr(paths: list[str]) -> str:
@@ -274,12 +279,8 @@ class DuckDBEngine:
         )
         self.con.execute(f"CREATE TABLE hits (rule_name VARCHAR, subject VARCHAR, {hit_cols})")
         self.con.execute(f"CREATE TEMP TABLE batch ({flat_columns_ddl()}, _no_records BOOLEAN)")
-        pre_cols = ", ".join(
-            f"{q(n)} {'TIMESTAMP' if n == F.EVENT_TIME else 'VARCHAR'}"
-            for n in self.prefilter.fields
-        )
         self.con.execute(f"CREATE TEMP TABLE pre (source_file VARCHAR, r VARCHAR, "
-                         f"_no_records BOOLEAN, {pre_cols})")
+                         f"_no_records BOOLEAN, {q(F.EVENT_TIME)} TIMESTAMP)")
 
     # ------------------------------------------------------------------ run
 
