@@ -177,6 +177,23 @@ def test_large_file_lines_are_counted_only_where_needed(tmp_path: Path) -> None:
     assert [(h.line, h.column, h.offset) for h in streamed.hits] == [g[:3] for g in got]
 
 
+def test_large_file_without_readv_and_pread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The portable fallbacks (no ``os.readv``/``os.pread``, as on Windows) agree."""
+    from phantomkeys.leaks import scanner as scanner_module
+
+    lines = [f"row {n} " + "x" * (n % 90) for n in range(5000)]
+    lines[3333] = f"late = '{KEYS['lt_second'].key}'"
+    data = "\n".join(lines).encode()
+    (tmp_path / "f.txt").write_bytes(data)
+    monkeypatch.setattr(scanner_module, "_HAVE_READV", False)
+    monkeypatch.delattr(os, "pread")
+    res = Scanner(chunk_size=OVERLAP + 1024).scan_file(str(tmp_path / "f.txt"))
+    assert [(h.line, h.column, h.offset, h.key.token_sha256) for h in res.hits] == _whole(data)
+    assert [h.line for h in res.hits] == [3334]
+
+
 def test_file_exactly_one_buffer_long(tmp_path: Path) -> None:
     key = KEYS["lt_claude"].key.encode()
     scanner = Scanner(chunk_size=OVERLAP)
@@ -461,8 +478,9 @@ def test_mapping_from_the_concurrent_log_equals_a_fresh_log(busy_repo: dict[str,
     assert any(h.history is not None and h.history.added_in for h in reused)
 
 
-def test_many_synthetic_trees_per_worker(busy_repo: dict[str, object],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_synthetic_trees_per_worker(
+    busy_repo: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = busy_repo["path"]
     assert isinstance(r, Path)
     reference, _ = hist.scan_blobs(str(r), Scanner(), jobs=2)

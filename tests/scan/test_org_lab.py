@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.phantomkeys_lab(scenario="org")]
 
 
 @pytest.fixture(autouse=True)
-def _few_retries(monkeypatch):
+def _few_retries(phantomkeys_lab, monkeypatch):
     # The lab throttles one member on every call; keep the test short.
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     monkeypatch.setenv("AWS_RETRY_MODE", "standard")

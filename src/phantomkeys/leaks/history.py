@@ -43,6 +43,12 @@ of a blob) are looked up with one ``git log -m --find-object`` walk, then
 Statistics: ``blobs_scanned``/``bytes_scanned`` count every distinct blob
 searched; ``blobs_skipped_binary`` counts binary blobs holding a key prefix
 (binary blobs without one need no decision).
+
+Memory: one dict entry per blob (~100 bytes) for the delta-family map while
+the listing is read (git's own ``rev-list --objects`` holds more), one
+synthetic tree's entries per worker, the blobs that hold a prefix; the log goes
+to a temporary file and is parsed in pieces; blob content is never held in Python
+beyond one chunk.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ Binary content is skipped by sniffing, like git: a NUL byte in the first
 from __future__ import annotations
 
 import functools
+import io
 import os
 import stat
 from collections.abc import Callable
@@ -242,7 +243,7 @@ class Scanner:
             buf = self._chunk_buffer()
             view = self._view
             assert view is not None
-            have = os.readv(fd, [view])
+            have = _read_into(fd, view)
             if have == st.st_size and have < len(buf):  # the whole file in one read
                 if buf.find(b"\x00", 0, min(have, SNIFF_BYTES)) != -1:
                     return FileResult(path=name, size=have, skipped=SkipReason.BINARY)
@@ -252,7 +253,7 @@ class Scanner:
                 have = _fill_file(fd, view, st.st_size, have)
 
             def read_into(v: memoryview) -> int:
-                return os.readv(fd, [v])
+                return _read_into(fd, v)
 
             def count_lines(offset: int) -> int:
                 return _count_newlines(fd, offset)
@@ -300,25 +301,47 @@ def _fill_file(fd: int, view: memoryview, size: int, got: int = 0) -> int:
     while got < end and not (size and got >= size):
         if got:
             with view[got:end] as part:
-                n = os.readv(fd, [part])
+                n = _read_into(fd, part)
         else:
-            n = os.readv(fd, [view])
+            n = _read_into(fd, view)
         if not n:
             break
         got += n
     return got
 
 
+def _read_into(fd: int, view: memoryview) -> int:
+    """One read into ``view`` (``os.readv``; where it is missing, a FileIO over ``fd``)."""
+    if _HAVE_READV:
+        return os.readv(fd, [view])
+    with io.FileIO(fd, "rb", closefd=False) as fh:
+        return fh.readinto(view) or 0
+
+
+_HAVE_READV = hasattr(os, "readv")
+
+
 def _count_newlines(fd: int, offset: int) -> int:
-    """Newlines in the first ``offset`` bytes of the file (re-read with ``pread``)."""
+    """Newlines in the first ``offset`` bytes of the file, re-read without moving
+    the file position (``pread``, or seek and seek back where it is missing)."""
     count = 0
     pos = 0
-    while pos < offset:
-        data = os.pread(fd, min(1 << 20, offset - pos), pos)
-        if not data:
-            break
-        count += data.count(b"\n")
-        pos += len(data)
+    saved = None if hasattr(os, "pread") else os.lseek(fd, 0, os.SEEK_CUR)
+    try:
+        while pos < offset:
+            size = min(1 << 20, offset - pos)
+            if saved is None:
+                data = os.pread(fd, size, pos)
+            else:
+                os.lseek(fd, pos, os.SEEK_SET)
+                data = os.read(fd, size)
+            if not data:
+                break
+            count += data.count(b"\n")
+            pos += len(data)
+    finally:
+        if saved is not None:
+            os.lseek(fd, saved, os.SEEK_SET)
     return count
 
 
