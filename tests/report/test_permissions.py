@@ -36,6 +36,7 @@ MODULE_POLICIES: dict[str, tuple[str, ...]] = {
     "state": ("remediation.json",),  # revoke/cleanup/restore re-read state before acting
     "apply": ("remediation.json",),
     "trail": ("investigate.json",),  # timeline, hunt from S3
+    "athena": ("investigate.json",),  # hunt --engine athena
     "mint": ("investigate.json",),  # least-privilege reads CloudTrail (API or S3)
     "session": (),  # sts:GetCallerIdentity only, which needs no permission
     "__init__": (),
