@@ -24,6 +24,9 @@ import click
 from phantomkeys.cli.common import ExitCode, UsageProblem, info, warn, write_private_file
 from phantomkeys.lab.scenarios import DEMO_VICTIM
 
+#: The healthy phantom whose benign history the least-privilege step replays.
+DEMO_ACTIVE = "BedrockAPIKey-a1b2"
+
 
 @dataclass(slots=True)
 class DemoContext:
@@ -51,6 +54,8 @@ class DemoStep:
     formats: tuple[str, ...] = ("json",)
     #: Subcommand of a group command (``scp generate``).
     subcommand: str | None = None
+    #: A few lines shown to the reader from the command's output (never a secret).
+    highlight: Callable[[str], str] | None = None
 
 
 def _decode_args(ctx: DemoContext) -> list[str]:
@@ -79,6 +84,56 @@ def _leaks_args(ctx: DemoContext) -> list[str]:
     return [str(repo)]
 
 
+def _json(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _show_decode(text: str) -> str:
+    doc = _json(text) or {}
+    lines = []
+    for r in doc.get("results", []):
+        if r.get("valid"):
+            lines.append(f"{r['surface']} {r['kind']} key of IAM user {r['username']} in account "
+                         f"{r['account_id']} ({r['key_position']} key), secret sha256 "
+                         f"{r['secret_sha256'][:16]}…")
+    return "\n".join(lines)
+
+
+def _show_scan(text: str) -> str:
+    doc = _json(text)
+    if not doc:
+        return ""
+    from phantomkeys.cli.scan import render_table
+
+    return render_table(doc, width=150).rstrip()
+
+
+def _show_findings(text: str) -> str:
+    doc = _json(text) or {}
+    findings = doc.get("findings", [])
+    lines = [f"{len(findings)} findings"]
+    seen: set[str] = set()
+    for f in findings:
+        if f["rule_id"] in seen:
+            continue
+        seen.add(f["rule_id"])
+        lines.append(f"  {f['severity']:<8} {f['title']} — {f['subject']}")
+        if len(seen) == 8:
+            break
+    return "\n".join(lines)
+
+
+def _show_head(text: str, lines: int = 14) -> str:
+    rows = [r for r in text.splitlines() if r.strip()]
+    more = len(rows) - lines
+    return "\n".join(rows[:lines] + ([f"… ({more} more lines in the file)"] if more > 0 else []))
+
+
 #: The tour, in order. Extend it as commands land.
 DEMO_STEPS: list[DemoStep] = [
     DemoStep(
@@ -89,6 +144,7 @@ DEMO_STEPS: list[DemoStep] = [
         "without showing the secret.",
         _decode_args,
         "decode.json",
+        highlight=_show_decode,
     ),
     DemoStep(
         "scan",
@@ -98,6 +154,16 @@ DEMO_STEPS: list[DemoStep] = [
         "'unknown', never 'orphaned'.",
         lambda ctx: [],
         "scan.json",
+        highlight=_show_scan,
+    ),
+    DemoStep(
+        "scan",
+        "The same scan as a report people read",
+        "One self-contained HTML file with charts and filterable tables (open it in a "
+        "browser); SARIF, OCSF, ASFF, CSV and Markdown work the same way.",
+        lambda ctx: [],
+        "scan-report.html",
+        ("html",),
     ),
     DemoStep(
         "report",
@@ -124,6 +190,7 @@ DEMO_STEPS: list[DemoStep] = [
         lambda ctx: [DEMO_VICTIM, "--dry-run", "--backup-dir", str(ctx.out / "backups")],
         "revoke-plan.txt",
         (),
+        highlight=_show_head,
     ),
     DemoStep(
         "cleanup",
@@ -133,6 +200,7 @@ DEMO_STEPS: list[DemoStep] = [
         lambda ctx: ["--dry-run", "--backup-dir", str(ctx.out / "backups")],
         "cleanup-plan.txt",
         (),
+        highlight=_show_head,
     ),
     DemoStep(
         "hunt",
@@ -142,6 +210,7 @@ DEMO_STEPS: list[DemoStep] = [
         "tampering, keys added to phantom users.",
         _hunt_args,
         "hunt.json",
+        highlight=_show_findings,
     ),
     DemoStep(
         "leaks",
@@ -150,6 +219,7 @@ DEMO_STEPS: list[DemoStep] = [
         "Claude Platform keys, decoded and redacted.",
         _leaks_args,
         "leaks.json",
+        highlight=_show_findings,
     ),
     DemoStep(
         "scp",
@@ -158,6 +228,15 @@ DEMO_STEPS: list[DemoStep] = [
         lambda ctx: ["--preset", "block-all"],
         "scp.json",
         subcommand="generate",
+    ),
+    DemoStep(
+        "least-privilege",
+        f"Move {DEMO_ACTIVE} off its phantom user",
+        "From what the key really did in CloudTrail, the minimal policy and a role to "
+        "assume instead (short-term keys via phantomkeys mint), then revoke and clean up.",
+        lambda ctx: [DEMO_ACTIVE, "--days", "30"],
+        "least-privilege.tf",
+        ("terraform",),
     ),
 ]
 
@@ -334,6 +413,10 @@ def demo(out_dir: str, seed: int) -> None:
             write_private_file(target, stdout)
             ran += 1
             if code in (ExitCode.OK, ExitCode.FINDINGS):
+                if step.highlight is not None:
+                    shown = step.highlight(stdout)
+                    if shown:
+                        info("\n".join("    " + line for line in shown.splitlines()))
                 note = " (findings)" if code == ExitCode.FINDINGS else ""
                 info(f"  -> {target}{note}\n")
             else:
