@@ -178,39 +178,64 @@ def assumed_session(ctx: AwsContext, role_arn: str, *, session_name: str,
     credentials = RefreshableCredentials.create_from_metadata(
         metadata=refresh(), refresh_using=refresh, method="sts-assume-role")
     core = get_session()
+    # Reuse the parent's loaded service models: loading them again per account
+    # costs ~0.1 s of CPU each.
+    core.register_component("data_loader", ctx.session._session.get_component("data_loader"))
     core._credentials = credentials  # the documented way to inject refreshable creds
     core.set_config_variable("region", ctx.region)
     return boto3.session.Session(botocore_session=core)
 
 
 class Checkpoint:
-    """Completed accounts, written atomically (0600) after each one."""
+    """Finished accounts, appended one JSON line each (0600), so writing stays O(1).
+
+    The first line holds the scan's scope; a resumed scan must match it. A line
+    cut short by a crash is ignored (that account is scanned again).
+    """
 
     def __init__(self, path: Path, scope: dict[str, Any]) -> None:
         self.path = path
         self.scope = scope
         self.done: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._started = False
 
     def load(self) -> None:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            lines = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return
-        if data.get("scope") != self.scope:
+        if not lines:
+            return
+        try:
+            head = json.loads(lines[0])
+        except ValueError:
+            raise ValueError(f"checkpoint {self.path} is not a phantomkeys checkpoint") from None
+        if head.get("scope") != self.scope:
             raise ValueError(f"checkpoint {self.path} is for a different scan "
-                             f"(scope {data.get('scope')}); remove it or drop --resume")
-        self.done = dict(data.get("accounts", {}))
+                             f"(scope {head.get('scope')}); remove it or drop --resume")
+        for line in lines[1:]:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # torn last line after a crash
+            self.done[entry["account_id"]] = entry
+        self._started = True
 
     def record(self, entry: AccountEntry) -> None:
         with self._lock:
             self.done[entry.account_id] = entry.to_dict()
-            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"scope": self.scope, "accounts": self.done}, fh)
-            os.replace(tmp, self.path)
+            if not self._started:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"scope": self.scope}) + "\n")
+                self._started = True
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(self.done[entry.account_id], separators=(",", ":")) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
 
     def completed(self) -> dict[str, AccountEntry]:
         """Accounts that need no rescan: those that ended ``ok`` or ``skipped``."""
@@ -310,6 +335,7 @@ def scan_organization(
             ctx.counter.merge(counter)
 
     pool = ThreadPoolExecutor(max_workers=max(1, opts.max_workers))
+    futures: dict[Any, OrgAccount] = {}
     try:
         futures = {pool.submit(one, a): a for a in todo}
         for fut in as_completed(futures):
@@ -319,8 +345,15 @@ def scan_organization(
                 checkpoint.record(entry)
             on_account(entry)
     except BaseException:
-        # Ctrl-C or a crash: stop starting accounts; the checkpoint has the finished ones.
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Ctrl-C or a crash: start no new account, let the ones in flight finish and
+        # keep them in the checkpoint, so a resume repeats nothing.
+        pool.shutdown(wait=True, cancel_futures=True)
+        if checkpoint is not None:
+            for fut in futures:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    entry = fut.result()
+                    if entry.account_id not in checkpoint.done:
+                        checkpoint.record(entry)
         raise
     pool.shutdown(wait=True)
 

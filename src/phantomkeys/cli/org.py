@@ -13,7 +13,7 @@ from phantomkeys.cli.common import ExitCode, UsageProblem, info, stderr
 from phantomkeys.core.model import AccountEntry, OrgSnapshot
 from phantomkeys.surfaces import Surface
 
-DEFAULT_CHECKPOINT = Path("phantomkeys-output") / "org-checkpoint.json"
+DEFAULT_CHECKPOINT = Path("phantomkeys-output") / "org-checkpoint.jsonl"
 
 
 def run_org_scan(*, profile: str | None, region: str | None, surfaces: Sequence[Surface],
@@ -62,6 +62,11 @@ def run_org_scan(*, profile: str | None, region: str | None, surfaces: Sequence[
         progress.update(task, advance=1,
                         detail=f"done {counts['ok']} · failed {counts['failed']}")
 
+    import threading
+
+    from phantomkeys.scan import warm_catalog
+
+    threading.Thread(target=warm_catalog, name="catalog-warm", daemon=True).start()
     try:
         ctx = AwsContext.from_cli(profile, region)
         with progress:

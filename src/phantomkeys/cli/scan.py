@@ -74,7 +74,7 @@ def aws_options(f: Any) -> Any:
 @click.option("--role-session-name", default="phantomkeys-scan", show_default=True,
               help="--org: role session name (shows in the members' CloudTrail).")
 @click.option("--checkpoint", metavar="FILE",
-              help="--org: checkpoint file (default: phantomkeys-output/org-checkpoint.json).")
+              help="--org: checkpoint file (default: phantomkeys-output/org-checkpoint.jsonl).")
 @click.option("--resume", is_flag=True, help="--org: continue an interrupted scan from its "
                                              "checkpoint, scanning only what is left.")
 @click.option("--history", "history_path", metavar="PATH",

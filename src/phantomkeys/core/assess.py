@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 
 from phantomkeys.core.capabilities import Grant, assess_capabilities, beyond_managed_policy
@@ -357,18 +358,26 @@ def assess_account(
         managed_refs[s.id] = (Policy.parse(mp.document, name=arn, kind=PolicyKind.MANAGED)
                               if mp and mp.document is not None else None)
     out: list[Identity] = []
-    cache: dict[Any, tuple[str, ...]] = {}
     for user in snap.users:
         for surface in _surfaces_of(user, surfaces, snap):
             out.append(_assess_one(user, surface, snap, catalog=catalog, at=at, scps=scps,
-                                   managed=managed_refs[surface.id], cache=cache))
+                                   managed=managed_refs[surface.id]))
     out.sort(key=lambda i: (-i.severity.rank, STATUS_ORDER.index(i.status), i.username))
     return out
 
 
+@lru_cache(maxsize=512)
+def _beyond_cached(identity: tuple[Policy, ...], boundary: Policy | None,
+                   scps: tuple[tuple[Policy, ...], ...], managed: Policy,
+                   catalog: Catalog) -> tuple[str, ...]:
+    """Most key holders, across accounts too, share one policy set: compare it once."""
+    return tuple(beyond_managed_policy(identity, boundary=boundary, scps=scps, managed=managed,
+                                       catalog=catalog))
+
+
 def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catalog: Catalog,
                 at: datetime, scps: tuple[tuple[Policy, ...], ...] | None,
-                managed: Policy | None, cache: dict[Any, tuple[str, ...]]) -> Identity:
+                managed: Policy | None) -> Identity:
     ps = collect_policies(user, snap)
     unknown = [f"{f.operation} failed: {f.error_code}" for f in snap.failures_for(user.name)
                if not (f.user or "").startswith(("policy:", "group:"))]
@@ -390,12 +399,8 @@ def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catal
     beyond: tuple[str, ...] = ()
     if managed is not None:
         # Most key holders share one policy set: compare each distinct set once.
-        key = (tuple(ps.identity), ps.boundary, tuple(tuple(x) for x in scp_input), managed)
-        if key not in cache:
-            cache[key] = tuple(beyond_managed_policy(
-                ps.identity, boundary=ps.boundary, scps=scp_input, managed=managed,
-                catalog=catalog))
-        beyond = cache[key]
+        beyond = _beyond_cached(tuple(ps.identity), ps.boundary,
+                                tuple(tuple(x) for x in scp_input), managed, catalog)
     extra_actions = frozenset(beyond)  # canonical catalog names, like Grant.actions
     kind = classify_kind(user, surface, snap.partition)
     active_keys = [k for k in user.access_keys or () if k.status == "Active"]
