@@ -24,40 +24,68 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scan_vs_peer import run_tool  # noqa: E402  (same measuring code for both benchmarks)
+from scan_vs_peer import run_tool
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--accounts", type=int, default=50)
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--phantoms", type=int, default=20)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--workers", type=int, default=8,
-                    help="phantomkeys --max-workers (the peer uses 8 accounts in parallel)")
-    ap.add_argument("--latency-ms", type=int, default=0,
-                    help="add this much latency to every lab call (0 = raw lab speed)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=8,
+        help="phantomkeys --max-workers (the peer uses 8 accounts in parallel)",
+    )
+    ap.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="add this much latency to every lab call (0 = raw lab speed)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     from phantomkeys.lab import Lab
 
-    print(f"seeding lab: {args.accounts} member accounts x {args.users} users "
-          f"({args.phantoms} phantoms) …", file=sys.stderr)
+    print(
+        f"seeding lab: {args.accounts} member accounts x {args.users} users "
+        f"({args.phantoms} phantoms) …",
+        file=sys.stderr,
+    )
     t0 = time.perf_counter()
     results = []
-    with Lab.start(users=args.users, phantoms=args.phantoms, accounts=args.accounts,
-                   seed=args.seed) as lab:
+    with Lab.start(
+        users=args.users, phantoms=args.phantoms, accounts=args.accounts, seed=args.seed
+    ) as lab:
         print(f"seeded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         if args.latency_ms:
             lab.set_faults(f"*:*=latency:{args.latency_ms}ms")
         env = {**os.environ, **lab.env}
         with tempfile.TemporaryDirectory() as tmp:
-            mine = run_tool("phantomkeys", [
-                sys.executable, "-m", "phantomkeys", "scan", "--org", "--format", "json",
-                "--no-history", "--max-workers", str(args.workers),
-                "--checkpoint", os.path.join(tmp, "cp.json")], env, lab)
+            mine = run_tool(
+                "phantomkeys",
+                [
+                    sys.executable,
+                    "-m",
+                    "phantomkeys",
+                    "scan",
+                    "--org",
+                    "--format",
+                    "json",
+                    "--no-history",
+                    "--max-workers",
+                    str(args.workers),
+                    "--checkpoint",
+                    os.path.join(tmp, "cp.json"),
+                ],
+                env,
+                lab,
+            )
             doc = json.loads(mine["stdout"]) if mine["stdout"].strip() else {}
             mine["accounts_scanned"] = len(doc.get("accounts", []))
             results.append(mine)
@@ -65,26 +93,49 @@ def main() -> int:
             if exe is None:
                 print("peer tool missing: pip install bedrock-keys-security", file=sys.stderr)
             else:
-                results.append(run_tool("bks", [exe, "--output-dir", tmp, "-q", "scan",
-                                                "--org", "--service", "all", "--json"],
-                                        env, lab))
+                results.append(
+                    run_tool(
+                        "bks",
+                        [
+                            exe,
+                            "--output-dir",
+                            tmp,
+                            "-q",
+                            "scan",
+                            "--org",
+                            "--service",
+                            "all",
+                            "--json",
+                        ],
+                        env,
+                        lab,
+                    )
+                )
     if args.json:
-        print(json.dumps([{k: v for k, v in r.items() if k != "stdout"} for r in results],
-                         indent=2))
+        print(
+            json.dumps([{k: v for k, v in r.items() if k != "stdout"} for r in results], indent=2)
+        )
         return 0
-    print(f"\nOrganization scan: {args.accounts} member accounts + management, "
-          f"{args.users} users / {args.phantoms} phantoms each"
-          + (f", {args.latency_ms} ms latency per call" if args.latency_ms else "") + "\n")
+    print(
+        f"\nOrganization scan: {args.accounts} member accounts + management, "
+        f"{args.users} users / {args.phantoms} phantoms each"
+        + (f", {args.latency_ms} ms latency per call" if args.latency_ms else "")
+        + "\n"
+    )
     print(f"{'tool':<12} {'exit':>4} {'AWS calls':>10} {'wall s':>8} {'client CPU s':>13}")
     for r in results:
-        print(f"{r['tool']:<12} {r['exit']:>4} {r['calls']:>10} {r['wall_s']:>8.2f} "
-              f"{r['cpu_s']:>13.2f}")
+        print(
+            f"{r['tool']:<12} {r['exit']:>4} {r['calls']:>10} {r['wall_s']:>8.2f} "
+            f"{r['cpu_s']:>13.2f}"
+        )
     if len(results) == 2:
         a, b = results
         calls = a["calls"] / max(b["calls"], 1)
         speed = b["wall_s"] / max(a["wall_s"], 1e-9)
-        print(f"\nphantomkeys makes {calls:.2f} of the peer's calls "
-              f"(target <= 0.20) and is {speed:.1f}x faster (target >= 5x)")
+        print(
+            f"\nphantomkeys makes {calls:.2f} of the peer's calls "
+            f"(target <= 0.20) and is {speed:.1f}x faster (target >= 5x)"
+        )
     return 0
 
 

@@ -31,16 +31,21 @@ def run_tool(name: str, argv: list[str], env: dict[str, str], lab: Any) -> dict[
     lab.reset_stats()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600,
-                          check=False)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600, check=False)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stats = lab.stats()
-    return {"tool": name, "exit": proc.returncode, "wall_s": wall, "cpu_s": cpu,
-            "calls": stats["total"],
-            "by_operation": stats["by_operation"], "stdout": proc.stdout,
-            "stderr": proc.stderr[-2000:]}
+    return {
+        "tool": name,
+        "exit": proc.returncode,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "calls": stats["total"],
+        "by_operation": stats["by_operation"],
+        "stdout": proc.stdout,
+        "stderr": proc.stderr[-2000:],
+    }
 
 
 def phantomkeys_cmd() -> list[str]:
@@ -55,18 +60,25 @@ def bks_cmd(outdir: str) -> list[str] | None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--users", type=int, default=5000)
     ap.add_argument("--phantoms", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--scaling", default="",
-                    help="comma-separated phantom counts: also check phantomkeys' calls "
-                         "do not grow with P")
+    ap.add_argument(
+        "--scaling",
+        default="",
+        help="comma-separated phantom counts: also check phantomkeys' calls do not grow with P",
+    )
     ap.add_argument("--json", action="store_true", help="print machine-readable results")
-    ap.add_argument("--latency-ms", type=int, default=0,
-                    help="add this much latency to every lab call (real AWS round trips are "
-                         "tens of milliseconds; 0 = the lab's raw speed)")
+    ap.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="add this much latency to every lab call (real AWS round trips are "
+        "tens of milliseconds; 0 = the lab's raw speed)",
+    )
     args = ap.parse_args()
 
     from phantomkeys.lab import Lab
@@ -99,22 +111,39 @@ def main() -> int:
             scaling.append({"phantoms": p, "calls": r["calls"], "wall_s": r["wall_s"]})
 
     if args.json:
-        print(json.dumps({"results": [{k: v for k, v in r.items() if k not in ("stdout",)}
-                                      for r in results], "scaling": scaling}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "results": [
+                        {k: v for k, v in r.items() if k not in ("stdout",)} for r in results
+                    ],
+                    "scaling": scaling,
+                },
+                indent=2,
+            )
+        )
         return 0
-    print(f"\nAccount scan, N={args.users} users, P={args.phantoms} phantoms "
-          "(same lab endpoint, calls counted by the server)\n")
+    print(
+        f"\nAccount scan, N={args.users} users, P={args.phantoms} phantoms "
+        "(same lab endpoint, calls counted by the server)\n"
+    )
     print(f"{'tool':<12} {'exit':>4} {'AWS calls':>10} {'wall s':>8} {'client CPU s':>13}")
     for r in results:
-        print(f"{r['tool']:<12} {r['exit']:>4} {r['calls']:>10} {r['wall_s']:>8.2f} "
-              f"{r['cpu_s']:>13.2f}")
+        print(
+            f"{r['tool']:<12} {r['exit']:>4} {r['calls']:>10} {r['wall_s']:>8.2f} "
+            f"{r['cpu_s']:>13.2f}"
+        )
     if len(results) == 2:
         a, b = results
-        print(f"\nratio (bks / phantomkeys): calls {b['calls'] / max(a['calls'], 1):.1f}x, "
-              f"wall time {b['wall_s'] / max(a['wall_s'], 1e-9):.1f}x")
+        print(
+            f"\nratio (bks / phantomkeys): calls {b['calls'] / max(a['calls'], 1):.1f}x, "
+            f"wall time {b['wall_s'] / max(a['wall_s'], 1e-9):.1f}x"
+        )
     if args.latency_ms:
-        print(f"(every IAM/STS call delayed by {args.latency_ms} ms in the lab, as a stand-in "
-              "for real AWS round trips)")
+        print(
+            f"(every IAM/STS call delayed by {args.latency_ms} ms in the lab, as a stand-in "
+            "for real AWS round trips)"
+        )
     print("\nphantomkeys calls by operation:")
     for op, n in sorted(results[0]["by_operation"].items()):
         print(f"  {op:<55} {n}")

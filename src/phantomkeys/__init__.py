@@ -28,16 +28,22 @@ def decode_key(text: str, *, partition: str = "aws") -> DecodedKey:
     return keys.decode(text, partition=partition)
 
 
-def scan_account(*, profile: str | None = None, region: str | None = None,
-                 at: datetime | None = None, fresh: bool = False) -> dict[str, Any]:
+def scan_account(
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    at: datetime | None = None,
+    fresh: bool = False,
+) -> dict[str, Any]:
     """Scan the caller's account (read-only) and return the JSON report document."""
     from datetime import UTC
 
     from phantomkeys.aws.session import AwsContext
     from phantomkeys.scan import scan_account as _scan
 
-    result, _snapshot = _scan(AwsContext.from_cli(profile, region),
-                              at=at or datetime.now(UTC), fresh=fresh)
+    result, _snapshot = _scan(
+        AwsContext.from_cli(profile, region), at=at or datetime.now(UTC), fresh=fresh
+    )
     return result.to_document()
 
 

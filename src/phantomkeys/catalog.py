@@ -242,11 +242,17 @@ class IamCatalog:
                 data = json.loads(path.read_text(encoding="utf-8"))
                 with self._lock:
                     for prefix, raw in data.items():
-                        self._services.setdefault(prefix, _Service(
-                            prefix=prefix,
-                            actions={k: _Action(n, AccessLevel(lv) if lv else None, tuple(rt))
-                                     for k, n, lv, rt in raw["a"]},
-                            arn_formats=raw["r"]))
+                        self._services.setdefault(
+                            prefix,
+                            _Service(
+                                prefix=prefix,
+                                actions={
+                                    k: _Action(n, AccessLevel(lv) if lv else None, tuple(rt))
+                                    for k, n, lv, rt in raw["a"]
+                                },
+                                arn_formats=raw["r"],
+                            ),
+                        )
                 return
             except (OSError, ValueError, KeyError, TypeError):
                 pass
@@ -254,10 +260,22 @@ class IamCatalog:
         if path is None:
             return
         with self._lock:
-            index = {p: {"a": [[k, a.name, a.access_level.value if a.access_level else None,
-                                list(a.resource_types)] for k, a in svc.actions.items()],
-                         "r": dict(svc.arn_formats)}
-                     for p, svc in self._services.items() if svc is not None}
+            index = {
+                p: {
+                    "a": [
+                        [
+                            k,
+                            a.name,
+                            a.access_level.value if a.access_level else None,
+                            list(a.resource_types),
+                        ]
+                        for k, a in svc.actions.items()
+                    ],
+                    "r": dict(svc.arn_formats),
+                }
+                for p, svc in self._services.items()
+                if svc is not None
+            }
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

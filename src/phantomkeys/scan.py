@@ -6,9 +6,9 @@ Lambda handler and users' own code call.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -74,27 +74,36 @@ def warm_catalog() -> None:
     default_catalog().warm(Path(user_cache_dir("phantomkeys")))
 
 
-def assess_snapshot(snapshot: AccountSnapshot, *, at: datetime,
-                    surfaces: Sequence[Surface] = SURFACES,
-                    catalog: Any = None) -> AccountResult:
+def assess_snapshot(
+    snapshot: AccountSnapshot,
+    *,
+    at: datetime,
+    surfaces: Sequence[Surface] = SURFACES,
+    catalog: Any = None,
+) -> AccountResult:
     """Analyse a snapshot offline (``--from-snapshot``) or right after collection."""
-    identities = assess_account(snapshot, catalog=catalog or _default_catalog(), at=at,
-                                surfaces=surfaces)
+    identities = assess_account(
+        snapshot, catalog=catalog or _default_catalog(), at=at, surfaces=surfaces
+    )
     unrecovered = snapshot.unrecovered()
     unknown = any(i.status is Status.UNKNOWN for i in identities)
     status = "incomplete" if (unrecovered or unknown) else "ok"
     error = None
     if unrecovered:
         first = unrecovered[0]
-        error = (f"{len(unrecovered)} lookup(s) failed, first: {first.operation} "
-                 f"{first.error_code}")
-    return AccountResult(account_id=snapshot.account_id, status=status, error=error,
-                         identities=tuple(identities), snapshot=snapshot)
+        error = f"{len(unrecovered)} lookup(s) failed, first: {first.operation} {first.error_code}"
+    return AccountResult(
+        account_id=snapshot.account_id,
+        status=status,
+        error=error,
+        identities=tuple(identities),
+        snapshot=snapshot,
+    )
 
 
-def assess_org_snapshot(org: OrgSnapshot, *, at: datetime,
-                        surfaces: Sequence[Surface] = SURFACES,
-                        catalog: Any = None) -> list[AccountResult]:
+def assess_org_snapshot(
+    org: OrgSnapshot, *, at: datetime, surfaces: Sequence[Surface] = SURFACES, catalog: Any = None
+) -> list[AccountResult]:
     catalog = catalog or _default_catalog()
     results = []
     for entry in org.accounts:
@@ -102,17 +111,30 @@ def assess_org_snapshot(org: OrgSnapshot, *, at: datetime,
     return results
 
 
-def assess_entry(entry: AccountEntry, *, at: datetime, surfaces: Sequence[Surface],
-                 catalog: Any) -> AccountResult:
+def assess_entry(
+    entry: AccountEntry, *, at: datetime, surfaces: Sequence[Surface], catalog: Any
+) -> AccountResult:
     if entry.snapshot is None:
-        return AccountResult(account_id=entry.account_id, status=entry.status or "error",
-                             error=entry.error, identities=(), snapshot=None, name=entry.name,
-                             ou_path=entry.ou_path)
+        return AccountResult(
+            account_id=entry.account_id,
+            status=entry.status or "error",
+            error=entry.error,
+            identities=(),
+            snapshot=None,
+            name=entry.name,
+            ou_path=entry.ou_path,
+        )
     r = assess_snapshot(entry.snapshot, at=at, surfaces=surfaces, catalog=catalog)
     status = r.status if entry.status == "ok" else entry.status
-    return AccountResult(account_id=r.account_id, status=status, error=r.error or entry.error,
-                         identities=r.identities, snapshot=r.snapshot, name=entry.name,
-                         ou_path=entry.ou_path)
+    return AccountResult(
+        account_id=r.account_id,
+        status=status,
+        error=r.error or entry.error,
+        identities=r.identities,
+        snapshot=r.snapshot,
+        name=entry.name,
+        ou_path=entry.ou_path,
+    )
 
 
 def used_rules(findings: Sequence[Finding]) -> list[Rule]:
@@ -122,8 +144,14 @@ def used_rules(findings: Sequence[Finding]) -> list[Rule]:
             continue
         rule = RULES.get(f.rule_id)
         if rule is None:  # capability rules are built per grant
-            rule = Rule(id=f.rule_id, title=f.title, severity=f.severity,
-                        rationale=f.rationale, remediation=f.remediation, tags=f.tags)
+            rule = Rule(
+                id=f.rule_id,
+                title=f.title,
+                severity=f.severity,
+                rationale=f.rationale,
+                remediation=f.remediation,
+                tags=f.tags,
+            )
         seen[f.rule_id] = rule
     return list(seen.values())
 
@@ -148,7 +176,9 @@ def build_document(result: ScanResult) -> dict[str, Any]:
             acct["scps_evaluated"] = snap.scps is not None
             acct["credential_report_generated_at"] = (
                 snap.credential_report_generated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-                if snap.credential_report_generated_at else None)
+                if snap.credential_report_generated_at
+                else None
+            )
             if snap.credential_report_generated_at:
                 age = result.at - snap.credential_report_generated_at
                 acct["credential_report_age_minutes"] = max(0, int(age.total_seconds() // 60))
@@ -163,28 +193,46 @@ def build_document(result: ScanResult) -> dict[str, Any]:
     }
     return envelope(
         metadata=metadata,
-        summary={**summarize(result.identities),
-                 "accounts": len(result.accounts),
-                 "accounts_not_ok": sum(1 for a in result.accounts if a.status != "ok")},
+        summary={
+            **summarize(result.identities),
+            "accounts": len(result.accounts),
+            "accounts_not_ok": sum(1 for a in result.accounts if a.status != "ok"),
+        },
         accounts=accounts,
         findings=[f.to_dict() for f in findings],
         rules=[r.to_dict() for r in used_rules(findings)],
     )
 
 
-def scan_account(ctx: Any, *, at: datetime, surfaces: Sequence[Surface] = SURFACES,
-                 fresh: bool = False, max_workers: int = 8,
-                 progress: Any = None) -> tuple[ScanResult, AccountSnapshot]:
+def scan_account(
+    ctx: Any,
+    *,
+    at: datetime,
+    surfaces: Sequence[Surface] = SURFACES,
+    fresh: bool = False,
+    max_workers: int = 8,
+    progress: Any = None,
+) -> tuple[ScanResult, AccountSnapshot]:
     """Collect and assess one account with an :class:`~phantomkeys.aws.session.AwsContext`."""
     from phantomkeys.aws.collect import collect_account
 
     # Index the IAM catalog while AWS answers: the collection waits on the network.
     warm = threading.Thread(target=warm_catalog, name="catalog-warm", daemon=True)
     warm.start()
-    snapshot = collect_account(ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers,
-                               progress=progress or (lambda _m: None), now=at)
+    snapshot = collect_account(
+        ctx,
+        surfaces=surfaces,
+        fresh=fresh,
+        max_workers=max_workers,
+        progress=progress or (lambda _m: None),
+        now=at,
+    )
     warm.join()
     account = assess_snapshot(snapshot, at=at, surfaces=surfaces)
-    result = ScanResult(at=at, accounts=[account], caller_arn=snapshot.caller_arn,
-                        api_calls=dict(ctx.counter.snapshot()["by_operation"]))
+    result = ScanResult(
+        at=at,
+        accounts=[account],
+        caller_arn=snapshot.caller_arn,
+        api_calls=dict(ctx.counter.snapshot()["by_operation"]),
+    )
     return result, snapshot

@@ -82,13 +82,17 @@ BEDROCK = Surface(
     bearer_token_type_keys=("bedrock:BearerTokenType", "bedrock-mantle:BearerTokenType"),
     key_service_prefixes=("bedrock", "bedrock-mantle"),
     event_sources=("bedrock.amazonaws.com", "bedrock-mantle.amazonaws.com"),
-    token_env_var="AWS_BEARER_TOKEN_BEDROCK",
+    token_env_var="AWS_BEARER_TOKEN_BEDROCK",  # noqa: S106 - a variable name, not a secret
     # "API keys work only with Amazon Bedrock and Amazon Bedrock Runtime actions"
     # — not Agents (control and runtime, knowledge bases, flows), not Data
     # Automation, not InvokeModelWithBidirectionalStream (DOMAIN-FACTS §1).
     key_excluded_actions=(
-        "bedrock:*Agent*", "bedrock:*KnowledgeBase*", "bedrock:Retrieve*",
-        "bedrock:*Flow*", "bedrock:*DataAutomation*", "bedrock:InvokeBlueprintOptimization*",
+        "bedrock:*Agent*",
+        "bedrock:*KnowledgeBase*",
+        "bedrock:Retrieve*",
+        "bedrock:*Flow*",
+        "bedrock:*DataAutomation*",
+        "bedrock:InvokeBlueprintOptimization*",
         "bedrock:InvokeModelWithBidirectionalStream",
     ),
 )

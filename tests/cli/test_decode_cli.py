@@ -16,14 +16,21 @@ from phantomkeys.core import keys
 from phantomkeys.surfaces import BEDROCK, CLAUDE_PLATFORM
 
 SECRET = "c2VjcmV0LXNob3VsZC1uZXZlci1wcmludA0123456789abcdefXYZ"
-LONG = keys.encode_long_term(BEDROCK, username="BedrockAPIKey-q7zt", account_id="111122223333",
-                             secret=SECRET)
-CLAUDE = keys.encode_long_term(CLAUDE_PLATFORM, username="AeaApiKey-m2k9",
-                               account_id="111122223333", secret=SECRET)
+LONG = keys.encode_long_term(
+    BEDROCK, username="BedrockAPIKey-q7zt", account_id="111122223333", secret=SECRET
+)
+CLAUDE = keys.encode_long_term(
+    CLAUDE_PLATFORM, username="AeaApiKey-m2k9", account_id="111122223333", secret=SECRET
+)
 ISSUED = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-SHORT = keys.mint_short_term(BEDROCK, access_key_id="AKIAY34FZKBOKMUTVV7A",
-                             secret_access_key="x" * 40, region="us-west-2", issued_at=ISSUED,
-                             lifetime_seconds=3600)
+SHORT = keys.mint_short_term(
+    BEDROCK,
+    access_key_id="AKIAY34FZKBOKMUTVV7A",
+    secret_access_key="x" * 40,
+    region="us-west-2",
+    issued_at=ISSUED,
+    lifetime_seconds=3600,
+)
 
 
 def run(args, stdin=None):
@@ -41,16 +48,21 @@ def test_json_shape_from_stdin_in_input_order():
     assert r[0]["username"] == "BedrockAPIKey-q7zt"
     assert r[0]["iam_user_arn"] == "arn:aws:iam::111122223333:user/BedrockAPIKey-q7zt"
     assert r[0]["key_position"] == "primary" and len(r[0]["secret_sha256"]) == 64
-    for field in ("access_key_id", "access_key_type", "region", "issued_at", "expires_at",
-                  "expired"):
+    for field in (
+        "access_key_id",
+        "access_key_type",
+        "region",
+        "issued_at",
+        "expires_at",
+        "expired",
+    ):
         assert field in r[1]
     assert r[1]["access_key_type"] == "AKIA" and r[1]["expired"] is True
     assert SECRET not in result.output
 
 
 def test_at_judges_expiry_when_leaked():
-    inside = run(["decode", "--format", "json", "--at", "2026-11-01T08:30:00Z", "-"],
-                 stdin=SHORT)
+    inside = run(["decode", "--format", "json", "--at", "2026-11-01T08:30:00Z", "-"], stdin=SHORT)
     assert json.loads(inside.stdout)["results"][0]["expired"] is False
     after = run(["decode", "--format", "json", "--at", "2026-11-01T09:00:00Z", "-"], stdin=SHORT)
     assert json.loads(after.stdout)["results"][0]["expired"] is True
@@ -124,10 +136,22 @@ def test_usage_errors_exit_2(args):
 
 def test_console_script_runs_without_traceback():
     """The installed entry point, in a real process, on a pipe (json by default)."""
-    proc = subprocess.run([sys.executable, "-m", "phantomkeys", "decode"], input=LONG + "\n",
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "phantomkeys", "decode"],
+        input=LONG + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["username"] == "BedrockAPIKey-q7zt"
-    bad = subprocess.run([sys.executable, "-m", "phantomkeys", "decode"], input="garbage\n",
-                         capture_output=True, text=True, timeout=60, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "phantomkeys", "decode"],
+        input="garbage\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -38,86 +38,180 @@ def _aws_policy(name: str) -> dict:
 @pytest.fixture(scope="module")
 def managed():
     return {
-        BEDROCK_ARN: ManagedPolicy(BEDROCK_ARN, "AmazonBedrockLimitedAccess",
-                                   _aws_policy("AmazonBedrockLimitedAccess"), "v9"),
-        CLAUDE_ARN: ManagedPolicy(CLAUDE_ARN, "AnthropicLimitedAccess",
-                                  _aws_policy("AnthropicLimitedAccess"), "v6"),
-        ADMIN_ARN: ManagedPolicy(ADMIN_ARN, "AdministratorAccess",
-                                 _aws_policy("AdministratorAccess"), "v1"),
+        BEDROCK_ARN: ManagedPolicy(
+            BEDROCK_ARN,
+            "AmazonBedrockLimitedAccess",
+            _aws_policy("AmazonBedrockLimitedAccess"),
+            "v9",
+        ),
+        CLAUDE_ARN: ManagedPolicy(
+            CLAUDE_ARN, "AnthropicLimitedAccess", _aws_policy("AnthropicLimitedAccess"), "v6"
+        ),
+        ADMIN_ARN: ManagedPolicy(
+            ADMIN_ARN, "AdministratorAccess", _aws_policy("AdministratorAccess"), "v1"
+        ),
     }
 
 
-def cred(user: str, *, surface=BEDROCK, status="Active", age_days=10,
-         expires_in: int | None = 20, n: int = 1) -> ServiceCredential:
+def cred(
+    user: str,
+    *,
+    surface=BEDROCK,
+    status="Active",
+    age_days=10,
+    expires_in: int | None = 20,
+    n: int = 1,
+) -> ServiceCredential:
     created = NOW - timedelta(days=age_days)
     return ServiceCredential(
-        id=f"ACCA{user.upper().replace('-', '')[:10]}{n:06d}", username=user,
-        service=surface.credential_service, status=status, created=created,
-        expires=None if expires_in is None else NOW + timedelta(days=expires_in))
+        id=f"ACCA{user.upper().replace('-', '')[:10]}{n:06d}",
+        username=user,
+        service=surface.credential_service,
+        status=status,
+        created=created,
+        expires=None if expires_in is None else NOW + timedelta(days=expires_in),
+    )
 
 
-def user(name: str, *, creds=(), policies=(BEDROCK_ARN,), keys=(), password=False,
-         mfa=(), groups=(), boundary=None, inline=()) -> IamUser:
-    return IamUser(name=name, arn=f"arn:aws:iam::{ACCT}:user/{name}", created=NOW - timedelta(
-        days=200), attached_policy_arns=tuple(policies), service_credentials=tuple(creds),
-        access_keys=tuple(keys), password_enabled=password, mfa_devices=tuple(mfa),
-        group_names=tuple(groups), boundary_arn=boundary, inline_policies=tuple(inline))
+def user(
+    name: str,
+    *,
+    creds=(),
+    policies=(BEDROCK_ARN,),
+    keys=(),
+    password=False,
+    mfa=(),
+    groups=(),
+    boundary=None,
+    inline=(),
+) -> IamUser:
+    return IamUser(
+        name=name,
+        arn=f"arn:aws:iam::{ACCT}:user/{name}",
+        created=NOW - timedelta(days=200),
+        attached_policy_arns=tuple(policies),
+        service_credentials=tuple(creds),
+        access_keys=tuple(keys),
+        password_enabled=password,
+        mfa_devices=tuple(mfa),
+        group_names=tuple(groups),
+        boundary_arn=boundary,
+        inline_policies=tuple(inline),
+    )
 
 
 def snapshot(users, managed, *, groups=None, failures=(), scps=None) -> AccountSnapshot:
-    return AccountSnapshot(account_id=ACCT, partition="aws", collected_at=NOW,
-                           users=tuple(users), managed_policies=dict(managed),
-                           groups=groups or {}, failures=tuple(failures), scps=scps)
+    return AccountSnapshot(
+        account_id=ACCT,
+        partition="aws",
+        collected_at=NOW,
+        users=tuple(users),
+        managed_policies=dict(managed),
+        groups=groups or {},
+        failures=tuple(failures),
+        scps=scps,
+    )
 
 
 def assess(snap):
-    return {(i.username, i.surface.id.value): i
-            for i in assess_account(snap, catalog=default_catalog(), at=NOW)}
+    return {
+        (i.username, i.surface.id.value): i
+        for i in assess_account(snap, catalog=default_catalog(), at=NOW)
+    }
 
 
 BOUNDARY_ARN = f"arn:aws:iam::{ACCT}:policy/BedrockRuntimeOnly"
-S3_READ = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}]}
-PASSROLE = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}
+S3_READ = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}
+    ],
+}
+PASSROLE = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}],
+}
 
 
 @pytest.fixture(scope="module")
 def demo(managed):
     m = dict(managed)
-    m[BOUNDARY_ARN] = ManagedPolicy(BOUNDARY_ARN, "BedrockRuntimeOnly", {
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
-            "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream",
-            "bedrock:CallWithBearerToken"], "Resource": "*"}]})
-    groups = {"data-science": Group("data-science", f"arn:aws:iam::{ACCT}:group/data-science",
-                                    inline_policies=(InlinePolicy("s3-read", S3_READ),))}
+    m[BOUNDARY_ARN] = ManagedPolicy(
+        BOUNDARY_ARN,
+        "BedrockRuntimeOnly",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "bedrock:InvokeModel",
+                        "bedrock:InvokeModelWithResponseStream",
+                        "bedrock:CallWithBearerToken",
+                    ],
+                    "Resource": "*",
+                }
+            ],
+        },
+    )
+    groups = {
+        "data-science": Group(
+            "data-science",
+            f"arn:aws:iam::{ACCT}:group/data-science",
+            inline_policies=(InlinePolicy("s3-read", S3_READ),),
+        )
+    }
     users = [
         user("BedrockAPIKey-orph"),
         user("BedrockAPIKey-live", creds=[cred("BedrockAPIKey-live")]),
-        user("BedrockAPIKey-akey", creds=[cred("BedrockAPIKey-akey")],
-             keys=[AccessKey("AKIAEXAMPLE", "Active", NOW - timedelta(days=3))]),
+        user(
+            "BedrockAPIKey-akey",
+            creds=[cred("BedrockAPIKey-akey")],
+            keys=[AccessKey("AKIAEXAMPLE", "Active", NOW - timedelta(days=3))],
+        ),
         user("BedrockAPIKey-pass", creds=[cred("BedrockAPIKey-pass")], password=True),
-        user("BedrockAPIKey-mfaa", creds=[cred("BedrockAPIKey-mfaa")],
-             mfa=[f"arn:aws:iam::{ACCT}:mfa/x"]),
-        user("BedrockAPIKey-admn", creds=[cred("BedrockAPIKey-admn")],
-             policies=(BEDROCK_ARN, ADMIN_ARN)),
-        user("BedrockAPIKey-prol", creds=[cred("BedrockAPIKey-prol")],
-             inline=[InlinePolicy("passrole", PASSROLE)]),
+        user(
+            "BedrockAPIKey-mfaa",
+            creds=[cred("BedrockAPIKey-mfaa")],
+            mfa=[f"arn:aws:iam::{ACCT}:mfa/x"],
+        ),
+        user(
+            "BedrockAPIKey-admn",
+            creds=[cred("BedrockAPIKey-admn")],
+            policies=(BEDROCK_ARN, ADMIN_ARN),
+        ),
+        user(
+            "BedrockAPIKey-prol",
+            creds=[cred("BedrockAPIKey-prol")],
+            inline=[InlinePolicy("passrole", PASSROLE)],
+        ),
         user("BedrockAPIKey-grup", creds=[cred("BedrockAPIKey-grup")], groups=["data-science"]),
-        user("BedrockAPIKey-bdry", creds=[cred("BedrockAPIKey-bdry")],
-             policies=(BEDROCK_ARN, ADMIN_ARN), boundary=BOUNDARY_ARN),
+        user(
+            "BedrockAPIKey-bdry",
+            creds=[cred("BedrockAPIKey-bdry")],
+            policies=(BEDROCK_ARN, ADMIN_ARN),
+            boundary=BOUNDARY_ARN,
+        ),
         user("ml-inference-bot", creds=[cred("ml-inference-bot")]),
-        user("alice", creds=[cred("alice")], policies=(ADMIN_ARN,), password=True,
-             keys=[AccessKey("AKIAALICE", "Active")]),
+        user(
+            "alice",
+            creds=[cred("alice")],
+            policies=(ADMIN_ARN,),
+            password=True,
+            keys=[AccessKey("AKIAALICE", "Active")],
+        ),
         user("BedrockAPIKey-nevr", creds=[cred("BedrockAPIKey-nevr", expires_in=None)]),
         user("BedrockAPIKey-huge", creds=[cred("BedrockAPIKey-huge", expires_in=36600)]),
-        user("BedrockAPIKey-expd", creds=[cred("BedrockAPIKey-expd", age_days=40,
-                                               expires_in=-10)]),
+        user("BedrockAPIKey-expd", creds=[cred("BedrockAPIKey-expd", age_days=40, expires_in=-10)]),
         user("BedrockAPIKey-inac", creds=[cred("BedrockAPIKey-inac", status="Inactive")]),
-        user("BedrockAPIKey-oldk", creds=[cred("BedrockAPIKey-oldk", age_days=200,
-                                               expires_in=100)]),
-        user("AeaApiKey-clde", policies=(CLAUDE_ARN,),
-             creds=[cred("AeaApiKey-clde", surface=CLAUDE_PLATFORM)]),
+        user(
+            "BedrockAPIKey-oldk", creds=[cred("BedrockAPIKey-oldk", age_days=200, expires_in=100)]
+        ),
+        user(
+            "AeaApiKey-clde",
+            policies=(CLAUDE_ARN,),
+            creds=[cred("AeaApiKey-clde", surface=CLAUDE_PLATFORM)],
+        ),
         user("bob", policies=(), creds=()),
     ]
     return assess(snapshot(users, m, groups=groups))
@@ -192,14 +286,27 @@ def test_capability_cites_granting_statement(demo):
     admin = demo[("BedrockAPIKey-admn", "bedrock")]
     grant = next(g for g in admin.capabilities if g.capability == "full-admin")
     assert any("AdministratorAccess" in ref for ref in grant.granted_by)
-    invoke = next(g for g in demo[("BedrockAPIKey-live", "bedrock")].capabilities
-                  if g.capability == "invoke-models")
+    invoke = next(
+        g
+        for g in demo[("BedrockAPIKey-live", "bedrock")].capabilities
+        if g.capability == "invoke-models"
+    )
     assert "api-key" in [r.value for r in invoke.reach]
 
 
 def test_fingerprints_stable_and_distinct(demo, managed):
-    again = assess(snapshot([user("BedrockAPIKey-akey", creds=[cred("BedrockAPIKey-akey")],
-                                  keys=[AccessKey("AKIAEXAMPLE", "Active")])], managed))
+    again = assess(
+        snapshot(
+            [
+                user(
+                    "BedrockAPIKey-akey",
+                    creds=[cred("BedrockAPIKey-akey")],
+                    keys=[AccessKey("AKIAEXAMPLE", "Active")],
+                )
+            ],
+            managed,
+        )
+    )
     a = rules(demo[("BedrockAPIKey-akey", "bedrock")])["pivot-access-key"].fingerprint
     b = rules(again[("BedrockAPIKey-akey", "bedrock")])["pivot-access-key"].fingerprint
     assert a == b
@@ -210,11 +317,14 @@ def test_fingerprints_stable_and_distinct(demo, managed):
 # ----------------------------------------------------------------- fail closed
 
 
-@pytest.mark.parametrize("change,why", [
-    ({"service_credentials": None}, "API keys could not be listed"),
-    ({"access_keys": None}, "access keys unknown"),
-    ({"password_enabled": None}, "console password unknown"),
-])
+@pytest.mark.parametrize(
+    "change,why",
+    [
+        ({"service_credentials": None}, "API keys could not be listed"),
+        ({"access_keys": None}, "access keys unknown"),
+        ({"password_enabled": None}, "console password unknown"),
+    ],
+)
 def test_unknown_never_orphaned(managed, change, why):
     u = replace(user("BedrockAPIKey-orph"), **change)
     ident = assess(snapshot([u], managed))[("BedrockAPIKey-orph", "bedrock")]
@@ -225,25 +335,40 @@ def test_unknown_never_orphaned(managed, change, why):
 
 def test_account_wide_failure_makes_everyone_unknown(managed):
     failure = LookupFailure("iam:GetCredentialReport", "Throttling", "Rate exceeded")
-    idents = assess(snapshot([user("BedrockAPIKey-orph"), user("BedrockAPIKey-live",
-                              creds=[cred("BedrockAPIKey-live")])], managed,
-                             failures=[failure]))
+    idents = assess(
+        snapshot(
+            [
+                user("BedrockAPIKey-orph"),
+                user("BedrockAPIKey-live", creds=[cred("BedrockAPIKey-live")]),
+            ],
+            managed,
+            failures=[failure],
+        )
+    )
     assert {i.status for i in idents.values()} == {Status.UNKNOWN}
 
 
 def test_unreadable_policy_makes_unknown(managed):
     m = dict(managed)
     m[ADMIN_ARN] = ManagedPolicy(ADMIN_ARN, "AdministratorAccess", None)
-    ident = assess(snapshot([user("BedrockAPIKey-x", policies=(BEDROCK_ARN, ADMIN_ARN))],
-                            m))[("BedrockAPIKey-x", "bedrock")]
+    ident = assess(snapshot([user("BedrockAPIKey-x", policies=(BEDROCK_ARN, ADMIN_ARN))], m))[
+        ("BedrockAPIKey-x", "bedrock")
+    ]
     assert ident.status is Status.UNKNOWN
 
 
 def test_scps_limit_capabilities(managed):
-    deny = ManagedPolicy("arn:aws:organizations::o:policy/p-deny", "DenyBedrock", {
-        "Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "*", "Resource": "*"},
-            {"Effect": "Deny", "Action": ["bedrock:*", "bedrock-mantle:*"], "Resource": "*"}]})
+    deny = ManagedPolicy(
+        "arn:aws:organizations::o:policy/p-deny",
+        "DenyBedrock",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Deny", "Action": ["bedrock:*", "bedrock-mantle:*"], "Resource": "*"},
+            ],
+        },
+    )
     levels = (ScpLevel("r-root", "Root", (deny,)),)
     u = user("BedrockAPIKey-live", creds=[cred("BedrockAPIKey-live")])
     ident = assess(snapshot([u], managed, scps=levels))[("BedrockAPIKey-live", "bedrock")]

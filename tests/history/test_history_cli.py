@@ -62,31 +62,53 @@ def test_diff_table_and_markdown(two_scans: Path) -> None:
     table = run("history", "diff", "--history", str(two_scans), "--format", "table").stdout
     assert "1 new" in table
     assert "Brand new finding" in table
-    md = run("history", "diff", "1", "2", "--history", str(two_scans), "--format",
-             "markdown").stdout
+    md = run(
+        "history", "diff", "1", "2", "--history", str(two_scans), "--format", "markdown"
+    ).stdout
     assert md.startswith("## phantomkeys: changes #1")
     assert "### New" in md
 
 
 def test_fail_on_new_exits_1_only_when_there_is_something_new(two_scans: Path) -> None:
-    assert run("history", "diff", "--history", str(two_scans), "--fail-on-new",
-               "--format", "json").exit_code == 1
-    assert run("history", "diff", "2", "2", "--history", str(two_scans), "--fail-on-new",
-               "--format", "json").exit_code == 0
+    assert (
+        run(
+            "history", "diff", "--history", str(two_scans), "--fail-on-new", "--format", "json"
+        ).exit_code
+        == 1
+    )
+    assert (
+        run(
+            "history",
+            "diff",
+            "2",
+            "2",
+            "--history",
+            str(two_scans),
+            "--fail-on-new",
+            "--format",
+            "json",
+        ).exit_code
+        == 0
+    )
 
 
 def test_show_re_renders_an_old_scan(two_scans: Path, tmp_path: Path) -> None:
     out = tmp_path / "old.md"
-    result = run("history", "show", "1", "--history", str(two_scans), "--format", "markdown",
-                 "-o", str(out))
+    result = run(
+        "history", "show", "1", "--history", str(two_scans), "--format", "markdown", "-o", str(out)
+    )
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith("## phantomkeys: API-key scan")
     assert (out.stat().st_mode & 0o777) == 0o600
 
 
-@pytest.mark.parametrize("args", [
-    ("history", "diff", "1", "7"), ("history", "show", "nope"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("history", "diff", "1", "7"),
+        ("history", "show", "nope"),
+    ],
+)
 def test_errors_are_one_line_exit_2(two_scans: Path, args: tuple[str, ...]) -> None:
     result = run(*args, "--history", str(two_scans))
     assert result.exit_code == 2

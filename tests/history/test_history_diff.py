@@ -18,8 +18,9 @@ def scan_doc() -> dict[str, Any]:
 
 
 def _by_rule(document: dict[str, Any], rule_id: str, account: str) -> dict[str, Any]:
-    return next(f for f in document["findings"]
-                if f["rule_id"] == rule_id and f["account_id"] == account)
+    return next(
+        f for f in document["findings"] if f["rule_id"] == rule_id and f["account_id"] == account
+    )
 
 
 def test_identical_scans_have_no_changes() -> None:
@@ -45,11 +46,18 @@ def test_new_resolved_and_changed() -> None:
     assert len(result.changed) == 1
     change = result.changed[0]
     assert change.fields["severity"] == ("medium", "high")
-    assert change.fields["evidence.credential_id"] == ("ACCAQ2RXHR8LEXAMPLE01",
-                                                       "ACCANEWKEYEXAMPLE0001")
+    assert change.fields["evidence.credential_id"] == (
+        "ACCAQ2RXHR8LEXAMPLE01",
+        "ACCANEWKEYEXAMPLE0001",
+    )
     assert result.new_fingerprints == frozenset({"a" * 32})
-    assert result.to_dict()["counts"] == {"new": 1, "resolved": 1, "unverified": 0,
-                                          "changed": 1, "unchanged": 10}
+    assert result.to_dict()["counts"] == {
+        "new": 1,
+        "resolved": 1,
+        "unverified": 0,
+        "changed": 1,
+        "unchanged": 10,
+    }
 
 
 def test_ageing_alone_is_not_a_change() -> None:

@@ -37,8 +37,7 @@ def test_record_creates_a_private_database_and_lists_scans(db: Path) -> None:
     assert scans[0].command == "scan"
     assert scans[1].command == "leaks"
     assert scans[0].finding_count == 12
-    assert scans[0].severity_counts == {"critical": 2, "high": 5, "medium": 4, "low": 1,
-                                        "info": 0}
+    assert scans[0].severity_counts == {"critical": 2, "high": 5, "medium": 4, "low": 1, "info": 0}
     assert scans[0].summary["at-risk"] == 3
     assert scans[0].scope == "scan|org=o-a1b2c3d4e5|surfaces=bedrock,claude-platform"
     assert store.list_scans(db, command="leaks") == [scans[1]]
@@ -104,9 +103,13 @@ def test_diff_of_different_scopes_says_so(db: Path) -> None:
     assert any("different scopes" in n for n in result.notes)
 
 
-@pytest.mark.parametrize(("ref", "message"), [
-    ("99", "no scan #99"), ("yesterday", "is not a scan id"),
-])
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("99", "no scan #99"),
+        ("yesterday", "is not a scan id"),
+    ],
+)
 def test_bad_references_are_clear_errors(db: Path, ref: str, message: str) -> None:
     store.record(fixture("scan"), db)
     with pytest.raises(store.HistoryError, match=message):
@@ -136,8 +139,9 @@ def test_a_file_that_is_not_sqlite_is_a_clear_error(db: Path) -> None:
         store.record(fixture("scan"), db)
 
 
-def test_default_path_follows_xdg_and_the_override(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_default_path_follows_xdg_and_the_override(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv(store.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     if os.name == "posix" and os.uname().sysname == "Linux":

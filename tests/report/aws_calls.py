@@ -95,8 +95,11 @@ def _action_literals(tree: ast.AST) -> set[tuple[str, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             m = _ACTION_LITERAL.match(node.value)
-            if m and m.group(1) in _known_services() and \
-                    m.group(2) in operations(m.group(1)).values():
+            if (
+                m
+                and m.group(1) in _known_services()
+                and m.group(2) in operations(m.group(1)).values()
+            ):
                 out.add((m.group(1), m.group(2)))
     return out
 
@@ -105,10 +108,14 @@ def _client_services(tree: ast.AST) -> set[str]:
     """Services the module creates clients for, or names in ``service:Operation`` strings."""
     services = {service for service, _ in _action_literals(tree)}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "client" and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "client"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             services.add(node.args[0].value)
     return services
 
@@ -125,22 +132,37 @@ def _found_in(node: ast.AST, module: str, services: list[str]) -> set[AwsCall]:
                 found.add(AwsCall(module, service, helper_op, line))
 
     for service, op in _action_literals(node):
-        line = next((n.lineno for n in ast.walk(node) if isinstance(n, ast.Constant)
-                     and n.value == f"{service}:{op}"), 0)
+        line = next(
+            (
+                n.lineno
+                for n in ast.walk(node)
+                if isinstance(n, ast.Constant) and n.value == f"{service}:{op}"
+            ),
+            0,
+        )
         found.add(AwsCall(module, service, op, line))
     for sub in ast.walk(node):
-        if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
-                and any(k.arg == "Tags" for k in sub.keywords)):
+        if (
+            isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Attribute)
+            and any(k.arg == "Tags" for k in sub.keywords)
+        ):
             # Tag-on-create needs the service's TagResource permission too (SNS
             # CreateTopic, EventBridge PutRule, Organizations CreatePolicy docs).
             for service in services:
-                if sub.func.attr in operations(service) and \
-                        "TagResource" in operations(service).values():
+                if (
+                    sub.func.attr in operations(service)
+                    and "TagResource" in operations(service).values()
+                ):
                     found.add(AwsCall(module, service, "TagResource", sub.lineno))
         if isinstance(sub, ast.Attribute):
             match(sub.attr, sub.lineno)
-        elif (isinstance(sub, ast.Constant) and isinstance(sub.value, str)
-              and "_" in sub.value and sub.value.isidentifier()):
+        elif (
+            isinstance(sub, ast.Constant)
+            and isinstance(sub.value, str)
+            and "_" in sub.value
+            and sub.value.isidentifier()
+        ):
             match(sub.value, sub.lineno)
     return found
 
@@ -166,8 +188,10 @@ def index(path: Path) -> ModuleIndex:
             defs[node.name] = (frozenset(_found_in(node, module, services)), names)
     imports = tuple(
         (n.module.rsplit(".", 1)[-1], alias.name)
-        for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
-        and n.module.startswith("phantomkeys.aws.") for alias in n.names)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("phantomkeys.aws.")
+        for alias in n.names
+    )
     return ModuleIndex(frozenset(_found_in(tree, module, services)), defs, imports)
 
 

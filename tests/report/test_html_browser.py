@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import COMMANDS, load_fixture
 
+from conftest import COMMANDS, load_fixture
 from phantomkeys.report import html_report
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which(
-    "google-chrome")
+CHROMIUM = (
+    shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+)
 DRIVER = shutil.which("chromedriver")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -30,9 +31,18 @@ pytestmark = [
     pytest.mark.xdist_group("chromium"),
 ]
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1400,1000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +68,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def demo_page(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     page = tmp_path_factory.mktemp("report") / "demo-report.html"
-    page.write_text(html_report.render_many([load_fixture(c) for c in COMMANDS],
-                                            title="phantomkeys demo report"), "utf-8")
+    page.write_text(
+        html_report.render_many(
+            [load_fixture(c) for c in COMMANDS], title="phantomkeys demo report"
+        ),
+        "utf-8",
+    )
     browser.get(page.as_uri())
     return browser
 
@@ -68,7 +82,9 @@ def _visible_rows(browser: Any, table_id: str) -> list[Any]:
     return browser.execute_script(
         "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr'))"
         ".filter(r => !r.hidden).map(r => r.getAttribute('data-severity') + '|' +"
-        " r.getAttribute('data-status'));", table_id)
+        " r.getAttribute('data-status'));",
+        table_id,
+    )
 
 
 def test_page_loads_without_console_errors_or_requests(demo_page: Any) -> None:
@@ -76,7 +92,8 @@ def test_page_loads_without_console_errors_or_requests(demo_page: Any) -> None:
     severe = [e for e in demo_page.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
     assert severe == []
     resources = demo_page.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)")
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
     assert resources == []
 
 
@@ -89,8 +106,15 @@ def test_every_chart_rendered_with_marks(demo_page: Any) -> None:
           return [svg.dataset.chart, Math.round(box.width), Math.round(box.height), marks];
         });""")
     rendered = {name: (w, h, marks) for name, w, h, marks in charts}
-    for name in ("status", "key-age", "key-expiry", "capabilities", "heat-map", "scp-coverage",
-                 "hunt-timeline"):
+    for name in (
+        "status",
+        "key-age",
+        "key-expiry",
+        "capabilities",
+        "heat-map",
+        "scp-coverage",
+        "hunt-timeline",
+    ):
         w, h, marks = rendered[name]
         assert w > 100, (name, rendered[name])
         assert h > 40, (name, rendered[name])
@@ -112,8 +136,11 @@ def test_text_filter_and_select_filter_narrow_the_table(demo_page: Any) -> None:
     assert counter.text == "2 of 9"
     box.clear()
     box.send_keys(" ")  # clear() fires no input event; a space does (and is trimmed)
-    status = Select(demo_page.find_element(
-        By.CSS_SELECTOR, f'select.filter-select[data-table="{table}"][data-attr="status"]'))
+    status = Select(
+        demo_page.find_element(
+            By.CSS_SELECTOR, f'select.filter-select[data-table="{table}"][data-attr="status"]'
+        )
+    )
     status.select_by_value("at-risk")
     rows = _visible_rows(demo_page, table)
     assert len(rows) == 3
@@ -135,7 +162,8 @@ def test_clicking_a_header_sorts_the_table(demo_page: Any) -> None:
     header.click()
     ascending = severities()
     assert [order.index(s) for s in ascending] == sorted(
-        (order.index(s) for s in ascending), reverse=True)
+        (order.index(s) for s in ascending), reverse=True
+    )
     header.click()
     descending = severities()
     assert descending == list(reversed(ascending))

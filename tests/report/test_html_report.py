@@ -7,7 +7,6 @@ import hashlib
 import re
 
 from conftest import COMMANDS, load_fixture
-
 from phantomkeys.core import keys
 from phantomkeys.report import html_report
 from phantomkeys.surfaces import BEDROCK
@@ -42,8 +41,15 @@ def test_content_security_policy_allows_only_the_inline_script_by_hash() -> None
 def test_every_chart_is_present_for_the_demo_bundle() -> None:
     page = _bundle()
     charts = set(re.findall(r'data-chart="([a-z-]+)"', page))
-    assert charts >= {"status", "key-age", "key-expiry", "capabilities", "heat-map",
-                      "scp-coverage", "hunt-timeline"}
+    assert charts >= {
+        "status",
+        "key-age",
+        "key-expiry",
+        "capabilities",
+        "heat-map",
+        "scp-coverage",
+        "hunt-timeline",
+    }
 
 
 def test_key_age_and_expiry_buckets_are_relative_to_the_scan_time() -> None:
@@ -56,7 +62,7 @@ def test_key_age_and_expiry_buckets_are_relative_to_the_scan_time() -> None:
 def test_values_are_escaped() -> None:
     document = load_fixture("scan")
     document["accounts"][0]["identities"][0]["username"] = "<script>alert(1)</script>"
-    document["findings"][0]["title"] = "\"><img src=x onerror=alert(1)>"
+    document["findings"][0]["title"] = '"><img src=x onerror=alert(1)>'
     page = html_report.render(document)
     assert "<script>alert(1)</script>" not in page
     assert "<img src=x" not in page
@@ -65,8 +71,9 @@ def test_values_are_escaped() -> None:
 
 def test_secrets_never_reach_the_page() -> None:
     secret = "Qw7" * 20
-    key = keys.encode_long_term(BEDROCK, username="BedrockAPIKey-hr8l",
-                                account_id="111111111111", secret=secret)
+    key = keys.encode_long_term(
+        BEDROCK, username="BedrockAPIKey-hr8l", account_id="111111111111", secret=secret
+    )
     document = load_fixture("leaks")
     document["findings"][0]["evidence"]["context"] = f"AWS_BEARER_TOKEN_BEDROCK={key}"
     document["findings"][0]["evidence"]["secret"] = secret

@@ -14,9 +14,9 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import load_fixture
 from moto import mock_aws
 
+from conftest import load_fixture
 from phantomkeys.aws.lambda_handler import (
     ConfigurationError,
     ScheduledScanConfig,
@@ -41,22 +41,28 @@ class Stack:
             z.writestr("phantomkeys/__init__.py", "")
         s3.put_object(Bucket="artifacts", Key="phantomkeys-lambda.zip", Body=package.getvalue())
         cfn = session.client("cloudformation")
-        cfn.create_stack(StackName="phantomkeys", TemplateBody=TEMPLATE.read_text(),
-                         Capabilities=["CAPABILITY_IAM"],
-                         Parameters=[{"ParameterKey": "CodeBucket", "ParameterValue": "artifacts"}])
+        cfn.create_stack(
+            StackName="phantomkeys",
+            TemplateBody=TEMPLATE.read_text(),
+            Capabilities=["CAPABILITY_IAM"],
+            Parameters=[{"ParameterKey": "CodeBucket", "ParameterValue": "artifacts"}],
+        )
         stack = cfn.describe_stacks(StackName="phantomkeys")["Stacks"][0]
         assert stack["StackStatus"] == "CREATE_COMPLETE"
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
         function = session.client("lambda").get_function(
-            FunctionName=self.outputs["ScanFunctionName"])["Configuration"]
+            FunctionName=self.outputs["ScanFunctionName"]
+        )["Configuration"]
         self.environment: dict[str, str] = function["Environment"]["Variables"]
         self.handler = function["Handler"]
         sqs = session.client("sqs")
         self.queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
-        session.client("sns").subscribe(TopicArn=self.outputs["FindingsTopicArn"],
-                                        Protocol="sqs", Endpoint=queue_arn)
+            "Attributes"
+        ]["QueueArn"]
+        session.client("sns").subscribe(
+            TopicArn=self.outputs["FindingsTopicArn"], Protocol="sqs", Endpoint=queue_arn
+        )
 
     def messages(self) -> list[dict[str, Any]]:
         sqs = self.session.client("sqs")
@@ -66,16 +72,24 @@ class Stack:
         return [json.loads(m["Body"]) for m in got]
 
     def object(self, key: str) -> bytes:
-        body: bytes = self.session.client("s3").get_object(
-            Bucket=self.outputs["ReportBucketName"], Key=key)["Body"].read()
+        body: bytes = (
+            self.session.client("s3")
+            .get_object(Bucket=self.outputs["ReportBucketName"], Key=key)["Body"]
+            .read()
+        )
         return body
 
 
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     with mock_aws():
-        yield Stack(boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
-                                  aws_secret_access_key="testing"))
+        yield Stack(
+            boto3.Session(
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+        )
 
 
 def scans(*documents: dict[str, Any]) -> Any:
@@ -108,9 +122,13 @@ def test_runs_write_reports_and_publish_only_what_is_new(stack: Stack) -> None:
     second["metadata"]["scan_time"] = "2026-11-30T06:00:00Z"
     resolved = second["findings"].pop(0)
     added = copy.deepcopy(second["findings"][0])
-    added.update(fingerprint="d" * 32, title="New pivot on BedrockAPIKey-zz01",
-                 subject="arn:aws:iam::222222222222:user/BedrockAPIKey-zz01",
-                 account_id="222222222222", severity="high")
+    added.update(
+        fingerprint="d" * 32,
+        title="New pivot on BedrockAPIKey-zz01",
+        subject="arn:aws:iam::222222222222:user/BedrockAPIKey-zz01",
+        account_id="222222222222",
+        severity="high",
+    )
     low = copy.deepcopy(added)
     low.update(fingerprint="e" * 32, severity="low", title="Low noise")
     second["findings"] += [added, low]
@@ -151,7 +169,8 @@ def test_runs_write_reports_and_publish_only_what_is_new(stack: Stack) -> None:
     assert three.message_id is None
     assert stack.messages() == []
     listed = stack.session.client("s3").list_objects_v2(
-        Bucket=config.bucket, Prefix="phantomkeys/runs/")["KeyCount"]
+        Bucket=config.bucket, Prefix="phantomkeys/runs/"
+    )["KeyCount"]
     assert listed == 8  # two distinct scan times x four formats (the third overwrote the second)
 
 
@@ -160,8 +179,9 @@ def test_reports_never_carry_secrets(stack: Stack) -> None:
     from phantomkeys.surfaces import BEDROCK
 
     secret = "Kp4" * 20
-    key = keys.encode_long_term(BEDROCK, username="BedrockAPIKey-hr8l",
-                                account_id="111111111111", secret=secret)
+    key = keys.encode_long_term(
+        BEDROCK, username="BedrockAPIKey-hr8l", account_id="111111111111", secret=secret
+    )
     document = load_fixture("scan")
     document["findings"][0]["evidence"]["context"] = key
     config = ScheduledScanConfig.from_env(stack.environment)
@@ -171,19 +191,28 @@ def test_reports_never_carry_secrets(stack: Stack) -> None:
     assert all(secret not in m["Message"] for m in stack.messages())
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({}, "REPORT_BUCKET is not set"),
-    ({"REPORT_BUCKET": "b", "NOTIFY_SEVERITY": "loud"}, "NOTIFY_SEVERITY"),
-    ({"REPORT_BUCKET": "b", "MAX_WORKERS": "many"}, "MAX_WORKERS"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "REPORT_BUCKET is not set"),
+        ({"REPORT_BUCKET": "b", "NOTIFY_SEVERITY": "loud"}, "NOTIFY_SEVERITY"),
+        ({"REPORT_BUCKET": "b", "MAX_WORKERS": "many"}, "MAX_WORKERS"),
+    ],
+)
 def test_configuration_errors_are_clear(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         ScheduledScanConfig.from_env(env)
 
 
 def test_configuration_defaults_and_normalisation() -> None:
-    config = ScheduledScanConfig.from_env({"REPORT_BUCKET": "b", "REPORT_PREFIX": "x",
-                                           "REPORT_FORMATS": "html, csv", "SCAN_ORG": "no"})
+    config = ScheduledScanConfig.from_env(
+        {
+            "REPORT_BUCKET": "b",
+            "REPORT_PREFIX": "x",
+            "REPORT_FORMATS": "html, csv",
+            "SCAN_ORG": "no",
+        }
+    )
     assert config.prefix == "x/"
     assert config.formats == ("json", "html", "csv")
     assert config.org is False

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.lab
 class LabAccount:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
-                                     aws_secret_access_key="testing")
+        self.session = boto3.Session(
+            region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
         self.s3 = self.client("s3")
         self.s3.create_bucket(Bucket="reports")
         sns = self.client("sns")
@@ -29,7 +30,8 @@ class LabAccount:
         sqs = self.client("sqs")
         self.queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+            "Attributes"
+        ]["QueueArn"]
         sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=arn)
 
     def client(self, name: str) -> Any:
@@ -39,18 +41,20 @@ class LabAccount:
         iam = self.client("iam")
         iam.create_user(UserName=name)
         iam.attach_user_policy(
-            UserName=name, PolicyArn="arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess")
-        iam.create_service_specific_credential(UserName=name,
-                                               ServiceName="bedrock.amazonaws.com")
+            UserName=name, PolicyArn="arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess"
+        )
+        iam.create_service_specific_credential(UserName=name, ServiceName="bedrock.amazonaws.com")
         if access_key:
             iam.create_access_key(UserName=name)
 
     def messages(self) -> list[dict[str, Any]]:
-        got = self.client("sqs").receive_message(QueueUrl=self.queue,
-                                                 MaxNumberOfMessages=10).get("Messages", [])
+        got = (
+            self.client("sqs")
+            .receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10)
+            .get("Messages", [])
+        )
         for m in got:
-            self.client("sqs").delete_message(QueueUrl=self.queue,
-                                              ReceiptHandle=m["ReceiptHandle"])
+            self.client("sqs").delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
         return [json.loads(m["Body"]) for m in got]
 
 
@@ -62,9 +66,13 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[LabAccount]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
-    for key, value in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     try:
@@ -84,8 +92,9 @@ def test_handler_scans_the_lab_and_reports_only_new_findings(lab: LabAccount) ->
     first = handler({}, None)
     assert first["first_run"] is True
     assert first["errors"] == []
-    document = json.loads(lab.s3.get_object(Bucket="reports",
-                                            Key="phantomkeys/latest.json")["Body"].read())
+    document = json.loads(
+        lab.s3.get_object(Bucket="reports", Key="phantomkeys/latest.json")["Body"].read()
+    )
     validate(document, "scan")
     [identity] = [i for a in document["accounts"] for i in a["identities"]]
     assert (identity["username"], identity["status"]) == ("BedrockAPIKey-ab12", "at-risk")

@@ -43,8 +43,13 @@ MODULE_POLICIES: dict[str, tuple[str, ...]] = {
 }
 
 #: Policies that must grant only what the mapped modules call (least privilege).
-STRICT = ("scan-readonly.json", "org-scan.json", "prevention.json", "securityhub-import.json",
-          "remediation.json")
+STRICT = (
+    "scan-readonly.json",
+    "org-scan.json",
+    "prevention.json",
+    "securityhub-import.json",
+    "remediation.json",
+)
 READ_ONLY = ("scan-readonly.json", "org-scan.json")
 POLICY_FILES = sorted(p.name for p in PERMISSIONS.glob("*.json"))
 
@@ -64,8 +69,9 @@ def _listify(value: Any) -> list[Any]:
 
 
 def granted_actions(statements: list[dict[str, Any]]) -> list[str]:
-    return [a for s in statements if s.get("Effect") == "Allow"
-            for a in _listify(s.get("Action", []))]
+    return [
+        a for s in statements if s.get("Effect") == "Allow" for a in _listify(s.get("Action", []))
+    ]
 
 
 def covers(patterns: list[str], action: str) -> bool:
@@ -102,8 +108,10 @@ def scheduled_role_statements() -> list[dict[str, Any]]:
     role = resources["ScanRole"]["Properties"]
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     for resource in resources.values():
-        if resource["Type"] == "AWS::IAM::Policy" and \
-                {"!Ref": "ScanRole"} in resource["Properties"]["Roles"]:
+        if (
+            resource["Type"] == "AWS::IAM::Policy"
+            and {"!Ref": "ScanRole"} in resource["Properties"]["Roles"]
+        ):
             statements += resource["Properties"]["PolicyDocument"]["Statement"]
     return statements
 
@@ -118,8 +126,9 @@ def policy_statements(name: str) -> list[dict[str, Any]]:
 
 
 def test_the_expected_policy_files_ship() -> None:
-    assert {"scan-readonly.json", "org-scan.json", "remediation.json",
-            "prevention.json"} <= set(POLICY_FILES)
+    assert {"scan-readonly.json", "org-scan.json", "remediation.json", "prevention.json"} <= set(
+        POLICY_FILES
+    )
     assert (PERMISSIONS / "README.md").is_file()
 
 
@@ -158,10 +167,13 @@ def test_org_scan_includes_the_account_scan() -> None:
 
 
 def test_member_role_is_assumable_only_by_name() -> None:
-    assume = next(s for s in load_policy("org-scan.json")["Statement"]
-                  if s["Action"] == "sts:AssumeRole")
-    assert all(r.startswith("arn:*:iam::*:role/") and "*" not in r.split("role/")[1]
-               for r in _listify(assume["Resource"]))
+    assume = next(
+        s for s in load_policy("org-scan.json")["Statement"] if s["Action"] == "sts:AssumeRole"
+    )
+    assert all(
+        r.startswith("arn:*:iam::*:role/") and "*" not in r.split("role/")[1]
+        for r in _listify(assume["Resource"])
+    )
 
 
 # ------------------------------------------------------------------ code vs files
@@ -176,11 +188,13 @@ def test_the_inventory_finds_real_calls() -> None:
 
 
 def test_every_aws_module_is_mapped_to_its_policies() -> None:
-    unmapped = sorted(p.stem for p in AWS_DIR.rglob("*.py") if p.stem not in MODULE_POLICIES
-                      and calls_in(p))
+    unmapped = sorted(
+        p.stem for p in AWS_DIR.rglob("*.py") if p.stem not in MODULE_POLICIES and calls_in(p)
+    )
     assert not unmapped, (
         f"map {unmapped} in MODULE_POLICIES (tests/report/test_permissions.py) to the "
-        "permissions/ files of the commands that run them")
+        "permissions/ files of the commands that run them"
+    )
 
 
 def _calls_by_module() -> dict[str, list[Any]]:
@@ -193,8 +207,13 @@ def test_every_call_is_covered_by_the_module_policies(module: str) -> None:
     calls = _calls_by_module().get(module, [])
     for policy in MODULE_POLICIES[module]:
         patterns = granted_actions(policy_statements(policy))
-        missing = sorted({f"{c.action} (aws/{c.module}.py:{c.line})" for c in calls
-                          if c.action and not covers(patterns, c.action)})
+        missing = sorted(
+            {
+                f"{c.action} (aws/{c.module}.py:{c.line})"
+                for c in calls
+                if c.action and not covers(patterns, c.action)
+            }
+        )
         assert not missing, f"{policy} lacks: {', '.join(missing)}"
     if not MODULE_POLICIES[module]:
         assert all(c.action is None for c in calls), f"aws/{module}.py needs a policy"
@@ -205,11 +224,17 @@ def test_strict_policies_grant_nothing_unused(name: str) -> None:
     modules = [m for m, policies in MODULE_POLICIES.items() if name in policies]
     used = {c.action for m in modules for c in _calls_by_module().get(m, []) if c.action}
     if name == "org-scan.json":  # includes the account scan; also the scheduled scan's role
-        extra = [m for m, policies in MODULE_POLICIES.items()
-                 if "scan-readonly.json" in policies or SCHEDULED in policies]
+        extra = [
+            m
+            for m, policies in MODULE_POLICIES.items()
+            if "scan-readonly.json" in policies or SCHEDULED in policies
+        ]
         used |= {c.action for m in extra for c in _calls_by_module().get(m, []) if c.action}
-    unused = sorted(a for a in granted_actions(load_policy(name)["Statement"])
-                    if not any(fnmatch.fnmatchcase(u.lower(), a.lower()) for u in used))
+    unused = sorted(
+        a
+        for a in granted_actions(load_policy(name)["Statement"])
+        if not any(fnmatch.fnmatchcase(u.lower(), a.lower()) for u in used)
+    )
     assert not unused, f"{name} grants actions no code calls: {unused}"
 
 
@@ -245,5 +270,6 @@ def test_member_role_template_is_the_scan_readonly_policy() -> None:
 def test_scheduled_scan_reports_statement_is_scoped_to_its_resources() -> None:
     statements = _by_sid(scheduled_role_statements())
     assert statements["ReadAndWriteReports"]["Resource"] == {
-        "!Sub": "${ReportBucket.Arn}/phantomkeys/*"}
+        "!Sub": "${ReportBucket.Arn}/phantomkeys/*"
+    }
     assert statements["PublishNewFindings"]["Resource"] == {"!Ref": "FindingsTopic"}

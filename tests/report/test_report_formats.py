@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import COMMANDS, load_fixture
 
+from conftest import COMMANDS, load_fixture
 from phantomkeys.core import keys
 from phantomkeys.report import csv_report, formats, markdown
 from phantomkeys.report.redact import scrub
@@ -19,17 +19,21 @@ SECRET = "Zx9" * 20
 
 
 def _long_term_key() -> str:
-    return keys.encode_long_term(BEDROCK, username="BedrockAPIKey-hr8l",
-                                 account_id="111111111111", secret=SECRET)
+    return keys.encode_long_term(
+        BEDROCK, username="BedrockAPIKey-hr8l", account_id="111111111111", secret=SECRET
+    )
 
 
 def _short_term_key() -> str:
     from datetime import UTC, datetime
 
     return keys.mint_short_term(
-        BEDROCK, access_key_id="AKIAIOSFODNN7EXAMPLE",
-        secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", region="us-east-1",
-        issued_at=datetime(2026, 11, 29, 9, 0, tzinfo=UTC))
+        BEDROCK,
+        access_key_id="AKIAIOSFODNN7EXAMPLE",
+        secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        region="us-east-1",
+        issued_at=datetime(2026, 11, 29, 9, 0, tzinfo=UTC),
+    )
 
 
 def _offline_formats(command: str) -> list[str]:
@@ -79,8 +83,9 @@ def test_scrub_keeps_previews_and_ordinary_text() -> None:
 
 
 def test_scrub_redacts_claude_platform_keys_too() -> None:
-    key = keys.encode_long_term(CLAUDE_PLATFORM, username="AeaApiKey-d3qp",
-                                account_id="111111111111", secret=SECRET)
+    key = keys.encode_long_term(
+        CLAUDE_PLATFORM, username="AeaApiKey-d3qp", account_id="111111111111", secret=SECRET
+    )
     assert SECRET not in json.dumps(scrub({"k": f"token: {key}"}))
 
 
@@ -113,10 +118,17 @@ def test_hunt_csv_spreads_the_evidence_into_columns() -> None:
     assert spike["first_seen"] == "2026-11-28T02:03:11Z"
 
 
-@pytest.mark.parametrize("payload", [
-    "=HYPERLINK(\"http://evil\",\"x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(1,2)",
-    "\t=1+1", "\r=1+1",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '=HYPERLINK("http://evil","x")',
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1,2)",
+        "\t=1+1",
+        "\r=1+1",
+    ],
+)
 def test_csv_defuses_formula_injection(payload: str) -> None:
     document = load_fixture("scan")
     ident = document["accounts"][0]["identities"][0]

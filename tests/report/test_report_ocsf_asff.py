@@ -8,9 +8,9 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
-from conftest import COMMANDS, load_fixture
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding
 
+from conftest import COMMANDS, load_fixture
 from phantomkeys.report import asff, ocsf
 
 
@@ -81,13 +81,17 @@ def test_asff_fields_for_an_org_scan() -> None:
     assert item["GeneratorId"] == source["rule_id"]
     # filed under the importing (caller's) account, as BatchImportFindings requires
     assert item["AwsAccountId"] == "111111111111"
-    assert item["ProductArn"] == ("arn:aws:securityhub:eu-west-1:111111111111:"
-                                  "product/111111111111/default")
+    assert item["ProductArn"] == (
+        "arn:aws:securityhub:eu-west-1:111111111111:product/111111111111/default"
+    )
     assert item["ProductFields"]["phantomkeys/account_id"] == "333333333333"
     assert item["Resources"][0] == {
-        "Type": "AwsIamUser", "Id": "arn:aws:iam::333333333333:user/AeaApiKey-hx7q",
-        "Partition": "aws", "Region": "eu-west-1",
-        "Details": {"AwsIamUser": {"UserName": "AeaApiKey-hx7q"}}}
+        "Type": "AwsIamUser",
+        "Id": "arn:aws:iam::333333333333:user/AeaApiKey-hx7q",
+        "Partition": "aws",
+        "Region": "eu-west-1",
+        "Details": {"AwsIamUser": {"UserName": "AeaApiKey-hx7q"}},
+    }
     assert item["Severity"] == {"Label": "CRITICAL", "Original": "critical"}
     assert item["FindingProviderFields"]["Severity"]["Label"] == "CRITICAL"
     assert item["Types"][0].startswith("Software and Configuration Checks/")
@@ -102,8 +106,10 @@ def test_asff_partition_follows_the_region() -> None:
 def test_asff_hunt_types_and_observation_window() -> None:
     findings = asff.to_asff(load_fixture("hunt"))
     spike = next(f for f in findings if f["GeneratorId"] == "PK-HUNT-010")
-    assert spike["Types"] == ["TTPs/Initial Access/Valid Accounts",
-                              "Effects/Resource Consumption/LLMjacking"]
+    assert spike["Types"] == [
+        "TTPs/Initial Access/Valid Accounts",
+        "Effects/Resource Consumption/LLMjacking",
+    ]
     assert spike["FirstObservedAt"] == "2026-11-28T02:03:11Z"
     assert spike["LastObservedAt"] == "2026-11-28T02:19:54Z"
 

@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
-from conftest import load_fixture
 
+from conftest import load_fixture
 from phantomkeys.cli import cli
 from phantomkeys.core import keys
 from phantomkeys.report import schema
@@ -23,7 +23,8 @@ SCHEMA_DIR = Path(schema.__file__).resolve().parents[1] / "schemas"
 def test_published_file_is_what_the_code_defines(name: str) -> None:
     published = (SCHEMA_DIR / f"{name}.schema.json").read_text("utf-8")
     assert published == schema.dumps(schema.build(name)), (
-        "stale schema file: run python -m phantomkeys.report.schema --write")
+        "stale schema file: run python -m phantomkeys.report.schema --write"
+    )
 
 
 @pytest.mark.parametrize("name", schema.SCHEMA_NAMES)
@@ -105,17 +106,22 @@ def test_new_optional_fields_keep_validating() -> None:
 
 
 def test_real_decode_output_validates() -> None:
-    key = keys.encode_long_term(BEDROCK, username="BedrockAPIKey-ab12",
-                                account_id="123456789012", secret="a" * 40)
-    result = CliRunner().invoke(cli, ["decode", "--format", "json", "-", "--at",
-                                      "2026-11-29T10:00:00Z"], input=key + "\nABSKnot-a-key\n")
+    key = keys.encode_long_term(
+        BEDROCK, username="BedrockAPIKey-ab12", account_id="123456789012", secret="a" * 40
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["decode", "--format", "json", "-", "--at", "2026-11-29T10:00:00Z"],
+        input=key + "\nABSKnot-a-key\n",
+    )
     assert result.exit_code == 2  # one invalid input
     schema.validate(json.loads(result.stdout), "decode")
 
 
 def test_real_leaks_output_validates(tmp_path: Path) -> None:
-    key = keys.encode_long_term(BEDROCK, username="BedrockAPIKey-ab12",
-                                account_id="123456789012", secret="s3cr3t" * 8)
+    key = keys.encode_long_term(
+        BEDROCK, username="BedrockAPIKey-ab12", account_id="123456789012", secret="s3cr3t" * 8
+    )
     (tmp_path / "app.env").write_text(f"AWS_BEARER_TOKEN_BEDROCK={key}\n")
     result = CliRunner().invoke(cli, ["leaks", str(tmp_path), "--format", "json"])
     document = json.loads(result.stdout)

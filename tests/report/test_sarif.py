@@ -35,24 +35,38 @@ def validator() -> jsonschema.protocols.Validator:
     pytest.skip("the official SARIF 2.1.0 schema (shared/reference/schemas) is not present")
 
 
-RULE = Rule("leaked-long-term-key", "Long-term API key leaked", Severity.CRITICAL,
-            "A long-term key works until deleted.", "Run `phantomkeys revoke -`.",
-            references=("https://docs.aws.amazon.com/bedrock/latest/userguide/api-keys.html",),
-            attack=("T1552.001",), tags=("leaks",))
-LOGICAL_RULE = Rule("PK-SCAN-002", "Phantom user holds an access key", Severity.MEDIUM,
-                    "Pivot.", "Delete it.")
+RULE = Rule(
+    "leaked-long-term-key",
+    "Long-term API key leaked",
+    Severity.CRITICAL,
+    "A long-term key works until deleted.",
+    "Run `phantomkeys revoke -`.",
+    references=("https://docs.aws.amazon.com/bedrock/latest/userguide/api-keys.html",),
+    attack=("T1552.001",),
+    tags=("leaks",),
+)
+LOGICAL_RULE = Rule(
+    "PK-SCAN-002", "Phantom user holds an access key", Severity.MEDIUM, "Pivot.", "Delete it."
+)
 
 
 def _doc(findings: list[Finding], rules: list[Rule], **metadata: Any) -> dict[str, Any]:
-    return envelope(metadata={"command": "leaks", **metadata},
-                    findings=[f.to_dict() for f in findings], rules=[r.to_dict() for r in rules])
+    return envelope(
+        metadata={"command": "leaks", **metadata},
+        findings=[f.to_dict() for f in findings],
+        rules=[r.to_dict() for r in rules],
+    )
 
 
 def _file_finding(path: str = "src/app settings.py", line: int = 7) -> Finding:
-    return Finding.from_rule(RULE, subject="arn:aws:iam::123456789012:user/BedrockAPIKey-hr8l",
-                             account_id="123456789012", identity=("tok", path),
-                             evidence={"key_preview": "ABSKQmVkcm9j…[120 chars redacted]"},
-                             location=Location(path=path, line=line, column=12, commit="c0ffee"))
+    return Finding.from_rule(
+        RULE,
+        subject="arn:aws:iam::123456789012:user/BedrockAPIKey-hr8l",
+        account_id="123456789012",
+        identity=("tok", path),
+        evidence={"key_preview": "ABSKQmVkcm9j…[120 chars redacted]"},
+        location=Location(path=path, line=line, column=12, commit="c0ffee"),
+    )
 
 
 def test_file_finding_maps_to_a_physical_location(validator: Any) -> None:
@@ -87,26 +101,43 @@ def test_rules_carry_help_and_security_severity(validator: Any) -> None:
     assert log["runs"][0]["tool"]["driver"]["version"]
 
 
-@pytest.mark.parametrize(("severity", "level", "score"), [
-    (Severity.CRITICAL, "error", 9.5), (Severity.HIGH, "error", 8.0),
-    (Severity.MEDIUM, "warning", 5.5), (Severity.LOW, "note", 3.0), (Severity.INFO, "note", 0.0),
-])
-def test_severity_mapping_matches_githubs_bands(severity: Severity, level: str,
-                                                score: float) -> None:
+@pytest.mark.parametrize(
+    ("severity", "level", "score"),
+    [
+        (Severity.CRITICAL, "error", 9.5),
+        (Severity.HIGH, "error", 8.0),
+        (Severity.MEDIUM, "warning", 5.5),
+        (Severity.LOW, "note", 3.0),
+        (Severity.INFO, "note", 0.0),
+    ],
+)
+def test_severity_mapping_matches_githubs_bands(
+    severity: Severity, level: str, score: float
+) -> None:
     f = Finding.from_rule(LOGICAL_RULE, subject="alice", account_id="1" * 12, severity=severity)
     (result,) = sarif.build(_doc([f], [LOGICAL_RULE]))["runs"][0]["results"]
     assert result["level"] == level
     assert float(result["properties"]["security-severity"]) == score
     # GitHub's bands: critical >= 9.0 > high >= 7.0 > medium >= 4.0 > low > 0
-    band = ("critical" if score >= 9 else "high" if score >= 7 else "medium" if score >= 4
-            else "low" if score > 0 else "info")
+    band = (
+        "critical"
+        if score >= 9
+        else "high"
+        if score >= 7
+        else "medium"
+        if score >= 4
+        else "low"
+        if score > 0
+        else "info"
+    )
     assert band == severity.value
 
 
 def test_finding_without_a_file_gets_a_logical_location(validator: Any) -> None:
     f = Finding.from_rule(LOGICAL_RULE, subject="BedrockAPIKey-hr8l", account_id="222222222222")
-    log = sarif.build(_doc([f], [LOGICAL_RULE], errors=[{"account_id": "333333333333",
-                                                        "error": "AccessDenied"}]))
+    log = sarif.build(
+        _doc([f], [LOGICAL_RULE], errors=[{"account_id": "333333333333", "error": "AccessDenied"}])
+    )
     validator.validate(log)
     (result,) = log["runs"][0]["results"]
     (logical,) = result["locations"][0]["logicalLocations"]
@@ -149,8 +180,12 @@ def test_every_command_document_validates(validator: Any, name: str) -> None:
 
 
 def test_a_key_slipped_into_a_document_is_redacted() -> None:
-    key = keys.encode_long_term(BEDROCK, username="BedrockAPIKey-zz11", account_id="123456789012",
-                                secret="do-not-print-" + "Z" * 40)
+    key = keys.encode_long_term(
+        BEDROCK,
+        username="BedrockAPIKey-zz11",
+        account_id="123456789012",
+        secret="do-not-print-" + "Z" * 40,
+    )
     f = Finding.from_rule(RULE, subject="x", account_id=None, evidence={"oops": key})
     text = sarif.render(_doc([f], [RULE]))
     assert key not in text
@@ -160,15 +195,15 @@ def test_a_key_slipped_into_a_document_is_redacted() -> None:
 def test_real_leaks_document_validates(validator: Any, tmp_path: Path) -> None:
     from phantomkeys.leaks import ScanOptions, build_document, build_findings, scan
 
-    key = keys.encode_long_term(BEDROCK, username="BedrockAPIKey-hr8l",
-                                account_id="123456789012", secret="s" * 40)
+    key = keys.encode_long_term(
+        BEDROCK, username="BedrockAPIKey-hr8l", account_id="123456789012", secret="s" * 40
+    )
     (tmp_path / "a.py").write_text(f"KEY = '{key}'\n")
     (tmp_path / "b.bin").write_bytes(b"\0\0" + key.encode())
     at = datetime(2026, 11, 29, tzinfo=UTC)
     result = scan([str(tmp_path)], ScanOptions(jobs=1))
     findings = build_findings(result.hits, at=at)
-    document = build_document(result, findings, at=at, paths=[str(tmp_path)],
-                              options=ScanOptions())
+    document = build_document(result, findings, at=at, paths=[str(tmp_path)], options=ScanOptions())
     log = json.loads(sarif.render(document))
     validator.validate(log)
     assert len(log["runs"][0]["results"]) == 1

@@ -8,9 +8,9 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
-from conftest import load_fixture
 from moto import mock_aws
 
+from conftest import load_fixture
 from phantomkeys.aws.securityhub import import_document, import_findings
 from phantomkeys.report.asff import to_asff
 
@@ -18,8 +18,9 @@ from phantomkeys.report.asff import to_asff
 @pytest.fixture
 def session() -> Any:
     with mock_aws():
-        yield boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
+        yield boto3.Session(
+            region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
 
 
 def _many(n: int) -> list[dict[str, Any]]:
@@ -72,8 +73,9 @@ class _Recorder:
 
 
 def _error(code: str) -> botocore.exceptions.ClientError:
-    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": code}},
-                                           "BatchImportFindings")
+    return botocore.exceptions.ClientError(
+        {"Error": {"Code": code, "Message": code}}, "BatchImportFindings"
+    )
 
 
 def _ok(findings: list[dict[str, Any]]) -> dict[str, Any]:
@@ -81,8 +83,7 @@ def _ok(findings: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_throttled_batches_are_retried_with_backoff() -> None:
-    fake = _Recorder([_error("TooManyRequestsException"), _error("ThrottlingException"), _ok,
-                      _ok])
+    fake = _Recorder([_error("TooManyRequestsException"), _error("ThrottlingException"), _ok, _ok])
     delays: list[float] = []
     outcome = import_findings(fake, _many(150), sleep=delays.append, base_delay=0.5)
     assert outcome.imported == 150
@@ -102,13 +103,21 @@ def test_a_batch_still_throttled_after_the_last_attempt_is_counted_failed() -> N
 
 def test_rejected_findings_are_listed() -> None:
     def partial(findings: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"SuccessCount": len(findings) - 1, "FailedCount": 1, "FailedFindings": [
-            {"Id": findings[0]["Id"], "ErrorCode": "InvalidInput", "ErrorMessage": "bad"}]}
+        return {
+            "SuccessCount": len(findings) - 1,
+            "FailedCount": 1,
+            "FailedFindings": [
+                {"Id": findings[0]["Id"], "ErrorCode": "InvalidInput", "ErrorMessage": "bad"}
+            ],
+        }
 
     outcome = import_findings(_Recorder([partial]), _many(5))
     assert (outcome.imported, outcome.failed) == (4, 1)
-    assert outcome.failures[0].to_dict() == {"id": f"{0:032x}", "error_code": "InvalidInput",
-                                             "message": "bad"}
+    assert outcome.failures[0].to_dict() == {
+        "id": f"{0:032x}",
+        "error_code": "InvalidInput",
+        "message": "bad",
+    }
 
 
 def test_security_hub_not_enabled_stops_after_the_first_batch() -> None:

@@ -21,8 +21,9 @@ def _few_retries(phantomkeys_lab, monkeypatch):
 
 
 def org_scan(*args: str) -> tuple[int, dict]:
-    result = CliRunner().invoke(cli, ["scan", "--org", "--no-history", "--format", "json",
-                                      *args], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["scan", "--org", "--no-history", "--format", "json", *args], catch_exceptions=False
+    )
     return result.exit_code, json.loads(result.stdout)
 
 
@@ -31,8 +32,10 @@ def by_account(doc: dict) -> dict[str, dict]:
 
 
 def statuses(doc: dict) -> dict[str, dict[str, str]]:
-    return {a["account_id"]: {i["username"]: i["status"] for i in a["identities"]}
-            for a in doc["accounts"]}
+    return {
+        a["account_id"]: {i["username"]: i["status"] for i in a["identities"]}
+        for a in doc["accounts"]
+    }
 
 
 def test_org_scan_isolates_failures(phantomkeys_lab, tmp_path):
@@ -57,11 +60,10 @@ def test_org_scan_isolates_failures(phantomkeys_lab, tmp_path):
 
 def test_scps_read_once_per_node_and_evaluated(phantomkeys_lab):
     phantomkeys_lab.reset_stats()
-    code, doc = org_scan()
+    _, doc = org_scan()
     ops = phantomkeys_lab.stats()["by_operation"]
     nodes = 1 + len(phantomkeys_lab.manifest["organization"]["ous"])
-    reachable = sum(1 for a in phantomkeys_lab.manifest["accounts"]
-                    if a["reachable_with_org_role"])
+    reachable = sum(1 for a in phantomkeys_lab.manifest["accounts"] if a["reachable_with_org_role"])
     # root + OUs once each, plus one account-level listing per scanned account
     assert ops["organizations:ListPoliciesForTarget"] <= nodes + reachable
     prod = next(a for a in doc["accounts"] if a["name"] == "prod-apps")
@@ -78,9 +80,9 @@ def test_filters(phantomkeys_lab):
     assert code == 0
     code, doc = org_scan("--exclude", "333333333333,444444444444")
     assert "333333333333" not in by_account(doc) and code == 0
-    ou = next(iter(phantomkeys_lab.session().client("organizations").list_organizational_units_for_parent(  # noqa: E501
-        ParentId=phantomkeys_lab.session().client("organizations").list_roots()["Roots"][0]["Id"]
-    )["OrganizationalUnits"]))
+    org = phantomkeys_lab.session().client("organizations")
+    root = org.list_roots()["Roots"][0]["Id"]
+    ou = org.list_organizational_units_for_parent(ParentId=root)["OrganizationalUnits"][0]
     code, doc = org_scan("--ou", ou["Id"])
     assert {a["ou_path"][-1] for a in doc["accounts"]} == {ou["Name"]}
 
@@ -108,15 +110,21 @@ def test_interrupted_scan_resumes_to_the_same_report(phantomkeys_lab, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        scan_organization(AwsContext.from_cli(), opts, now=datetime.now(UTC),
-                          checkpoint=Checkpoint(cp_path, opts.scope()),
-                          on_account=crash_after_two)
+        scan_organization(
+            AwsContext.from_cli(),
+            opts,
+            now=datetime.now(UTC),
+            checkpoint=Checkpoint(cp_path, opts.scope()),
+            on_account=crash_after_two,
+        )
     lines = [json.loads(x) for x in cp_path.read_text().splitlines()[1:]]
     finished_ok = {e["account_id"] for e in lines if e["status"] == "ok"}
     assert len(lines) >= 2  # the two that completed, plus any that were in flight
     phantomkeys_lab.reset_stats()
-    code, resumed = org_scan("--checkpoint", str(cp_path), "--resume")
+    _, resumed = org_scan("--checkpoint", str(cp_path), "--resume")
     per_account = phantomkeys_lab.stats()["by_account_operation"]
-    rescanned = {k.split("/")[0] for k in per_account if k.endswith("/iam:GetAccountAuthorizationDetails")}
+    rescanned = {
+        k.split("/")[0] for k in per_account if k.endswith("/iam:GetAccountAuthorizationDetails")
+    }
     assert not (rescanned & finished_ok), "a finished account was scanned again"
     assert statuses(resumed) == statuses(full)

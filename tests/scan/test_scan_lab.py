@@ -66,13 +66,33 @@ def test_json_contract_fields(phantomkeys_lab):
     acct = doc["accounts"][0]
     assert {"account_id", "status", "error", "identities"} <= set(acct)
     ident = acct["identities"][0]
-    for field in ("username", "arn", "kind", "surface", "status", "credentials", "access_keys",
-                  "console_access", "mfa_devices", "policies", "capabilities", "risk"):
+    for field in (
+        "username",
+        "arn",
+        "kind",
+        "surface",
+        "status",
+        "credentials",
+        "access_keys",
+        "console_access",
+        "mfa_devices",
+        "policies",
+        "capabilities",
+        "risk",
+    ):
         assert field in ident
     assert {"severity", "reasons"} <= set(ident["risk"])
     for f in doc["findings"]:
-        assert {"rule_id", "title", "severity", "subject", "account_id", "evidence",
-                "remediation", "fingerprint"} <= set(f)
+        assert {
+            "rule_id",
+            "title",
+            "severity",
+            "subject",
+            "account_id",
+            "evidence",
+            "remediation",
+            "fingerprint",
+        } <= set(f)
 
 
 def test_no_secret_in_any_output(phantomkeys_lab, tmp_path):
@@ -86,10 +106,19 @@ def test_no_secret_in_any_output(phantomkeys_lab, tmp_path):
 
 
 def test_calls_are_account_wide(phantomkeys_lab):
-    code, doc = scan_json()
+    _, doc = scan_json()
     ops = doc["metadata"]["api_calls"]["by_operation"]
-    per_user = [op for op in ops if op in ("iam:ListAccessKeys", "iam:ListAttachedUserPolicies",
-                                           "iam:ListUserPolicies", "iam:GetLoginProfile")]
+    per_user = [
+        op
+        for op in ops
+        if op
+        in (
+            "iam:ListAccessKeys",
+            "iam:ListAttachedUserPolicies",
+            "iam:ListUserPolicies",
+            "iam:GetLoginProfile",
+        )
+    ]
     assert not per_user, f"per-user calls in the default mode: {per_user}"
     assert doc["metadata"]["api_calls"]["total"] <= 30
     sources = doc["accounts"][0]["sources"]
@@ -106,17 +135,22 @@ def test_fresh_confirms_with_per_user_calls(phantomkeys_lab):
 
 
 def test_throttling_is_retried(phantomkeys_lab):
-    phantomkeys_lab.set_faults("iam:ListServiceSpecificCredentials=throttle:0.5,"
-                               "iam:GetAccountAuthorizationDetails=throttle:0.5")
+    phantomkeys_lab.set_faults(
+        "iam:ListServiceSpecificCredentials=throttle:0.5,"
+        "iam:GetAccountAuthorizationDetails=throttle:0.5"
+    )
     code, doc = scan_json()
     assert code == 0
     assert doc["summary"]["unknown"] == 0
 
 
-@pytest.mark.parametrize("fault", [
-    "iam:ListServiceSpecificCredentials=denied",
-    "iam:GetCredentialReport=denied,iam:ListAccessKeys=denied",
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "iam:ListServiceSpecificCredentials=denied",
+        "iam:GetCredentialReport=denied,iam:ListAccessKeys=denied",
+    ],
+)
 def test_failed_lookup_is_unknown_never_orphaned(phantomkeys_lab, fault):
     phantomkeys_lab.set_faults(fault)
     code, doc = scan_json()
@@ -148,8 +182,10 @@ def test_snapshot_round_trip_offline(phantomkeys_lab, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     code, offline = scan_json("--from-snapshot", str(snap))
     assert code == 0
-    strip = lambda d: {k: (v["kind"], v["status"], v["risk"]["severity"])  # noqa: E731
-                       for k, v in identities(d).items()}
+    strip = lambda d: {
+        k: (v["kind"], v["status"], v["risk"]["severity"])  # noqa: E731
+        for k, v in identities(d).items()
+    }
     assert strip(offline) == strip(live)
 
 
@@ -171,7 +207,8 @@ def test_csv_is_formula_safe(phantomkeys_lab):
 
     boto3.client("iam").create_user(UserName="=cmd|calc")
     boto3.client("iam").attach_user_policy(
-        UserName="=cmd|calc", PolicyArn="arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess")
+        UserName="=cmd|calc", PolicyArn="arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess"
+    )
     out = scan("--format", "csv").stdout
     assert "=cmd|calc" in out and "\n=cmd" not in out and ",=cmd" not in out
 

@@ -29,8 +29,12 @@ ACCOUNT = "123456789012"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -55,20 +59,24 @@ def test_layouts_cover_accounts_regions_and_org_trails() -> None:
     assert "CREATE EXTERNAL TABLE IF NOT EXISTS `default`.`ct`" in ddl
     assert "'projection.enabled'='true'" in ddl
     assert "'projection.timestamp.format'='yyyy/MM/dd'" in ddl
-    assert ("'storage.location.template'='s3://b/logs/AWSLogs/o-abc123def4/${account}/"
-            "CloudTrail/${region}/${timestamp}'") in ddl
+    assert (
+        "'storage.location.template'='s3://b/logs/AWSLogs/o-abc123def4/${account}/"
+        "CloudTrail/${region}/${timestamp}'"
+    ) in ddl
     assert "com.amazon.emr.cloudtrail.CloudTrailInputFormat" in ddl
     assert "org.apache.hive.hcatalog.data.JsonSerDe" in ddl
     sqlglot.parse_one(ddl.replace("`", ""), read="hive")
 
 
 def test_hits_query_prunes_partitions_and_parses_as_trino() -> None:
-    sql = hits_query(PACK, "default", "ct", datetime(2026, 11, 1, tzinfo=UTC),
-                     datetime(2026, 11, 8, tzinfo=UTC))
+    sql = hits_query(
+        PACK, "default", "ct", datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC)
+    )
     assert "\"timestamp\" >= '2026/11/01'" in sql
     assert "\"timestamp\" <= '2026/11/09'" in sql
-    assert "from_iso8601_timestamp(eventtime) >= from_iso8601_timestamp('2026-11-01T00:00:00Z')" \
-        in sql
+    assert (
+        "from_iso8601_timestamp(eventtime) >= from_iso8601_timestamp('2026-11-01T00:00:00Z')" in sql
+    )
     sqlglot.parse_one(sql, read="trino")
 
 
@@ -85,10 +93,22 @@ def _athena_rows(tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, s
     names = [d[0] for d in cur.description]
     rows = [{"Data": [{"VarCharValue": n.lower()} for n in names]}]
     for r in cur.fetchall():
-        rows.append({"Data": [
-            {} if v is None else {"VarCharValue": (v.strftime("%Y-%m-%d %H:%M:%S.000 UTC")
-                                                   if isinstance(v, datetime) else str(v))}
-            for v in r]})
+        rows.append(
+            {
+                "Data": [
+                    {}
+                    if v is None
+                    else {
+                        "VarCharValue": (
+                            v.strftime("%Y-%m-%d %H:%M:%S.000 UTC")
+                            if isinstance(v, datetime)
+                            else str(v)
+                        )
+                    }
+                    for v in r
+                ]
+            }
+        )
     info = [{"Name": n.lower(), "Type": "varchar"} for n in names]
     assert isinstance(duckdb, object)
     return rows, info
@@ -103,9 +123,13 @@ def test_run_athena_end_to_end_on_moto(aws: Any, tmp_path: Path) -> None:
     local = tmp_path / "local"
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="trail-bucket")
-    for i, (rule, region) in enumerate((("invocation-spike", "us-east-1"),
-                                        ("phantom-user-policy-added", "us-east-1"),
-                                        ("bearer-new-region", "eu-west-1"))):
+    for i, (rule, region) in enumerate(
+        (
+            ("invocation-spike", "us-east-1"),
+            ("phantom-user-policy-added", "us-east-1"),
+            ("bearer-new-region", "eu-west-1"),
+        )
+    ):
         key = trail_key(ACCOUNT, region, "20261120T1000", i)
         body = gzip.compress(json.dumps({"Records": example_records(rule)}).encode())
         s3.put_object(Bucket="trail-bucket", Key=key, Body=body)
@@ -117,21 +141,30 @@ def test_run_athena_end_to_end_on_moto(aws: Any, tmp_path: Path) -> None:
     backend.query_results_queue.append(QueryResults(rows=rows, column_info=info))
 
     result, extra = run_athena(
-        PACK, ["s3://trail-bucket/"], AthenaOptions(output="s3://trail-bucket/athena/"),
-        since=None, until=None, ctx=AwsContext.from_cli(None, "us-east-1"), sleep=lambda s: None)
+        PACK,
+        ["s3://trail-bucket/"],
+        AthenaOptions(output="s3://trail-bucket/athena/"),
+        since=None,
+        until=None,
+        ctx=AwsContext.from_cli(None, "us-east-1"),
+        sleep=lambda s: None,
+    )
 
     (query,) = extra["athena"]["queries"]
     assert query["accounts"] == [ACCOUNT]
     assert query["regions"] == ["eu-west-1", "us-east-1"]
     sent = [e.query for e in backend.executions.values()]
     assert sent[0].startswith(
-        "CREATE EXTERNAL TABLE IF NOT EXISTS `default`.`phantomkeys_cloudtrail_")
+        "CREATE EXTERNAL TABLE IF NOT EXISTS `default`.`phantomkeys_cloudtrail_"
+    )
     assert "UNION ALL" in sent[1]
     assert "json_extract_scalar(additionaleventdata" in sent[1]
-    local_result = run_duckdb(PACK, plan_sources([str(local)], None, None), since=None,
-                              until=None, threads=1)
-    assert sorted((f.rule_id, f.subject, f.fingerprint) for f in result.findings) == \
-        sorted((f.rule_id, f.subject, f.fingerprint) for f in local_result.findings)
+    local_result = run_duckdb(
+        PACK, plan_sources([str(local)], None, None), since=None, until=None, threads=1
+    )
+    assert sorted((f.rule_id, f.subject, f.fingerprint) for f in result.findings) == sorted(
+        (f.rule_id, f.subject, f.fingerprint) for f in local_result.findings
+    )
     spike = next(f for f in result.findings if f.rule_id == "invocation-spike")
     local_spike = next(f for f in local_result.findings if f.rule_id == "invocation-spike")
     # 105 spike calls plus the bearer-new-region example's Converse at the same minute.
@@ -147,5 +180,12 @@ def test_athena_failures_are_reported(aws: Any) -> None:
 
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="empty-bucket")
     with pytest.raises(HuntError, match="no AWSLogs"):
-        run_athena(PACK, ["s3://empty-bucket/"], AthenaOptions(), since=None, until=None,
-                   ctx=AwsContext.from_cli(None, "us-east-1"), sleep=lambda s: None)
+        run_athena(
+            PACK,
+            ["s3://empty-bucket/"],
+            AthenaOptions(),
+            since=None,
+            until=None,
+            ctx=AwsContext.from_cli(None, "us-east-1"),
+            sleep=lambda s: None,
+        )

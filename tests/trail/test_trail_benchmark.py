@@ -26,4 +26,5 @@ def test_benchmark_runs_and_reports_rates(tmp_path: Path) -> None:
     assert rates["phantomkeys hunt (whole pack)"] > rates["(c) LookupEvents ceiling"]
     assert figures["hunt"]["bad_files"] == 0
     assert {"invocation-spike", "cross-region-burst"} <= set(
-        figures["hunt"]["rules_fired_medium_plus"])
+        figures["hunt"]["rules_fired_medium_plus"]
+    )

@@ -16,8 +16,9 @@ from trailkit import example_records
 
 from phantomkeys.cli import cli
 
-SCHEMA = json.loads((Path(__file__).parents[2] / "src/phantomkeys/schemas/hunt.schema.json")
-                    .read_text())
+SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "src/phantomkeys/schemas/hunt.schema.json").read_text()
+)
 
 
 def run(*args: str) -> Any:
@@ -43,8 +44,10 @@ def test_hunt_json_document(trail_dir: Path) -> None:
     assert meta["bad_files"] == []
     assert meta["windows"] == "sliding"
     assert meta["records_read"] == 4 + 2
-    assert {f["rule_id"] for f in doc["findings"]} >= {"phantom-user-credential-added",
-                                                       "bearer-token-call"}
+    assert {f["rule_id"] for f in doc["findings"]} >= {
+        "phantom-user-credential-added",
+        "bearer-token-call",
+    }
     assert {r["id"] for r in doc["rules"]} >= {"invocation-spike", "bearer-token-call"}
     assert doc["findings"][0]["severity"] == "high"  # worst first
 
@@ -57,8 +60,11 @@ def test_hunt_fails_on_severity_and_names_bad_files(trail_dir: Path) -> None:
     assert result.exit_code == 3  # incomplete: one file could not be read
     doc = json.loads(result.stdout)
     assert doc["metadata"]["bad_files"] == [
-        {"path": str(trail_dir / "broken.json.gz"),
-         "reason": doc["metadata"]["bad_files"][0]["reason"]}]
+        {
+            "path": str(trail_dir / "broken.json.gz"),
+            "reason": doc["metadata"]["bad_files"][0]["reason"],
+        }
+    ]
     assert "gzip" in doc["metadata"]["bad_files"][0]["reason"]
     assert "broken.json.gz" in result.stderr
 
@@ -74,8 +80,16 @@ def test_hunt_csv_to_private_file(trail_dir: Path, tmp_path: Path) -> None:
 
 
 def test_hunt_table_and_time_window(trail_dir: Path) -> None:
-    result = run("hunt", str(trail_dir), "--format", "table", "--since", "2026-11-20T09:59:30Z",
-                 "--fail-on", "never")
+    result = run(
+        "hunt",
+        str(trail_dir),
+        "--format",
+        "table",
+        "--since",
+        "2026-11-20T09:59:30Z",
+        "--fail-on",
+        "never",
+    )
     assert result.exit_code == 0
     assert "phantom-user-credential-added" in result.stdout
     assert "bearer-token-call" not in result.stdout  # both its records are at 09:58-09:59
@@ -119,8 +133,20 @@ def test_rules_test_fails_on_a_broken_rule(tmp_path: Path) -> None:
     assert "FAIL phantom-user-created" in result.stdout
 
 
-@pytest.mark.parametrize("target", ["splunk", "elastic", "sentinel", "spark", "athena",
-                                    "cloudtrail-lake", "eventbridge", "cloudwatch", "sigma"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "splunk",
+        "elastic",
+        "sentinel",
+        "spark",
+        "athena",
+        "cloudtrail-lake",
+        "eventbridge",
+        "cloudwatch",
+        "sigma",
+    ],
+)
 def test_rules_export_every_target(target: str) -> None:
     result = run("rules", "export", "--target", target)
     assert result.exit_code == 0, result.output

@@ -30,8 +30,9 @@ def rule_ids(result: Any) -> set[str]:
     return {f.rule_id for f in result.findings}
 
 
-def test_bad_files_are_named_and_the_rest_is_read(tmp_path: Path,
-                                                  write_trail: Callable[..., Path]) -> None:
+def test_bad_files_are_named_and_the_rest_is_read(
+    tmp_path: Path, write_trail: Callable[..., Path]
+) -> None:
     good = write_trail(example_records("phantom-user-created"), n=1)
     truncated = write_trail(example_records("api-key-created"), n=2)
     truncated.write_bytes(truncated.read_bytes()[:-20])
@@ -53,8 +54,9 @@ def test_bad_files_are_named_and_the_rest_is_read(tmp_path: Path,
     assert result.stats.files_read == 1
 
 
-@pytest.mark.parametrize("shape", ["pretty", "ndjson", "array", "lookup-events", "lake-rows",
-                                   "lake-objects"])
+@pytest.mark.parametrize(
+    "shape", ["pretty", "ndjson", "array", "lookup-events", "lake-rows", "lake-objects"]
+)
 def test_other_export_shapes_are_read(tmp_path: Path, shape: str) -> None:
     records = example_records("api-key-created-without-expiry")
     match shape:
@@ -65,15 +67,37 @@ def test_other_export_shapes_are_read(tmp_path: Path, shape: str) -> None:
         case "array":
             text = json.dumps(records)
         case "lookup-events":
-            text = json.dumps({"Events": [{"EventId": r["eventID"], "EventName": r["eventName"],
-                                           "CloudTrailEvent": json.dumps(r)} for r in records]})
+            text = json.dumps(
+                {
+                    "Events": [
+                        {
+                            "EventId": r["eventID"],
+                            "EventName": r["eventName"],
+                            "CloudTrailEvent": json.dumps(r),
+                        }
+                        for r in records
+                    ]
+                }
+            )
         case "lake-rows":
-            text = json.dumps({"QueryResultRows": [
-                [{k.lower(): (json.dumps(v) if isinstance(v, dict) else v)} for k, v in r.items()]
-                for r in records]})
+            text = json.dumps(
+                {
+                    "QueryResultRows": [
+                        [
+                            {k.lower(): (json.dumps(v) if isinstance(v, dict) else v)}
+                            for k, v in r.items()
+                        ]
+                        for r in records
+                    ]
+                }
+            )
         case _:
-            text = json.dumps([{**r, "eventTime": r["eventTime"].replace("T", " ")[:-1] + ".000"}
-                               for r in records])
+            text = json.dumps(
+                [
+                    {**r, "eventTime": r["eventTime"].replace("T", " ")[:-1] + ".000"}
+                    for r in records
+                ]
+            )
     (tmp_path / f"export.{shape}.json").write_text(text)
     result = hunt([tmp_path])
     assert not result.bad_files
@@ -83,8 +107,9 @@ def test_other_export_shapes_are_read(tmp_path: Path, shape: str) -> None:
     assert {f.subject for f in mine} == {"BedrockAPIKey-hr8l", "AeaApiKey-q2w9"}
 
 
-def test_since_until_filter_records_and_day_folders(tmp_path: Path,
-                                                    write_trail: Callable[..., Path]) -> None:
+def test_since_until_filter_records_and_day_folders(
+    tmp_path: Path, write_trail: Callable[..., Path]
+) -> None:
     records = example_records("phantom-user-created")  # 2026-11-20 09:58 and 09:59
     write_trail(records, stamp="20261120T1000")
     old = write_trail(records, stamp="20261001T1000", n=7)
@@ -102,8 +127,9 @@ def test_since_until_filter_records_and_day_folders(tmp_path: Path,
     assert result.stats.records_in_window == 2  # one per file
 
 
-def test_fingerprints_are_stable_and_ignore_counts(tmp_path: Path,
-                                                   write_trail: Callable[..., Path]) -> None:
+def test_fingerprints_are_stable_and_ignore_counts(
+    tmp_path: Path, write_trail: Callable[..., Path]
+) -> None:
     records = example_records("bearer-token-http-tool")
     write_trail(records[:1], root=tmp_path / "a")
     write_trail(records, root=tmp_path / "b")
@@ -116,8 +142,9 @@ def test_fingerprints_are_stable_and_ignore_counts(tmp_path: Path,
     assert [f.fingerprint for f in again.values()] == [f.fingerprint for f in two.values()]
 
 
-def test_evidence_has_the_documented_fields(tmp_path: Path,
-                                            write_trail: Callable[..., Path]) -> None:
+def test_evidence_has_the_documented_fields(
+    tmp_path: Path, write_trail: Callable[..., Path]
+) -> None:
     write_trail(example_records("invocation-spike"))
     result = hunt([tmp_path])
     spike = next(f for f in result.findings if f.rule_id == "invocation-spike")
@@ -136,8 +163,9 @@ def test_evidence_has_the_documented_fields(tmp_path: Path,
     assert ev["event_ids_truncated"] is True
 
 
-def test_value_count_evidence_lists_each_value(tmp_path: Path,
-                                               write_trail: Callable[..., Path]) -> None:
+def test_value_count_evidence_lists_each_value(
+    tmp_path: Path, write_trail: Callable[..., Path]
+) -> None:
     write_trail(example_records("bearer-new-source-ip"))
     f = next(f for f in hunt([tmp_path]).findings if f.rule_id == "bearer-new-source-ip")
     values = {v["value"]: v for v in f.evidence["values"]}
@@ -145,8 +173,9 @@ def test_value_count_evidence_lists_each_value(tmp_path: Path,
     assert values["45.148.10.77"]["first_seen"] == "2026-11-20T11:58:00Z"
 
 
-def test_large_files_are_read_directly(tmp_path: Path, write_trail: Callable[..., Path],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_files_are_read_directly(
+    tmp_path: Path, write_trail: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(duckdb_engine, "DIRECT_BYTES", 1)
     write_trail(example_records("phantom-user-created"), n=1)
     bad = write_trail(example_records("api-key-created"), n=2)
@@ -157,8 +186,9 @@ def test_large_files_are_read_directly(tmp_path: Path, write_trail: Callable[...
     assert [Path(b.name).name for b in result.bad_files] == [bad.name]
 
 
-def test_many_small_files_in_several_batches(tmp_path: Path,
-                                             write_trail: Callable[..., Path]) -> None:
+def test_many_small_files_in_several_batches(
+    tmp_path: Path, write_trail: Callable[..., Path]
+) -> None:
     records = example_records("invocation-spike")
     for i, rec in enumerate(records):  # one file per record, several batches
         write_trail([rec], region=rec["awsRegion"], n=i)
@@ -177,6 +207,13 @@ def test_synthetic_llmjacking_story_is_found(tmp_path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(gzip.compress(json.dumps({"Records": sf.records}).encode()))
     ids = rule_ids(hunt([tmp_path]))
-    assert {"api-key-created-without-expiry", "phantom-user-credential-added", "invocation-spike",
-            "cross-region-burst", "bearer-new-source-ip", "bearer-token-guardrail-tampering",
-            "model-access-recon", "bearer-token-http-tool"} <= ids
+    assert {
+        "api-key-created-without-expiry",
+        "phantom-user-credential-added",
+        "invocation-spike",
+        "cross-region-burst",
+        "bearer-new-source-ip",
+        "bearer-token-guardrail-tampering",
+        "model-access-recon",
+        "bearer-token-http-tool",
+    } <= ids

@@ -61,5 +61,9 @@ def test_examples_cover_all_surfaces() -> None:
     for rule in PACK:
         for kind in ("positive", "negative"):
             sources |= {r["eventSource"] for r in _records(rule.name, kind)}
-    assert {"bedrock.amazonaws.com", "bedrock-mantle.amazonaws.com",
-            "aws-external-anthropic.amazonaws.com", "iam.amazonaws.com"} <= sources
+    assert {
+        "bedrock.amazonaws.com",
+        "bedrock-mantle.amazonaws.com",
+        "aws-external-anthropic.amazonaws.com",
+        "iam.amazonaws.com",
+    } <= sources

@@ -16,11 +16,17 @@ PACK = load_pack()
 
 def _bridge_event(record: dict[str, Any]) -> dict[str, Any]:
     """A CloudTrail record as EventBridge delivers it."""
-    return {"version": "0", "id": "6f2f3c1e-0000-4000-8000-000000000000",
-            "detail-type": "AWS API Call via CloudTrail",
-            "source": "aws." + record["eventSource"].split(".")[0], "account": "111122223333",
-            "time": record["eventTime"], "region": record["awsRegion"], "resources": [],
-            "detail": record}
+    return {
+        "version": "0",
+        "id": "6f2f3c1e-0000-4000-8000-000000000000",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws." + record["eventSource"].split(".")[0],
+        "account": "111122223333",
+        "time": record["eventTime"],
+        "region": record["awsRegion"],
+        "resources": [],
+        "detail": record,
+    }
 
 
 EXPORTED = [r for r in PACK.emitting if r.correlation is None]

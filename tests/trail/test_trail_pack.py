@@ -42,12 +42,24 @@ def _values(doc: dict[str, Any], field: str) -> set[str]:
 def test_pack_covers_the_whole_chain() -> None:
     names = {r.name for r in PACK}
     expected = {
-        "api-key-created", "api-key-created-without-expiry", "phantom-user-created",
-        "bearer-token-call", "long-term-key-call", "bearer-new-source-ip",
-        "bearer-new-user-agent", "bearer-new-region", "cross-region-burst", "invocation-spike",
-        "model-access-recon", "phantom-user-credential-added", "phantom-user-policy-added",
-        "phantom-user-non-bedrock-call", "bearer-token-guardrail-tampering",
-        "bearer-token-destructive-action", "bearer-token-costly-resource", "key-logging-tampering",
+        "api-key-created",
+        "api-key-created-without-expiry",
+        "phantom-user-created",
+        "bearer-token-call",
+        "long-term-key-call",
+        "bearer-new-source-ip",
+        "bearer-new-user-agent",
+        "bearer-new-region",
+        "cross-region-burst",
+        "invocation-spike",
+        "model-access-recon",
+        "phantom-user-credential-added",
+        "phantom-user-policy-added",
+        "phantom-user-non-bedrock-call",
+        "bearer-token-guardrail-tampering",
+        "bearer-token-destructive-action",
+        "bearer-token-costly-resource",
+        "key-logging-tampering",
     }
     assert expected <= names
 
@@ -79,8 +91,14 @@ def test_ids_and_names_are_unique() -> None:
 
 def test_thresholds_and_windows_are_correlations() -> None:
     by_name = {r.name: r for r in PACK}
-    for name in ("invocation-spike", "cross-region-burst", "model-access-recon",
-                 "bearer-new-source-ip", "bearer-new-user-agent", "bearer-new-region"):
+    for name in (
+        "invocation-spike",
+        "cross-region-burst",
+        "model-access-recon",
+        "bearer-new-source-ip",
+        "bearer-new-user-agent",
+        "bearer-new-region",
+    ):
         corr = by_name[name].correlation
         assert corr is not None
         assert corr.group_by == ("recipientAccountId", "userIdentity.arn")
@@ -88,8 +106,7 @@ def test_thresholds_and_windows_are_correlations() -> None:
     assert spike is not None
     assert spike.type is CorrelationType.EVENT_COUNT
     # Across regions: the region is not a group key of any volume rule.
-    assert all("awsRegion" not in (r.correlation.group_by if r.correlation else ())
-               for r in PACK)
+    assert all("awsRegion" not in (r.correlation.group_by if r.correlation else ()) for r in PACK)
     # Base rules used only by correlations do not emit findings themselves.
     assert not by_name["bearer-token-invocation"].emits
     assert by_name["bearer-token-call"].emits  # its correlations say generate: true
@@ -103,20 +120,31 @@ def test_yaml_agrees_with_surfaces() -> None:
     policies = {f":policy/{surface.managed_policy_name}" for surface in SURFACES}
 
     # Every rule about key traffic names every surface's event sources, and nothing else.
-    for name in ("bearer-token-call", "bearer-token-invocation", "long-term-key-call",
-                 "bearer-token-http-tool", "model-recon-call", "phantom-user-non-bedrock-call"):
+    for name in (
+        "bearer-token-call",
+        "bearer-token-invocation",
+        "long-term-key-call",
+        "bearer-token-http-tool",
+        "model-recon-call",
+        "phantom-user-non-bedrock-call",
+    ):
         assert _values(docs[name], "eventSource") == sources, name
     # Phantom users are recognised by every surface's prefix.
-    for name, field in (("phantom-user-created", "requestParameters.userName"),
-                        ("phantom-user-credential-added", "requestParameters.userName"),
-                        ("phantom-user-policy-added", "requestParameters.userName"),
-                        ("api-key-secret-reset", "requestParameters.userName"),
-                        ("phantom-user-non-bedrock-call", "userIdentity.userName"),
-                        ("long-term-key-call", "userIdentity.userName"),
-                        ("key-logging-tampering", "userIdentity.userName")):
+    for name, field in (
+        ("phantom-user-created", "requestParameters.userName"),
+        ("phantom-user-credential-added", "requestParameters.userName"),
+        ("phantom-user-policy-added", "requestParameters.userName"),
+        ("api-key-secret-reset", "requestParameters.userName"),
+        ("phantom-user-non-bedrock-call", "userIdentity.userName"),
+        ("long-term-key-call", "userIdentity.userName"),
+        ("key-logging-tampering", "userIdentity.userName"),
+    ):
         assert _values(docs[name], field) == prefixes, name
-    for name in ("api-key-created", "api-key-created-without-expiry",
-                 "phantom-user-credential-added"):
+    for name in (
+        "api-key-created",
+        "api-key-created-without-expiry",
+        "phantom-user-credential-added",
+    ):
         assert _values(docs[name], "requestParameters.serviceName") == services, name
     assert not services & set(OTHER_CREDENTIAL_SERVICES)
     assert _values(docs["phantom-user-policy-added"], "requestParameters.policyArn") == policies
@@ -126,25 +154,34 @@ def test_pysigma_validators_pass() -> None:
     report = run_pysigma_validators()
     assert report.issues == ()
     # The offline run still covers the structural validators.
-    assert {"identifier_existence", "identifier_uniqueness", "dangling_detection",
-            "sigmahq_title_case", "sigmahq_falsepositives_banned_word"} <= set(report.ran)
+    assert {
+        "identifier_existence",
+        "identifier_uniqueness",
+        "dangling_detection",
+        "sigmahq_title_case",
+        "sigmahq_falsepositives_banned_word",
+    } <= set(report.ran)
     assert pack_issues() == []
 
 
 def test_bad_rule_files_are_refused(tmp_path: Any) -> None:
-    (tmp_path / "x.yml").write_text("title: t\nname: x\nid: 4e5f23da-ffcd-4dd5-9ec2-46fe50c3fad1\n"
-                                    "level: high\ndescription: d\ndetection:\n  sel:\n"
-                                    "    eventName: X\n  condition: sel\n")
+    (tmp_path / "x.yml").write_text(
+        "title: t\nname: x\nid: 4e5f23da-ffcd-4dd5-9ec2-46fe50c3fad1\n"
+        "level: high\ndescription: d\ndetection:\n  sel:\n"
+        "    eventName: X\n  condition: sel\n"
+    )
     (tmp_path / "y.yml").write_text(
         "title: c\nname: y\nid: 4e5f23da-ffcd-4dd5-9ec2-46fe50c3fad2\nlevel: high\n"
         "description: d\ncorrelation:\n  type: event_count\n  rules: [nope]\n"
-        "  group-by: [userIdentity.arn]\n  timespan: 5m\n  condition: {gte: 3}\n")
+        "  group-by: [userIdentity.arn]\n  timespan: 5m\n  condition: {gte: 3}\n"
+    )
     with pytest.raises(PackError, match="unknown rule nope"):
         load_pack([tmp_path])
     (tmp_path / "y.yml").write_text(
         "title: c\nname: y\nid: 4e5f23da-ffcd-4dd5-9ec2-46fe50c3fad2\nlevel: high\n"
         "description: d\ncorrelation:\n  type: event_count\n  rules: [x]\n"
-        "  group-by: [userIdentity.arn]\n  timespan: 5m\n  condition: {lt: 3}\n")
+        "  group-by: [userIdentity.arn]\n  timespan: 5m\n  condition: {lt: 3}\n"
+    )
     with pytest.raises(PackError, match="gte or gt"):
         load_pack([tmp_path])
 

@@ -19,8 +19,11 @@ PACK = load_pack()
 
 @pytest.fixture
 def bucket(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with moto.mock_aws():
@@ -32,11 +35,17 @@ def bucket(monkeypatch: pytest.MonkeyPatch) -> Any:
         for account in ("111122223333", "444455556666"):
             for stamp in ("20261120T1000", "20261001T1000"):
                 key = "org/AWSLogs/o-abc123def4/" + trail_key(account, "us-east-1", stamp)[8:]
-                s3.put_object(Bucket="org-trail", Key=key,
-                              Body=gzip.compress(json.dumps({"Records": recs}).encode()))
-        s3.put_object(Bucket="org-trail",
-                      Key="org/AWSLogs/o-abc123def4/111122223333/CloudTrail/us-east-1/2026/11/20/"
-                          "broken.json.gz", Body=b"\x1f\x8b\x08garbage")
+                s3.put_object(
+                    Bucket="org-trail",
+                    Key=key,
+                    Body=gzip.compress(json.dumps({"Records": recs}).encode()),
+                )
+        s3.put_object(
+            Bucket="org-trail",
+            Key="org/AWSLogs/o-abc123def4/111122223333/CloudTrail/us-east-1/2026/11/20/"
+            "broken.json.gz",
+            Body=b"\x1f\x8b\x08garbage",
+        )
         yield s3
 
 
@@ -54,13 +63,21 @@ def test_hunt_from_s3_lists_only_the_window(bucket: Any) -> None:
     assert listed_days < 20
 
     plan = plan_sources(["s3://org-trail/org/"], since, until)
-    result = run_duckdb(PACK, plan, since=since, until=until, threads=1,
-                        ctx_factory=lambda: AwsContext.from_cli(None, "us-east-1"))
+    result = run_duckdb(
+        PACK,
+        plan,
+        since=since,
+        until=until,
+        threads=1,
+        ctx_factory=lambda: AwsContext.from_cli(None, "us-east-1"),
+    )
     assert plan.s3_objects == 3
     assert result.stats.files_read == 2
     assert [b.name for b in result.bad_files] == [
         "s3://org-trail/org/AWSLogs/o-abc123def4/111122223333/CloudTrail/us-east-1/2026/11/20/"
-        "broken.json.gz"]
-    accounts = {f.account_id for f in result.findings
-                if f.rule_id == "phantom-user-credential-added"}
+        "broken.json.gz"
+    ]
+    accounts = {
+        f.account_id for f in result.findings if f.rule_id == "phantom-user-credential-added"
+    }
     assert accounts == {"111122223333"}  # example records carry their own recipientAccountId

@@ -38,8 +38,7 @@ def test_every_rule_on_spark(runner: Any) -> None:
     assert len(outcomes) == len(load_pack())
 
 
-def test_spark_hunt_matches_duckdb(runner: Any, tmp_path: Path,
-                                   write_trail: Any) -> None:
+def test_spark_hunt_matches_duckdb(runner: Any, tmp_path: Path, write_trail: Any) -> None:
     from trailkit import example_records
 
     from phantomkeys.trail.hunt import plan_sources, run_duckdb
@@ -53,6 +52,7 @@ def test_spark_hunt_matches_duckdb(runner: Any, tmp_path: Path,
     plan = plan_sources([str(tmp_path)], None, None)
     spark = run_spark(pack, plan, [str(tmp_path)], master="local[2]", since=None, until=None)
     local = run_duckdb(pack, plan, since=None, until=None, threads=1)
-    assert sorted((f.rule_id, f.fingerprint, f.evidence["count"]) for f in spark.findings) == \
-        sorted((f.rule_id, f.fingerprint, f.evidence["count"]) for f in local.findings)
+    assert sorted(
+        (f.rule_id, f.fingerprint, f.evidence["count"]) for f in spark.findings
+    ) == sorted((f.rule_id, f.fingerprint, f.evidence["count"]) for f in local.findings)
     assert [Path(b.name).name for b in spark.bad_files] == [bad.name]

@@ -22,19 +22,29 @@ ATTACK_REGIONS = "us-east-1,eu-west-3,ap-southeast-1,sa-east-1"
 
 def test_targets_resolve_without_exposing_secrets() -> None:
     secret = "xQ3vT9kLmN2pR8sW5yZ1aB4cD7eF0gH6jK"
-    long_key = keys.encode_long_term(BEDROCK, username="BedrockAPIKey-ab12",
-                                     account_id="111122223333", secret=secret)
+    long_key = keys.encode_long_term(
+        BEDROCK, username="BedrockAPIKey-ab12", account_id="111122223333", secret=secret
+    )
     t = resolve_target(long_key)
-    assert (t.kind, t.username, t.account_id) == ("long-term-key", "BedrockAPIKey-ab12",
-                                                  "111122223333")
-    assert t.lookups() == [("Username", "BedrockAPIKey-ab12"),
-                           ("ResourceName", "BedrockAPIKey-ab12")]
+    assert (t.kind, t.username, t.account_id) == (
+        "long-term-key",
+        "BedrockAPIKey-ab12",
+        "111122223333",
+    )
+    assert t.lookups() == [
+        ("Username", "BedrockAPIKey-ab12"),
+        ("ResourceName", "BedrockAPIKey-ab12"),
+    ]
     assert secret not in json.dumps(t.to_dict())
     akid = keys.access_key_id_for_account("111122223333", session=True, entropy=b"\x01abcd")
-    short = keys.mint_short_term(BEDROCK, access_key_id=akid,
-                                 secret_access_key=secret, region="eu-west-1",
-                                 issued_at=datetime(2026, 11, 20, tzinfo=UTC),
-                                 session_token="IQoJb3JpZ2luX2VjEXAMPLE")
+    short = keys.mint_short_term(
+        BEDROCK,
+        access_key_id=akid,
+        secret_access_key=secret,
+        region="eu-west-1",
+        issued_at=datetime(2026, 11, 20, tzinfo=UTC),
+        session_token="IQoJb3JpZ2luX2VjEXAMPLE",
+    )
     s = resolve_target(short)
     assert (s.kind, s.access_key_id, s.region) == ("short-term-key", akid, "eu-west-1")
     assert s.lookups() == [("AccessKeyId", akid)]
@@ -73,7 +83,10 @@ def test_timeline_from_lookup_events(phantomkeys_lab: Any) -> None:
     assert meta["source"] == "api"
     assert "90 days" in meta["notes"][-1]
     assert {(lk["region"], lk["attribute"]) for lk in meta["lookups"]} >= {
-        ("us-east-1", "Username"), ("us-east-1", "ResourceName"), ("eu-west-3", "Username")}
+        ("us-east-1", "Username"),
+        ("us-east-1", "ResourceName"),
+        ("eu-west-3", "Username"),
+    }
     events = doc["events"]
     assert [e["time"] for e in events] == sorted(e["time"] for e in events)
     names = [e["event_name"] for e in events]
@@ -89,8 +102,9 @@ def test_timeline_from_lookup_events(phantomkeys_lab: Any) -> None:
 @pytest.mark.lab
 def test_timeline_of_a_key_read_from_stdin(phantomkeys_lab: Any) -> None:
     key = phantomkeys_lab.leaked_keys[VICTIM]
-    result = _run("timeline", "-", "--regions", ATTACK_REGIONS, "--format", "json",
-                  stdin=key + "\n")
+    result = _run(
+        "timeline", "-", "--regions", ATTACK_REGIONS, "--format", "json", stdin=key + "\n"
+    )
     assert result.exit_code == 0
     assert key not in result.stdout
     assert key not in result.stderr
@@ -100,13 +114,14 @@ def test_timeline_of_a_key_read_from_stdin(phantomkeys_lab: Any) -> None:
 
 
 @pytest.mark.lab
-def test_timeline_from_files_and_hunt_on_the_lab_story(phantomkeys_lab: Any,
-                                                       tmp_path: Path) -> None:
+def test_timeline_from_files_and_hunt_on_the_lab_story(
+    phantomkeys_lab: Any, tmp_path: Path
+) -> None:
     phantomkeys_lab.write_cloudtrail(tmp_path)
-    api = json.loads(_run("timeline", VICTIM, "--regions", ATTACK_REGIONS,
-                          "--format", "json").stdout)
-    files = json.loads(_run("timeline", VICTIM, "--from", str(tmp_path),
-                            "--format", "json").stdout)
+    api = json.loads(
+        _run("timeline", VICTIM, "--regions", ATTACK_REGIONS, "--format", "json").stdout
+    )
+    files = json.loads(_run("timeline", VICTIM, "--from", str(tmp_path), "--format", "json").stdout)
     assert files["metadata"]["source"] == "files"
     api_ids = {e["event_id"] for e in api["events"]}
     file_ids = {e["event_id"] for e in files["events"]}
@@ -114,11 +129,16 @@ def test_timeline_from_files_and_hunt_on_the_lab_story(phantomkeys_lab: Any,
     table = _run("timeline", VICTIM, "--from", str(tmp_path), "--format", "csv")
     assert table.stdout.splitlines()[0].startswith("time,region,event_source,event_name")
 
-    hunt = json.loads(_run("hunt", str(tmp_path), "--format", "json", "--fail-on",
-                           "never").stdout)
+    hunt = json.loads(_run("hunt", str(tmp_path), "--format", "json", "--fail-on", "never").stdout)
     found = {(f["rule_id"], f["subject"].rsplit("/", 1)[-1]) for f in hunt["findings"]}
-    for rule in ("model-access-recon", "cross-region-burst", "bearer-token-guardrail-tampering",
-                 "bearer-new-source-ip", "bearer-token-http-tool", "key-logging-tampering",
-                 "phantom-user-non-bedrock-call"):
+    for rule in (
+        "model-access-recon",
+        "cross-region-burst",
+        "bearer-token-guardrail-tampering",
+        "bearer-new-source-ip",
+        "bearer-token-http-tool",
+        "key-logging-tampering",
+        "phantom-user-non-bedrock-call",
+    ):
         assert (rule, VICTIM) in found, rule
     assert ("phantom-user-credential-added", VICTIM) in found

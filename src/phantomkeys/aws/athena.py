@@ -26,11 +26,17 @@ class QueryOutcome:
 
 
 class AthenaClient:
-    def __init__(self, ctx: AwsContext, *, workgroup: str = "primary",
-                 output: str | None = None, database: str = "default",
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic,
-                 timeout_seconds: float = 1800.0) -> None:
+    def __init__(
+        self,
+        ctx: AwsContext,
+        *,
+        workgroup: str = "primary",
+        output: str | None = None,
+        database: str = "default",
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        timeout_seconds: float = 1800.0,
+    ) -> None:
         self.client = ctx.client("athena")
         self.workgroup = workgroup
         self.output = output
@@ -50,8 +56,9 @@ class AthenaClient:
         try:
             return str(self.client.start_query_execution(**kwargs)["QueryExecutionId"])
         except LOOKUP_ERRORS as exc:
-            raise AthenaError(f"StartQueryExecution: {error_code(exc)}: {error_message(exc)}"
-                              ) from None
+            raise AthenaError(
+                f"StartQueryExecution: {error_code(exc)}: {error_message(exc)}"
+            ) from None
 
     def wait(self, execution_id: str) -> QueryOutcome:
         """Poll with backoff (0.5 s doubling to 5 s) until the query ends."""
@@ -61,30 +68,39 @@ class AthenaClient:
             try:
                 ex = self.client.get_query_execution(QueryExecutionId=execution_id)
             except LOOKUP_ERRORS as exc:
-                raise AthenaError(f"GetQueryExecution: {error_code(exc)}: {error_message(exc)}"
-                                  ) from None
+                raise AthenaError(
+                    f"GetQueryExecution: {error_code(exc)}: {error_message(exc)}"
+                ) from None
             q = ex["QueryExecution"]
             status = q.get("Status", {})
             state = str(status.get("State", "UNKNOWN"))
             if state in TERMINAL_STATES:
                 stats = q.get("Statistics", {})
-                return QueryOutcome(execution_id, state, status.get("StateChangeReason"),
-                                    int(stats.get("DataScannedInBytes", 0) or 0),
-                                    int(stats.get("EngineExecutionTimeInMillis", 0) or 0))
+                return QueryOutcome(
+                    execution_id,
+                    state,
+                    status.get("StateChangeReason"),
+                    int(stats.get("DataScannedInBytes", 0) or 0),
+                    int(stats.get("EngineExecutionTimeInMillis", 0) or 0),
+                )
             if self.clock() > deadline:
                 try:
                     self.client.stop_query_execution(QueryExecutionId=execution_id)
                 finally:
-                    raise AthenaError(f"query {execution_id} still {state} after "
-                                      f"{self.timeout_seconds:.0f} s; cancelled")
+                    raise AthenaError(
+                        f"query {execution_id} still {state} after "
+                        f"{self.timeout_seconds:.0f} s; cancelled"
+                    )
             self.sleep(delay)
             delay = min(delay * 2, 5.0)
 
     def run(self, sql: str) -> QueryOutcome:
         outcome = self.wait(self.start(sql))
         if outcome.state != "SUCCEEDED":
-            raise AthenaError(f"query {outcome.execution_id} {outcome.state}: "
-                              f"{outcome.reason or 'no reason given'}")
+            raise AthenaError(
+                f"query {outcome.execution_id} {outcome.state}: "
+                f"{outcome.reason or 'no reason given'}"
+            )
         return outcome
 
     def rows(self, execution_id: str) -> Iterator[dict[str, str | None]]:
@@ -92,20 +108,23 @@ class AthenaClient:
         names: list[str] | None = None
         try:
             pages = self.client.get_paginator("get_query_results").paginate(
-                QueryExecutionId=execution_id, PaginationConfig={"PageSize": 1000})
+                QueryExecutionId=execution_id, PaginationConfig={"PageSize": 1000}
+            )
             for page in pages:
                 rs = page.get("ResultSet", {})
                 if names is None:
                     info = rs.get("ResultSetMetadata", {}).get("ColumnInfo", [])
-                    names = [c.get("Name") or c.get("Label") or f"col{i}"
-                             for i, c in enumerate(info)]
+                    names = [
+                        c.get("Name") or c.get("Label") or f"col{i}" for i, c in enumerate(info)
+                    ]
                     rows = rs.get("Rows", [])[1:]  # first row repeats the header
                 else:
                     rows = rs.get("Rows", [])
                 for row in rows:
                     data = row.get("Data", [])
-                    yield {n: (data[i].get("VarCharValue") if i < len(data) else None)
-                           for i, n in enumerate(names)}
+                    yield {
+                        n: (data[i].get("VarCharValue") if i < len(data) else None)
+                        for i, n in enumerate(names)
+                    }
         except LOOKUP_ERRORS as exc:
-            raise AthenaError(f"GetQueryResults: {error_code(exc)}: {error_message(exc)}"
-                              ) from None
+            raise AthenaError(f"GetQueryResults: {error_code(exc)}: {error_message(exc)}") from None

@@ -54,12 +54,28 @@ class PagingError(RuntimeError):
 
 
 LOOKUP_ERRORS: tuple[type[BaseException], ...] = (*_AWS_ERRORS, PagingError)
+_REPORT_ERRORS: tuple[type[BaseException], ...] = (*LOOKUP_ERRORS, TimeoutError)
+_LISTING_ERRORS: tuple[type[BaseException], ...] = (
+    *LOOKUP_ERRORS,
+    botocore.exceptions.ParamValidationError,
+)
 
 #: Error codes that mean "try again later", not "you may not" or "not supported".
-_TRANSIENT = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded",
-                        "ServiceFailure", "ServiceUnavailable", "InternalFailure",
-                        "InternalError", "RequestTimeout", "ReadTimeoutError",
-                        "ConnectTimeoutError", "EndpointConnectionError"})
+_TRANSIENT = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "ServiceFailure",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "ReadTimeoutError",
+        "ConnectTimeoutError",
+        "EndpointConnectionError",
+    }
+)
 
 #: How long to wait for AWS to finish generating a credential report.
 REPORT_TIMEOUT_S = 120.0
@@ -85,19 +101,29 @@ class _Collector:
         return self.ctx.client("iam")
 
     def fail(self, operation: str, exc: BaseException, user: str | None = None) -> None:
-        self.failures.append(LookupFailure(operation=operation, error_code=error_code(exc),
-                                           message=error_message(exc)[:300], user=user))
+        self.failures.append(
+            LookupFailure(
+                operation=operation,
+                error_code=error_code(exc),
+                message=error_message(exc)[:300],
+                user=user,
+            )
+        )
 
     # ---------------------------------------------------------- users/policies
 
-    def get_authorization_details(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                 list[dict[str, Any]]] | None:
+    def get_authorization_details(
+        self,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] | None:
         users: list[dict[str, Any]] = []
         groups: list[dict[str, Any]] = []
         policies: list[dict[str, Any]] = []
         try:
-            for page in _pages(self.iam.get_account_authorization_details,
-                               Filter=["User", "Group", "LocalManagedPolicy"], MaxItems=1000):
+            for page in _pages(
+                self.iam.get_account_authorization_details,
+                Filter=["User", "Group", "LocalManagedPolicy"],
+                MaxItems=1000,
+            ):
                 users.extend(page.get("UserDetailList", ()))
                 groups.extend(page.get("GroupDetailList", ()))
                 policies.extend(page.get("Policies", ()))
@@ -125,15 +151,21 @@ class _Collector:
         iam = self.iam
         try:
             detail: dict[str, Any] = dict(iam.get_user(UserName=name)["User"])
-            attached = [p for page in _pages(iam.list_attached_user_policies, UserName=name)
-                        for p in page.get("AttachedPolicies", ())]
+            attached = [
+                p
+                for page in _pages(iam.list_attached_user_policies, UserName=name)
+                for p in page.get("AttachedPolicies", ())
+            ]
             inline = []
             for page in _pages(iam.list_user_policies, UserName=name):
                 for pname in page.get("PolicyNames", ()):
                     doc = iam.get_user_policy(UserName=name, PolicyName=pname)["PolicyDocument"]
                     inline.append({"PolicyName": pname, "PolicyDocument": doc})
-            groups = [g["GroupName"] for page in _pages(iam.list_groups_for_user, UserName=name)
-                      for g in page.get("Groups", ())]
+            groups = [
+                g["GroupName"]
+                for page in _pages(iam.list_groups_for_user, UserName=name)
+                for g in page.get("Groups", ())
+            ]
         except LOOKUP_ERRORS as exc:
             self.fail("iam:GetUser/ListUserPolicies", exc, user=name)
             return None
@@ -144,9 +176,11 @@ class _Collector:
         iam = self.iam
         try:
             arn = iam.get_group(GroupName=name, MaxItems=1)["Group"]["Arn"]
-            attached = tuple(p["PolicyArn"]
-                             for page in _pages(iam.list_attached_group_policies, GroupName=name)
-                             for p in page.get("AttachedPolicies", ()))
+            attached = tuple(
+                p["PolicyArn"]
+                for page in _pages(iam.list_attached_group_policies, GroupName=name)
+                for p in page.get("AttachedPolicies", ())
+            )
             inline = []
             for page in _pages(iam.list_group_policies, GroupName=name):
                 for pname in page.get("PolicyNames", ()):
@@ -155,15 +189,21 @@ class _Collector:
         except LOOKUP_ERRORS as exc:
             self.fail("iam:ListGroupPolicies", exc, user=f"group:{name}")
             return None
-        return Group(name=name, arn=arn, inline_policies=tuple(inline), attached_policy_arns=attached)
+        return Group(
+            name=name, arn=arn, inline_policies=tuple(inline), attached_policy_arns=attached
+        )
 
     def get_managed_policy(self, arn: str) -> ManagedPolicy:
         try:
             meta = self.iam.get_policy(PolicyArn=arn)["Policy"]
             version = meta["DefaultVersionId"]
             doc = self.iam.get_policy_version(PolicyArn=arn, VersionId=version)
-            return ManagedPolicy(arn=arn, name=meta["PolicyName"], version_id=version,
-                                 document=_document(doc["PolicyVersion"]["Document"]))
+            return ManagedPolicy(
+                arn=arn,
+                name=meta["PolicyName"],
+                version_id=version,
+                document=_document(doc["PolicyVersion"]["Document"]),
+            )
         except LOOKUP_ERRORS as exc:
             self.fail("iam:GetPolicyVersion", exc, user=f"policy:{arn}")
             return ManagedPolicy(arn=arn, name=arn.rsplit("/", 1)[-1], document=None)
@@ -175,13 +215,16 @@ class _Collector:
         by_user: dict[str, list[ServiceCredential]] = {}
         for surface in self.surfaces:
             try:
-                for page in _pages(self.iam.list_service_specific_credentials,
-                                          AllUsers=True, ServiceName=surface.credential_service,
-                                          MaxItems=1000):
+                for page in _pages(
+                    self.iam.list_service_specific_credentials,
+                    AllUsers=True,
+                    ServiceName=surface.credential_service,
+                    MaxItems=1000,
+                ):
                     for c in page.get("ServiceSpecificCredentials", ()):
                         cred = _credential(c)
                         by_user.setdefault(cred.username, []).append(cred)
-            except (*LOOKUP_ERRORS, botocore.exceptions.ParamValidationError) as exc:
+            except _LISTING_ERRORS as exc:
                 self.fail("iam:ListServiceSpecificCredentials(AllUsers)", exc)
                 self.all_users_unavailable = error_code(exc) not in _TRANSIENT
                 return None
@@ -204,13 +247,14 @@ class _Collector:
             delay = 0.5
             while iam.generate_credential_report()["State"] != "COMPLETE":
                 if time.monotonic() > deadline:
-                    raise TimeoutError("credential report not ready after "
-                                       f"{REPORT_TIMEOUT_S:.0f} s")
+                    raise TimeoutError(
+                        f"credential report not ready after {REPORT_TIMEOUT_S:.0f} s"
+                    )
                 self.progress("waiting for the IAM credential report")
                 time.sleep(delay)
                 delay = min(delay * 2, 8.0)
             report = iam.get_credential_report()
-        except (*LOOKUP_ERRORS, TimeoutError) as exc:
+        except _REPORT_ERRORS as exc:
             self.fail("iam:GetCredentialReport", exc)
             return None
         content = report["Content"]
@@ -232,8 +276,13 @@ class _Collector:
             keys = []
             for page in _pages(iam.list_access_keys, UserName=name):
                 for k in page.get("AccessKeyMetadata", ()):
-                    keys.append(AccessKey(id=k["AccessKeyId"], status=k["Status"],
-                                          created=_aware(k.get("CreateDate"))))
+                    keys.append(
+                        AccessKey(
+                            id=k["AccessKeyId"],
+                            status=k["Status"],
+                            created=_aware(k.get("CreateDate")),
+                        )
+                    )
             try:
                 iam.get_login_profile(UserName=name)
                 password = True
@@ -241,8 +290,11 @@ class _Collector:
                 if error_code(exc) != "NoSuchEntity":
                     raise
                 password = False
-            mfa = tuple(d["SerialNumber"] for page in _pages(iam.list_mfa_devices, UserName=name)
-                        for d in page.get("MFADevices", ()))
+            mfa = tuple(
+                d["SerialNumber"]
+                for page in _pages(iam.list_mfa_devices, UserName=name)
+                for d in page.get("MFADevices", ())
+            )
         except LOOKUP_ERRORS as exc:
             self.fail("iam:ListAccessKeys/GetLoginProfile/ListMFADevices", exc, user=name)
             return None
@@ -250,9 +302,10 @@ class _Collector:
 
     def recovered(self, operation: str, fallback: str) -> None:
         """Mark account-wide failures of ``operation`` as covered by ``fallback``."""
-        self.failures = [replace(f, fallback=fallback)
-                         if f.operation == operation and f.user is None else f
-                         for f in self.failures]
+        self.failures = [
+            replace(f, fallback=fallback) if f.operation == operation and f.user is None else f
+            for f in self.failures
+        ]
 
     def run_per_user(self, names: Iterable[str], fn: Callable[[str], Any]) -> dict[str, Any]:
         names = sorted(set(names))
@@ -273,8 +326,9 @@ def collect_account(
     now: datetime,
 ) -> AccountSnapshot:
     """Read one account into a snapshot. Never raises for a failed read: records it."""
-    c = _Collector(ctx=ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers,
-                   progress=progress)
+    c = _Collector(
+        ctx=ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers, progress=progress
+    )
     progress("identifying the caller")
     ident = ctx.client("sts").get_caller_identity()
     account_id, caller_arn = ident["Account"], ident["Arn"]
@@ -309,48 +363,55 @@ def collect_account(
         names = [u["UserName"] for u in raw_users]
         per_user = c.run_per_user(names, c.get_user_service_credentials)
         c.sources["service_credentials"] = (
-            "ListServiceSpecificCredentials per user (AllUsers unavailable)")
+            "ListServiceSpecificCredentials per user (AllUsers unavailable)"
+        )
         c.recovered("iam:ListServiceSpecificCredentials(AllUsers)", "per-user listing")
         creds = {}
         for name, listed in per_user.items():
             if listed is not None:
-                creds[name] = [x for x in listed if any(x.service == s.credential_service
-                                                        for s in surfaces)]
+                creds[name] = [
+                    x for x in listed if any(x.service == s.credential_service for s in surfaces)
+                ]
     listing_failed = creds is None
     if creds is None:
         creds = {}
-    cred_failed_users = {f.user for f in c.failures
-                         if f.operation == "iam:ListServiceSpecificCredentials"}
+    cred_failed_users = {
+        f.user for f in c.failures if f.operation == "iam:ListServiceSpecificCredentials"
+    }
 
     # Users from the credential listing that the user listing did not return
     # (e.g. GAAD and ListUsers both denied) are still reported.
     known = {u["UserName"] for u in raw_users}
     for name in sorted(set(creds) - known):
-        raw_users.append({"UserName": name,
-                          "Arn": f"arn:{partition}:iam::{account_id}:user/{name}"})
+        raw_users.append(
+            {"UserName": name, "Arn": f"arn:{partition}:iam::{account_id}:user/{name}"}
+        )
 
     candidates = {u["UserName"] for u in raw_users if _is_candidate(u, creds, groups, surfaces)}
     if details is None:
         progress(f"reading policies of {len(candidates)} key holders one by one")
         fetched = c.run_per_user(candidates, c.get_user_policies)
         raw_users = [fetched.get(u["UserName"]) or u for u in raw_users]
-        needed_groups = {g for u in raw_users if u["UserName"] in candidates
-                         for g in u.get("GroupList", ())}
+        needed_groups = {
+            g for u in raw_users if u["UserName"] in candidates for g in u.get("GroupList", ())
+        }
         for name, grp in c.run_per_user(needed_groups, c.get_group_policies).items():
             if grp is not None:
                 groups[name] = grp
         c.sources["policies"] = "per user (authorization details unavailable)"
         if raw_users:
             c.recovered("iam:GetAccountAuthorizationDetails", "ListUsers and per-user policies")
-        candidates = {u["UserName"] for u in raw_users
-                      if _is_candidate(u, creds, groups, surfaces)}
+        candidates = {u["UserName"] for u in raw_users if _is_candidate(u, creds, groups, surfaces)}
 
     login: dict[str, Any] = {}
     if report is None or fresh:
         progress(f"confirming access keys, passwords and MFA of {len(candidates)} key holders")
         login = c.run_per_user(candidates, c.get_login_facts)
-        c.sources["access_keys"] = ("per user (--fresh)" if fresh and report is not None
-                                    else "per user (credential report unavailable)")
+        c.sources["access_keys"] = (
+            "per user (--fresh)"
+            if fresh and report is not None
+            else "per user (credential report unavailable)"
+        )
         c.sources["console_access"] = c.sources["access_keys"]
         c.recovered("iam:GetCredentialReport", "per-user access keys, password and MFA")
 
@@ -411,8 +472,12 @@ def collect_account(
 # ------------------------------------------------------------------ transforms
 
 
-def _is_candidate(u: dict[str, Any], creds: dict[str, list[ServiceCredential]],
-                  groups: dict[str, Group], surfaces: Sequence[Surface]) -> bool:
+def _is_candidate(
+    u: dict[str, Any],
+    creds: dict[str, list[ServiceCredential]],
+    groups: dict[str, Group],
+    surfaces: Sequence[Surface],
+) -> bool:
     """Users the scan reports: key holders, phantom names, holders of a surface policy."""
     name = u["UserName"]
     if creds.get(name):
@@ -447,17 +512,24 @@ def _aware(value: Any) -> datetime | None:
 
 def _credential(c: dict[str, Any]) -> ServiceCredential:
     return ServiceCredential(
-        id=c["ServiceSpecificCredentialId"], username=c["UserName"], service=c["ServiceName"],
-        status=c.get("Status", "Active"), created=_aware(c.get("CreateDate")),
-        expires=_aware(c.get("ExpirationDate")), alias=c.get("ServiceCredentialAlias"),
+        id=c["ServiceSpecificCredentialId"],
+        username=c["UserName"],
+        service=c["ServiceName"],
+        status=c.get("Status", "Active"),
+        created=_aware(c.get("CreateDate")),
+        expires=_aware(c.get("ExpirationDate")),
+        alias=c.get("ServiceCredentialAlias"),
     )
 
 
 def _group(g: dict[str, Any]) -> Group:
     return Group(
-        name=g["GroupName"], arn=g["Arn"],
-        inline_policies=tuple(InlinePolicy(p["PolicyName"], _document(p["PolicyDocument"]))
-                              for p in g.get("GroupPolicyList", ())),
+        name=g["GroupName"],
+        arn=g["Arn"],
+        inline_policies=tuple(
+            InlinePolicy(p["PolicyName"], _document(p["PolicyDocument"]))
+            for p in g.get("GroupPolicyList", ())
+        ),
         attached_policy_arns=tuple(p["PolicyArn"] for p in g.get("AttachedManagedPolicies", ())),
     )
 
@@ -465,7 +537,8 @@ def _group(g: dict[str, Any]) -> Group:
 def _managed_policy(p: dict[str, Any]) -> ManagedPolicy:
     default = next((v for v in p.get("PolicyVersionList", ()) if v.get("IsDefaultVersion")), None)
     return ManagedPolicy(
-        arn=p["Arn"], name=p.get("PolicyName") or p["Arn"].rsplit("/", 1)[-1],
+        arn=p["Arn"],
+        name=p.get("PolicyName") or p["Arn"].rsplit("/", 1)[-1],
         version_id=p.get("DefaultVersionId"),
         document=_document(default["Document"]) if default else None,
     )
@@ -480,8 +553,10 @@ def _user(u: dict[str, Any], partition: str, account_id: str) -> IamUser:
         path=u.get("Path", "/"),
         created=_aware(u.get("CreateDate")),
         tags={t["Key"]: t["Value"] for t in u.get("Tags", ())},
-        inline_policies=tuple(InlinePolicy(p["PolicyName"], _document(p["PolicyDocument"]))
-                              for p in u.get("UserPolicyList", ())),
+        inline_policies=tuple(
+            InlinePolicy(p["PolicyName"], _document(p["PolicyDocument"]))
+            for p in u.get("UserPolicyList", ())
+        ),
         attached_policy_arns=tuple(p["PolicyArn"] for p in u.get("AttachedManagedPolicies", ())),
         group_names=tuple(u.get("GroupList", ())),
         boundary_arn=boundary.get("PermissionsBoundaryArn"),
@@ -507,10 +582,15 @@ def _apply_report_row(user: IamUser, row: dict[str, str] | None) -> IamUser:
         active = row.get(f"access_key_{n}_active", "false").lower() == "true"
         rotated = _report_time(row.get(f"access_key_{n}_last_rotated"))
         if active or rotated:
-            keys.append(AccessKey(
-                id="", status="Active" if active else "Inactive",
-                created=rotated, last_used=_report_time(row.get(f"access_key_{n}_last_used_date")),
-                last_used_service=(row.get(f"access_key_{n}_last_used_service") or None)))
+            keys.append(
+                AccessKey(
+                    id="",
+                    status="Active" if active else "Inactive",
+                    created=rotated,
+                    last_used=_report_time(row.get(f"access_key_{n}_last_used_date")),
+                    last_used_service=(row.get(f"access_key_{n}_last_used_service") or None),
+                )
+            )
     password = row.get("password_enabled", "false").lower() == "true"
     certs = sum(1 for n in (1, 2) if row.get(f"cert_{n}_active", "false").lower() == "true")
     return replace(
@@ -537,6 +617,7 @@ def _pages(method: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[dic
             return
         marker = page.get("Marker")
         if not marker or marker in seen:  # a broken endpoint must not loop forever
-            raise PagingError(f"{getattr(method, '__name__', 'list')}: paging marker missing "
-                              "or repeated")
+            raise PagingError(
+                f"{getattr(method, '__name__', 'list')}: paging marker missing or repeated"
+            )
         seen.add(marker)

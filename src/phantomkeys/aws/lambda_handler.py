@@ -40,10 +40,15 @@ from phantomkeys.aws.session import error_code
 
 ScanFunction = Callable[[Any, datetime, "ScheduledScanConfig"], Mapping[str, Any]]
 
-_CONTENT_TYPES = {"json": "application/json", "html": "text/html; charset=utf-8",
-                  "markdown": "text/markdown; charset=utf-8", "sarif": "application/sarif+json",
-                  "csv": "text/csv; charset=utf-8", "ocsf": "application/json",
-                  "asff": "application/json"}
+_CONTENT_TYPES = {
+    "json": "application/json",
+    "html": "text/html; charset=utf-8",
+    "markdown": "text/markdown; charset=utf-8",
+    "sarif": "application/sarif+json",
+    "csv": "text/csv; charset=utf-8",
+    "ocsf": "application/json",
+    "asff": "application/json",
+}
 #: SNS: Subject at most 100 characters; message at most 256 KiB (we stay far below).
 _SUBJECT_MAX = 100
 _MESSAGE_FINDINGS_MAX = 50
@@ -81,9 +86,11 @@ class ScheduledScanConfig:
         prefix = env.get("REPORT_PREFIX", "phantomkeys/").strip()
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        formats = tuple(f.strip().lower() for f in
-                        env.get("REPORT_FORMATS", "json,html,markdown,sarif").split(",")
-                        if f.strip())
+        formats = tuple(
+            f.strip().lower()
+            for f in env.get("REPORT_FORMATS", "json,html,markdown,sarif").split(",")
+            if f.strip()
+        )
         if "json" not in formats:
             formats = ("json", *formats)  # latest.json and the diff need it
         severity = env.get("NOTIFY_SEVERITY", "medium").strip().lower()
@@ -98,12 +105,18 @@ class ScheduledScanConfig:
         except ValueError:
             raise ConfigurationError("MAX_WORKERS must be a number") from None
         return cls(
-            bucket=bucket, prefix=prefix, topic_arn=env.get("TOPIC_ARN") or None,
-            formats=formats, notify_severity=severity, org=_flag(env.get("SCAN_ORG"), True),
+            bucket=bucket,
+            prefix=prefix,
+            topic_arn=env.get("TOPIC_ARN") or None,
+            formats=formats,
+            notify_severity=severity,
+            org=_flag(env.get("SCAN_ORG"), True),
             member_role=env.get("MEMBER_ROLE_NAME") or "OrganizationAccountAccessRole",
             external_id=env.get("MEMBER_ROLE_EXTERNAL_ID") or None,
             surfaces=env.get("SURFACES") or "all",
-            security_hub=_flag(env.get("SECURITY_HUB"), False), max_workers=workers)
+            security_hub=_flag(env.get("SECURITY_HUB"), False),
+            max_workers=workers,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +134,19 @@ class RunOutcome:
     security_hub: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scan_time": self.scan_time, "report_keys": dict(self.report_keys),
-                "findings": self.findings, "new": len(self.new), "notified": len(self.notified),
-                "resolved": self.resolved, "first_run": self.first_run,
-                "incomplete": self.incomplete, "message_id": self.message_id,
-                "errors": list(self.errors), "security_hub": self.security_hub}
+        return {
+            "scan_time": self.scan_time,
+            "report_keys": dict(self.report_keys),
+            "findings": self.findings,
+            "new": len(self.new),
+            "notified": len(self.notified),
+            "resolved": self.resolved,
+            "first_run": self.first_run,
+            "incomplete": self.incomplete,
+            "message_id": self.message_id,
+            "errors": list(self.errors),
+            "security_hub": self.security_hub,
+        }
 
 
 # ------------------------------------------------------------------ the run
@@ -146,26 +167,38 @@ def _run_prefix(config: ScheduledScanConfig, when: datetime) -> str:
     return f"{config.prefix}runs/{when:%Y/%m/%d}/{when:%Y%m%dT%H%M%SZ}/"
 
 
-def _message(document: Mapping[str, Any], notify: list[Mapping[str, Any]], resolved: int,
-             config: ScheduledScanConfig, keys: Mapping[str, str], incomplete: bool
-             ) -> tuple[str, str]:
+def _message(
+    document: Mapping[str, Any],
+    notify: list[Mapping[str, Any]],
+    resolved: int,
+    config: ScheduledScanConfig,
+    keys: Mapping[str, str],
+    incomplete: bool,
+) -> tuple[str, str]:
     from phantomkeys.report import document as doc
 
     total = len(doc.findings(document))
     worst = notify[0].get("severity") if notify else "info"
     scope = doc.metadata(document).get("organization_id") or ", ".join(
-        str(a.get("account_id")) for a in doc.accounts(document)[:3])
-    subject = (f"phantomkeys: {len(notify)} new finding(s), worst {worst}, "
-               f"in {scope}")[:_SUBJECT_MAX]
-    lines = [f"phantomkeys scheduled scan of {scope} at "
-             f"{doc.metadata(document).get('scan_time')}: {len(notify)} new finding(s) at or "
-             f"above {config.notify_severity}, {resolved} resolved, {total} open in total.", ""]
+        str(a.get("account_id")) for a in doc.accounts(document)[:3]
+    )
+    subject = (f"phantomkeys: {len(notify)} new finding(s), worst {worst}, in {scope}")[
+        :_SUBJECT_MAX
+    ]
+    lines = [
+        f"phantomkeys scheduled scan of {scope} at "
+        f"{doc.metadata(document).get('scan_time')}: {len(notify)} new finding(s) at or "
+        f"above {config.notify_severity}, {resolved} resolved, {total} open in total.",
+        "",
+    ]
     if incomplete:
         lines += ["WARNING: some accounts could not be read completely; see the report.", ""]
     for f in notify[:_MESSAGE_FINDINGS_MAX]:
-        lines.append(f"- [{str(f.get('severity')).upper()}] {f.get('title')} — "
-                     f"{f.get('subject')} (account {f.get('account_id')}, "
-                     f"rule {f.get('rule_id')})")
+        lines.append(
+            f"- [{str(f.get('severity')).upper()}] {f.get('title')} — "
+            f"{f.get('subject')} (account {f.get('account_id')}, "
+            f"rule {f.get('rule_id')})"
+        )
     if len(notify) > _MESSAGE_FINDINGS_MAX:
         lines.append(f"- … and {len(notify) - _MESSAGE_FINDINGS_MAX} more")
     lines += ["", "Reports:"]
@@ -173,8 +206,9 @@ def _message(document: Mapping[str, Any], notify: list[Mapping[str, Any]], resol
     return subject, "\n".join(lines) + "\n"
 
 
-def run_scheduled_scan(config: ScheduledScanConfig, *, clients: Any, scan: ScanFunction,
-                       now: datetime) -> RunOutcome:
+def run_scheduled_scan(
+    config: ScheduledScanConfig, *, clients: Any, scan: ScanFunction, now: datetime
+) -> RunOutcome:
     """One scheduled run; ``clients`` has ``.client(service)`` (an AwsContext or a session)."""
     from phantomkeys.core.findings import Severity
     from phantomkeys.history.diff import diff
@@ -197,13 +231,20 @@ def run_scheduled_scan(config: ScheduledScanConfig, *, clients: Any, scan: ScanF
             errors.append(f"{fmt}: {exc}")
             continue
         key = f"{run_prefix}report.{EXTENSIONS.get(fmt, fmt)}"
-        s3.put_object(Bucket=config.bucket, Key=key, Body=body.encode("utf-8"),
-                      ContentType=_CONTENT_TYPES.get(fmt, "application/octet-stream"))
+        s3.put_object(
+            Bucket=config.bucket,
+            Key=key,
+            Body=body.encode("utf-8"),
+            ContentType=_CONTENT_TYPES.get(fmt, "application/octet-stream"),
+        )
         keys[fmt] = key
     # latest.json last: a run that died half-way leaves the previous baseline in place.
-    s3.put_object(Bucket=config.bucket, Key=latest_key,
-                  Body=render(document, "json").encode("utf-8"),
-                  ContentType=_CONTENT_TYPES["json"])
+    s3.put_object(
+        Bucket=config.bucket,
+        Key=latest_key,
+        Body=render(document, "json").encode("utf-8"),
+        ContentType=_CONTENT_TYPES["json"],
+    )
 
     changes = diff(previous or {"findings": []}, document)
     threshold = Severity(config.notify_severity)
@@ -211,14 +252,18 @@ def run_scheduled_scan(config: ScheduledScanConfig, *, clients: Any, scan: ScanF
     incomplete = any(a.get("status") != "ok" for a in doc.accounts(document))
     message_id = None
     if config.topic_arn and notify:
-        subject, message = _message(document, notify, len(changes.resolved), config, keys,
-                                    incomplete)
+        subject, message = _message(
+            document, notify, len(changes.resolved), config, keys, incomplete
+        )
         response = clients.client("sns").publish(
-            TopicArn=config.topic_arn, Subject=subject, Message=message,
-            MessageAttributes={"severity": {"DataType": "String",
-                                            "StringValue": str(notify[0].get("severity"))},
-                               "new_findings": {"DataType": "Number",
-                                                "StringValue": str(len(notify))}})
+            TopicArn=config.topic_arn,
+            Subject=subject,
+            Message=message,
+            MessageAttributes={
+                "severity": {"DataType": "String", "StringValue": str(notify[0].get("severity"))},
+                "new_findings": {"DataType": "Number", "StringValue": str(len(notify))},
+            },
+        )
         message_id = response.get("MessageId")
 
     hub: Mapping[str, Any] | None = None
@@ -227,10 +272,18 @@ def run_scheduled_scan(config: ScheduledScanConfig, *, clients: Any, scan: ScanF
 
         hub = import_document(clients, document).to_dict()
     return RunOutcome(
-        scan_time=when.strftime("%Y-%m-%dT%H:%M:%SZ"), report_keys=keys,
-        findings=len(doc.findings(document)), new=changes.new, notified=tuple(notify),
-        resolved=len(changes.resolved), first_run=previous is None, incomplete=incomplete,
-        message_id=message_id, errors=tuple(errors), security_hub=hub)
+        scan_time=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        report_keys=keys,
+        findings=len(doc.findings(document)),
+        new=changes.new,
+        notified=tuple(notify),
+        resolved=len(changes.resolved),
+        first_run=previous is None,
+        incomplete=incomplete,
+        message_id=message_id,
+        errors=tuple(errors),
+        security_hub=hub,
+    )
 
 
 # ------------------------------------------------------------------ the library call
@@ -245,17 +298,24 @@ def default_scan(ctx: Any, at: datetime, config: ScheduledScanConfig) -> Mapping
     if config.org:
         from phantomkeys.aws.org import OrgScanOptions, scan_organization
 
-        opts = OrgScanOptions(surfaces=surfaces, role=config.member_role,
-                              external_id=config.external_id,
-                              role_session_name="phantomkeys-scheduled",
-                              max_workers=config.max_workers)
+        opts = OrgScanOptions(
+            surfaces=surfaces,
+            role=config.member_role,
+            external_id=config.external_id,
+            role_session_name="phantomkeys-scheduled",
+            max_workers=config.max_workers,
+        )
         org = scan_organization(ctx, opts, now=at)
-        result = ScanResult(at=at, accounts=assess_org_snapshot(org, at=at, surfaces=surfaces),
-                            api_calls=dict(org.api_calls))
+        result = ScanResult(
+            at=at,
+            accounts=assess_org_snapshot(org, at=at, surfaces=surfaces),
+            api_calls=dict(org.api_calls),
+        )
         result.metadata["organization_id"] = org.organization_id
     else:
-        result, _snapshot = scan_account(ctx, at=at, surfaces=surfaces,
-                                         max_workers=config.max_workers)
+        result, _snapshot = scan_account(
+            ctx, at=at, surfaces=surfaces, max_workers=config.max_workers
+        )
     result.metadata["surfaces"] = [s.id.value for s in surfaces]
     result.metadata["trigger"] = "scheduled"
     return result.to_document()

@@ -34,6 +34,7 @@ from phantomkeys.core.model import AccountEntry, ManagedPolicy, OrgSnapshot, Scp
 from phantomkeys.surfaces import Surface
 
 SCP_TYPE = "SERVICE_CONTROL_POLICY"
+_SCP_ERRORS: tuple[type[BaseException], ...] = (*LOOKUP_ERRORS, json.JSONDecodeError)
 ROLE_SESSION_SECONDS = 3600
 
 
@@ -73,27 +74,41 @@ def get_org_tree(ctx: AwsContext) -> OrgTree:
     desc = org.describe_organization()["Organization"]
     roots = org.list_roots()["Roots"]
     root = roots[0]
-    scp_enabled = any(t["Type"] == SCP_TYPE and t["Status"] == "ENABLED"
-                      for t in root.get("PolicyTypes", ()))
+    scp_enabled = any(
+        t["Type"] == SCP_TYPE and t["Status"] == "ENABLED" for t in root.get("PolicyTypes", ())
+    )
     names = {root["Id"]: root.get("Name", "Root")}
     accounts: list[OrgAccount] = []
     # Breadth-first over the OU tree: two calls per node, not per account.
     queue: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
-        (root["Id"], (root["Id"],), (names[root["Id"]],))]
+        (root["Id"], (root["Id"],), (names[root["Id"]],))
+    ]
     while queue:
         node, path, path_names = queue.pop(0)
         for a in _pages(org.list_accounts_for_parent, "Accounts", ParentId=node):
-            accounts.append(OrgAccount(account_id=a["Id"], name=a.get("Name", ""),
-                                       status=a.get("Status", "ACTIVE"), path=path,
-                                       path_names=path_names))
-        for ou in _pages(org.list_organizational_units_for_parent, "OrganizationalUnits",
-                         ParentId=node):
+            accounts.append(
+                OrgAccount(
+                    account_id=a["Id"],
+                    name=a.get("Name", ""),
+                    status=a.get("Status", "ACTIVE"),
+                    path=path,
+                    path_names=path_names,
+                )
+            )
+        for ou in _pages(
+            org.list_organizational_units_for_parent, "OrganizationalUnits", ParentId=node
+        ):
             names[ou["Id"]] = ou.get("Name", ou["Id"])
             queue.append((ou["Id"], (*path, ou["Id"]), (*path_names, names[ou["Id"]])))
     accounts.sort(key=lambda a: a.account_id)
-    return OrgTree(organization_id=desc["Id"], management_account_id=desc["MasterAccountId"],
-                   root_id=root["Id"], scp_enabled=scp_enabled, accounts=accounts,
-                   node_names=names)
+    return OrgTree(
+        organization_id=desc["Id"],
+        management_account_id=desc["MasterAccountId"],
+        root_id=root["Id"],
+        scp_enabled=scp_enabled,
+        accounts=accounts,
+        node_names=names,
+    )
 
 
 class ScpCache:
@@ -115,8 +130,9 @@ class ScpCache:
             if target not in self._node:
                 org = self.ctx.client("organizations")
                 try:
-                    listed = _pages(org.list_policies_for_target, "Policies", TargetId=target,
-                                    Filter=SCP_TYPE)
+                    listed = _pages(
+                        org.list_policies_for_target, "Policies", TargetId=target, Filter=SCP_TYPE
+                    )
                     self._node[target] = tuple(p["Id"] for p in listed)
                 except LOOKUP_ERRORS as exc:
                     self._node[target] = exc
@@ -133,9 +149,12 @@ class ScpCache:
                     p = org.describe_policy(PolicyId=policy_id)["Policy"]
                     summary = p["PolicySummary"]
                     self._doc[policy_id] = ManagedPolicy(
-                        arn=summary["Arn"], name=summary.get("Name", policy_id),
-                        document=json.loads(p["Content"]), version_id=None)
-                except (*LOOKUP_ERRORS, json.JSONDecodeError) as exc:
+                        arn=summary["Arn"],
+                        name=summary.get("Name", policy_id),
+                        document=json.loads(p["Content"]),
+                        version_id=None,
+                    )
+                except _SCP_ERRORS as exc:
                     self._doc[policy_id] = exc
             value = self._doc[policy_id]
         if isinstance(value, BaseException):
@@ -150,33 +169,46 @@ class ScpCache:
             levels = []
             for node in (*account.path, account.account_id):
                 ids = self.policies_for(node)
-                levels.append(ScpLevel(target_id=node,
-                                       target_name=tree.node_names.get(node, account.name),
-                                       policies=tuple(self.document(i) for i in ids)))
+                levels.append(
+                    ScpLevel(
+                        target_id=node,
+                        target_name=tree.node_names.get(node, account.name),
+                        policies=tuple(self.document(i) for i in ids),
+                    )
+                )
             return tuple(levels)
-        except (*LOOKUP_ERRORS, json.JSONDecodeError):
+        except _SCP_ERRORS:
             return None
 
 
-def assumed_session(ctx: AwsContext, role_arn: str, *, session_name: str,
-                    external_id: str | None) -> boto3.session.Session:
+def assumed_session(
+    ctx: AwsContext, role_arn: str, *, session_name: str, external_id: str | None
+) -> boto3.session.Session:
     """A session on ``role_arn`` whose credentials refresh before they expire."""
     sts = ctx.client("sts")
 
     def refresh() -> dict[str, str]:
-        kwargs: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name,
-                                  "DurationSeconds": ROLE_SESSION_SECONDS}
+        kwargs: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": session_name,
+            "DurationSeconds": ROLE_SESSION_SECONDS,
+        }
         if external_id:
             kwargs["ExternalId"] = external_id
         creds = sts.assume_role(**kwargs)["Credentials"]
         expiry = creds["Expiration"]
         if isinstance(expiry, datetime):
             expiry = expiry.astimezone(UTC).isoformat()
-        return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
-                "token": creds["SessionToken"], "expiry_time": expiry}
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": expiry,
+        }
 
     credentials = RefreshableCredentials.create_from_metadata(
-        metadata=refresh(), refresh_using=refresh, method="sts-assume-role")
+        metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
+    )
     core = get_session()
     # Reuse the parent's loaded service models: loading them again per account
     # costs ~0.1 s of CPU each.
@@ -212,8 +244,10 @@ class Checkpoint:
         except ValueError:
             raise ValueError(f"checkpoint {self.path} is not a phantomkeys checkpoint") from None
         if head.get("scope") != self.scope:
-            raise ValueError(f"checkpoint {self.path} is for a different scan "
-                             f"(scope {head.get('scope')}); remove it or drop --resume")
+            raise ValueError(
+                f"checkpoint {self.path} is for a different scan "
+                f"(scope {head.get('scope')}); remove it or drop --resume"
+            )
         for line in lines[1:]:
             try:
                 entry = json.loads(line)
@@ -239,8 +273,11 @@ class Checkpoint:
 
     def completed(self) -> dict[str, AccountEntry]:
         """Accounts that need no rescan: those that ended ``ok`` or ``skipped``."""
-        return {k: AccountEntry.from_dict(v) for k, v in self.done.items()
-                if v.get("status") in ("ok", "skipped")}
+        return {
+            k: AccountEntry.from_dict(v)
+            for k, v in self.done.items()
+            if v.get("status") in ("ok", "skipped")
+        }
 
 
 @dataclass
@@ -257,16 +294,21 @@ class OrgScanOptions:
 
     def scope(self) -> dict[str, Any]:
         """What a checkpoint must match to be resumed by this scan."""
-        return {"surfaces": sorted(s.id.value for s in self.surfaces),
-                "accounts": sorted(self.accounts), "exclude": sorted(self.exclude),
-                "ous": sorted(self.ous), "role": self.role}
+        return {
+            "surfaces": sorted(s.id.value for s in self.surfaces),
+            "accounts": sorted(self.accounts),
+            "exclude": sorted(self.exclude),
+            "ous": sorted(self.ous),
+            "role": self.role,
+        }
 
 
-def select_accounts(tree: OrgTree, opts: OrgScanOptions) -> tuple[list[OrgAccount],
-                                                                  list[OrgAccount]]:
+def select_accounts(
+    tree: OrgTree, opts: OrgScanOptions
+) -> tuple[list[OrgAccount], list[OrgAccount]]:
     """(to scan, skipped as suspended) after --accounts / --exclude / --ou."""
-    chosen = []
-    suspended = []
+    chosen: list[OrgAccount] = []
+    suspended: list[OrgAccount] = []
     for a in tree.accounts:
         if opts.accounts and a.account_id not in opts.accounts:
             continue
@@ -296,13 +338,17 @@ def scan_organization(
     done: dict[str, AccountEntry] = checkpoint.completed() if checkpoint else {}
     todo = [a for a in chosen if a.account_id not in done]
     on_start(len(chosen), len(chosen) - len(todo))
-    entries: dict[str, AccountEntry] = {k: v for k, v in done.items()
-                                        if k in {a.account_id for a in chosen}}
+    entries: dict[str, AccountEntry] = {
+        k: v for k, v in done.items() if k in {a.account_id for a in chosen}
+    }
     for a in suspended:
-        entries[a.account_id] = AccountEntry(account_id=a.account_id, name=a.name,
-                                             status="skipped",
-                                             error=f"account is {a.status.lower()}",
-                                             ou_path=a.path_names)
+        entries[a.account_id] = AccountEntry(
+            account_id=a.account_id,
+            name=a.name,
+            status="skipped",
+            error=f"account is {a.status.lower()}",
+            ou_path=a.path_names,
+        )
 
     def one(account: OrgAccount) -> AccountEntry:
         counter = CallCounter()
@@ -312,25 +358,35 @@ def scan_organization(
             else:
                 partition = ctx.partition
                 role_arn = f"arn:{partition}:iam::{account.account_id}:role/{opts.role}"
-                session = assumed_session(ctx, role_arn, session_name=opts.role_session_name,
-                                          external_id=opts.external_id)
+                session = assumed_session(
+                    ctx, role_arn, session_name=opts.role_session_name, external_id=opts.external_id
+                )
                 actx = AwsContext(session=session, counter=counter, max_pool=ctx.max_pool)
             levels = scps.levels(tree, account)
-            snap = collect_account(actx, surfaces=opts.surfaces, fresh=opts.fresh,
-                                   max_workers=2, scps=levels, now=now)
+            snap = collect_account(
+                actx, surfaces=opts.surfaces, fresh=opts.fresh, max_workers=2, scps=levels, now=now
+            )
             status = "incomplete" if snap.unrecovered() or levels is None else "ok"
             error = None
             if levels is None:
                 error = "SCPs could not be read; capabilities ignore SCPs for this account"
-            return AccountEntry(account_id=account.account_id, name=account.name,
-                                status=status, error=error, ou_path=account.path_names,
-                                snapshot=snap)
+            return AccountEntry(
+                account_id=account.account_id,
+                name=account.name,
+                status=status,
+                error=error,
+                ou_path=account.path_names,
+                snapshot=snap,
+            )
         except (*LOOKUP_ERRORS, botocore.exceptions.BotoCoreError) as exc:
             what = "cannot assume role" if "AssumeRole" in str(exc) else "scan failed"
-            return AccountEntry(account_id=account.account_id, name=account.name,
-                                status="error",
-                                error=f"{what}: {error_code(exc)}: {error_message(exc)[:200]}",
-                                ou_path=account.path_names)
+            return AccountEntry(
+                account_id=account.account_id,
+                name=account.name,
+                status="error",
+                error=f"{what}: {error_code(exc)}: {error_message(exc)[:200]}",
+                ou_path=account.path_names,
+            )
         finally:
             ctx.counter.merge(counter)
 
@@ -358,7 +414,10 @@ def scan_organization(
     pool.shutdown(wait=True)
 
     ordered = tuple(entries[k] for k in sorted(entries))
-    return OrgSnapshot(organization_id=tree.organization_id,
-                       management_account_id=tree.management_account_id, collected_at=now,
-                       accounts=ordered, api_calls=ctx.counter.snapshot()["by_operation"])
-
+    return OrgSnapshot(
+        organization_id=tree.organization_id,
+        management_account_id=tree.management_account_id,
+        collected_at=now,
+        accounts=ordered,
+        api_calls=ctx.counter.snapshot()["by_operation"],
+    )

@@ -24,12 +24,26 @@ import botocore.exceptions
 from phantomkeys.aws.session import error_code, error_message
 
 BATCH_SIZE = 100
-THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException",
-                              "LimitExceededException", "Throttling", "RequestLimitExceeded"})
+THROTTLING_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "LimitExceededException",
+        "Throttling",
+        "RequestLimitExceeded",
+    }
+)
 #: Errors that will refuse every batch the same way.
-FATAL_CODES = frozenset({"InvalidAccessException", "AccessDeniedException",
-                         "AccessDenied", "UnrecognizedClientException",
-                         "InvalidClientTokenId", "ExpiredTokenException"})
+FATAL_CODES = frozenset(
+    {
+        "InvalidAccessException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredTokenException",
+    }
+)
 
 
 class ClientFactory(Protocol):
@@ -62,8 +76,9 @@ class ImportOutcome:
         return self.failed == 0
 
     def __str__(self) -> str:
-        text = (f"imported {self.imported} finding(s) in {self.batches} batch(es), "
-                f"{self.failed} failed")
+        text = (
+            f"imported {self.imported} finding(s) in {self.batches} batch(es), {self.failed} failed"
+        )
         if self.retries:
             text += f", {self.retries} throttled retr{'y' if self.retries == 1 else 'ies'}"
         if self.skipped:
@@ -74,9 +89,14 @@ class ImportOutcome:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"imported": self.imported, "failed": self.failed, "batches": self.batches,
-                "retries": self.retries, "skipped": self.skipped,
-                "failures": [f.to_dict() for f in self.failures]}
+        return {
+            "imported": self.imported,
+            "failed": self.failed,
+            "batches": self.batches,
+            "retries": self.retries,
+            "skipped": self.skipped,
+            "failures": [f.to_dict() for f in self.failures],
+        }
 
 
 def _client(clients: ClientFactory, region: str | None) -> Any:
@@ -85,17 +105,22 @@ def _client(clients: ClientFactory, region: str | None) -> Any:
     return clients.client("securityhub", region) if region else clients.client("securityhub")
 
 
-def import_findings(clients: ClientFactory, findings: Sequence[Mapping[str, Any]], *,
-                    region: str | None = None, max_attempts: int = 6,
-                    base_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep
-                    ) -> ImportOutcome:
+def import_findings(
+    clients: ClientFactory,
+    findings: Sequence[Mapping[str, Any]],
+    *,
+    region: str | None = None,
+    max_attempts: int = 6,
+    base_delay: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ImportOutcome:
     """Send ASFF ``findings`` with ``BatchImportFindings``, 100 at a time."""
     client = _client(clients, region)
     imported = failed = retries = batches = 0
     failures: list[ImportFailure] = []
     items = list(findings)
     for start in range(0, len(items), BATCH_SIZE):
-        batch = items[start:start + BATCH_SIZE]
+        batch = items[start : start + BATCH_SIZE]
         batches += 1
         for attempt in range(1, max_attempts + 1):
             try:
@@ -107,31 +132,39 @@ def import_findings(clients: ClientFactory, findings: Sequence[Mapping[str, Any]
                     sleep(base_delay * 2 ** (attempt - 1))
                     continue
                 failed += len(batch)
-                failures += [ImportFailure(str(f.get("Id")), code, error_message(exc))
-                             for f in batch]
+                failures += [
+                    ImportFailure(str(f.get("Id")), code, error_message(exc)) for f in batch
+                ]
                 if code in FATAL_CODES:
-                    rest = items[start + BATCH_SIZE:]
+                    rest = items[start + BATCH_SIZE :]
                     failed += len(rest)
-                    failures += [ImportFailure(str(f.get("Id")), code, "not sent: " + code)
-                                 for f in rest]
+                    failures += [
+                        ImportFailure(str(f.get("Id")), code, "not sent: " + code) for f in rest
+                    ]
                     return ImportOutcome(imported, failed, batches, retries, tuple(failures))
                 break
             except botocore.exceptions.BotoCoreError as exc:
                 failed += len(batch)
-                failures += [ImportFailure(str(f.get("Id")), error_code(exc), str(exc))
-                             for f in batch]
+                failures += [
+                    ImportFailure(str(f.get("Id")), error_code(exc), str(exc)) for f in batch
+                ]
                 break
             rejected = response.get("FailedFindings") or []
             imported += int(response.get("SuccessCount", len(batch) - len(rejected)))
             failed += int(response.get("FailedCount", len(rejected)))
-            failures += [ImportFailure(str(r.get("Id")), str(r.get("ErrorCode")),
-                                       str(r.get("ErrorMessage", ""))) for r in rejected]
+            failures += [
+                ImportFailure(
+                    str(r.get("Id")), str(r.get("ErrorCode")), str(r.get("ErrorMessage", ""))
+                )
+                for r in rejected
+            ]
             break
     return ImportOutcome(imported, failed, batches, retries, tuple(failures))
 
 
-def import_document(clients: Any, document: Mapping[str, Any], *,
-                    region: str | None = None) -> ImportOutcome:
+def import_document(
+    clients: Any, document: Mapping[str, Any], *, region: str | None = None
+) -> ImportOutcome:
     """Render a report document as ASFF for the caller's account and import it.
 
     The findings are filed under the importing account (see
@@ -149,8 +182,14 @@ def import_document(clients: Any, document: Mapping[str, Any], *,
     skipped = len(document_findings(document)) - len(asff)
     outcome = import_findings(clients, asff, region=region)
     if skipped:
-        outcome = ImportOutcome(outcome.imported, outcome.failed, outcome.batches,
-                                outcome.retries, outcome.failures, skipped)
+        outcome = ImportOutcome(
+            outcome.imported,
+            outcome.failed,
+            outcome.batches,
+            outcome.retries,
+            outcome.failures,
+            skipped,
+        )
     return outcome
 
 

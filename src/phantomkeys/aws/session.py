@@ -11,9 +11,8 @@ import os
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
-
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import botocore.exceptions
@@ -88,7 +87,7 @@ def _install_fast_timestamps(session: boto3.session.Session) -> None:
     try:
         factory = session._session.get_component("response_parser_factory")
         factory.set_parser_defaults(timestamp_parser=_fast_timestamp)
-    except Exception:  # noqa: BLE001 - an optimisation only; botocore internals may move
+    except Exception:
         return
 
 
@@ -128,15 +127,17 @@ class AwsContext:
         key = (service, region)
         with self._lock:
             if key not in self._clients:
-                config = Config(retries=retry_config(),  # type: ignore[arg-type]
-                                max_pool_connections=self.max_pool,
-                                user_agent_extra="phantomkeys")
+                config = Config(
+                    retries=retry_config(),
+                    max_pool_connections=self.max_pool,
+                    user_agent_extra="phantomkeys",
+                )
                 kwargs: dict[str, Any] = {"config": config, "region_name": region or self.region}
                 endpoint = os.environ.get("AWS_ENDPOINT_URL")
                 if endpoint:
                     kwargs["endpoint_url"] = endpoint
                 try:
-                    client = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+                    client = self.session.client(service, **kwargs)
                 except botocore.exceptions.NoRegionError:
                     raise AwsSetupError("no AWS region configured; pass --region") from None
                 self._clients[key] = self.counter.attach(client)

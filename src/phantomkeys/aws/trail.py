@@ -134,8 +134,15 @@ def list_cloudtrail_objects(
 class S3Downloader:
     """Download listed objects batch by batch into a private temporary folder."""
 
-    def __init__(self, ctx: AwsContext, listing: S3Listing, *, workers: int = 8,
-                 max_files: int = 512, max_bytes: int = 48 << 20) -> None:
+    def __init__(
+        self,
+        ctx: AwsContext,
+        listing: S3Listing,
+        *,
+        workers: int = 8,
+        max_files: int = 512,
+        max_bytes: int = 48 << 20,
+    ) -> None:
         self.ctx = ctx
         self.listing = listing
         self.workers = workers
@@ -198,8 +205,12 @@ LOOKUP_RATE_PER_SECOND = 2.0
 class RateLimiter:
     """At most ``rate`` calls per second (per account and region, as AWS enforces)."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.interval = 1.0 / rate
         self.clock = clock
         self.sleep = sleep
@@ -226,9 +237,15 @@ class LookupResult:
 
 
 def lookup_events(
-    ctx: AwsContext, region: str, attribute: str, value: str, *,
-    start: datetime | None = None, end: datetime | None = None,
-    limiter: RateLimiter | None = None, max_pages: int | None = None,
+    ctx: AwsContext,
+    region: str,
+    attribute: str,
+    value: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limiter: RateLimiter | None = None,
+    max_pages: int | None = None,
 ) -> LookupResult:
     """All events for one lookup attribute in one region, parsed from CloudTrailEvent."""
     import json
@@ -257,9 +274,11 @@ def lookup_events(
                     parsed = None
                 if not isinstance(parsed, dict):
                     parsed = {
-                        "eventID": ev.get("EventId"), "eventName": ev.get("EventName"),
+                        "eventID": ev.get("EventId"),
+                        "eventName": ev.get("EventName"),
                         "eventSource": ev.get("EventSource"),
-                        "eventTime": _iso(ev.get("EventTime")), "awsRegion": region,
+                        "eventTime": _iso(ev.get("EventTime")),
+                        "awsRegion": region,
                         "userIdentity": {"userName": ev.get("Username")},
                     }
                 result.events.append(parsed)

@@ -67,8 +67,9 @@ def _iso(value: datetime | None) -> str | None:
 
 def _failed(what: str, exc: BaseException) -> Verification:
     code = error_code(exc)
-    return Verification(VerifyStatus.UNKNOWN, f"{what} failed: {code}: {error_message(exc)}",
-                        error=code)
+    return Verification(
+        VerifyStatus.UNKNOWN, f"{what} failed: {code}: {error_message(exc)}", error=code
+    )
 
 
 def verify_keys(ctx: AwsContext, keys: Iterable[DecodedKey], *, at: datetime) -> VerifyReport:
@@ -78,7 +79,8 @@ def verify_keys(ctx: AwsContext, keys: Iterable[DecodedKey], *, at: datetime) ->
     for key in {k.token_sha256: k for k in keys}.values():
         if key.expired(at):
             report.verifications[key.token_sha256] = Verification(
-                VerifyStatus.DEAD, f"expired at {_iso(key.expires_at)}")
+                VerifyStatus.DEAD, f"expired at {_iso(key.expires_at)}"
+            )
         else:
             pending.append(key)
     if not pending:
@@ -121,8 +123,11 @@ def _verify_long_term(iam: Any, key: DecodedKey, at: datetime) -> Verification:
         iam.get_user(UserName=user)
     except LOOKUP_ERRORS as exc:
         if error_code(exc) == _NO_SUCH_ENTITY:
-            return Verification(VerifyStatus.DEAD, f"IAM user {user} no longer exists",
-                                details={"user_exists": False})
+            return Verification(
+                VerifyStatus.DEAD,
+                f"IAM user {user} no longer exists",
+                details={"user_exists": False},
+            )
         return _failed("iam:GetUser", exc)
     credentials: list[dict[str, Any]] = []
     marker: str | None = None
@@ -138,8 +143,11 @@ def _verify_long_term(iam: Any, key: DecodedKey, at: datetime) -> Verification:
                 break
     except LOOKUP_ERRORS as exc:
         if error_code(exc) == _NO_SUCH_ENTITY:
-            return Verification(VerifyStatus.DEAD, f"IAM user {user} no longer exists",
-                                details={"user_exists": False})
+            return Verification(
+                VerifyStatus.DEAD,
+                f"IAM user {user} no longer exists",
+                details={"user_exists": False},
+            )
         return _failed("iam:ListServiceSpecificCredentials", exc)
     alias = f"{user}{key.key_marker or ''}-at-{key.account_id}"
     matched = [c for c in credentials if c.get("ServiceCredentialAlias") == alias]
@@ -147,29 +155,45 @@ def _verify_long_term(iam: Any, key: DecodedKey, at: datetime) -> Verification:
     # matches; then every credential of the user counts (fail closed).
     candidates = matched or credentials
     summary = [
-        {"id": c.get("ServiceSpecificCredentialId"), "status": c.get("Status"),
-         "expires": _iso(c.get("ExpirationDate")) if isinstance(c.get("ExpirationDate"),
-                                                                 datetime) else None}
+        {
+            "id": c.get("ServiceSpecificCredentialId"),
+            "status": c.get("Status"),
+            "expires": _iso(c.get("ExpirationDate"))
+            if isinstance(c.get("ExpirationDate"), datetime)
+            else None,
+        }
         for c in candidates
     ]
-    details: dict[str, Any] = {"user_exists": True, "credentials": summary,
-                               "matched_by_alias": bool(matched)}
+    details: dict[str, Any] = {
+        "user_exists": True,
+        "credentials": summary,
+        "matched_by_alias": bool(matched),
+    }
     if not candidates:
-        return Verification(VerifyStatus.DEAD,
-                            f"IAM user {user} has no {surface.credential_service} credential "
-                            "any more", details=details)
-    active = [c for c in candidates
-              if c.get("Status") == "Active" and not _expired(c.get("ExpirationDate"), at)]
+        return Verification(
+            VerifyStatus.DEAD,
+            f"IAM user {user} has no {surface.credential_service} credential any more",
+            details=details,
+        )
+    active = [
+        c
+        for c in candidates
+        if c.get("Status") == "Active" and not _expired(c.get("ExpirationDate"), at)
+    ]
     if active:
-        which = "the key's credential" if matched else \
-            f"{len(active)} active {surface.credential_service} credential(s) of the user"
+        which = (
+            "the key's credential"
+            if matched
+            else f"{len(active)} active {surface.credential_service} credential(s) of the user"
+        )
         return Verification(VerifyStatus.LIVE, f"{which} is active", details=details)
     if any(c.get("Status") == "Inactive" for c in candidates):
-        return Verification(VerifyStatus.INACTIVE,
-                            "the credential exists but is Inactive (can be re-activated)",
-                            details=details)
-    return Verification(VerifyStatus.DEAD, "every matching credential has expired",
-                        details=details)
+        return Verification(
+            VerifyStatus.INACTIVE,
+            "the credential exists but is Inactive (can be re-activated)",
+            details=details,
+        )
+    return Verification(VerifyStatus.DEAD, "every matching credential has expired", details=details)
 
 
 def _expired(value: Any, at: datetime) -> bool:
@@ -198,8 +222,10 @@ def _verify_access_key(iam: Any, key: DecodedKey) -> Verification:
             if marker:
                 kwargs["Marker"] = marker
             page = iam.list_access_keys(**kwargs)
-            found = next((k for k in page.get("AccessKeyMetadata") or ()
-                          if k.get("AccessKeyId") == akid), None)
+            found = next(
+                (k for k in page.get("AccessKeyMetadata") or () if k.get("AccessKeyId") == akid),
+                None,
+            )
             marker = page.get("Marker")
             if not page.get("IsTruncated") or not marker:
                 break
@@ -209,11 +235,15 @@ def _verify_access_key(iam: Any, key: DecodedKey) -> Verification:
         return _failed("iam:ListAccessKeys", exc)
     details = {"signing_user": user}
     if found is None:
-        return Verification(VerifyStatus.DEAD, f"access key {akid} is no longer on user {user}",
-                            details=details)
+        return Verification(
+            VerifyStatus.DEAD, f"access key {akid} is no longer on user {user}", details=details
+        )
     if found.get("Status") == "Active":
-        return Verification(VerifyStatus.LIVE,
-                            f"signing access key {akid} of user {user} is active",
-                            details=details)
-    return Verification(VerifyStatus.INACTIVE, f"signing access key {akid} is Inactive",
-                        details=details)
+        return Verification(
+            VerifyStatus.LIVE,
+            f"signing access key {akid} of user {user} is active",
+            details=details,
+        )
+    return Verification(
+        VerifyStatus.INACTIVE, f"signing access key {akid} is Inactive", details=details
+    )

@@ -19,11 +19,19 @@ from phantomkeys._meta import __version__
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("phantomkeys.cli.demo", "demo", "Guided tour of phantomkeys on the built-in lab."),
     "decode": ("phantomkeys.cli.decode", "decode", "Decode API keys offline (no AWS access)."),
-    "scan": ("phantomkeys.cli.scan", "scan", "Find every API-key holder and rate its blast radius."),
+    "scan": (
+        "phantomkeys.cli.scan",
+        "scan",
+        "Find every API-key holder and rate its blast radius.",
+    ),
     "audit": ("phantomkeys.cli.scan", "scan", "Alias of scan."),
     "report": ("phantomkeys.cli.respond", "report", "Incident report for one user or key."),
     "revoke": ("phantomkeys.cli.respond", "revoke", "Emergency revocation of a key."),
-    "cleanup": ("phantomkeys.cli.respond", "cleanup", "Delete orphaned phantom users, with backups."),
+    "cleanup": (
+        "phantomkeys.cli.respond",
+        "cleanup",
+        "Delete orphaned phantom users, with backups.",
+    ),
     "restore": ("phantomkeys.cli.respond", "restore", "Undo what a revoke/cleanup backup allows."),
     "timeline": ("phantomkeys.cli.trail", "timeline", "CloudTrail activity of a user or key."),
     "hunt": ("phantomkeys.cli.trail", "hunt", "Run the detection rule pack over CloudTrail."),
@@ -35,7 +43,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("phantomkeys.cli.history", "schema", "Print the JSON Schema of an output."),
     "mint": ("phantomkeys.cli.saferpath", "mint", "Mint a short-term key from your credentials."),
     "least-privilege": (
-        "phantomkeys.cli.saferpath", "least_privilege", "Minimal policy from real activity."),
+        "phantomkeys.cli.saferpath",
+        "least_privilege",
+        "Minimal policy from real activity.",
+    ),
     "lab": ("phantomkeys.cli.lab", "lab", "The emulated AWS account and Organization."),
 }
 

@@ -44,7 +44,7 @@ class UsageProblem(click.ClickException):
 
     def __init__(self, message: str, *, code: int = ExitCode.USAGE, hint: str | None = None):
         super().__init__(message)
-        self.exit_code = code
+        setattr(self, "exit_code", int(code))  # noqa: B010 - click declares a class variable
         self.hint = hint
 
     def show(self, file: Any = None) -> None:
@@ -65,8 +65,11 @@ def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
     """Run the CLI with the house error policy (no tracebacks, documented exit codes)."""
     debug = os.environ.get("PHANTOMKEYS_DEBUG") == "1"
     try:
-        return group.main(args=list(argv) if argv is not None else None,
-                          prog_name="phantomkeys", standalone_mode=True)
+        return group.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="phantomkeys",
+            standalone_mode=True,
+        )
     except KeyboardInterrupt:  # pragma: no cover - click handles most
         stderr.print("interrupted")
         sys.exit(130)
@@ -124,10 +127,14 @@ def dumps_json(document: Any) -> str:
         import orjson
     except ImportError:  # pragma: no cover - orjson is a dependency
         return json.dumps(document, indent=2, sort_keys=False, default=_json_default) + "\n"
-    return orjson.dumps(document, default=_json_default,
-                        option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
-                        | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-                        ).decode("utf-8")
+    return orjson.dumps(
+        document,
+        default=_json_default,
+        option=orjson.OPT_INDENT_2
+        | orjson.OPT_APPEND_NEWLINE
+        | orjson.OPT_NON_STR_KEYS
+        | orjson.OPT_PASSTHROUGH_DATETIME,
+    ).decode("utf-8")
 
 
 def _json_default(value: Any) -> Any:
@@ -147,25 +154,35 @@ def default_format() -> str:
 
 def format_option(choices: Sequence[str], *, help_extra: str = "") -> Callable[[F], F]:
     return click.option(
-        "--format", "fmt", type=click.Choice(list(choices), case_sensitive=False),
-        default=None, show_default=False,
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices), case_sensitive=False),
+        default=None,
+        show_default=False,
         help=f"Output format ({', '.join(choices)}); default: table on a terminal, "
-             f"json when piped. {help_extra}".strip(),
+        f"json when piped. {help_extra}".strip(),
     )
 
 
 def output_option() -> Callable[[F], F]:
     return click.option(
-        "-o", "--output", "output", type=click.Path(dir_okay=False, allow_dash=True),
-        default=None, help="Write results to FILE (created with mode 0600) instead of stdout.",
+        "-o",
+        "--output",
+        "output",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        default=None,
+        help="Write results to FILE (created with mode 0600) instead of stdout.",
     )
 
 
 def fail_on_option(default: str | None = None, *, allow_new: bool = False) -> Callable[[F], F]:
     choices = [s.value for s in Severity] + (["new"] if allow_new else []) + ["never"]
     return click.option(
-        "--fail-on", "fail_on", type=click.Choice(choices, case_sensitive=False),
-        default=default, show_default=default is not None,
+        "--fail-on",
+        "fail_on",
+        type=click.Choice(choices, case_sensitive=False),
+        default=default,
+        show_default=default is not None,
         help="Exit 1 when a finding is at or above this severity.",
     )
 

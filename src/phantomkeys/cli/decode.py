@@ -79,20 +79,39 @@ def decode_one(item: KeyInput, *, at: datetime, reveal: bool, partition: str) ->
 
 @click.command("decode")
 @click.argument("keys", nargs=-1, metavar="[KEY]...")
-@click.option("-f", "--file", "file", metavar="FILE",
-              help="Read keys from FILE, one per line (blank lines ignored); '-' for stdin.")
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    metavar="FILE",
+    help="Read keys from FILE, one per line (blank lines ignored); '-' for stdin.",
+)
 @format_option(["table", "json"])
 @output_option()
-@click.option("--reveal", is_flag=True,
-              help="Also print the secret part of each key (never shown otherwise).")
-@click.option("--at", "at", metavar="TIME",
-              help="Judge expiry at TIME (ISO-8601, e.g. when the key leaked) instead of now.")
-@click.option("--partition", type=click.Choice(["aws", "aws-us-gov", "aws-cn"]), default="aws",
-              show_default=True,
-              help="Partition for the IAM user ARN of long-term keys (the key does not say).")
+@click.option(
+    "--reveal", is_flag=True, help="Also print the secret part of each key (never shown otherwise)."
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="Judge expiry at TIME (ISO-8601, e.g. when the key leaked) instead of now.",
+)
+@click.option(
+    "--partition",
+    type=click.Choice(["aws", "aws-us-gov", "aws-cn"]),
+    default="aws",
+    show_default=True,
+    help="Partition for the IAM user ARN of long-term keys (the key does not say).",
+)
 def decode(
-    keys: tuple[str, ...], file: str | None, fmt: str | None, output: str | None,
-    reveal: bool, at: str | None, partition: str,
+    keys: tuple[str, ...],
+    file: str | None,
+    fmt: str | None,
+    output: str | None,
+    reveal: bool,
+    at: str | None,
+    partition: str,
 ) -> None:
     """Decode Bedrock and Claude Platform API keys offline.
 
@@ -116,8 +135,10 @@ def decode(
     still reported).
     """
     if any(k != "-" for k in keys):
-        warn("keys given as arguments stay in your shell history; prefer stdin "
-             "('phantomkeys decode -') or -f FILE.")
+        warn(
+            "keys given as arguments stay in your shell history; prefer stdin "
+            "('phantomkeys decode -') or -f FILE."
+        )
     when = parse_time(at) if at else now_utc()
     items = list(read_inputs(keys, file))
     if not items:
@@ -142,8 +163,7 @@ def decode(
 
 
 def render_table(results: list[dict[str, Any]], stream: Any, *, reveal: bool) -> None:
-    console = Console(file=stream, width=max(100, Console().width), highlight=False,
-                      soft_wrap=True)
+    console = Console(file=stream, width=max(100, Console().width), highlight=False, soft_wrap=True)
     for r in results:
         table = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
         table.add_column(style="bold cyan", no_wrap=True)
@@ -165,10 +185,27 @@ def render_table(results: list[dict[str, Any]], stream: Any, *, reveal: bool) ->
 
 
 _TABLE_FIELDS = (
-    "surface", "kind", "account_id", "account_id_source", "username", "iam_user_arn",
-    "key_position", "key_marker", "secret_sha256", "access_key_id", "access_key_type",
-    "region", "issued_at", "expires_at", "lifetime_seconds", "expired", "signed_service",
-    "signed_host", "has_session_token", "token_sha256", "input_sha256",
+    "surface",
+    "kind",
+    "account_id",
+    "account_id_source",
+    "username",
+    "iam_user_arn",
+    "key_position",
+    "key_marker",
+    "secret_sha256",
+    "access_key_id",
+    "access_key_type",
+    "region",
+    "issued_at",
+    "expires_at",
+    "lifetime_seconds",
+    "expired",
+    "signed_service",
+    "signed_host",
+    "has_session_token",
+    "token_sha256",
+    "input_sha256",
 )
 
 _AKID_MEANING = {

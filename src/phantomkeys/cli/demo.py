@@ -98,9 +98,11 @@ def _show_decode(text: str) -> str:
     lines = []
     for r in doc.get("results", []):
         if r.get("valid"):
-            lines.append(f"{r['surface']} {r['kind']} key of IAM user {r['username']} in account "
-                         f"{r['account_id']} ({r['key_position']} key), secret sha256 "
-                         f"{r['secret_sha256'][:16]}…")
+            lines.append(
+                f"{r['surface']} {r['kind']} key of IAM user {r['username']} in account "
+                f"{r['account_id']} ({r['key_position']} key), secret sha256 "
+                f"{r['secret_sha256'][:16]}…"
+            )
     return "\n".join(lines)
 
 

@@ -23,14 +23,22 @@ from phantomkeys.cli.common import (
 )
 from phantomkeys.report.document import SEVERITIES
 
-_SEV_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "blue",
-              "info": "dim"}
+_SEV_STYLE = {
+    "critical": "bold red",
+    "high": "red",
+    "medium": "yellow",
+    "low": "blue",
+    "info": "dim",
+}
 
 
 def _history_option(f: Any) -> Any:
-    return click.option("--history", "history_path", metavar="PATH",
-                        help="Scan history database (default: in your user data folder, or "
-                             "$PHANTOMKEYS_HISTORY).")(f)
+    return click.option(
+        "--history",
+        "history_path",
+        metavar="PATH",
+        help="Scan history database (default: in your user data folder, or $PHANTOMKEYS_HISTORY).",
+    )(f)
 
 
 def _store() -> Any:
@@ -61,15 +69,35 @@ def history() -> None:
 
 @history.command("list")
 @_history_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
-              help="Output format; default: table on a terminal, json when piped.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Only the newest N scans.")
-@click.option("--command", "command", type=click.Choice(["scan", "hunt", "leaks", "coverage"]),
-              default=None, help="Only scans of this command.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default=None,
+    help="Output format; default: table on a terminal, json when piped.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Only the newest N scans.",
+)
+@click.option(
+    "--command",
+    "command",
+    type=click.Choice(["scan", "hunt", "leaks", "coverage"]),
+    default=None,
+    help="Only scans of this command.",
+)
 @output_option()
-def history_list(history_path: str | None, fmt: str | None, limit: int | None,
-                 command: str | None, output: str | None) -> None:
+def history_list(
+    history_path: str | None,
+    fmt: str | None,
+    limit: int | None,
+    command: str | None,
+    output: str | None,
+) -> None:
     """List recorded scans, oldest first."""
     store = _store()
     try:
@@ -80,17 +108,25 @@ def history_list(history_path: str | None, fmt: str | None, limit: int | None,
         write_output(dumps_json(envelope(scans=[s.to_dict() for s in scans])), output)
         return
     console, buffer = _console()
-    table = Table(title=f"{len(scans)} recorded scan(s)", title_justify="left",
-                  header_style="bold")
+    table = Table(title=f"{len(scans)} recorded scan(s)", title_justify="left", header_style="bold")
     numeric = ("id", "findings", *SEVERITIES, "at-risk")
     for col in ("id", "scan time", "command", "scope", "findings", *SEVERITIES, "at-risk"):
-        table.add_column(col, overflow="fold", no_wrap=col != "scope",
-                         justify="right" if col in numeric else "left")
+        table.add_column(
+            col,
+            overflow="fold",
+            no_wrap=col != "scope",
+            justify="right" if col in numeric else "left",
+        )
     for s in scans:
-        table.add_row(str(s.id), s.scan_time or s.recorded_at, s.command, s.scope,
-                      str(s.finding_count),
-                      *(str(s.severity_counts.get(sev, 0)) for sev in SEVERITIES),
-                      str(s.summary.get("at-risk", "")))
+        table.add_row(
+            str(s.id),
+            s.scan_time or s.recorded_at,
+            s.command,
+            s.scope,
+            str(s.finding_count),
+            *(str(s.severity_counts.get(sev, 0)) for sev in SEVERITIES),
+            str(s.summary.get("at-risk", "")),
+        )
     console.print(table)
     write_output(buffer.getvalue(), output)
 
@@ -99,13 +135,23 @@ def history_list(history_path: str | None, fmt: str | None, limit: int | None,
 @click.argument("a", required=False, metavar="[A]")
 @click.argument("b", required=False, metavar="[B]")
 @_history_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default=None,
-              help="Output format; default: table on a terminal, json when piped.")
-@click.option("--fail-on-new", is_flag=True,
-              help="Exit 1 when B has findings that A does not.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    default=None,
+    help="Output format; default: table on a terminal, json when piped.",
+)
+@click.option("--fail-on-new", is_flag=True, help="Exit 1 when B has findings that A does not.")
 @output_option()
-def history_diff(a: str | None, b: str | None, history_path: str | None, fmt: str | None,
-                 fail_on_new: bool, output: str | None) -> None:
+def history_diff(
+    a: str | None,
+    b: str | None,
+    history_path: str | None,
+    fmt: str | None,
+    fail_on_new: bool,
+    output: str | None,
+) -> None:
     """What changed from scan A to scan B: new, resolved, changed findings.
 
     A and B are ids from `phantomkeys history list`, or `latest` / `previous`.
@@ -133,9 +179,14 @@ def history_diff(a: str | None, b: str | None, history_path: str | None, fmt: st
 @history.command("show")
 @click.argument("scan_id", metavar="ID")
 @_history_option
-@click.option("--format", "fmt", default="json", show_default=True,
-              type=click.Choice(["json", "sarif", "ocsf", "asff", "csv", "markdown", "html"]),
-              help="Re-render the recorded report in this format.")
+@click.option(
+    "--format",
+    "fmt",
+    default="json",
+    show_default=True,
+    type=click.Choice(["json", "sarif", "ocsf", "asff", "csv", "markdown", "html"]),
+    help="Re-render the recorded report in this format.",
+)
 @output_option()
 def history_show(scan_id: str, history_path: str | None, fmt: str, output: str | None) -> None:
     """Re-render a recorded scan (ID, latest or previous) in any report format."""
@@ -154,21 +205,30 @@ def history_show(scan_id: str, history_path: str | None, fmt: str, output: str |
 
 
 def _finding_line(f: Mapping[str, Any]) -> tuple[str, str, str, str]:
-    return (str(f.get("severity")), str(f.get("title")), str(f.get("account_id") or ""),
-            str(f.get("subject")))
+    return (
+        str(f.get("severity")),
+        str(f.get("title")),
+        str(f.get("account_id") or ""),
+        str(f.get("subject")),
+    )
 
 
 def render_diff_table(result: Any) -> str:
     console, buffer = _console()
     counts = result.to_dict()["counts"]
-    console.print(f"[bold]{result.before_label} → {result.after_label}[/]: "
-                  f"[red]{counts['new']} new[/], [green]{counts['resolved']} resolved[/], "
-                  f"{counts['changed']} changed, {counts['unverified']} unverified, "
-                  f"{counts['unchanged']} unchanged")
+    console.print(
+        f"[bold]{result.before_label} → {result.after_label}[/]: "
+        f"[red]{counts['new']} new[/], [green]{counts['resolved']} resolved[/], "
+        f"{counts['changed']} changed, {counts['unverified']} unverified, "
+        f"{counts['unchanged']} unchanged"
+    )
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
     sections: Sequence[tuple[str, Sequence[Mapping[str, Any]]]] = (
-        ("new", result.new), ("resolved", result.resolved), ("unverified", result.unverified))
+        ("new", result.new),
+        ("resolved", result.resolved),
+        ("unverified", result.unverified),
+    )
     for name, items in sections:
         if not items:
             continue
@@ -184,8 +244,10 @@ def render_diff_table(result: Any) -> str:
         for col in ("finding", "subject", "what changed"):
             table.add_column(col, overflow="fold")
         for c in result.changed:
-            what = "; ".join(f"{k}: {json.dumps(b, default=str)} → {json.dumps(a, default=str)}"
-                             for k, (b, a) in c.fields.items())
+            what = "; ".join(
+                f"{k}: {json.dumps(b, default=str)} → {json.dumps(a, default=str)}"
+                for k, (b, a) in c.fields.items()
+            )
             table.add_row(str(c.after.get("title")), str(c.after.get("subject")), what)
         console.print(table)
     return buffer.getvalue()
@@ -195,27 +257,42 @@ def render_diff_markdown(result: Any) -> str:
     from phantomkeys.report.markdown import code, esc
 
     counts = result.to_dict()["counts"]
-    lines = [f"## phantomkeys: changes {esc(result.before_label)} → {esc(result.after_label)}",
-             "", f"**{counts['new']} new**, {counts['resolved']} resolved, "
-             f"{counts['changed']} changed, {counts['unverified']} unverified, "
-             f"{counts['unchanged']} unchanged", ""]
+    lines = [
+        f"## phantomkeys: changes {esc(result.before_label)} → {esc(result.after_label)}",
+        "",
+        f"**{counts['new']} new**, {counts['resolved']} resolved, "
+        f"{counts['changed']} changed, {counts['unverified']} unverified, "
+        f"{counts['unchanged']} unchanged",
+        "",
+    ]
     lines += [f"> {esc(n)}" for n in result.notes]
-    for name, items in (("New", result.new), ("Resolved", result.resolved),
-                        ("Unverified (account not read completely)", result.unverified)):
+    for name, items in (
+        ("New", result.new),
+        ("Resolved", result.resolved),
+        ("Unverified (account not read completely)", result.unverified),
+    ):
         if not items:
             continue
-        lines += ["", f"### {name}", "", "| severity | finding | account | subject |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            f"### {name}",
+            "",
+            "| severity | finding | account | subject |",
+            "|---|---|---|---|",
+        ]
         for f in items:
             sev, title, account, subject = _finding_line(f)
             lines.append(f"| {esc(sev)} | {esc(title)} | {code(account)} | {code(subject)} |")
     if result.changed:
         lines += ["", "### Changed", "", "| finding | subject | what changed |", "|---|---|---|"]
         for c in result.changed:
-            what = "; ".join(f"{k}: {json.dumps(b, default=str)} → {json.dumps(a, default=str)}"
-                             for k, (b, a) in c.fields.items())
-            lines.append(f"| {esc(c.after.get('title'))} | {code(c.after.get('subject'))} | "
-                         f"{esc(what)} |")
+            what = "; ".join(
+                f"{k}: {json.dumps(b, default=str)} → {json.dumps(a, default=str)}"
+                for k, (b, a) in c.fields.items()
+            )
+            lines.append(
+                f"| {esc(c.after.get('title'))} | {code(c.after.get('subject'))} | {esc(what)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -223,8 +300,11 @@ def render_diff_markdown(result: Any) -> str:
 
 
 @click.command("schema")
-@click.argument("name", type=click.Choice(["scan", "hunt", "leaks", "coverage", "decode"]),
-                metavar="scan|hunt|leaks|coverage|decode")
+@click.argument(
+    "name",
+    type=click.Choice(["scan", "hunt", "leaks", "coverage", "decode"]),
+    metavar="scan|hunt|leaks|coverage|decode",
+)
 @output_option()
 def schema(name: str, output: str | None) -> None:
     """Print the JSON Schema (draft 2020-12) of a command's JSON output.

@@ -40,45 +40,96 @@ from phantomkeys.leaks import (
 )
 from phantomkeys.leaks.model import Verification
 
-_SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan",
-                   "info": "dim"}
+_SEVERITY_STYLE = {
+    "critical": "bold red",
+    "high": "red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
 
 
 @click.command("leaks")
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
-@click.option("--history", is_flag=True,
-              help="Also scan every reachable commit of the git repository at each PATH "
-                   "(each distinct blob once), with the commits that added and removed "
-                   "each key and whether it is still in HEAD.")
-@click.option("--all", "scan_all", is_flag=True,
-              help="Do not honour .gitignore: read every file (git internals excepted).")
-@click.option("--staged", is_flag=True,
-              help="Scan only the lines staged for commit (git diff --cached); for the "
-                   "pre-commit hook. PATH, if given, is the repository.")
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Also scan every reachable commit of the git repository at each PATH "
+    "(each distinct blob once), with the commits that added and removed "
+    "each key and whether it is still in HEAD.",
+)
+@click.option(
+    "--all",
+    "scan_all",
+    is_flag=True,
+    help="Do not honour .gitignore: read every file (git internals excepted).",
+)
+@click.option(
+    "--staged",
+    is_flag=True,
+    help="Scan only the lines staged for commit (git diff --cached); for the "
+    "pre-commit hook. PATH, if given, is the repository.",
+)
 @format_option(["table", "json", "sarif"], help_extra="sarif: SARIF 2.1.0 for code scanning.")
 @output_option()
-@click.option("--baseline", "baseline_path", metavar="FILE",
-              help="Accept the findings whose fingerprints FILE lists (JSON list, as written "
-                   "by --write-baseline): they are not reported and do not fail the run.")
-@click.option("--write-baseline", "write_baseline_path", metavar="FILE",
-              help="Write the fingerprints of every finding (plus --baseline's) to FILE.")
+@click.option(
+    "--baseline",
+    "baseline_path",
+    metavar="FILE",
+    help="Accept the findings whose fingerprints FILE lists (JSON list, as written "
+    "by --write-baseline): they are not reported and do not fail the run.",
+)
+@click.option(
+    "--write-baseline",
+    "write_baseline_path",
+    metavar="FILE",
+    help="Write the fingerprints of every finding (plus --baseline's) to FILE.",
+)
 @fail_on_option(default="high")
-@click.option("--verify", is_flag=True,
-              help="Ask IAM (with YOUR credentials, never the leaked key) whether each key's "
-                   "user and an active credential still exist. Read-only calls.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Ask IAM (with YOUR credentials, never the leaked key) whether each key's "
+    "user and an active credential still exist. Read-only calls.",
+)
 @click.option("--profile", metavar="NAME", help="AWS profile for --verify.")
 @click.option("--region", metavar="REGION", help="AWS region for --verify.")
-@click.option("--at", "at", metavar="TIME",
-              help="Judge short-term key expiry at TIME (ISO-8601) instead of now.")
-@click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Processes reading files in parallel on large scans.")
-@click.option("--partition", type=click.Choice(["aws", "aws-us-gov", "aws-cn"]), default="aws",
-              show_default=True, help="Partition for the IAM user ARN of long-term keys.")
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="Judge short-term key expiry at TIME (ISO-8601) instead of now.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Processes reading files in parallel on large scans.",
+)
+@click.option(
+    "--partition",
+    type=click.Choice(["aws", "aws-us-gov", "aws-cn"]),
+    default="aws",
+    show_default=True,
+    help="Partition for the IAM user ARN of long-term keys.",
+)
 def leaks(
-    paths: tuple[str, ...], history: bool, scan_all: bool, staged: bool, fmt: str | None,
-    output: str | None, baseline_path: str | None, write_baseline_path: str | None,
-    fail_on: str | None, verify: bool, profile: str | None, region: str | None,
-    at: str | None, jobs: int, partition: str,
+    paths: tuple[str, ...],
+    history: bool,
+    scan_all: bool,
+    staged: bool,
+    fmt: str | None,
+    output: str | None,
+    baseline_path: str | None,
+    write_baseline_path: str | None,
+    fail_on: str | None,
+    verify: bool,
+    profile: str | None,
+    region: str | None,
+    at: str | None,
+    jobs: int,
+    partition: str,
 ) -> None:
     """Find Bedrock and Claude Platform API keys in files and git history.
 
@@ -114,8 +165,9 @@ def leaks(
         baseline = _read_baseline(baseline_path)
     threshold = parse_fail_on(fail_on)
     when = parse_time(at) if at else now_utc()
-    options = ScanOptions(history=history, respect_ignore=not scan_all, staged=staged,
-                          jobs=jobs, partition=partition)
+    options = ScanOptions(
+        history=history, respect_ignore=not scan_all, staged=staged, jobs=jobs, partition=partition
+    )
 
     result = scan(list(paths), options, stdin=sys.stdin.buffer if "-" in paths else None)
 
@@ -133,8 +185,15 @@ def leaks(
     baseline_meta = None
     if baseline_path or write_baseline_path:
         baseline_meta = {"path": baseline_path or write_baseline_path, "suppressed": len(known)}
-    document = build_document(result, new, at=when, paths=list(paths) or ["."],
-                              options=options, baseline=baseline_meta, verify=verify_meta)
+    document = build_document(
+        result,
+        new,
+        at=when,
+        paths=list(paths) or ["."],
+        options=options,
+        baseline=baseline_meta,
+        verify=verify_meta,
+    )
 
     fmt = (fmt or default_format()).lower()
     if fmt == "json":
@@ -176,8 +235,9 @@ def _read_baseline(path: str) -> frozenset[str]:
         raise UsageProblem(f"--baseline {path}: {exc}") from None
 
 
-def _verify(hits: Sequence[Any], when: Any, profile: str | None, region: str | None
-            ) -> tuple[dict[str, Verification], dict[str, Any], int]:
+def _verify(
+    hits: Sequence[Any], when: Any, profile: str | None, region: str | None
+) -> tuple[dict[str, Verification], dict[str, Any], int]:
     from phantomkeys.aws.session import AwsContext, AwsSetupError
     from phantomkeys.aws.verify import verify_keys
 
@@ -200,8 +260,13 @@ def render_table(document: dict[str, Any], findings: Sequence[Finding]) -> str:
 
     buffer = StringIO()
     width = max(120, Console().width) if sys.stdout.isatty() else 160
-    console = Console(file=buffer, width=width, highlight=False, soft_wrap=False,
-                      force_terminal=sys.stdout.isatty())
+    console = Console(
+        file=buffer,
+        width=width,
+        highlight=False,
+        soft_wrap=False,
+        force_terminal=sys.stdout.isatty(),
+    )
     meta = document["metadata"]
     if findings:
         table = Table(box=None, pad_edge=False, header_style="bold")
@@ -246,8 +311,10 @@ def render_table(document: dict[str, Any], findings: Sequence[Finding]) -> str:
         parts[0] += " (" + ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items()) + ")"
     if "blobs_scanned" in stats:
         parts.append(f"{stats['blobs_scanned']} blobs in {stats['commits']} commits")
-    parts.append(f"{stats['files_scanned']} file(s), {_size(stats['bytes_scanned'])} "
-                 f"in {stats['duration_seconds']:.2f}s")
+    parts.append(
+        f"{stats['files_scanned']} file(s), {_size(stats['bytes_scanned'])} "
+        f"in {stats['duration_seconds']:.2f}s"
+    )
     if meta.get("skipped_total"):
         parts.append(f"{meta['skipped_total']} skipped")
     if meta.get("baseline"):

@@ -16,11 +16,23 @@ from phantomkeys.surfaces import Surface
 DEFAULT_CHECKPOINT = Path("phantomkeys-output") / "org-checkpoint.jsonl"
 
 
-def run_org_scan(*, profile: str | None, region: str | None, surfaces: Sequence[Surface],
-                 at: datetime, fresh: bool, max_workers: int, accounts: tuple[str, ...],
-                 exclude: tuple[str, ...], ous: tuple[str, ...], role: str,
-                 external_id: str | None, role_session_name: str, checkpoint: str | None,
-                 resume: bool) -> tuple[Any, OrgSnapshot]:
+def run_org_scan(
+    *,
+    profile: str | None,
+    region: str | None,
+    surfaces: Sequence[Surface],
+    at: datetime,
+    fresh: bool,
+    max_workers: int,
+    accounts: tuple[str, ...],
+    exclude: tuple[str, ...],
+    ous: tuple[str, ...],
+    role: str,
+    external_id: str | None,
+    role_session_name: str,
+    checkpoint: str | None,
+    resume: bool,
+) -> tuple[Any, OrgSnapshot]:
     from phantomkeys.aws.org import Checkpoint, OrgScanOptions, scan_organization
     from phantomkeys.aws.session import (
         LOOKUP_ERRORS,
@@ -32,9 +44,17 @@ def run_org_scan(*, profile: str | None, region: str | None, surfaces: Sequence[
     )
     from phantomkeys.scan import ScanResult, assess_org_snapshot
 
-    opts = OrgScanOptions(surfaces=surfaces, role=role, external_id=external_id,
-                          role_session_name=role_session_name, max_workers=max_workers,
-                          fresh=fresh, accounts=accounts, exclude=exclude, ous=ous)
+    opts = OrgScanOptions(
+        surfaces=surfaces,
+        role=role,
+        external_id=external_id,
+        role_session_name=role_session_name,
+        max_workers=max_workers,
+        fresh=fresh,
+        accounts=accounts,
+        exclude=exclude,
+        ous=ous,
+    )
     cp_path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
     cp = Checkpoint(cp_path, opts.scope())
     if resume:
@@ -48,19 +68,28 @@ def run_org_scan(*, profile: str | None, region: str | None, surfaces: Sequence[
         cp_path.unlink()
 
     counts = {"ok": 0, "failed": 0}
-    progress = Progress(TextColumn("[bold]accounts[/]"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[detail]}"), TimeRemainingColumn(),
-                        console=stderr, transient=False)
+    progress = Progress(
+        TextColumn("[bold]accounts[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    )
     task = progress.add_task("scan", total=None, detail="")
 
     def on_start(total: int, already: int) -> None:
-        progress.update(task, total=total, completed=already,
-                        detail=f"{already} from checkpoint" if already else "")
+        progress.update(
+            task,
+            total=total,
+            completed=already,
+            detail=f"{already} from checkpoint" if already else "",
+        )
 
     def on_account(entry: AccountEntry) -> None:
         counts["failed" if entry.status in ("error", "incomplete") else "ok"] += 1
-        progress.update(task, advance=1,
-                        detail=f"done {counts['ok']} · failed {counts['failed']}")
+        progress.update(task, advance=1, detail=f"done {counts['ok']} · failed {counts['failed']}")
 
     import threading
 
@@ -70,35 +99,50 @@ def run_org_scan(*, profile: str | None, region: str | None, surfaces: Sequence[
     try:
         ctx = AwsContext.from_cli(profile, region)
         with progress:
-            org = scan_organization(ctx, opts, now=at, checkpoint=cp, on_account=on_account,
-                                    on_start=on_start)
+            org = scan_organization(
+                ctx, opts, now=at, checkpoint=cp, on_account=on_account, on_start=on_start
+            )
     except KeyboardInterrupt:
-        raise UsageProblem(f"interrupted; finished accounts are in {cp_path}",
-                           hint="run the same command with --resume to scan only what is left",
-                           code=130) from None
+        raise UsageProblem(
+            f"interrupted; finished accounts are in {cp_path}",
+            hint="run the same command with --resume to scan only what is left",
+            code=130,
+        ) from None
     except AwsSetupError as exc:
         raise UsageProblem(str(exc)) from None
     except SETUP_ERRORS as exc:
-        raise UsageProblem(f"AWS credentials: {error_message(exc)}", hint=(
-            "configure credentials or pass --profile; for a long scan, "
-            "resume with --resume after renewing them")) from None
+        raise UsageProblem(
+            f"AWS credentials: {error_message(exc)}",
+            hint=(
+                "configure credentials or pass --profile; for a long scan, "
+                "resume with --resume after renewing them"
+            ),
+        ) from None
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
     except LOOKUP_ERRORS as exc:
         raise UsageProblem(
             f"cannot read the Organization: {error_code(exc)}: {error_message(exc)}",
             hint="run from the management account or a delegated administrator",
-            code=ExitCode.INCOMPLETE) from None
+            code=ExitCode.INCOMPLETE,
+        ) from None
     results = assess_org_snapshot(org, at=at, surfaces=surfaces)
     caller = ctx.client("sts").get_caller_identity()["Arn"]
-    result = ScanResult(at=at, accounts=results, caller_arn=caller,
-                        api_calls=dict(ctx.counter.snapshot()["by_operation"]))
+    result = ScanResult(
+        at=at,
+        accounts=results,
+        caller_arn=caller,
+        api_calls=dict(ctx.counter.snapshot()["by_operation"]),
+    )
     result.metadata.update(
         organization_id=org.organization_id,
         management_account_id=org.management_account_id,
         checkpoint=str(cp_path),
-        skipped=[{"account_id": e.account_id, "reason": e.error} for e in org.accounts
-                 if e.status == "skipped"],
+        skipped=[
+            {"account_id": e.account_id, "reason": e.error}
+            for e in org.accounts
+            if e.status == "skipped"
+        ],
     )
     for e in org.accounts:
         if e.status == "skipped":

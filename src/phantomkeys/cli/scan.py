@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -32,62 +33,145 @@ from phantomkeys.surfaces import select_surfaces
 
 SCAN_FORMATS = ("table", "json", "csv", "sarif", "markdown", "html", "ocsf", "asff")
 
-_STATUS_STYLE = {"at-risk": "bold red", "active": "yellow", "expired": "dim",
-                 "orphaned": "magenta", "unknown": "bold bright_red"}
-_SEV_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
-              "low": "cyan", "info": "dim"}
+_STATUS_STYLE = {
+    "at-risk": "bold red",
+    "active": "yellow",
+    "expired": "dim",
+    "orphaned": "magenta",
+    "unknown": "bold bright_red",
+}
+_SEV_STYLE = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
 
 
 def aws_options(f: Any) -> Any:
-    f = click.option("--region", metavar="REGION",
-                     help="AWS region for API calls (IAM is global; default from your config).")(f)
-    f = click.option("--profile", metavar="PROFILE",
-                     help="AWS CLI profile (SSO profiles work). Default: the standard chain.")(f)
+    f = click.option(
+        "--region",
+        metavar="REGION",
+        help="AWS region for API calls (IAM is global; default from your config).",
+    )(f)
+    f = click.option(
+        "--profile",
+        metavar="PROFILE",
+        help="AWS CLI profile (SSO profiles work). Default: the standard chain.",
+    )(f)
     return f
 
 
 @click.command("scan")
 @aws_options
-@click.option("--surface", type=click.Choice(["bedrock", "claude-platform", "all"]),
-              default="all", show_default=True, help="Which API-key surface to look at.")
-@click.option("--format", "fmt", type=click.Choice(SCAN_FORMATS, case_sensitive=False),
-              help="Output format; default: table on a terminal, json when piped.")
+@click.option(
+    "--surface",
+    type=click.Choice(["bedrock", "claude-platform", "all"]),
+    default="all",
+    show_default=True,
+    help="Which API-key surface to look at.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(SCAN_FORMATS, case_sensitive=False),
+    help="Output format; default: table on a terminal, json when piped.",
+)
 @output_option()
-@click.option("--save-snapshot", metavar="FILE",
-              help="Also write everything read from AWS to FILE (JSON, mode 0600).")
-@click.option("--from-snapshot", metavar="FILE",
-              help="Analyse a saved snapshot offline; no AWS access at all.")
+@click.option(
+    "--save-snapshot",
+    metavar="FILE",
+    help="Also write everything read from AWS to FILE (JSON, mode 0600).",
+)
+@click.option(
+    "--from-snapshot",
+    metavar="FILE",
+    help="Analyse a saved snapshot offline; no AWS access at all.",
+)
 @fail_on_option(allow_new=True)
-@click.option("--fresh", is_flag=True,
-              help="Confirm key holders' access keys, passwords and MFA with per-user calls "
-                   "instead of trusting the (up to 4 h old) credential report.")
-@click.option("--max-workers", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Parallel AWS calls (per-user lookups; accounts with --org).")
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Confirm key holders' access keys, passwords and MFA with per-user calls "
+    "instead of trusting the (up to 4 h old) credential report.",
+)
+@click.option(
+    "--max-workers",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Parallel AWS calls (per-user lookups; accounts with --org).",
+)
 @click.option("--org", is_flag=True, help="Scan every account of the Organization.")
 @click.option("--accounts", metavar="IDS", help="--org: only these account ids (comma-separated).")
 @click.option("--exclude", metavar="IDS", help="--org: skip these account ids (comma-separated).")
-@click.option("--ou", "ous", metavar="OU_ID", multiple=True,
-              help="--org: only accounts under this OU, recursively (repeatable).")
-@click.option("--role", default="OrganizationAccountAccessRole", show_default=True,
-              help="--org: role to assume in each member account.")
+@click.option(
+    "--ou",
+    "ous",
+    metavar="OU_ID",
+    multiple=True,
+    help="--org: only accounts under this OU, recursively (repeatable).",
+)
+@click.option(
+    "--role",
+    default="OrganizationAccountAccessRole",
+    show_default=True,
+    help="--org: role to assume in each member account.",
+)
 @click.option("--external-id", help="--org: ExternalId for AssumeRole.")
-@click.option("--role-session-name", default="phantomkeys-scan", show_default=True,
-              help="--org: role session name (shows in the members' CloudTrail).")
-@click.option("--checkpoint", metavar="FILE",
-              help="--org: checkpoint file (default: phantomkeys-output/org-checkpoint.jsonl).")
-@click.option("--resume", is_flag=True, help="--org: continue an interrupted scan from its "
-                                             "checkpoint, scanning only what is left.")
-@click.option("--history", "history_path", metavar="PATH",
-              help="Scan history database (default: in your user data folder).")
+@click.option(
+    "--role-session-name",
+    default="phantomkeys-scan",
+    show_default=True,
+    help="--org: role session name (shows in the members' CloudTrail).",
+)
+@click.option(
+    "--checkpoint",
+    metavar="FILE",
+    help="--org: checkpoint file (default: phantomkeys-output/org-checkpoint.jsonl).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="--org: continue an interrupted scan from its checkpoint, scanning only what is left.",
+)
+@click.option(
+    "--history",
+    "history_path",
+    metavar="PATH",
+    help="Scan history database (default: in your user data folder).",
+)
 @click.option("--no-history", is_flag=True, help="Do not record this scan in the history.")
-@click.option("--security-hub", is_flag=True,
-              help="Also import the findings into AWS Security Hub (BatchImportFindings).")
-def scan(profile: str | None, region: str | None, surface: str, fmt: str | None,
-         output: str | None, save_snapshot: str | None, from_snapshot: str | None,
-         fail_on: str | None, fresh: bool, max_workers: int, org: bool, accounts: str | None,
-         exclude: str | None, ous: Sequence[str], role: str, external_id: str | None,
-         role_session_name: str, checkpoint: str | None, resume: bool,
-         history_path: str | None, no_history: bool, security_hub: bool) -> None:
+@click.option(
+    "--security-hub",
+    is_flag=True,
+    help="Also import the findings into AWS Security Hub (BatchImportFindings).",
+)
+def scan(
+    profile: str | None,
+    region: str | None,
+    surface: str,
+    fmt: str | None,
+    output: str | None,
+    save_snapshot: str | None,
+    from_snapshot: str | None,
+    fail_on: str | None,
+    fresh: bool,
+    max_workers: int,
+    org: bool,
+    accounts: str | None,
+    exclude: str | None,
+    ous: Sequence[str],
+    role: str,
+    external_id: str | None,
+    role_session_name: str,
+    checkpoint: str | None,
+    resume: bool,
+    history_path: str | None,
+    no_history: bool,
+    security_hub: bool,
+) -> None:
     """Find every Bedrock and Claude Platform API-key holder and rate its blast radius.
 
     Reads the account with account-wide calls (authorization details, the API
@@ -126,30 +210,47 @@ def scan(profile: str | None, region: str | None, surface: str, fmt: str | None,
     if from_snapshot:
         snapshot = _read_snapshot(from_snapshot)
         if isinstance(snapshot, OrgSnapshot):
-            result = ScanResult(at=at, accounts=assess_org_snapshot(snapshot, at=at,
-                                                                    surfaces=surfaces),
-                                api_calls={})
+            result = ScanResult(
+                at=at,
+                accounts=assess_org_snapshot(snapshot, at=at, surfaces=surfaces),
+                api_calls={},
+            )
             result.metadata["organization_id"] = snapshot.organization_id
         else:
-            result = ScanResult(at=at, accounts=[assess_snapshot(snapshot, at=at,
-                                                                 surfaces=surfaces)],
-                                caller_arn=snapshot.caller_arn, api_calls={})
+            result = ScanResult(
+                at=at,
+                accounts=[assess_snapshot(snapshot, at=at, surfaces=surfaces)],
+                caller_arn=snapshot.caller_arn,
+                api_calls={},
+            )
         result.metadata["source"] = f"snapshot {Path(from_snapshot).name}"
-        result.metadata["snapshot_collected_at"] = (
-            snapshot.collected_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        result.metadata["snapshot_collected_at"] = snapshot.collected_at.strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
     elif org:
         from phantomkeys.cli.org import run_org_scan
 
         result, snapshot = run_org_scan(
-            profile=profile, region=region, surfaces=surfaces, at=at, fresh=fresh,
-            max_workers=max_workers, accounts=_ids(accounts), exclude=_ids(exclude),
-            ous=tuple(ous), role=role, external_id=external_id,
-            role_session_name=role_session_name, checkpoint=checkpoint, resume=resume,
+            profile=profile,
+            region=region,
+            surfaces=surfaces,
+            at=at,
+            fresh=fresh,
+            max_workers=max_workers,
+            accounts=_ids(accounts),
+            exclude=_ids(exclude),
+            ous=tuple(ous),
+            role=role,
+            external_id=external_id,
+            role_session_name=role_session_name,
+            checkpoint=checkpoint,
+            resume=resume,
         )
     else:
         if any((accounts, exclude, ous, resume, checkpoint, external_id)):
-            raise UsageProblem("--accounts, --exclude, --ou, --resume, --checkpoint and "
-                               "--external-id need --org")
+            raise UsageProblem(
+                "--accounts, --exclude, --ou, --resume, --checkpoint and --external-id need --org"
+            )
         result, snapshot = _scan_one(profile, region, surfaces, at, fresh, max_workers)
     if save_snapshot:
         write_private_file(Path(save_snapshot), json.dumps(snapshot.to_dict(), indent=1))
@@ -195,30 +296,47 @@ def _read_snapshot(path: str) -> AccountSnapshot | OrgSnapshot:
         raise UsageProblem(f"{path}: {exc}") from None
 
 
-def _scan_one(profile: str | None, region: str | None, surfaces: Sequence[Any], at: Any,
-              fresh: bool, max_workers: int) -> tuple[Any, AccountSnapshot]:
+def _scan_one(
+    profile: str | None,
+    region: str | None,
+    surfaces: Sequence[Any],
+    at: Any,
+    fresh: bool,
+    max_workers: int,
+) -> tuple[Any, AccountSnapshot]:
     from phantomkeys.aws.session import SETUP_ERRORS, AwsContext, AwsSetupError, error_message
     from phantomkeys.scan import scan_account
 
     try:
         ctx = AwsContext.from_cli(profile, region)
         with stderr.status("scanning…") as status:
+
             def progress(msg: str) -> None:
                 status.update(f"scanning: {msg}")
-            return scan_account(ctx, at=at, surfaces=surfaces, fresh=fresh,
-                                max_workers=max_workers, progress=progress)
+
+            return scan_account(
+                ctx,
+                at=at,
+                surfaces=surfaces,
+                fresh=fresh,
+                max_workers=max_workers,
+                progress=progress,
+            )
     except AwsSetupError as exc:
         raise UsageProblem(str(exc)) from None
     except SETUP_ERRORS as exc:
-        raise UsageProblem(f"AWS credentials: {error_message(exc)}",
-                           hint="configure credentials (aws configure / aws sso login) or "
-                                "pass --profile") from None
+        raise UsageProblem(
+            f"AWS credentials: {error_message(exc)}",
+            hint="configure credentials (aws configure / aws sso login) or pass --profile",
+        ) from None
     except Exception as exc:
         from phantomkeys.aws.session import LOOKUP_ERRORS, error_code
 
         if isinstance(exc, LOOKUP_ERRORS):
-            raise UsageProblem(f"cannot identify the caller: {error_code(exc)}: "
-                               f"{error_message(exc)}", code=ExitCode.INCOMPLETE) from None
+            raise UsageProblem(
+                f"cannot identify the caller: {error_code(exc)}: {error_message(exc)}",
+                code=ExitCode.INCOMPLETE,
+            ) from None
         raise
 
 
@@ -246,8 +364,7 @@ def _record_history(document: dict[str, Any], path: str | None) -> set[str] | No
     return None if new is None else set(new)
 
 
-def _import_security_hub(document: dict[str, Any], profile: str | None,
-                         region: str | None) -> None:
+def _import_security_hub(document: dict[str, Any], profile: str | None, region: str | None) -> None:
     try:
         from phantomkeys.aws.securityhub import import_document
     except ImportError:
@@ -258,8 +375,9 @@ def _import_security_hub(document: dict[str, Any], profile: str | None,
     info(f"Security Hub: {outcome}")
 
 
-def _exit(document: dict[str, Any], incomplete: bool, fail_on: str | None,
-          new: set[str] | None) -> None:
+def _exit(
+    document: dict[str, Any], incomplete: bool, fail_on: str | None, new: set[str] | None
+) -> None:
     threshold = parse_fail_on(fail_on)
     findings = document["findings"]
     if fail_on == "new":
@@ -268,7 +386,8 @@ def _exit(document: dict[str, Any], incomplete: bool, fail_on: str | None,
         elif new:
             sys.exit(ExitCode.FINDINGS)
     elif threshold is not None and any(
-            Severity(f["severity"]).at_least(threshold) for f in findings):
+        Severity(f["severity"]).at_least(threshold) for f in findings
+    ):
         sys.exit(ExitCode.FINDINGS)
     if incomplete:
         sys.exit(ExitCode.INCOMPLETE)
@@ -279,11 +398,13 @@ def _exit(document: dict[str, Any], incomplete: bool, fail_on: str | None,
 
 def render_table(document: dict[str, Any], width: int | None = None) -> str:
     term = Console().width if sys.stdout.isatty() else 160
-    console = Console(record=True, width=width or max(140, term), file=_Null(),
-                      highlight=False)
+    console = Console(
+        record=True, width=width or max(140, term), file=io.StringIO(), highlight=False
+    )
     multi = len(document["accounts"]) > 1
-    table = Table(title="API-key holders", title_justify="left", header_style="bold",
-                  pad_edge=False)
+    table = Table(
+        title="API-key holders", title_justify="left", header_style="bold", pad_edge=False
+    )
     if multi:
         table.add_column("account", no_wrap=True)
     table.add_column("user", no_wrap=True)
@@ -309,18 +430,24 @@ def render_table(document: dict[str, Any], width: int | None = None) -> str:
     console.print(table)
     for acct in document["accounts"]:
         if acct["status"] not in ("ok", "skipped"):
-            console.print(f"[bold red]account {acct['account_id']}: {acct['status']}[/]"
-                          f" — {acct.get('error') or ''}")
+            console.print(
+                f"[bold red]account {acct['account_id']}: {acct['status']}[/]"
+                f" — {acct.get('error') or ''}"
+            )
         age = acct.get("credential_report_age_minutes")
         if age is not None and age > 60:
-            console.print(f"[dim]account {acct['account_id']}: credential report is {age} min "
-                          "old; --fresh confirms key holders' access keys and passwords.[/]")
+            console.print(
+                f"[dim]account {acct['account_id']}: credential report is {age} min "
+                "old; --fresh confirms key holders' access keys and passwords.[/]"
+            )
     s = document["summary"]
     calls = document["metadata"]["api_calls"]["total"]
     console.print(
         f"[bold]{s['identities']} identities[/]: "
-        + ", ".join(f"[{_STATUS_STYLE[k]}]{s[k]} {k}[/]" for k in
-                    ("at-risk", "active", "expired", "orphaned", "unknown"))
+        + ", ".join(
+            f"[{_STATUS_STYLE[k]}]{s[k]} {k}[/]"
+            for k in ("at-risk", "active", "expired", "orphaned", "unknown")
+        )
         + f"   ({calls} AWS calls)"
     )
     console.print(_next_steps(document))
@@ -328,14 +455,6 @@ def render_table(document: dict[str, Any], width: int | None = None) -> str:
 
 
 _KIND_SHORT = {"suspected-phantom": "suspected"}
-
-
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        return None
 
 
 def _keys_cell(ident: dict[str, Any]) -> str:
@@ -372,10 +491,18 @@ def _way_in_cell(ident: dict[str, Any]) -> str:
 
 def _caps_cell(ident: dict[str, Any]) -> str:
     """Capabilities granted by something other than the surface's managed policy."""
-    managed = {p["arn"] for p in ident["policies"] if p["kind"] == "managed" and p["arn"]
-               and p["arn"].endswith(("/AmazonBedrockLimitedAccess", "/AnthropicLimitedAccess"))}
-    extra = [c for c in ident["capabilities"]
-             if any(not g.split("#")[0] in managed for g in c["granted_by"])]
+    managed = {
+        p["arn"]
+        for p in ident["policies"]
+        if p["kind"] == "managed"
+        and p["arn"]
+        and p["arn"].endswith(("/AmazonBedrockLimitedAccess", "/AnthropicLimitedAccess"))
+    }
+    extra = [
+        c
+        for c in ident["capabilities"]
+        if any(g.split("#")[0] not in managed for g in c["granted_by"])
+    ]
     if not extra:
         return "[dim]-[/]" if not ident.get("permissions_beyond_managed_policy") else "yes"
     extra.sort(key=lambda c: -Severity(c["severity"]).rank)
@@ -388,14 +515,20 @@ def _next_steps(document: dict[str, Any]) -> str:
     s = document["summary"]
     steps = []
     if s["at-risk"]:
-        steps.append("investigate at-risk users: phantomkeys report USER; "
-                     "contain: phantomkeys revoke USER --dry-run")
+        steps.append(
+            "investigate at-risk users: phantomkeys report USER; "
+            "contain: phantomkeys revoke USER --dry-run"
+        )
     if s["orphaned"]:
         steps.append("remove orphaned phantom users: phantomkeys cleanup --dry-run")
     if s["unknown"]:
-        steps.append("unknown = a lookup failed: check permissions (permissions/scan-readonly.json)"
-                     " or rerun with --fresh")
+        steps.append(
+            "unknown = a lookup failed: check permissions (permissions/scan-readonly.json)"
+            " or rerun with --fresh"
+        )
     if s["identities"]:
-        steps.append("prevent new long-lived keys: phantomkeys scp generate --preset max-age "
-                     "--max-age-days 30")
+        steps.append(
+            "prevent new long-lived keys: phantomkeys scp generate --preset max-age "
+            "--max-age-days 30"
+        )
     return "\n".join(["[bold]Next:[/]", *(f"  • {x}" for x in steps)]) if steps else ""

@@ -32,8 +32,13 @@ from phantomkeys.cli.common import (
 )
 from phantomkeys.core.findings import Finding, any_at_or_above
 
-_SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan",
-                   "info": "dim"}
+_SEVERITY_STYLE = {
+    "critical": "bold red",
+    "high": "red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
 _RELATIVE_RE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -58,8 +63,9 @@ def _load_pack(rules_paths: Sequence[str], only: Sequence[str]) -> Any:
     except PackError as exc:
         raise UsageProblem(str(exc)) from None
     except KeyError as exc:
-        raise UsageProblem(f"--rule {exc.args[0]}: no such rule",
-                           hint="phantomkeys rules list") from None
+        raise UsageProblem(
+            f"--rule {exc.args[0]}: no such rule", hint="phantomkeys rules list"
+        ) from None
     return pack
 
 
@@ -76,11 +82,19 @@ def _aws_factory(profile: str | None, region: str | None) -> Any:
 
 
 rules_option = click.option(
-    "--rules", "rules_paths", multiple=True, metavar="PATH",
-    help="Use the Sigma rules in PATH (file or folder) instead of the built-in pack. Repeatable.")
+    "--rules",
+    "rules_paths",
+    multiple=True,
+    metavar="PATH",
+    help="Use the Sigma rules in PATH (file or folder) instead of the built-in pack. Repeatable.",
+)
 rule_option = click.option(
-    "--rule", "only", multiple=True, metavar="NAME",
-    help="Run only this rule (and the base rules a correlation needs). Repeatable.")
+    "--rule",
+    "only",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this rule (and the base rules a correlation needs). Repeatable.",
+)
 
 
 # ---------------------------------------------------------------------- hunt
@@ -90,32 +104,67 @@ rule_option = click.option(
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option("--since", metavar="TIME", help="Only events at or after TIME (ISO-8601 or 7d, 12h).")
 @click.option("--until", metavar="TIME", help="Only events before TIME (ISO-8601 or 1d).")
-@click.option("--engine", type=click.Choice(["duckdb", "athena", "spark"]), default="duckdb",
-              show_default=True, help="Where the rules run.")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "athena", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the rules run.",
+)
 @format_option(["table", "json", "csv", "sarif", "ocsf", "asff", "markdown", "html"])
 @output_option()
 @fail_on_option(default="high")
 @rules_option
 @rule_option
-@click.option("--threads", type=click.IntRange(1, 256), default=None,
-              help="DuckDB threads (default: all cores).")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="DuckDB threads (default: all cores).",
+)
 @click.option("--profile", metavar="NAME", help="AWS profile (s3:// sources, Athena).")
 @click.option("--region", metavar="REGION", help="AWS region (Athena, S3 bucket region).")
-@click.option("--athena-database", default="default", show_default=True,
-              help="Athena/Glue database holding (or to hold) the CloudTrail table.")
-@click.option("--athena-table", default=None,
-              help="CloudTrail table name (default: derived from the bucket and prefix).")
+@click.option(
+    "--athena-database",
+    default="default",
+    show_default=True,
+    help="Athena/Glue database holding (or to hold) the CloudTrail table.",
+)
+@click.option(
+    "--athena-table",
+    default=None,
+    help="CloudTrail table name (default: derived from the bucket and prefix).",
+)
 @click.option("--athena-workgroup", default="primary", show_default=True)
-@click.option("--athena-output", metavar="S3URI",
-              help="Query result location, s3://bucket/prefix/ (default: the workgroup's).")
-@click.option("--spark-master", default="local[*]", show_default=True,
-              help="Spark master URL for --engine spark.")
+@click.option(
+    "--athena-output",
+    metavar="S3URI",
+    help="Query result location, s3://bucket/prefix/ (default: the workgroup's).",
+)
+@click.option(
+    "--spark-master",
+    default="local[*]",
+    show_default=True,
+    help="Spark master URL for --engine spark.",
+)
 def hunt(
-    sources: tuple[str, ...], since: str | None, until: str | None, engine: str,
-    fmt: str | None, output: str | None, fail_on: str | None, rules_paths: tuple[str, ...],
-    only: tuple[str, ...], threads: int | None, profile: str | None, region: str | None,
-    athena_database: str, athena_table: str | None, athena_workgroup: str,
-    athena_output: str | None, spark_master: str,
+    sources: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    engine: str,
+    fmt: str | None,
+    output: str | None,
+    fail_on: str | None,
+    rules_paths: tuple[str, ...],
+    only: tuple[str, ...],
+    threads: int | None,
+    profile: str | None,
+    region: str | None,
+    athena_database: str,
+    athena_table: str | None,
+    athena_workgroup: str,
+    athena_output: str | None,
+    spark_master: str,
 ) -> None:
     """Run the detection rule pack over CloudTrail logs.
 
@@ -159,8 +208,14 @@ def hunt(
         if plan.missing and not plan.local and not plan.s3_uris:
             raise UsageProblem(f"{plan.missing[0]}: no such file or directory")
         try:
-            result = run_duckdb(pack, plan, since=since_t, until=until_t, threads=threads,
-                                ctx_factory=_aws_factory(profile, region))
+            result = run_duckdb(
+                pack,
+                plan,
+                since=since_t,
+                until=until_t,
+                threads=threads,
+                ctx_factory=_aws_factory(profile, region),
+            )
         except HuntError as exc:
             raise UsageProblem(str(exc)) from None
         except _s3_error() as exc:
@@ -170,11 +225,21 @@ def hunt(
 
         if not all(is_s3(s) for s in sources):
             raise UsageProblem("--engine athena reads s3:// sources only")
-        opts = AthenaOptions(database=athena_database, table=athena_table,
-                             workgroup=athena_workgroup, output=athena_output)
+        opts = AthenaOptions(
+            database=athena_database,
+            table=athena_table,
+            workgroup=athena_workgroup,
+            output=athena_output,
+        )
         try:
-            result, extra = run_athena(pack, list(sources), opts, since=since_t, until=until_t,
-                                       ctx=_aws_factory(profile, region)())
+            result, extra = run_athena(
+                pack,
+                list(sources),
+                opts,
+                since=since_t,
+                until=until_t,
+                ctx=_aws_factory(profile, region)(),
+            )
         except HuntError as exc:
             raise UsageProblem(str(exc), code=ExitCode.INCOMPLETE) from None
         plan.local = []
@@ -182,14 +247,23 @@ def hunt(
         from phantomkeys.trail.spark_engine import SparkUnavailable, run_spark
 
         try:
-            result = run_spark(pack, plan, list(sources), master=spark_master,
-                               since=since_t, until=until_t)
+            result = run_spark(
+                pack, plan, list(sources), master=spark_master, since=since_t, until=until_t
+            )
         except SparkUnavailable as exc:
-            raise UsageProblem(str(exc), hint="pip install 'phantomkeys[spark]' and a Java runtime"
-                               ) from None
-    document = build_document(result, plan, sources=list(sources), since=since_t,
-                              until=until_t, generated_at=now, elapsed_seconds=timer.elapsed,
-                              extra=extra)
+            raise UsageProblem(
+                str(exc), hint="pip install 'phantomkeys[spark]' and a Java runtime"
+            ) from None
+    document = build_document(
+        result,
+        plan,
+        sources=list(sources),
+        since=since_t,
+        until=until_t,
+        generated_at=now,
+        elapsed_seconds=timer.elapsed,
+        extra=extra,
+    )
     fmt = (fmt or default_format()).lower()
     if fmt == "table":
         text = render_hunt_table(document, result.findings)
@@ -203,9 +277,11 @@ def hunt(
     meta = document["metadata"]
     for bad in meta["bad_files"]:
         warn(f"{escape(bad['path'])}: {escape(bad['reason'])}")
-    info(f"{meta['files_read']} files, {meta['records_read']} records "
-         f"({meta['records_in_window']} in the time window), {len(result.findings)} findings, "
-         f"{meta['files_bad']} bad files, {meta['elapsed_seconds']:.1f} s")
+    info(
+        f"{meta['files_read']} files, {meta['records_read']} records "
+        f"({meta['records_in_window']} in the time window), {len(result.findings)} findings, "
+        f"{meta['files_bad']} bad files, {meta['elapsed_seconds']:.1f} s"
+    )
     if any_at_or_above(result.findings, threshold):
         sys.exit(ExitCode.FINDINGS)
     if meta["files_bad"]:
@@ -220,23 +296,40 @@ def _s3_error() -> type[Exception]:
 
 def render_hunt_table(document: dict[str, Any], findings: Sequence[Finding]) -> str:
     buffer = StringIO()
-    console = Console(file=buffer, width=160, highlight=False, soft_wrap=False,
-                      force_terminal=sys.stdout.isatty())
+    console = Console(
+        file=buffer, width=160, highlight=False, soft_wrap=False, force_terminal=sys.stdout.isatty()
+    )
     if not findings:
         console.print("No findings.")
         return buffer.getvalue()
     table = Table(show_lines=False, header_style="bold")
-    for col in ("severity", "rule", "subject", "account", "count", "first seen", "last seen",
-                "regions", "source IPs"):
-        table.add_column(col, overflow="fold",
-                         no_wrap=col in ("severity", "rule", "account", "first seen", "last seen"))
+    for col in (
+        "severity",
+        "rule",
+        "subject",
+        "account",
+        "count",
+        "first seen",
+        "last seen",
+        "regions",
+        "source IPs",
+    ):
+        table.add_column(
+            col,
+            overflow="fold",
+            no_wrap=col in ("severity", "rule", "account", "first seen", "last seen"),
+        )
     for f in findings:
         ev = f.evidence
         table.add_row(
             f"[{_SEVERITY_STYLE[f.severity.value]}]{f.severity.value}[/]",
-            escape(f.rule_id), escape(f.subject), f.account_id or "",
-            str(ev.get("count", "")), str(ev.get("first_seen") or ""),
-            str(ev.get("last_seen") or ""), escape(", ".join(ev.get("regions") or [])),
+            escape(f.rule_id),
+            escape(f.subject),
+            f.account_id or "",
+            str(ev.get("count", "")),
+            str(ev.get("first_seen") or ""),
+            str(ev.get("last_seen") or ""),
+            escape(", ".join(ev.get("regions") or [])),
             escape(_short(ev.get("source_ips") or [])),
         )
     console.print(table)
@@ -267,8 +360,15 @@ def rules_list(fmt: str | None, output: str | None, rules_paths: tuple[str, ...]
     pack = _load_pack(rules_paths, ())
     fmt = (fmt or default_format()).lower()
     if fmt == "json":
-        write_output(dumps_json(envelope(metadata={"command": "rules list", "count": len(pack)},
-                                         rules=[r.to_dict() for r in pack])), output)
+        write_output(
+            dumps_json(
+                envelope(
+                    metadata={"command": "rules list", "count": len(pack)},
+                    rules=[r.to_dict() for r in pack],
+                )
+            ),
+            output,
+        )
         return
     buffer = StringIO()
     console = Console(file=buffer, width=160, highlight=False, force_terminal=sys.stdout.isatty())
@@ -277,25 +377,42 @@ def rules_list(fmt: str | None, output: str | None, rules_paths: tuple[str, ...]
         table.add_column(col, overflow="fold")
     for r in pack:
         kind = "correlation" if r.correlation else ("detection" if r.emits else "base")
-        table.add_row(escape(r.name), f"[{_SEVERITY_STYLE[r.severity.value]}]{r.severity.value}[/]",
-                      kind, ", ".join(r.rule.attack), escape(r.title))
+        table.add_row(
+            escape(r.name),
+            f"[{_SEVERITY_STYLE[r.severity.value]}]{r.severity.value}[/]",
+            kind,
+            ", ".join(r.rule.attack),
+            escape(r.title),
+        )
     console.print(table)
     console.print(f"{len(pack)} rules ({len(pack.correlations)} correlations, sliding windows)")
     write_output(buffer.getvalue(), output)
 
 
 @rules.command("test")
-@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
-              show_default=True)
-@click.option("--examples", "examples_dir", metavar="DIR",
-              help="Folder of <rule>/positive*.json and negative*.json (default: built-in).")
+@click.option(
+    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True
+)
+@click.option(
+    "--examples",
+    "examples_dir",
+    metavar="DIR",
+    help="Folder of <rule>/positive*.json and negative*.json (default: built-in).",
+)
 @format_option(["table", "json"])
 @output_option()
 @rules_option
 @rule_option
 @click.option("--spark-master", default="local[1]", show_default=True)
-def rules_test(engine: str, examples_dir: str | None, fmt: str | None, output: str | None,
-               rules_paths: tuple[str, ...], only: tuple[str, ...], spark_master: str) -> None:
+def rules_test(
+    engine: str,
+    examples_dir: str | None,
+    fmt: str | None,
+    output: str | None,
+    rules_paths: tuple[str, ...],
+    only: tuple[str, ...],
+    spark_master: str,
+) -> None:
     """Run every rule on its examples: positives must fire, negatives must not.
 
     Also runs the pySigma validators on every rule. Exit 1 when any rule
@@ -323,26 +440,41 @@ def rules_test(engine: str, examples_dir: str | None, fmt: str | None, output: s
     failed = [o for o in outcomes if not o.ok]
     fmt = (fmt or default_format()).lower()
     if fmt == "json":
-        text = dumps_json(envelope(
-            metadata={"command": "rules test", "engine": engine, "rules": len(outcomes),
-                      "failed": len(failed), "validation_issues": len(issues)},
-            results=[o.to_dict() for o in outcomes],
-            validation=[i.to_dict() for i in issues]))
+        text = dumps_json(
+            envelope(
+                metadata={
+                    "command": "rules test",
+                    "engine": engine,
+                    "rules": len(outcomes),
+                    "failed": len(failed),
+                    "validation_issues": len(issues),
+                },
+                results=[o.to_dict() for o in outcomes],
+                validation=[i.to_dict() for i in issues],
+            )
+        )
     else:
         lines = []
         for o in outcomes:
             mark = "ok  " if o.ok else "FAIL"
-            detail = "; ".join(o.problems + [
-                f"{Path(e.path).name}: expected {'fire' if e.expected else 'quiet'}, "
-                f"{'fired' if e.fired else 'quiet'}"
-                + (f" on {e.matched}/{e.records} records" if e.matched is not None else "")
-                + (f" ({e.error})" if e.error else "")
-                for e in o.examples if not e.ok])
+            detail = "; ".join(
+                o.problems
+                + [
+                    f"{Path(e.path).name}: expected {'fire' if e.expected else 'quiet'}, "
+                    f"{'fired' if e.fired else 'quiet'}"
+                    + (f" on {e.matched}/{e.records} records" if e.matched is not None else "")
+                    + (f" ({e.error})" if e.error else "")
+                    for e in o.examples
+                    if not e.ok
+                ]
+            )
             lines.append(f"{mark} {o.rule}" + (f"  {detail}" if detail else ""))
         for issue in issues:
             lines.append(f"FAIL validator {issue.validator}: {issue.rule}: {issue.message}")
-        lines.append(f"{len(outcomes) - len(failed)}/{len(outcomes)} rules pass on {engine}; "
-                     f"{len(issues)} validator issues")
+        lines.append(
+            f"{len(outcomes) - len(failed)}/{len(outcomes)} rules pass on {engine}; "
+            f"{len(issues)} validator issues"
+        )
         text = "\n".join(lines)
     write_output(text, output)
     if failed or issues:
@@ -350,19 +482,48 @@ def rules_test(engine: str, examples_dir: str | None, fmt: str | None, output: s
 
 
 @rules.command("export")
-@click.option("--target", "-t", required=True,
-              type=click.Choice(["splunk", "elastic", "sentinel", "spark", "athena",
-                                 "cloudtrail-lake", "eventbridge", "cloudwatch", "sigma"]),
-              help="Where the rules will run.")
+@click.option(
+    "--target",
+    "-t",
+    required=True,
+    type=click.Choice(
+        [
+            "splunk",
+            "elastic",
+            "sentinel",
+            "spark",
+            "athena",
+            "cloudtrail-lake",
+            "eventbridge",
+            "cloudwatch",
+            "sigma",
+        ]
+    ),
+    help="Where the rules will run.",
+)
 @output_option()
 @rules_option
 @rule_option
-@click.option("--athena-table", default="cloudtrail_logs", show_default=True,
-              help="Table name in Athena queries.")
-@click.option("--event-data-store", default="<event-data-store-id>", show_default=True,
-              help="Event data store id in CloudTrail Lake queries.")
-def rules_export(target: str, output: str | None, rules_paths: tuple[str, ...],
-                 only: tuple[str, ...], athena_table: str, event_data_store: str) -> None:
+@click.option(
+    "--athena-table",
+    default="cloudtrail_logs",
+    show_default=True,
+    help="Table name in Athena queries.",
+)
+@click.option(
+    "--event-data-store",
+    default="<event-data-store-id>",
+    show_default=True,
+    help="Event data store id in CloudTrail Lake queries.",
+)
+def rules_export(
+    target: str,
+    output: str | None,
+    rules_paths: tuple[str, ...],
+    only: tuple[str, ...],
+    athena_table: str,
+    event_data_store: str,
+) -> None:
     """Export the pack to a SIEM or AWS-native format.
 
     splunk, elastic (ES|QL), sentinel (KQL on AWSCloudTrail) and spark
@@ -376,8 +537,9 @@ def rules_export(target: str, output: str | None, rules_paths: tuple[str, ...],
 
     pack = _load_pack(rules_paths, only)
     try:
-        text = export_pack(pack, target, athena_table=athena_table,
-                           event_data_store=event_data_store)
+        text = export_pack(
+            pack, target, athena_table=athena_table, event_data_store=event_data_store
+        )
     except ExportError as exc:
         raise UsageProblem(str(exc)) from None
     write_output(text, output)
@@ -388,20 +550,40 @@ def rules_export(target: str, output: str | None, rules_paths: tuple[str, ...],
 
 @click.command("timeline")
 @click.argument("target", metavar="TARGET")
-@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True,
-              help="How far back to look (LookupEvents keeps 90 days).")
-@click.option("--regions", default="all", show_default=True,
-              help="'all' enabled regions, or a comma-separated list.")
-@click.option("--from", "from_sources", multiple=True, metavar="SOURCE",
-              help="Read local CloudTrail files/folders or s3:// instead of LookupEvents. "
-                   "Repeatable.")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=90,
+    show_default=True,
+    help="How far back to look (LookupEvents keeps 90 days).",
+)
+@click.option(
+    "--regions",
+    default="all",
+    show_default=True,
+    help="'all' enabled regions, or a comma-separated list.",
+)
+@click.option(
+    "--from",
+    "from_sources",
+    multiple=True,
+    metavar="SOURCE",
+    help="Read local CloudTrail files/folders or s3:// instead of LookupEvents. Repeatable.",
+)
 @format_option(["table", "json", "csv"])
 @output_option()
 @click.option("--profile", metavar="NAME")
 @click.option("--region", metavar="REGION")
-def timeline(target: str, days: int, regions: str, from_sources: tuple[str, ...],
-             fmt: str | None, output: str | None, profile: str | None,
-             region: str | None) -> None:
+def timeline(
+    target: str,
+    days: int,
+    regions: str,
+    from_sources: tuple[str, ...],
+    fmt: str | None,
+    output: str | None,
+    profile: str | None,
+    region: str | None,
+) -> None:
     """CloudTrail activity of a user, a long-term key or a short-term key, in time order.
 
     TARGET is an IAM user name, a key (ABSK…, AEAA…, bedrock-api-key-…,
@@ -420,7 +602,11 @@ def timeline(target: str, days: int, regions: str, from_sources: tuple[str, ...]
     now = now_utc()
     try:
         document, failed = run_timeline(
-            target, days=days, regions=regions, sources=list(from_sources), now=now,
+            target,
+            days=days,
+            regions=regions,
+            sources=list(from_sources),
+            now=now,
             ctx_factory=_aws_factory(profile, region),
         )
     except TimelineError as exc:

@@ -9,12 +9,12 @@ information, because ``orphaned`` is what ``cleanup`` deletes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from phantomkeys.core.capabilities import Grant, assess_capabilities, beyond_managed_policy
 from phantomkeys.core.findings import Finding, Rule, Severity, max_severity
@@ -53,83 +53,143 @@ class Catalog(Protocol):
 
 _REVOKE = "phantomkeys revoke {subject} (then phantomkeys cleanup --user {subject})"
 
-RULES: dict[str, Rule] = {r.id: r for r in (
-    Rule("pivot-access-key", "Active IAM access key on an API-key user", Severity.CRITICAL,
-         "An access key turns a Bedrock-only bearer token holder into a full IAM principal: "
-         "whoever holds it can call every API the user's policies allow, from anywhere.",
-         "Deactivate and delete the access key (phantomkeys revoke USER --access-keys), "
-         "then find who created it in CloudTrail (phantomkeys timeline USER).",
-         attack=("T1098.001", "T1078.004"), tags=("pivot",)),
-    Rule("pivot-console-password", "Console password on an API-key user", Severity.CRITICAL,
-         "A console password lets someone sign in to the AWS console as the key's user.",
-         "Delete the login profile (phantomkeys revoke USER --console), then investigate who "
-         "created it (phantomkeys timeline USER).",
-         attack=("T1098", "T1078.004"), tags=("pivot",)),
-    Rule("mfa-on-api-key-user", "MFA device registered on an API-key user", Severity.MEDIUM,
-         "Phantom users are never meant to sign in; an MFA device suggests someone is preparing "
-         "console access.",
-         "Deactivate and delete the MFA device and check CloudTrail for EnableMFADevice.",
-         attack=("T1556.006",), tags=("pivot",)),
-    Rule("extra-permissions", "Permissions beyond the surface's managed policy", Severity.HIGH,
-         "The user can do more than the managed policy the console attaches: extra attached, "
-         "inline or group policies widen what a leaked key or pivot can reach.",
-         "Remove the extra policies or move the workload to a least-privilege role "
-         "(phantomkeys least-privilege USER).",
-         attack=("T1078.004",), tags=("permissions",)),
-    Rule("never-expiring-key", "API key that never expires", Severity.HIGH,
-         "A long-term key without an expiry date (or tens of thousands of days away) stays a "
-         "valid bearer token until someone remembers to delete it.",
-         "Replace it with a short-term key (phantomkeys mint) or a key with an expiry, then "
-         "revoke it; enforce a cap with phantomkeys scp generate --preset max-age.",
-         attack=("T1078.004",), tags=("hygiene",)),
-    Rule("old-key", "API key older than 90 days", Severity.MEDIUM,
-         "Old bearer tokens have had time to spread into scripts, notebooks and logs.",
-         "Rotate: create a new key or short-term keys, then revoke this one.",
-         tags=("hygiene",)),
-    Rule("active-key", "Active long-term API key", Severity.LOW,
-         "A long-term key is a bearer token: anyone holding the string can use it.",
-         "Prefer short-term keys (phantomkeys mint); keep long-term keys short-lived.",
-         tags=("inventory",)),
-    Rule("human-holds-api-key", "Human IAM user holds an API key", Severity.MEDIUM,
-         "The key is a bearer token for a person's IAM user: it carries that person's "
-         "Bedrock permissions and is not tied to their MFA or session.",
-         "Use short-term keys minted from the person's session instead (phantomkeys mint).",
-         tags=("inventory",)),
-    Rule("orphaned-phantom", "Orphaned phantom user left behind", Severity.LOW,
-         "Revoking a key leaves the auto-created IAM user and its broad managed policy; "
-         "anyone who later adds a credential to it inherits those permissions.",
-         "Delete it with its prerequisites and a backup: phantomkeys cleanup.",
-         tags=("hygiene",)),
-    Rule("lingering-inactive-key", "Expired or inactive API keys still present", Severity.LOW,
-         "An inactive key can be re-activated with one call; an expired one is clutter that "
-         "hides the live ones.",
-         "Delete keys no longer needed (phantomkeys cleanup --include-expired).",
-         tags=("hygiene",)),
-    Rule("inactive-access-key", "Inactive access key on an API-key user", Severity.LOW,
-         "An inactive access key can be re-activated with one call.",
-         "Delete it (phantomkeys cleanup deletes it with the user).",
-         tags=("pivot",)),
-    Rule("unknown-state", "State could not be read completely", Severity.MEDIUM,
-         "A lookup this identity depends on failed, so its status cannot be trusted; "
-         "phantomkeys never calls such a user orphaned and never cleans it up.",
-         "Rerun with permissions for the failed calls (see the evidence), or with --fresh.",
-         tags=("coverage",)),
-    Rule("managed-policy-without-key", "Surface managed policy without an API key",
-         Severity.INFO,
-         "The user has the surface's managed policy but no API key: a key can be added later "
-         "and inherits it.",
-         "Detach the policy if the user does not need Bedrock or Claude Platform access.",
-         tags=("inventory",)),
-)}
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "pivot-access-key",
+            "Active IAM access key on an API-key user",
+            Severity.CRITICAL,
+            "An access key turns a Bedrock-only bearer token holder into a full IAM principal: "
+            "whoever holds it can call every API the user's policies allow, from anywhere.",
+            "Deactivate and delete the access key (phantomkeys revoke USER --access-keys), "
+            "then find who created it in CloudTrail (phantomkeys timeline USER).",
+            attack=("T1098.001", "T1078.004"),
+            tags=("pivot",),
+        ),
+        Rule(
+            "pivot-console-password",
+            "Console password on an API-key user",
+            Severity.CRITICAL,
+            "A console password lets someone sign in to the AWS console as the key's user.",
+            "Delete the login profile (phantomkeys revoke USER --console), then investigate who "
+            "created it (phantomkeys timeline USER).",
+            attack=("T1098", "T1078.004"),
+            tags=("pivot",),
+        ),
+        Rule(
+            "mfa-on-api-key-user",
+            "MFA device registered on an API-key user",
+            Severity.MEDIUM,
+            "Phantom users are never meant to sign in; an MFA device suggests someone is preparing "
+            "console access.",
+            "Deactivate and delete the MFA device and check CloudTrail for EnableMFADevice.",
+            attack=("T1556.006",),
+            tags=("pivot",),
+        ),
+        Rule(
+            "extra-permissions",
+            "Permissions beyond the surface's managed policy",
+            Severity.HIGH,
+            "The user can do more than the managed policy the console attaches: extra attached, "
+            "inline or group policies widen what a leaked key or pivot can reach.",
+            "Remove the extra policies or move the workload to a least-privilege role "
+            "(phantomkeys least-privilege USER).",
+            attack=("T1078.004",),
+            tags=("permissions",),
+        ),
+        Rule(
+            "never-expiring-key",
+            "API key that never expires",
+            Severity.HIGH,
+            "A long-term key without an expiry date (or tens of thousands of days away) stays a "
+            "valid bearer token until someone remembers to delete it.",
+            "Replace it with a short-term key (phantomkeys mint) or a key with an expiry, then "
+            "revoke it; enforce a cap with phantomkeys scp generate --preset max-age.",
+            attack=("T1078.004",),
+            tags=("hygiene",),
+        ),
+        Rule(
+            "old-key",
+            "API key older than 90 days",
+            Severity.MEDIUM,
+            "Old bearer tokens have had time to spread into scripts, notebooks and logs.",
+            "Rotate: create a new key or short-term keys, then revoke this one.",
+            tags=("hygiene",),
+        ),
+        Rule(
+            "active-key",
+            "Active long-term API key",
+            Severity.LOW,
+            "A long-term key is a bearer token: anyone holding the string can use it.",
+            "Prefer short-term keys (phantomkeys mint); keep long-term keys short-lived.",
+            tags=("inventory",),
+        ),
+        Rule(
+            "human-holds-api-key",
+            "Human IAM user holds an API key",
+            Severity.MEDIUM,
+            "The key is a bearer token for a person's IAM user: it carries that person's "
+            "Bedrock permissions and is not tied to their MFA or session.",
+            "Use short-term keys minted from the person's session instead (phantomkeys mint).",
+            tags=("inventory",),
+        ),
+        Rule(
+            "orphaned-phantom",
+            "Orphaned phantom user left behind",
+            Severity.LOW,
+            "Revoking a key leaves the auto-created IAM user and its broad managed policy; "
+            "anyone who later adds a credential to it inherits those permissions.",
+            "Delete it with its prerequisites and a backup: phantomkeys cleanup.",
+            tags=("hygiene",),
+        ),
+        Rule(
+            "lingering-inactive-key",
+            "Expired or inactive API keys still present",
+            Severity.LOW,
+            "An inactive key can be re-activated with one call; an expired one is clutter that "
+            "hides the live ones.",
+            "Delete keys no longer needed (phantomkeys cleanup --include-expired).",
+            tags=("hygiene",),
+        ),
+        Rule(
+            "inactive-access-key",
+            "Inactive access key on an API-key user",
+            Severity.LOW,
+            "An inactive access key can be re-activated with one call.",
+            "Delete it (phantomkeys cleanup deletes it with the user).",
+            tags=("pivot",),
+        ),
+        Rule(
+            "unknown-state",
+            "State could not be read completely",
+            Severity.MEDIUM,
+            "A lookup this identity depends on failed, so its status cannot be trusted; "
+            "phantomkeys never calls such a user orphaned and never cleans it up.",
+            "Rerun with permissions for the failed calls (see the evidence), or with --fresh.",
+            tags=("coverage",),
+        ),
+        Rule(
+            "managed-policy-without-key",
+            "Surface managed policy without an API key",
+            Severity.INFO,
+            "The user has the surface's managed policy but no API key: a key can be added later "
+            "and inherits it.",
+            "Detach the policy if the user does not need Bedrock or Claude Platform access.",
+            tags=("inventory",),
+        ),
+    )
+}
 
 
 def capability_rule(grant: Grant) -> Rule:
     return Rule(
-        id=f"capability-{grant.capability}", title=f"Can {grant.title.lower()}",
+        id=f"capability-{grant.capability}",
+        title=f"Can {grant.title.lower()}",
         severity=grant.severity,
         rationale=f"Effective permissions allow {grant.title.lower()}.",
         remediation="Remove the granting statement, or add a deny, or move the workload to a "
-                    "least-privilege role (phantomkeys least-privilege USER).",
+        "least-privilege role (phantomkeys least-privilege USER).",
         tags=("capability",),
     )
 
@@ -178,16 +238,34 @@ class Identity:
             "kind": self.kind.value,
             "surface": self.surface.id.value,
             "status": self.status.value,
-            "credentials": None if self.credentials is None else [
-                {"id": c.id, "service": c.service, "status": _cred_status(c, at),
-                 "created": _ts(c.created), "expires": _ts(c.expires),
-                 "age_days": _age_days(c.created, at)} for c in self.credentials],
-            "access_keys": None if u.access_keys is None else [
-                {"id": k.id or None, "status": k.status, "created": _ts(k.created),
-                 "last_used": _ts(k.last_used)} for k in u.access_keys],
+            "credentials": None
+            if self.credentials is None
+            else [
+                {
+                    "id": c.id,
+                    "service": c.service,
+                    "status": _cred_status(c, at),
+                    "created": _ts(c.created),
+                    "expires": _ts(c.expires),
+                    "age_days": _age_days(c.created, at),
+                }
+                for c in self.credentials
+            ],
+            "access_keys": None
+            if u.access_keys is None
+            else [
+                {
+                    "id": k.id or None,
+                    "status": k.status,
+                    "created": _ts(k.created),
+                    "last_used": _ts(k.last_used),
+                }
+                for k in u.access_keys
+            ],
             "console_access": u.password_enabled,
-            "mfa_devices": list(u.mfa_devices) if u.mfa_devices is not None else (
-                None if u.mfa_active is None else (["(MFA active)"] if u.mfa_active else [])),
+            "mfa_devices": list(u.mfa_devices)
+            if u.mfa_devices is not None
+            else (None if u.mfa_active is None else (["(MFA active)"] if u.mfa_active else [])),
             "groups": list(u.group_names),
             "permissions_boundary": u.boundary_arn,
             "policies": [p.to_dict() for p in self.policies],
@@ -242,8 +320,9 @@ class _PolicySet:
     missing: list[str] = field(default_factory=list)
 
 
-def _parse(document: Mapping[str, Any] | None, *, name: str, kind: PolicyKind,
-           sink: _PolicySet) -> Policy | None:
+def _parse(
+    document: Mapping[str, Any] | None, *, name: str, kind: PolicyKind, sink: _PolicySet
+) -> Policy | None:
     if document is None:
         sink.missing.append(f"policy {name} could not be read")
         return None
@@ -281,16 +360,26 @@ def collect_policies(user: IamUser, snap: AccountSnapshot) -> _PolicySet:
             managed(arn, PolicyKind.GROUP_MANAGED, gname)
         for ip in group.inline_policies:
             ps.refs.append(PolicyRef(name=ip.name, kind=PolicyKind.GROUP_INLINE.value, via=gname))
-            policy = _parse(ip.document, name=f"inline:group/{gname}/{ip.name}",
-                            kind=PolicyKind.GROUP_INLINE, sink=ps)
+            policy = _parse(
+                ip.document,
+                name=f"inline:group/{gname}/{ip.name}",
+                kind=PolicyKind.GROUP_INLINE,
+                sink=ps,
+            )
             if policy is not None:
                 ps.identity.append(policy)
     if user.boundary_arn:
         mp = snap.managed_policies.get(user.boundary_arn)
-        ps.refs.append(PolicyRef(name=user.boundary_arn.rsplit("/", 1)[-1],
-                                 kind=PolicyKind.BOUNDARY.value, arn=user.boundary_arn))
-        ps.boundary = _parse(mp.document if mp else None, name=user.boundary_arn,
-                             kind=PolicyKind.BOUNDARY, sink=ps)
+        ps.refs.append(
+            PolicyRef(
+                name=user.boundary_arn.rsplit("/", 1)[-1],
+                kind=PolicyKind.BOUNDARY.value,
+                arn=user.boundary_arn,
+            )
+        )
+        ps.boundary = _parse(
+            mp.document if mp else None, name=user.boundary_arn, kind=PolicyKind.BOUNDARY, sink=ps
+        )
     return ps
 
 
@@ -311,8 +400,9 @@ def scp_levels(snap: AccountSnapshot) -> tuple[tuple[Policy, ...], ...] | None:
     return tuple(levels)
 
 
-def _surfaces_of(user: IamUser, surfaces: Sequence[Surface],
-                 snap: AccountSnapshot) -> list[Surface]:
+def _surfaces_of(
+    user: IamUser, surfaces: Sequence[Surface], snap: AccountSnapshot
+) -> list[Surface]:
     found = []
     policy_names = {a.rsplit("/", 1)[-1] for a in user.attached_policy_arns}
     for g in user.group_names:
@@ -330,12 +420,14 @@ def classify_kind(user: IamUser, surface: Surface, partition: str) -> IdentityKi
         return IdentityKind.PHANTOM
     only_managed = (
         user.attached_policy_arns == (surface.managed_policy_arn(partition),)
-        and not user.inline_policies and not user.group_names
+        and not user.inline_policies
+        and not user.group_names
     )
     creds = user.service_credentials or ()
     only_surface_creds = all(c.service == surface.credential_service for c in creds)
     no_login = not user.password_enabled and not any(
-        k.status == "Active" for k in user.access_keys or ())
+        k.status == "Active" for k in user.access_keys or ()
+    )
     # The phantom shape without the name: renamed, or created by hand like the console does.
     if only_managed and only_surface_creds and (creds or no_login):
         return IdentityKind.SUSPECTED_PHANTOM
@@ -355,35 +447,67 @@ def assess_account(
     for s in surfaces:
         arn = s.managed_policy_arn(snap.partition)
         mp = snap.managed_policies.get(arn)
-        managed_refs[s.id] = (Policy.parse(mp.document, name=arn, kind=PolicyKind.MANAGED)
-                              if mp and mp.document is not None else None)
+        managed_refs[s.id] = (
+            Policy.parse(mp.document, name=arn, kind=PolicyKind.MANAGED)
+            if mp and mp.document is not None
+            else None
+        )
     out: list[Identity] = []
     for user in snap.users:
         for surface in _surfaces_of(user, surfaces, snap):
-            out.append(_assess_one(user, surface, snap, catalog=catalog, at=at, scps=scps,
-                                   managed=managed_refs[surface.id]))
+            out.append(
+                _assess_one(
+                    user,
+                    surface,
+                    snap,
+                    catalog=catalog,
+                    at=at,
+                    scps=scps,
+                    managed=managed_refs[surface.id],
+                )
+            )
     out.sort(key=lambda i: (-i.severity.rank, STATUS_ORDER.index(i.status), i.username))
     return out
 
 
 @lru_cache(maxsize=512)
-def _beyond_cached(identity: tuple[Policy, ...], boundary: Policy | None,
-                   scps: tuple[tuple[Policy, ...], ...], managed: Policy,
-                   catalog: Catalog) -> tuple[str, ...]:
+def _beyond_cached(
+    identity: tuple[Policy, ...],
+    boundary: Policy | None,
+    scps: tuple[tuple[Policy, ...], ...],
+    managed: Policy,
+    catalog: Any,
+) -> tuple[str, ...]:
     """Most key holders, across accounts too, share one policy set: compare it once."""
-    return tuple(beyond_managed_policy(identity, boundary=boundary, scps=scps, managed=managed,
-                                       catalog=catalog))
+    return tuple(
+        beyond_managed_policy(
+            identity, boundary=boundary, scps=scps, managed=managed, catalog=catalog
+        )
+    )
 
 
-def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catalog: Catalog,
-                at: datetime, scps: tuple[tuple[Policy, ...], ...] | None,
-                managed: Policy | None) -> Identity:
+def _assess_one(
+    user: IamUser,
+    surface: Surface,
+    snap: AccountSnapshot,
+    *,
+    catalog: Catalog,
+    at: datetime,
+    scps: tuple[tuple[Policy, ...], ...] | None,
+    managed: Policy | None,
+) -> Identity:
     ps = collect_policies(user, snap)
-    unknown = [f"{f.operation} failed: {f.error_code}" for f in snap.failures_for(user.name)
-               if not (f.user or "").startswith(("policy:", "group:"))]
+    unknown = [
+        f"{f.operation} failed: {f.error_code}"
+        for f in snap.failures_for(user.name)
+        if not (f.user or "").startswith(("policy:", "group:"))
+    ]
     unknown += ps.missing
-    creds = (None if user.service_credentials is None else
-             tuple(c for c in user.service_credentials if c.service == surface.credential_service))
+    creds = (
+        None
+        if user.service_credentials is None
+        else tuple(c for c in user.service_credentials if c.service == surface.credential_service)
+    )
     if creds is None:
         unknown.append("API keys could not be listed")
     if user.access_keys is None:
@@ -394,13 +518,19 @@ def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catal
         unknown.append(f"{surface.managed_policy_name} could not be read")
 
     scp_input: Sequence[Sequence[Policy]] = scps or ()
-    grants = assess_capabilities(ps.identity, boundary=ps.boundary, scps=scp_input,
-                                 surface=surface, catalog=catalog)
+    grants = assess_capabilities(
+        ps.identity, boundary=ps.boundary, scps=scp_input, surface=surface, catalog=catalog
+    )
     beyond: tuple[str, ...] = ()
     if managed is not None:
         # Most key holders share one policy set: compare each distinct set once.
-        beyond = _beyond_cached(tuple(ps.identity), ps.boundary,
-                                tuple(tuple(x) for x in scp_input), managed, catalog)
+        beyond = _beyond_cached(
+            tuple(ps.identity),
+            ps.boundary,
+            tuple(tuple(x) for x in scp_input),
+            managed,
+            cast(Hashable, catalog),
+        )
     extra_actions = frozenset(beyond)  # canonical catalog names, like Grant.actions
     kind = classify_kind(user, surface, snap.partition)
     active_keys = [k for k in user.access_keys or () if k.status == "Active"]
@@ -421,20 +551,34 @@ def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catal
     acct = snap.account_id
     findings: list[Finding] = []
 
-    def add(rule_id: str, evidence: Mapping[str, Any] | None = None, *ident: str,
-            severity: Severity | None = None) -> None:
-        findings.append(Finding.from_rule(
-            RULES[rule_id], subject=subject, account_id=acct, evidence=evidence,
-            identity=(surface.id.value, *ident), severity=severity,
-            location=None))
+    def add(
+        rule_id: str,
+        evidence: Mapping[str, Any] | None = None,
+        *ident: str,
+        severity: Severity | None = None,
+    ) -> None:
+        findings.append(
+            Finding.from_rule(
+                RULES[rule_id],
+                subject=subject,
+                account_id=acct,
+                evidence=evidence,
+                identity=(surface.id.value, *ident),
+                severity=severity,
+                location=None,
+            )
+        )
 
     if unknown:
         add("unknown-state", {"because": unknown})
     phantom_like = kind is not IdentityKind.HUMAN
     for k in active_keys:
         if phantom_like:
-            add("pivot-access-key", {"access_key": k.id or "(from credential report)",
-                                     "last_used": _ts(k.last_used)}, k.id)
+            add(
+                "pivot-access-key",
+                {"access_key": k.id or "(from credential report)", "last_used": _ts(k.last_used)},
+                k.id,
+            )
     if user.password_enabled and phantom_like:
         add("pivot-console-password", {"password_last_used": _ts(user.password_last_used)})
     if user.has_mfa and phantom_like:
@@ -442,12 +586,22 @@ def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catal
     if phantom_like and any(k.status != "Active" for k in user.access_keys or ()):
         add("inactive-access-key")
     if beyond:
-        add("extra-permissions", {"examples": list(beyond[:10]), "count": len(beyond),
-                                  "policies": [p.name for p in ps.refs]},
-            severity=Severity.CRITICAL if active_keys or user.password_enabled else None)
+        add(
+            "extra-permissions",
+            {
+                "examples": list(beyond[:10]),
+                "count": len(beyond),
+                "policies": [p.name for p in ps.refs],
+            },
+            severity=Severity.CRITICAL if active_keys or user.password_enabled else None,
+        )
     for c in live:
-        ev = {"credential_id": c.id, "created": _ts(c.created), "expires": _ts(c.expires),
-              "age_days": _age_days(c.created, at)}
+        ev = {
+            "credential_id": c.id,
+            "created": _ts(c.created),
+            "expires": _ts(c.expires),
+            "age_days": _age_days(c.created, at),
+        }
         if c.expires is None or c.expires - at > NEVER_EXPIRES_AFTER:
             add("never-expiring-key", ev, c.id)
         if c.created and at - c.created > OLD_KEY_AGE:
@@ -462,19 +616,41 @@ def _assess_one(user: IamUser, surface: Surface, snap: AccountSnapshot, *, catal
     if not creds and not phantom_like and creds is not None:
         add("managed-policy-without-key")
     for g in grants:
-        if (g.severity.rank >= Severity.HIGH.rank and extra_actions
-                and not extra_actions.isdisjoint(g.actions)):
-            findings.append(Finding.from_rule(
-                capability_rule(g), subject=subject, account_id=acct,
-                evidence={"reach": list(g.reach), "granted_by": list(g.granted_by),
-                          "conditional": g.conditional, "actions": list(g.actions[:10])},
-                identity=(surface.id.value,)))
+        if (
+            g.severity.rank >= Severity.HIGH.rank
+            and extra_actions
+            and not extra_actions.isdisjoint(g.actions)
+        ):
+            findings.append(
+                Finding.from_rule(
+                    capability_rule(g),
+                    subject=subject,
+                    account_id=acct,
+                    evidence={
+                        "reach": list(g.reach),
+                        "granted_by": list(g.granted_by),
+                        "conditional": g.conditional,
+                        "actions": list(g.actions[:10]),
+                    },
+                    identity=(surface.id.value,),
+                )
+            )
 
     return Identity(
-        account_id=acct, username=user.name, arn=user.arn, kind=kind, surface=surface,
-        status=status, credentials=creds, user=user, policies=tuple(ps.refs),
-        capabilities=tuple(grants), beyond_managed=beyond, findings=tuple(findings),
-        unknown_because=tuple(unknown), scps_evaluated=scps is not None,
+        account_id=acct,
+        username=user.name,
+        arn=user.arn,
+        kind=kind,
+        surface=surface,
+        status=status,
+        credentials=creds,
+        user=user,
+        policies=tuple(ps.refs),
+        capabilities=tuple(grants),
+        beyond_managed=beyond,
+        findings=tuple(findings),
+        unknown_because=tuple(unknown),
+        scps_evaluated=scps is not None,
     )
 
 
@@ -488,5 +664,10 @@ def summarize(identities: Iterable[Identity]) -> dict[str, Any]:
         counts[i.status.value] += 1
         kinds[i.kind.value] += 1
         sev[i.severity.value] += 1
-    return {"identities": total, "by_status": counts, **counts, "by_kind": kinds,
-            "by_severity": sev}
+    return {
+        "identities": total,
+        "by_status": counts,
+        **counts,
+        "by_kind": kinds,
+        "by_severity": sev,
+    }

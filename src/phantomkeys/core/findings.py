@@ -90,10 +90,16 @@ class Location:
     commit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in (
-            ("path", self.path), ("line", self.line),
-            ("column", self.column), ("commit", self.commit),
-        ) if v is not None}
+        return {
+            k: v
+            for k, v in (
+                ("path", self.path),
+                ("line", self.line),
+                ("column", self.column),
+                ("commit", self.commit),
+            )
+            if v is not None
+        }
 
 
 def fingerprint(rule_id: str, account_id: str | None, subject: str, *parts: str) -> str:

@@ -59,8 +59,9 @@ class KeyPosition(StrEnum):
 class KeyDecodeError(ValueError):
     """A key could not be decoded. The message never contains key material."""
 
-    def __init__(self, reason: str, *, surface: SurfaceId | None = None,
-                 kind: KeyKind | None = None) -> None:
+    def __init__(
+        self, reason: str, *, surface: SurfaceId | None = None, kind: KeyKind | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.surface = surface
@@ -205,25 +206,33 @@ def _b64decode(data: str, what: str, surface: Surface, kind: KeyKind) -> bytes:
         body = body.replace("-", "+").replace("_", "/")
     stripped = body.rstrip("=")
     if not re.fullmatch(r"[A-Za-z0-9+/]*", stripped):
-        raise KeyDecodeError(f"bad base64 in {what}: characters outside the base64 alphabet",
-                             surface=surface.id, kind=kind)
+        raise KeyDecodeError(
+            f"bad base64 in {what}: characters outside the base64 alphabet",
+            surface=surface.id,
+            kind=kind,
+        )
     if len(stripped) % 4 == 1:
-        raise KeyDecodeError(f"bad base64 in {what}: truncated (length {len(stripped)} is "
-                             "impossible)", surface=surface.id, kind=kind)
+        raise KeyDecodeError(
+            f"bad base64 in {what}: truncated (length {len(stripped)} is impossible)",
+            surface=surface.id,
+            kind=kind,
+        )
     body = stripped + "=" * (-len(stripped) % 4)
     try:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
-        raise KeyDecodeError(f"bad base64 in {what}: characters outside the base64 alphabet",
-                             surface=surface.id, kind=kind) from None
+        raise KeyDecodeError(
+            f"bad base64 in {what}: characters outside the base64 alphabet",
+            surface=surface.id,
+            kind=kind,
+        ) from None
 
 
 def _utf8(raw: bytes, what: str, surface: Surface, kind: KeyKind) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise KeyDecodeError(f"{what} is not UTF-8 text", surface=surface.id,
-                             kind=kind) from None
+        raise KeyDecodeError(f"{what} is not UTF-8 text", surface=surface.id, kind=kind) from None
 
 
 def _sha256(text: str) -> str:
@@ -269,21 +278,30 @@ def decode(text: str, *, partition: str = "aws") -> DecodedKey:
 
 def _decode_long_term(key: str, surface: Surface, partition: str) -> DecodedKey:
     kind = KeyKind.LONG_TERM
-    raw = _b64decode(key[len(surface.long_term_key_prefix):], "the key body", surface, kind)
+    raw = _b64decode(key[len(surface.long_term_key_prefix) :], "the key body", surface, kind)
     payload = _utf8(raw, "the decoded key body", surface, kind)
     alias, sep, secret = payload.partition(":")
     if not sep:
-        raise KeyDecodeError("missing ':' separator between the user part and the secret",
-                             surface=surface.id, kind=kind)
+        raise KeyDecodeError(
+            "missing ':' separator between the user part and the secret",
+            surface=surface.id,
+            kind=kind,
+        )
     if not secret:
         raise KeyDecodeError("the secret part is empty", surface=surface.id, kind=kind)
     if not _SECRET_RE.match(secret):
-        raise KeyDecodeError("the secret part holds whitespace or non-printable characters",
-                             surface=surface.id, kind=kind)
+        raise KeyDecodeError(
+            "the secret part holds whitespace or non-printable characters",
+            surface=surface.id,
+            kind=kind,
+        )
     user_part, sep, account = alias.rpartition("-at-")
     if not sep:
-        raise KeyDecodeError("missing '-at-' separator between user name and account id",
-                             surface=surface.id, kind=kind)
+        raise KeyDecodeError(
+            "missing '-at-' separator between user name and account id",
+            surface=surface.id,
+            kind=kind,
+        )
     if not _ACCOUNT_RE.match(account):
         raise KeyDecodeError("account id is not 12 digits", surface=surface.id, kind=kind)
     marker: str | None = None
@@ -294,7 +312,8 @@ def _decode_long_term(key: str, surface: Surface, partition: str) -> DecodedKey:
     if not _IAM_USER_RE.match(username):
         raise KeyDecodeError(
             "user name outside IAM's character set ([A-Za-z0-9+=,.@_-], 1-64 characters)",
-            surface=surface.id, kind=kind,
+            surface=surface.id,
+            kind=kind,
         )
     if partition not in ("aws", "aws-us-gov", "aws-cn"):
         raise KeyDecodeError(f"unknown partition {partition!r}")
@@ -319,7 +338,7 @@ def _decode_short_term(key: str, surface: Surface) -> DecodedKey:
     def fail(reason: str) -> KeyDecodeError:
         return KeyDecodeError(reason, surface=sid, kind=kind)
 
-    raw = _b64decode(key[len(surface.short_term_key_prefix):], "the token body", surface, kind)
+    raw = _b64decode(key[len(surface.short_term_key_prefix) :], "the token body", surface, kind)
     url = _utf8(raw, "the decoded token", surface, kind)
     if "://" in url:
         url = url.split("://", 1)[1]
@@ -331,8 +350,10 @@ def _decode_short_term(key: str, surface: Surface) -> DecodedKey:
     if not host:
         raise fail("the decoded token is not a presigned URL (no host)")
     if host != surface.signing_host:
-        raise fail(f"signed host {host!r} does not match the {surface.short_term_key_prefix!r} "
-                   f"prefix (expected {surface.signing_host!r})")
+        raise fail(
+            f"signed host {host!r} does not match the {surface.short_term_key_prefix!r} "
+            f"prefix (expected {surface.signing_host!r})"
+        )
     try:
         params = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True))
     except ValueError:
@@ -497,12 +518,23 @@ def presign_bearer_url(
         f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(query)
     )
     canonical_request = "\n".join(
-        ["POST", "/", canonical_query, f"host:{surface.signing_host}", "", "host",
-         hashlib.sha256(b"").hexdigest()]
+        [
+            "POST",
+            "/",
+            canonical_query,
+            f"host:{surface.signing_host}",
+            "",
+            "host",
+            hashlib.sha256(b"").hexdigest(),
+        ]
     )
     string_to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", amz_date, scope,
-         hashlib.sha256(canonical_request.encode()).hexdigest()]
+        [
+            "AWS4-HMAC-SHA256",
+            amz_date,
+            scope,
+            hashlib.sha256(canonical_request.encode()).hexdigest(),
+        ]
     )
     signing_key = _sigv4_signing_key(secret_access_key, date, region, surface.signing_service)
     signature = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
@@ -514,9 +546,7 @@ def presign_bearer_url(
 def encode_short_term(surface: Surface, presigned_url: str) -> str:
     """Wrap a presigned URL (with or without scheme) as a short-term key."""
     url = presigned_url.split("://", 1)[1] if "://" in presigned_url else presigned_url
-    return surface.short_term_key_prefix + base64.b64encode(
-        (url + "&Version=1").encode()
-    ).decode()
+    return surface.short_term_key_prefix + base64.b64encode((url + "&Version=1").encode()).decode()
 
 
 def mint_short_term(
@@ -550,7 +580,10 @@ def redact(key: str, keep: int = 8) -> str:
     prefix_len = 0
     if found:
         surface, kind = found
-        prefix_len = len(surface.long_term_key_prefix if kind is KeyKind.LONG_TERM
-                          else surface.short_term_key_prefix)
+        prefix_len = len(
+            surface.long_term_key_prefix
+            if kind is KeyKind.LONG_TERM
+            else surface.short_term_key_prefix
+        )
     head = key[: prefix_len + keep]
     return f"{head}…[{max(len(key) - len(head), 0)} chars redacted]"

@@ -55,15 +55,27 @@ class ServiceCredential:
         return self.expires is None or self.expires > at
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "username": self.username, "service": self.service,
-                "status": self.status, "created": _ts(self.created),
-                "expires": _ts(self.expires), "alias": self.alias}
+        return {
+            "id": self.id,
+            "username": self.username,
+            "service": self.service,
+            "status": self.status,
+            "created": _ts(self.created),
+            "expires": _ts(self.expires),
+            "alias": self.alias,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ServiceCredential:
-        return cls(id=d["id"], username=d["username"], service=d["service"],
-                   status=d["status"], created=_parse_ts(d.get("created")),
-                   expires=_parse_ts(d.get("expires")), alias=d.get("alias"))
+        return cls(
+            id=d["id"],
+            username=d["username"],
+            service=d["service"],
+            status=d["status"],
+            created=_parse_ts(d.get("created")),
+            expires=_parse_ts(d.get("expires")),
+            alias=d.get("alias"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +87,23 @@ class AccessKey:
     last_used_service: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "created": _ts(self.created),
-                "last_used": _ts(self.last_used), "last_used_service": self.last_used_service}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "created": _ts(self.created),
+            "last_used": _ts(self.last_used),
+            "last_used_service": self.last_used_service,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AccessKey:
-        return cls(id=d["id"], status=d["status"], created=_parse_ts(d.get("created")),
-                   last_used=_parse_ts(d.get("last_used")),
-                   last_used_service=d.get("last_used_service"))
+        return cls(
+            id=d["id"],
+            status=d["status"],
+            created=_parse_ts(d.get("created")),
+            last_used=_parse_ts(d.get("last_used")),
+            last_used_service=d.get("last_used_service"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +131,18 @@ class ManagedPolicy:
         return ":iam::aws:policy/" in self.arn
 
     def to_dict(self) -> dict[str, Any]:
-        return {"arn": self.arn, "name": self.name, "version_id": self.version_id,
-                "document": dict(self.document) if self.document is not None else None}
+        return {
+            "arn": self.arn,
+            "name": self.name,
+            "version_id": self.version_id,
+            "document": dict(self.document) if self.document is not None else None,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ManagedPolicy:
-        return cls(arn=d["arn"], name=d["name"], document=d.get("document"),
-                   version_id=d.get("version_id"))
+        return cls(
+            arn=d["arn"], name=d["name"], document=d.get("document"), version_id=d.get("version_id")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,16 +153,21 @@ class Group:
     attached_policy_arns: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "arn": self.arn,
-                "inline_policies": [p.to_dict() for p in self.inline_policies],
-                "attached_policy_arns": list(self.attached_policy_arns)}
+        return {
+            "name": self.name,
+            "arn": self.arn,
+            "inline_policies": [p.to_dict() for p in self.inline_policies],
+            "attached_policy_arns": list(self.attached_policy_arns),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Group:
-        return cls(name=d["name"], arn=d["arn"],
-                   inline_policies=tuple(InlinePolicy.from_dict(p)
-                                         for p in d.get("inline_policies", ())),
-                   attached_policy_arns=tuple(d.get("attached_policy_arns", ())))
+        return cls(
+            name=d["name"],
+            arn=d["arn"],
+            inline_policies=tuple(InlinePolicy.from_dict(p) for p in d.get("inline_policies", ())),
+            attached_policy_arns=tuple(d.get("attached_policy_arns", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,14 +202,23 @@ class IamUser:
 
     def to_dict(self) -> dict[str, Any]:
         def opt(items: tuple[Any, ...] | None) -> Any:
-            return None if items is None else [i.to_dict() if hasattr(i, "to_dict") else i
-                                               for i in items]
+            return (
+                None
+                if items is None
+                else [i.to_dict() if hasattr(i, "to_dict") else i for i in items]
+            )
+
         return {
-            "name": self.name, "arn": self.arn, "user_id": self.user_id, "path": self.path,
-            "created": _ts(self.created), "tags": dict(self.tags),
+            "name": self.name,
+            "arn": self.arn,
+            "user_id": self.user_id,
+            "path": self.path,
+            "created": _ts(self.created),
+            "tags": dict(self.tags),
             "inline_policies": [p.to_dict() for p in self.inline_policies],
             "attached_policy_arns": list(self.attached_policy_arns),
-            "group_names": list(self.group_names), "boundary_arn": self.boundary_arn,
+            "group_names": list(self.group_names),
+            "boundary_arn": self.boundary_arn,
             "service_credentials": opt(self.service_credentials),
             "access_keys": opt(self.access_keys),
             "password_enabled": self.password_enabled,
@@ -194,9 +234,13 @@ class IamUser:
         def opt(key: str, build: Any) -> Any:
             value = d.get(key)
             return None if value is None else tuple(build(v) for v in value)
+
         return cls(
-            name=d["name"], arn=d["arn"], user_id=d.get("user_id", ""),
-            path=d.get("path", "/"), created=_parse_ts(d.get("created")),
+            name=d["name"],
+            arn=d["arn"],
+            user_id=d.get("user_id", ""),
+            path=d.get("path", "/"),
+            created=_parse_ts(d.get("created")),
             tags=dict(d.get("tags", {})),
             inline_policies=tuple(InlinePolicy.from_dict(p) for p in d.get("inline_policies", ())),
             attached_policy_arns=tuple(d.get("attached_policy_arns", ())),
@@ -233,14 +277,23 @@ class LookupFailure:
         return self.fallback is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"operation": self.operation, "error_code": self.error_code,
-                "message": self.message, "user": self.user, "fallback": self.fallback}
+        return {
+            "operation": self.operation,
+            "error_code": self.error_code,
+            "message": self.message,
+            "user": self.user,
+            "fallback": self.fallback,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LookupFailure:
-        return cls(operation=d["operation"], error_code=d["error_code"],
-                   message=d.get("message", ""), user=d.get("user"),
-                   fallback=d.get("fallback"))
+        return cls(
+            operation=d["operation"],
+            error_code=d["error_code"],
+            message=d.get("message", ""),
+            user=d.get("user"),
+            fallback=d.get("fallback"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,13 +305,19 @@ class ScpLevel:
     policies: tuple[ManagedPolicy, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target_id": self.target_id, "target_name": self.target_name,
-                "policies": [p.to_dict() for p in self.policies]}
+        return {
+            "target_id": self.target_id,
+            "target_name": self.target_name,
+            "policies": [p.to_dict() for p in self.policies],
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ScpLevel:
-        return cls(target_id=d["target_id"], target_name=d.get("target_name", ""),
-                   policies=tuple(ManagedPolicy.from_dict(p) for p in d["policies"]))
+        return cls(
+            target_id=d["target_id"],
+            target_name=d.get("target_name", ""),
+            policies=tuple(ManagedPolicy.from_dict(p) for p in d["policies"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,19 +375,24 @@ class AccountSnapshot:
         if d.get("format") != SNAPSHOT_FORMAT:
             raise SnapshotError(f"not an account snapshot (format {d.get('format')!r})")
         if d.get("version") != SNAPSHOT_VERSION:
-            raise SnapshotError(f"unsupported snapshot version {d.get('version')!r} "
-                                f"(this phantomkeys reads version {SNAPSHOT_VERSION})")
+            raise SnapshotError(
+                f"unsupported snapshot version {d.get('version')!r} "
+                f"(this phantomkeys reads version {SNAPSHOT_VERSION})"
+            )
         collected = _parse_ts(d.get("collected_at"))
         if collected is None:
             raise SnapshotError("snapshot has no collected_at time")
         scps = d.get("scps")
         return cls(
-            account_id=d["account_id"], partition=d.get("partition", "aws"),
-            collected_at=collected, caller_arn=d.get("caller_arn"),
+            account_id=d["account_id"],
+            partition=d.get("partition", "aws"),
+            collected_at=collected,
+            caller_arn=d.get("caller_arn"),
             users=tuple(IamUser.from_dict(u) for u in d.get("users", ())),
             groups={g["name"]: Group.from_dict(g) for g in d.get("groups", ())},
-            managed_policies={p["arn"]: ManagedPolicy.from_dict(p)
-                              for p in d.get("managed_policies", ())},
+            managed_policies={
+                p["arn"]: ManagedPolicy.from_dict(p) for p in d.get("managed_policies", ())
+            },
             failures=tuple(LookupFailure.from_dict(f) for f in d.get("failures", ())),
             sources=dict(d.get("sources", {})),
             credential_report_generated_at=_parse_ts(d.get("credential_report_generated_at")),
@@ -349,17 +413,26 @@ class AccountEntry:
     snapshot: AccountSnapshot | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"account_id": self.account_id, "name": self.name, "status": self.status,
-                "error": self.error, "ou_path": list(self.ou_path),
-                "snapshot": self.snapshot.to_dict() if self.snapshot else None}
+        return {
+            "account_id": self.account_id,
+            "name": self.name,
+            "status": self.status,
+            "error": self.error,
+            "ou_path": list(self.ou_path),
+            "snapshot": self.snapshot.to_dict() if self.snapshot else None,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AccountEntry:
         snap = d.get("snapshot")
-        return cls(account_id=d["account_id"], name=d.get("name", ""),
-                   status=d.get("status", "ok"), error=d.get("error"),
-                   ou_path=tuple(d.get("ou_path", ())),
-                   snapshot=AccountSnapshot.from_dict(snap) if snap else None)
+        return cls(
+            account_id=d["account_id"],
+            name=d.get("name", ""),
+            status=d.get("status", "ok"),
+            error=d.get("error"),
+            ou_path=tuple(d.get("ou_path", ())),
+            snapshot=AccountSnapshot.from_dict(snap) if snap else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,11 +444,15 @@ class OrgSnapshot:
     api_calls: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": ORG_SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
-                "organization_id": self.organization_id,
-                "management_account_id": self.management_account_id,
-                "collected_at": _ts(self.collected_at), "api_calls": dict(self.api_calls),
-                "accounts": [a.to_dict() for a in self.accounts]}
+        return {
+            "format": ORG_SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "organization_id": self.organization_id,
+            "management_account_id": self.management_account_id,
+            "collected_at": _ts(self.collected_at),
+            "api_calls": dict(self.api_calls),
+            "accounts": [a.to_dict() for a in self.accounts],
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OrgSnapshot:
@@ -386,10 +463,13 @@ class OrgSnapshot:
         collected = _parse_ts(d.get("collected_at"))
         if collected is None:
             raise SnapshotError("snapshot has no collected_at time")
-        return cls(organization_id=d["organization_id"],
-                   management_account_id=d["management_account_id"], collected_at=collected,
-                   accounts=tuple(AccountEntry.from_dict(a) for a in d.get("accounts", ())),
-                   api_calls=dict(d.get("api_calls", {})))
+        return cls(
+            organization_id=d["organization_id"],
+            management_account_id=d["management_account_id"],
+            collected_at=collected,
+            accounts=tuple(AccountEntry.from_dict(a) for a in d.get("accounts", ())),
+            api_calls=dict(d.get("api_calls", {})),
+        )
 
 
 def load_snapshot(data: Mapping[str, Any]) -> AccountSnapshot | OrgSnapshot:

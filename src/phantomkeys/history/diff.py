@@ -20,10 +20,16 @@ from typing import Any
 from phantomkeys.report import document as doc
 
 #: Evidence keys that change with the clock alone, not with the facts.
-VOLATILE_EVIDENCE: frozenset[str] = frozenset({
-    "age_days", "days_left", "last_used", "password_last_used",
-    "credential_report_age_minutes", "expires_in_days",
-})
+VOLATILE_EVIDENCE: frozenset[str] = frozenset(
+    {
+        "age_days",
+        "days_left",
+        "last_used",
+        "password_last_used",
+        "credential_report_age_minutes",
+        "expires_in_days",
+    }
+)
 
 _COMPARED = ("severity", "title", "subject", "account_id", "location")
 
@@ -37,8 +43,11 @@ class Change:
     fields: Mapping[str, tuple[Any, Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "finding": dict(self.after),
-                "changes": {k: {"before": b, "after": a} for k, (b, a) in self.fields.items()}}
+        return {
+            "fingerprint": self.fingerprint,
+            "finding": dict(self.after),
+            "changes": {k: {"before": b, "after": a} for k, (b, a) in self.fields.items()},
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +70,15 @@ class HistoryDiff:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "before": self.before_label, "after": self.after_label,
-            "counts": {"new": len(self.new), "resolved": len(self.resolved),
-                       "unverified": len(self.unverified), "changed": len(self.changed),
-                       "unchanged": self.unchanged},
+            "before": self.before_label,
+            "after": self.after_label,
+            "counts": {
+                "new": len(self.new),
+                "resolved": len(self.resolved),
+                "unverified": len(self.unverified),
+                "changed": len(self.changed),
+                "unchanged": self.unchanged,
+            },
             "new": [dict(f) for f in self.new],
             "resolved": [dict(f) for f in self.resolved],
             "unverified": [dict(f) for f in self.unverified],
@@ -73,19 +87,22 @@ class HistoryDiff:
         }
 
 
-def _findings(source: Mapping[str, Any] | Iterable[Mapping[str, Any]]
-              ) -> dict[str, Mapping[str, Any]]:
+def _findings(
+    source: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+) -> dict[str, Mapping[str, Any]]:
     items = doc.findings(source) if isinstance(source, Mapping) else list(source)
     return {str(f.get("fingerprint")): f for f in items if f.get("fingerprint")}
 
 
-def _read_completely(source: Mapping[str, Any] | Iterable[Mapping[str, Any]]
-                     ) -> set[str] | None:
+def _read_completely(source: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> set[str] | None:
     """Accounts the report read completely; ``None`` when it does not say (hunt, leaks)."""
     if not isinstance(source, Mapping) or "accounts" not in source:
         return None
-    return {str(a.get("account_id")) for a in doc.accounts(source)
-            if a.get("status") in ("ok", "management")}
+    return {
+        str(a.get("account_id"))
+        for a in doc.accounts(source)
+        if a.get("status") in ("ok", "management")
+    }
 
 
 def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -106,13 +123,21 @@ def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, t
 
 
 def _order(f: Mapping[str, Any]) -> tuple[int, str, str, str]:
-    return (-doc.severity_rank(f.get("severity")), str(f.get("account_id") or ""),
-            str(f.get("subject") or ""), str(f.get("rule_id") or ""))
+    return (
+        -doc.severity_rank(f.get("severity")),
+        str(f.get("account_id") or ""),
+        str(f.get("subject") or ""),
+        str(f.get("rule_id") or ""),
+    )
 
 
-def diff(before: Mapping[str, Any] | Iterable[Mapping[str, Any]],
-         after: Mapping[str, Any] | Iterable[Mapping[str, Any]], *,
-         before_label: str = "", after_label: str = "") -> HistoryDiff:
+def diff(
+    before: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+    after: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+    *,
+    before_label: str = "",
+    after_label: str = "",
+) -> HistoryDiff:
     """Compare two report documents (or two lists of findings) by fingerprint."""
     old, cur = _findings(before), _findings(after)
     complete = _read_completely(after)
@@ -136,9 +161,18 @@ def diff(before: Mapping[str, Any] | Iterable[Mapping[str, Any]],
     notes = []
     if unverified:
         accounts = sorted({str(f.get("account_id")) for f in unverified})
-        notes.append(f"{len(unverified)} earlier finding(s) are absent but their account was not "
-                     f"read completely in the later scan ({', '.join(accounts)}): "
-                     "not counted as resolved")
-    return HistoryDiff(new=tuple(new), resolved=tuple(resolved), unverified=tuple(unverified),
-                       changed=tuple(changed), unchanged=unchanged, before_label=before_label,
-                       after_label=after_label, notes=tuple(notes))
+        notes.append(
+            f"{len(unverified)} earlier finding(s) are absent but their account was not "
+            f"read completely in the later scan ({', '.join(accounts)}): "
+            "not counted as resolved"
+        )
+    return HistoryDiff(
+        new=tuple(new),
+        resolved=tuple(resolved),
+        unverified=tuple(unverified),
+        changed=tuple(changed),
+        unchanged=unchanged,
+        before_label=before_label,
+        after_label=after_label,
+        notes=tuple(notes),
+    )

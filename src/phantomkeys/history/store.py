@@ -57,11 +57,18 @@ class ScanRecord:
         return f"#{self.id} ({self.scan_time or self.recorded_at})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "recorded_at": self.recorded_at, "scan_time": self.scan_time,
-                "command": self.command, "scope": self.scope,
-                "tool_version": self.tool_version, "caller_arn": self.caller_arn,
-                "findings": self.finding_count, "severity_counts": dict(self.severity_counts),
-                "summary": dict(self.summary)}
+        return {
+            "id": self.id,
+            "recorded_at": self.recorded_at,
+            "scan_time": self.scan_time,
+            "command": self.command,
+            "scope": self.scope,
+            "tool_version": self.tool_version,
+            "caller_arn": self.caller_arn,
+            "findings": self.finding_count,
+            "severity_counts": dict(self.severity_counts),
+            "summary": dict(self.summary),
+        }
 
 
 def default_path() -> Path:
@@ -91,8 +98,9 @@ def scope_of(document: Mapping[str, Any]) -> str:
     if meta.get("organization_id"):
         parts.append(f"org={meta['organization_id']}")
     elif doc.accounts(document):
-        parts.append("accounts=" + ",".join(sorted(str(a.get("account_id"))
-                                                   for a in doc.accounts(document))))
+        parts.append(
+            "accounts=" + ",".join(sorted(str(a.get("account_id")) for a in doc.accounts(document)))
+        )
     for key in ("sources", "paths"):
         value = meta.get(key)
         if isinstance(value, (list, tuple)) and value:
@@ -135,14 +143,16 @@ CREATE INDEX IF NOT EXISTS findings_fingerprint ON findings (fingerprint);
 
 
 @contextmanager
-def connect(path: str | os.PathLike[str] | None, *, create: bool = True
-            ) -> Iterator[sqlite3.Connection]:
+def connect(
+    path: str | os.PathLike[str] | None, *, create: bool = True
+) -> Iterator[sqlite3.Connection]:
     """An open, migrated database; created 0600 (folder 0700) when ``create``."""
     target = resolve_path(path)
     if not target.exists():
         if not create:
-            raise HistoryError(f"no scan history at {target} (run a scan first, or pass "
-                               "--history PATH)")
+            raise HistoryError(
+                f"no scan history at {target} (run a scan first, or pass --history PATH)"
+            )
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(fd)
@@ -164,32 +174,55 @@ def connect(path: str | os.PathLike[str] | None, *, create: bool = True
 def _migrate(conn: sqlite3.Connection, target: Path) -> None:
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > DB_VERSION:
-        raise HistoryError(f"scan history {target} was written by a newer phantomkeys "
-                           f"(format {version}); upgrade phantomkeys or use another --history")
+        raise HistoryError(
+            f"scan history {target} was written by a newer phantomkeys "
+            f"(format {version}); upgrade phantomkeys or use another --history"
+        )
     if version < DB_VERSION:
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version = {DB_VERSION}")
 
 
 def _row_to_record(row: sqlite3.Row | tuple[Any, ...]) -> ScanRecord:
-    (id_, recorded_at, scan_time, command, scope, version, caller, count, sev_json,
-     summary_json) = row
-    return ScanRecord(id=int(id_), recorded_at=recorded_at, scan_time=scan_time,
-                      command=command, scope=scope, tool_version=version, caller_arn=caller,
-                      finding_count=int(count), severity_counts=json.loads(sev_json),
-                      summary=json.loads(summary_json))
+    (
+        id_,
+        recorded_at,
+        scan_time,
+        command,
+        scope,
+        version,
+        caller,
+        count,
+        sev_json,
+        summary_json,
+    ) = row
+    return ScanRecord(
+        id=int(id_),
+        recorded_at=recorded_at,
+        scan_time=scan_time,
+        command=command,
+        scope=scope,
+        tool_version=version,
+        caller_arn=caller,
+        finding_count=int(count),
+        severity_counts=json.loads(sev_json),
+        summary=json.loads(summary_json),
+    )
 
 
-_RECORD_COLUMNS = ("id, recorded_at, scan_time, command, scope, tool_version, caller_arn, "
-                   "finding_count, severity_json, summary_json")
+_RECORD_COLUMNS = (
+    "id, recorded_at, scan_time, command, scope, tool_version, caller_arn, "
+    "finding_count, severity_json, summary_json"
+)
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _insert(conn: sqlite3.Connection, document: Mapping[str, Any], recorded_at: str | None
-            ) -> ScanRecord:
+def _insert(
+    conn: sqlite3.Connection, document: Mapping[str, Any], recorded_at: str | None
+) -> ScanRecord:
     meta = doc.metadata(document)
     findings = doc.findings(document)
     summary = document.get("summary") if isinstance(document.get("summary"), Mapping) else {}
@@ -197,35 +230,67 @@ def _insert(conn: sqlite3.Connection, document: Mapping[str, Any], recorded_at: 
     tool = document.get("tool") if isinstance(document.get("tool"), Mapping) else {}
     assert isinstance(tool, Mapping)
     assert isinstance(summary, Mapping)
-    values = (recorded_at or _now(), meta.get("scan_time"), doc.command_of(document),
-              scope_of(document), str(tool.get("version") or ""), meta.get("caller_arn"),
-              len(findings), json.dumps(doc.severity_counts(findings)),
-              json.dumps(dict(summary), default=str), blob)
+    values = (
+        recorded_at or _now(),
+        meta.get("scan_time"),
+        doc.command_of(document),
+        scope_of(document),
+        str(tool.get("version") or ""),
+        meta.get("caller_arn"),
+        len(findings),
+        json.dumps(doc.severity_counts(findings)),
+        json.dumps(dict(summary), default=str),
+        blob,
+    )
     cur = conn.execute(
         "INSERT INTO scans (recorded_at, scan_time, command, scope, tool_version, caller_arn, "
         "finding_count, severity_json, summary_json, document_z) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        values,
+    )
     scan_id = int(cur.lastrowid or 0)
     conn.executemany(
         "INSERT OR IGNORE INTO findings (scan_id, fingerprint, rule_id, severity, account_id, "
         "subject, title) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(scan_id, str(f.get("fingerprint")), str(f.get("rule_id")), str(f.get("severity")),
-          f.get("account_id"), str(f.get("subject")), str(f.get("title")))
-         for f in findings if f.get("fingerprint")])
-    row = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM scans WHERE id = ?",  # noqa: S608
-                       (scan_id,)).fetchone()
+        [
+            (
+                scan_id,
+                str(f.get("fingerprint")),
+                str(f.get("rule_id")),
+                str(f.get("severity")),
+                f.get("account_id"),
+                str(f.get("subject")),
+                str(f.get("title")),
+            )
+            for f in findings
+            if f.get("fingerprint")
+        ],
+    )
+    row = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM scans WHERE id = ?",  # noqa: S608
+        (scan_id,),
+    ).fetchone()
     return _row_to_record(row)
 
 
-def record(document: Mapping[str, Any], path: str | os.PathLike[str] | None = None, *,
-           recorded_at: str | None = None) -> ScanRecord:
+def record(
+    document: Mapping[str, Any],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    recorded_at: str | None = None,
+) -> ScanRecord:
     """Store a report document; returns its record (``id`` for ``history diff``)."""
     with connect(path) as conn:
         return _insert(conn, document, recorded_at)
 
 
-def list_scans(path: str | os.PathLike[str] | None = None, *, scope: str | None = None,
-               command: str | None = None, limit: int | None = None) -> list[ScanRecord]:
+def list_scans(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    scope: str | None = None,
+    command: str | None = None,
+    limit: int | None = None,
+) -> list[ScanRecord]:
     """Recorded scans, oldest first (the newest ``limit`` when given)."""
     query = f"SELECT {_RECORD_COLUMNS} FROM scans"  # noqa: S608
     where, args = [], []
@@ -272,8 +337,10 @@ def get_scan(path: str | os.PathLike[str] | None, ref: str | int) -> ScanRecord:
     try:
         wanted = int(text)
     except ValueError:
-        raise HistoryError(f"{ref!r} is not a scan id (a number from `phantomkeys history "
-                           "list`, latest or previous)") from None
+        raise HistoryError(
+            f"{ref!r} is not a scan id (a number from `phantomkeys history "
+            "list`, latest or previous)"
+        ) from None
     for scan in scans:
         if scan.id == wanted:
             return scan
@@ -285,32 +352,49 @@ def previous_of(scans: list[ScanRecord], scan: ScanRecord) -> ScanRecord | None:
     return earlier[-1] if earlier else None
 
 
-def diff_scans(path: str | os.PathLike[str] | None, a: str | int | None = None,
-               b: str | int | None = None) -> HistoryDiff:
+def diff_scans(
+    path: str | os.PathLike[str] | None, a: str | int | None = None, b: str | int | None = None
+) -> HistoryDiff:
     """``history diff [A] [B]``: B defaults to the latest scan, A to the one before B
     with the same scope."""
     after = get_scan(path, b if b is not None else "latest")
     if a is None:
         before = previous_of(list_scans(path), after)
         if before is None:
-            raise HistoryError(f"no earlier scan with the scope of {after.label} to compare "
-                               "with; name two scans: phantomkeys history diff A B")
+            raise HistoryError(
+                f"no earlier scan with the scope of {after.label} to compare "
+                "with; name two scans: phantomkeys history diff A B"
+            )
     else:
         before = get_scan(path, a)
-    result = diff(load_document(path, before.id), load_document(path, after.id),
-                  before_label=before.label, after_label=after.label)
+    result = diff(
+        load_document(path, before.id),
+        load_document(path, after.id),
+        before_label=before.label,
+        after_label=after.label,
+    )
     if before.scope != after.scope:
-        notes = (*result.notes, f"the scans have different scopes ({before.scope} vs "
-                                f"{after.scope}): findings outside both show as new or resolved")
-        result = HistoryDiff(new=result.new, resolved=result.resolved,
-                             unverified=result.unverified, changed=result.changed,
-                             unchanged=result.unchanged, before_label=result.before_label,
-                             after_label=result.after_label, notes=notes)
+        notes = (
+            *result.notes,
+            f"the scans have different scopes ({before.scope} vs "
+            f"{after.scope}): findings outside both show as new or resolved",
+        )
+        result = HistoryDiff(
+            new=result.new,
+            resolved=result.resolved,
+            unverified=result.unverified,
+            changed=result.changed,
+            unchanged=result.unchanged,
+            before_label=result.before_label,
+            after_label=result.after_label,
+            notes=notes,
+        )
     return result
 
 
-def record_and_diff_new(document: Mapping[str, Any],
-                        path: str | os.PathLike[str] | None = None) -> set[str] | None:
+def record_and_diff_new(
+    document: Mapping[str, Any], path: str | os.PathLike[str] | None = None
+) -> set[str] | None:
     """Record a scan and return the fingerprints new since the previous scan of its scope.
 
     ``None`` when there is no earlier scan of that scope (nothing to compare with:
@@ -319,13 +403,24 @@ def record_and_diff_new(document: Mapping[str, Any],
     """
     scope = scope_of(document)
     with connect(path) as conn:
-        row = conn.execute("SELECT id FROM scans WHERE scope = ? ORDER BY id DESC LIMIT 1",
-                           (scope,)).fetchone()
-        previous = (None if row is None else
-                    {r[0] for r in conn.execute(
-                        "SELECT fingerprint FROM findings WHERE scan_id = ?", (row[0],))})
+        row = conn.execute(
+            "SELECT id FROM scans WHERE scope = ? ORDER BY id DESC LIMIT 1", (scope,)
+        ).fetchone()
+        previous = (
+            None
+            if row is None
+            else {
+                r[0]
+                for r in conn.execute(
+                    "SELECT fingerprint FROM findings WHERE scan_id = ?", (row[0],)
+                )
+            }
+        )
         _insert(conn, document, None)
     if previous is None:
         return None
-    return {str(f.get("fingerprint")) for f in doc.findings(document)
-            if f.get("fingerprint") and str(f.get("fingerprint")) not in previous}
+    return {
+        str(f.get("fingerprint"))
+        for f in doc.findings(document)
+        if f.get("fingerprint") and str(f.get("fingerprint")) not in previous
+    }

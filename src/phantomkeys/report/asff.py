@@ -34,8 +34,13 @@ from phantomkeys.surfaces import partition_for_region
 SCHEMA_VERSION = "2018-10-08"
 DEFAULT_REGION = "us-east-1"
 
-SEVERITY_LABEL = {"critical": "CRITICAL", "high": "HIGH", "medium": "MEDIUM", "low": "LOW",
-                  "info": "INFORMATIONAL"}
+SEVERITY_LABEL = {
+    "critical": "CRITICAL",
+    "high": "HIGH",
+    "medium": "MEDIUM",
+    "low": "LOW",
+    "info": "INFORMATIONAL",
+}
 
 #: ASFF ``Types`` (namespace/category/classifier) per command.
 TYPES = {
@@ -69,19 +74,26 @@ def product_arn(partition: str, region: str, account_id: str) -> str:
     return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
 
 
-def _resource(subject: str, account_id: str | None, partition: str, region: str
-              ) -> dict[str, Any]:
+def _resource(subject: str, account_id: str | None, partition: str, region: str) -> dict[str, Any]:
     if ":user/" in subject and subject.startswith("arn:"):
         name = subject.rsplit("/", 1)[-1]
-        return {"Type": "AwsIamUser", "Id": subject, "Partition": partition, "Region": region,
-                "Details": {"AwsIamUser": {"UserName": name}}}
+        return {
+            "Type": "AwsIamUser",
+            "Id": subject,
+            "Partition": partition,
+            "Region": region,
+            "Details": {"AwsIamUser": {"UserName": name}},
+        }
     if subject.startswith("arn:"):
         return {"Type": "Other", "Id": subject, "Partition": partition, "Region": region}
     if account_id and (subject.startswith("account/") or subject == account_id):
-        return {"Type": "AwsAccount", "Id": f"AWS::::Account:{account_id}",
-                "Partition": partition, "Region": region}
-    return {"Type": "Other", "Id": subject or "unknown", "Partition": partition,
-            "Region": region}
+        return {
+            "Type": "AwsAccount",
+            "Id": f"AWS::::Account:{account_id}",
+            "Partition": partition,
+            "Region": region,
+        }
+    return {"Type": "Other", "Id": subject or "unknown", "Partition": partition, "Region": region}
 
 
 def _types(command: str, rule: Mapping[str, Any]) -> list[str]:
@@ -117,9 +129,13 @@ def _product_fields(finding: Mapping[str, Any], command: str) -> dict[str, str]:
     return fields
 
 
-def to_asff(document: Mapping[str, Any], *, region: str | None = None,
-            importer_account_id: str | None = None, partition: str | None = None
-            ) -> list[dict[str, Any]]:
+def to_asff(
+    document: Mapping[str, Any],
+    *,
+    region: str | None = None,
+    importer_account_id: str | None = None,
+    partition: str | None = None,
+) -> list[dict[str, Any]]:
     """ASFF findings for every finding of ``document``.
 
     ``importer_account_id`` is the account that will call ``BatchImportFindings``;
@@ -129,8 +145,11 @@ def to_asff(document: Mapping[str, Any], *, region: str | None = None,
     """
     meta = doc.metadata(document)
     command = doc.command_of(document)
-    region = region or (meta.get("region") if isinstance(meta.get("region"), str) else None) \
+    region = (
+        region
+        or (meta.get("region") if isinstance(meta.get("region"), str) else None)
         or DEFAULT_REGION
+    )
     partition = partition or partition_for_region(region)
     importer = importer_account_id or account_of_arn(meta.get("caller_arn"))
     when = doc.reference_time(document)
@@ -138,8 +157,7 @@ def to_asff(document: Mapping[str, Any], *, region: str | None = None,
     rules = doc.rules_by_id(document)
     out = []
     for finding in doc.findings(document):
-        account_id = importer or (str(finding["account_id"]) if finding.get("account_id")
-                                  else None)
+        account_id = importer or (str(finding["account_id"]) if finding.get("account_id") else None)
         if account_id is None:
             continue
         rule = rules.get(str(finding.get("rule_id"))) or {}
@@ -149,10 +167,15 @@ def to_asff(document: Mapping[str, Any], *, region: str | None = None,
         subject = str(finding.get("subject") or "")
         finding_account = str(finding.get("account_id") or account_id)
         recommendation: dict[str, Any] = {
-            "Text": _clip(finding.get("remediation") or rule.get("remediation"),
-                          _LIMITS["Recommendation"])}
-        refs = [r for r in rule.get("references") or () if isinstance(r, str)
-                and r.startswith("https://")]
+            "Text": _clip(
+                finding.get("remediation") or rule.get("remediation"), _LIMITS["Recommendation"]
+            )
+        }
+        refs = [
+            r
+            for r in rule.get("references") or ()
+            if isinstance(r, str) and r.startswith("https://")
+        ]
         if refs:
             recommendation["Url"] = refs[0]
         asff: dict[str, Any] = {
@@ -169,15 +192,19 @@ def to_asff(document: Mapping[str, Any], *, region: str | None = None,
             "UpdatedAt": stamp,
             "Severity": {"Label": label, "Original": severity},
             "Title": _clip(finding.get("title"), _LIMITS["Title"]),
-            "Description": _clip(finding.get("rationale") or rule.get("rationale")
-                                 or finding.get("title"), _LIMITS["Description"]),
+            "Description": _clip(
+                finding.get("rationale") or rule.get("rationale") or finding.get("title"),
+                _LIMITS["Description"],
+            ),
             "Remediation": {"Recommendation": recommendation},
             "ProductFields": _product_fields(finding, command),
             "Resources": [_resource(subject, finding_account, partition, region)],
             "RecordState": "ACTIVE",
             "Workflow": {"Status": "NEW"},
-            "FindingProviderFields": {"Severity": {"Label": label, "Original": severity},
-                                      "Types": types},
+            "FindingProviderFields": {
+                "Severity": {"Label": label, "Original": severity},
+                "Types": types,
+            },
         }
         evidence = finding.get("evidence")
         if command == "hunt" and isinstance(evidence, Mapping):

@@ -81,8 +81,7 @@ def _policies(ident: Mapping[str, Any]) -> str:
 def _reasons(ident: Mapping[str, Any]) -> str:
     risk = ident.get("risk") or {}
     reasons = risk.get("reasons") or () if isinstance(risk, Mapping) else ()
-    return "; ".join(str(r.get("title", r)) if isinstance(r, Mapping) else str(r)
-                     for r in reasons)
+    return "; ".join(str(r.get("title", r)) if isinstance(r, Mapping) else str(r) for r in reasons)
 
 
 def _unknown_bool(value: Any) -> Any:
@@ -108,14 +107,25 @@ SCAN_COLUMNS: tuple[Column, ...] = (
     ("never_expiring_key", lambda a, i: _never_expires(i)),
     ("access_keys_active", lambda a, i: _access_keys(i)),
     ("console_access", lambda a, i: _unknown_bool(i.get("console_access"))),
-    ("mfa_devices", lambda a, i: "unknown" if i.get("mfa_devices") is None
-     else len(i.get("mfa_devices") or ())),
+    (
+        "mfa_devices",
+        lambda a, i: "unknown" if i.get("mfa_devices") is None else len(i.get("mfa_devices") or ()),
+    ),
     ("capabilities", lambda a, i: _capabilities(i)),
     ("policies", lambda a, i: _policies(i)),
 )
 
-_EVIDENCE = ("principal", "count", "first_seen", "last_seen", "regions", "source_ips",
-             "user_agents", "models", "event_ids")
+_EVIDENCE = (
+    "principal",
+    "count",
+    "first_seen",
+    "last_seen",
+    "regions",
+    "source_ips",
+    "user_agents",
+    "models",
+    "event_ids",
+)
 
 FINDING_COLUMNS: tuple[Column, ...] = (
     ("severity", lambda f: f.get("severity")),
@@ -135,8 +145,10 @@ HUNT_COLUMNS: tuple[Column, ...] = (
     ("title", lambda f: f.get("title")),
     ("account_id", lambda f: f.get("account_id")),
     ("subject", lambda f: f.get("subject")),
-    *((name, (lambda key: lambda f: (f.get("evidence") or {}).get(key))(name))
-      for name in _EVIDENCE),
+    *(
+        (name, (lambda key: lambda f: (f.get("evidence") or {}).get(key))(name))
+        for name in _EVIDENCE
+    ),
     ("fingerprint", lambda f: f.get("fingerprint")),
 )
 
@@ -153,8 +165,11 @@ def _write(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def render(document: Mapping[str, Any]) -> str:
     command = doc.command_of(document)
     if command == "scan":
-        return _write([c[0] for c in SCAN_COLUMNS],
-                      ([fn(a, i) for _, fn in SCAN_COLUMNS] for a, i in doc.identities(document)))
+        return _write(
+            [c[0] for c in SCAN_COLUMNS],
+            ([fn(a, i) for _, fn in SCAN_COLUMNS] for a, i in doc.identities(document)),
+        )
     columns = HUNT_COLUMNS if command == "hunt" else FINDING_COLUMNS
-    return _write([c[0] for c in columns],
-                  ([fn(f) for _, fn in columns] for f in doc.findings(document)))
+    return _write(
+        [c[0] for c in columns], ([fn(f) for _, fn in columns] for f in doc.findings(document))
+    )

@@ -71,8 +71,9 @@ def accounts(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [a for a in document.get("accounts") or () if isinstance(a, Mapping)]
 
 
-def identities(document: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any],
-                                                               Mapping[str, Any]]]:
+def identities(
+    document: Mapping[str, Any],
+) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
     """Every ``(account, identity)`` pair of a scan document, in document order."""
     for account in accounts(document):
         for identity in account.get("identities") or ():
@@ -147,8 +148,7 @@ def severity_counts(items: list[Mapping[str, Any]]) -> dict[str, int]:
 # ------------------------------------------------------------------ coverage
 
 #: Goal states, in the producer's words (``core/controls/coverage.py``).
-COVERAGE_STATES: tuple[str, ...] = ("blocked", "gap", "conditional", "not-enforceable",
-                                    "unknown")
+COVERAGE_STATES: tuple[str, ...] = ("blocked", "gap", "conditional", "not-enforceable", "unknown")
 _STATE_ALIASES = {"protected": "blocked", "exempt": "not-enforceable", "partial": "conditional"}
 
 
@@ -163,8 +163,11 @@ def coverage_rows(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def coverage_goals(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(goal id, title)`` in report order, from ``goals`` or ``metadata.goals``."""
     goals = document.get("goals") or metadata(document).get("goals") or ()
-    out = [(str(g.get("id")), str(g.get("title") or g.get("id")))
-           for g in goals if isinstance(g, Mapping) and g.get("id")]
+    out = [
+        (str(g.get("id")), str(g.get("title") or g.get("id")))
+        for g in goals
+        if isinstance(g, Mapping) and g.get("id")
+    ]
     if out:
         return out
     seen = dict.fromkeys(k for r in coverage_rows(document) for k in coverage_cells(r))

@@ -36,9 +36,15 @@ FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 #: File name extension per format (for ``-o`` defaults and the scheduled scan).
-EXTENSIONS: dict[str, str] = {"json": "json", "sarif": "sarif", "ocsf": "ocsf.json",
-                              "asff": "asff.json", "csv": "csv", "markdown": "md",
-                              "html": "html"}
+EXTENSIONS: dict[str, str] = {
+    "json": "json",
+    "sarif": "sarif",
+    "ocsf": "ocsf.json",
+    "asff": "asff.json",
+    "csv": "csv",
+    "markdown": "md",
+    "html": "html",
+}
 
 
 class UnknownFormat(ValueError):

@@ -31,13 +31,26 @@ from phantomkeys.report import document as doc
 from phantomkeys.report import svg
 from phantomkeys.report.redact import scrub
 
-_TITLES = {"scan": "API-key holders", "hunt": "CloudTrail hunt", "leaks": "Leaked keys",
-           "coverage": "SCP coverage"}
+_TITLES = {
+    "scan": "API-key holders",
+    "hunt": "CloudTrail hunt",
+    "leaks": "Leaked keys",
+    "coverage": "SCP coverage",
+}
 
 AGE_BUCKETS: tuple[tuple[str, int | None], ...] = (
-    ("< 7 d", 7), ("7–30 d", 30), ("30–90 d", 90), ("90–365 d", 365), ("> 1 y", None))
+    ("< 7 d", 7),
+    ("7–30 d", 30),
+    ("30–90 d", 90),
+    ("90–365 d", 365),
+    ("> 1 y", None),
+)
 EXPIRY_BUCKETS: tuple[tuple[str, int | None], ...] = (
-    ("< 7 d", 7), ("7–30 d", 30), ("30–90 d", 90), ("> 90 d", None))
+    ("< 7 d", 7),
+    ("7–30 d", 30),
+    ("30–90 d", 90),
+    ("> 90 d", None),
+)
 
 
 # ------------------------------------------------------------------ tables
@@ -79,20 +92,34 @@ def _code(value: Any) -> str:
     return f'<code class="id">{escape(text)}</code>' if short else f"<code>{escape(text)}</code>"
 
 
-def _table(table_id: str, caption: str, columns: Sequence[Column], rows: Sequence[Row], *,
-           filters: Sequence[tuple[str, str, Sequence[str]]] = ()) -> str:
+def _table(
+    table_id: str,
+    caption: str,
+    columns: Sequence[Column],
+    rows: Sequence[Row],
+    *,
+    filters: Sequence[tuple[str, str, Sequence[str]]] = (),
+) -> str:
     """A sortable, filterable table. ``filters``: (row attribute, label, choices)."""
-    controls = [f'<input type="search" class="filter-text" data-table="{table_id}" '
-                f'placeholder="Filter {escape(caption.lower())}…" aria-label="Filter">']
+    controls = [
+        f'<input type="search" class="filter-text" data-table="{table_id}" '
+        f'placeholder="Filter {escape(caption.lower())}…" aria-label="Filter">'
+    ]
     for attr, label, choices in filters:
         options = "".join(f'<option value="{escape(c)}">{escape(c)}</option>' for c in choices)
-        controls.append(f'<label>{escape(label)} <select class="filter-select" '
-                        f'data-table="{table_id}" data-attr="{escape(attr)}">'
-                        f'<option value="">all</option>{options}</select></label>')
-    controls.append(f'<span class="row-count" data-table="{table_id}">{len(rows)} of '
-                    f"{len(rows)}</span>")
-    head = "".join(f'<th scope="col" data-type="{"num" if c.numeric else "text"}" '
-                   f'aria-sort="none" tabindex="0">{escape(c.title)}</th>' for c in columns)
+        controls.append(
+            f'<label>{escape(label)} <select class="filter-select" '
+            f'data-table="{table_id}" data-attr="{escape(attr)}">'
+            f'<option value="">all</option>{options}</select></label>'
+        )
+    controls.append(
+        f'<span class="row-count" data-table="{table_id}">{len(rows)} of {len(rows)}</span>'
+    )
+    head = "".join(
+        f'<th scope="col" data-type="{"num" if c.numeric else "text"}" '
+        f'aria-sort="none" tabindex="0">{escape(c.title)}</th>'
+        for c in columns
+    )
     body = []
     for row in rows:
         attrs = "".join(f' data-{escape(k)}="{escape(v)}"' for k, v in row.attrs.items())
@@ -104,52 +131,76 @@ def _table(table_id: str, caption: str, columns: Sequence[Column], rows: Sequenc
         body.append(f"<tr{attrs}>{''.join(cells)}</tr>")
     if not rows:
         body.append(f'<tr class="empty"><td colspan="{len(columns)}">None.</td></tr>')
-    return (f'<section class="table-block"><h3>{escape(caption)}</h3>'
-            f'<div class="controls">{"".join(controls)}</div>'
-            f'<div class="table-wrap"><table id="{table_id}" class="sortable">'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-            f"</section>")
+    return (
+        f'<section class="table-block"><h3>{escape(caption)}</h3>'
+        f'<div class="controls">{"".join(controls)}</div>'
+        f'<div class="table-wrap"><table id="{table_id}" class="sortable">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        f"</section>"
+    )
 
 
 def _findings_table(table_id: str, findings: Sequence[Mapping[str, Any]], command: str) -> str:
     columns = [Column("Severity", numeric=True), Column("Finding"), Column("Account")]
     columns.append(Column("Location" if command == "leaks" else "Subject"))
     if command == "hunt":
-        columns += [Column("Events", numeric=True), Column("First seen"), Column("Last seen"),
-                    Column("Regions"), Column("Source IPs")]
+        columns += [
+            Column("Events", numeric=True),
+            Column("First seen"),
+            Column("Last seen"),
+            Column("Regions"),
+            Column("Source IPs"),
+        ]
     columns += [Column("Evidence"), Column("Remediation"), Column("Rule")]
     rows = []
     for f in findings:
         sev = str(f.get("severity"))
         evidence = f.get("evidence") if isinstance(f.get("evidence"), Mapping) else {}
         assert isinstance(evidence, Mapping)
-        place = (_code(doc.location_text(f)) if command == "leaks" else _code(f.get("subject")))
-        cells = [Cell(_pill(sev, "sev"), doc.severity_rank(sev)),
-                 Cell(f"<strong>{_e(f.get('title'))}</strong>"),
-                 Cell(_code(f.get("account_id"))), Cell(place)]
+        place = _code(doc.location_text(f)) if command == "leaks" else _code(f.get("subject"))
+        cells = [
+            Cell(_pill(sev, "sev"), doc.severity_rank(sev)),
+            Cell(f"<strong>{_e(f.get('title'))}</strong>"),
+            Cell(_code(f.get("account_id"))),
+            Cell(place),
+        ]
         if command == "hunt":
-            cells += [Cell(_e(evidence.get("count")), _num(evidence.get("count"))),
-                      Cell(_e(evidence.get("first_seen"))), Cell(_e(evidence.get("last_seen"))),
-                      Cell(_e(evidence.get("regions"))), Cell(_e(evidence.get("source_ips")))]
-            shown = {k: v for k, v in evidence.items() if k not in
-                     ("count", "first_seen", "last_seen", "regions", "source_ips", "principal")}
+            cells += [
+                Cell(_e(evidence.get("count")), _num(evidence.get("count"))),
+                Cell(_e(evidence.get("first_seen"))),
+                Cell(_e(evidence.get("last_seen"))),
+                Cell(_e(evidence.get("regions"))),
+                Cell(_e(evidence.get("source_ips"))),
+            ]
+            shown = {
+                k: v
+                for k, v in evidence.items()
+                if k
+                not in ("count", "first_seen", "last_seen", "regions", "source_ips", "principal")
+            }
         else:
             shown = dict(evidence)
-        cells += [Cell(_evidence(shown)), Cell(_e(f.get("remediation"))),
-                  Cell(_code(f.get("rule_id")))]
+        cells += [
+            Cell(_evidence(shown)),
+            Cell(_e(f.get("remediation"))),
+            Cell(_code(f.get("rule_id"))),
+        ]
         rows.append(Row(cells, {"severity": sev, "fingerprint": str(f.get("fingerprint"))}))
-    return _table(table_id, "Findings", columns, rows,
-                  filters=[("severity", "Severity", doc.SEVERITIES)])
+    return _table(
+        table_id, "Findings", columns, rows, filters=[("severity", "Severity", doc.SEVERITIES)]
+    )
 
 
 def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _evidence(evidence: Mapping[str, Any]) -> str:
-    items = [f"<li><span class=\"k\">{escape(str(k))}</span> {_e(v)}</li>"
-             for k, v in evidence.items() if v not in (None, "", [], {})]
+    items = [
+        f'<li><span class="k">{escape(str(k))}</span> {_e(v)}</li>'
+        for k, v in evidence.items()
+        if v not in (None, "", [], {})
+    ]
     return f'<ul class="evidence">{"".join(items)}</ul>' if items else ""
 
 
@@ -181,7 +232,10 @@ def _scan_charts(document: Mapping[str, Any], at: datetime | None) -> list[tuple
         counts = Counter(str(i.get("status")) for _, i in doc.identities(document))
     status_chart = svg.hbar_chart(
         [svg.Bar(s, int(counts.get(s, 0)), svg.STATUS_COLORS[s]) for s in doc.STATUSES],
-        name="status", label="Key holders by status", empty="No API-key holders found")
+        name="status",
+        label="Key holders by status",
+        empty="No API-key holders found",
+    )
 
     ages: Counter[str] = Counter()
     expiry: Counter[str] = Counter()
@@ -201,16 +255,35 @@ def _scan_charts(document: Mapping[str, Any], at: datetime | None) -> list[tuple
             elif at is not None:
                 expiry[_bucket((expires - at).days, EXPIRY_BUCKETS)] += 1
     age_chart = svg.column_chart(
-        [svg.Bar(label, ages[label], "#3b6fd8" if (limit or 999) <= 90 else "#e8590c",
-                 f"{ages[label]} API keys created {label} ago") for label, limit in AGE_BUCKETS],
-        name="key-age", label="API-key age", empty="No API keys")
+        [
+            svg.Bar(
+                label,
+                ages[label],
+                "#3b6fd8" if (limit or 999) <= 90 else "#e8590c",
+                f"{ages[label]} API keys created {label} ago",
+            )
+            for label, limit in AGE_BUCKETS
+        ],
+        name="key-age",
+        label="API-key age",
+        empty="No API keys",
+    )
     expiry_labels = ["expired", *(label for label, _ in EXPIRY_BUCKETS), "never", "inactive"]
     expiry_colors = {"expired": "#8a8f98", "never": "#b3261e", "inactive": "#adb5bd"}
     expiry_chart = svg.column_chart(
-        [svg.Bar(label, expiry[label], expiry_colors.get(label, "#d4a20b"),
-                 f"{expiry[label]} API keys: expiry {label}") for label in expiry_labels],
-        name="key-expiry", label="API-key expiry (active keys; time left)",
-        empty="No API keys")
+        [
+            svg.Bar(
+                label,
+                expiry[label],
+                expiry_colors.get(label, "#d4a20b"),
+                f"{expiry[label]} API keys: expiry {label}",
+            )
+            for label in expiry_labels
+        ],
+        name="key-expiry",
+        label="API-key expiry (active keys; time left)",
+        empty="No API keys",
+    )
 
     cap_rows = []
     for account, ident in doc.identities(document):
@@ -223,13 +296,19 @@ def _scan_charts(document: Mapping[str, Any], at: datetime | None) -> list[tuple
             label = f"{label} ({str(account.get('account_id'))[-4:]})"
         cap_rows.append((label, [(s, by_sev.get(s, 0)) for s in doc.SEVERITIES]))
     cap_rows.sort(key=lambda r: (-sum(v * (5 - i) ** 2 for i, (_, v) in enumerate(r[1])), r[0]))
-    capabilities = svg.stacked_bars(cap_rows[:30], colors=svg.SEVERITY_COLORS,
-                                    name="capabilities", label="Capabilities per identity",
-                                    empty="No capabilities")
-    charts = [("Status breakdown", status_chart), ("API-key age", age_chart),
-              ("API-key expiry", expiry_chart),
-              ("Capabilities per identity" + (" (top 30)" if len(cap_rows) > 30 else ""),
-               capabilities)]
+    capabilities = svg.stacked_bars(
+        cap_rows[:30],
+        colors=svg.SEVERITY_COLORS,
+        name="capabilities",
+        label="Capabilities per identity",
+        empty="No capabilities",
+    )
+    charts = [
+        ("Status breakdown", status_chart),
+        ("API-key age", age_chart),
+        ("API-key expiry", expiry_chart),
+        ("Capabilities per identity" + (" (top 30)" if len(cap_rows) > 30 else ""), capabilities),
+    ]
     return charts
 
 
@@ -246,23 +325,44 @@ def _heat_map(document: Mapping[str, Any]) -> str:
     status = {str(a.get("account_id")): str(a.get("status")) for a in doc.accounts(document)}
     values = []
     for acct in account_ids:
-        counts = doc.severity_counts([f for f in findings
-                                      if str(f.get("account_id") or "—") == acct])
+        counts = doc.severity_counts(
+            [f for f in findings if str(f.get("account_id") or "—") == acct]
+        )
         values.append([counts[s] for s in doc.SEVERITIES])
     labels = [f"{a} {names[a]}".strip() if names.get(a) else a for a in account_ids]
-    notes = [("⚠ " + status[a]) if status.get(a, "ok") in ("error", "incomplete") else ""
-             for a in account_ids]
-    return svg.heat_map(labels, list(doc.SEVERITIES), values, color=svg.SEVERITY_COLORS,
-                        name="heat-map", label="Findings per account and severity",
-                        row_notes=notes, label_width=280, empty="No accounts")
+    notes = [
+        ("⚠ " + status[a]) if status.get(a, "ok") in ("error", "incomplete") else ""
+        for a in account_ids
+    ]
+    return svg.heat_map(
+        labels,
+        list(doc.SEVERITIES),
+        values,
+        color=svg.SEVERITY_COLORS,
+        name="heat-map",
+        label="Findings per account and severity",
+        row_notes=notes,
+        label_width=280,
+        empty="No accounts",
+    )
 
 
 def _identity_table(document: Mapping[str, Any], at: datetime | None, table_id: str) -> str:
-    columns = [Column("Account"), Column("User"), Column("Kind"), Column("Surface"),
-               Column("Status", numeric=True), Column("Risk", numeric=True),
-               Column("API keys", numeric=True), Column("Oldest key (days)", numeric=True),
-               Column("Next expiry"), Column("Access keys", numeric=True), Column("Console"),
-               Column("MFA", numeric=True), Column("Capabilities")]
+    columns = [
+        Column("Account"),
+        Column("User"),
+        Column("Kind"),
+        Column("Surface"),
+        Column("Status", numeric=True),
+        Column("Risk", numeric=True),
+        Column("API keys", numeric=True),
+        Column("Oldest key (days)", numeric=True),
+        Column("Next expiry"),
+        Column("Access keys", numeric=True),
+        Column("Console"),
+        Column("MFA", numeric=True),
+        Column("Capabilities"),
+    ]
     rows = []
     for account, ident in doc.identities(document):
         creds = _credentials(ident)
@@ -283,52 +383,104 @@ def _identity_table(document: Mapping[str, Any], at: datetime | None, table_id: 
             n = sum(1 for k in keys if isinstance(k, Mapping) and k.get("status") == "Active")
             keys_cell = Cell(f'<span class="{"warn" if n else ""}">{n}</span>', n)
         console = ident.get("console_access")
-        console_html = ('<span class="unknown">unknown</span>' if console is None
-                        else '<span class="warn">yes</span>' if console else "no")
+        console_html = (
+            '<span class="unknown">unknown</span>'
+            if console is None
+            else '<span class="warn">yes</span>'
+            if console
+            else "no"
+        )
         mfa = ident.get("mfa_devices")
         mfa_cell = Cell("unknown", -1) if mfa is None else Cell(str(len(mfa)), len(mfa))
-        caps = sorted((c for c in ident.get("capabilities") or () if isinstance(c, Mapping)),
-                      key=lambda c: -doc.severity_rank(c.get("severity")))
+        caps = sorted(
+            (c for c in ident.get("capabilities") or () if isinstance(c, Mapping)),
+            key=lambda c: -doc.severity_rank(c.get("severity")),
+        )
         caps_html = " ".join(
             f'<span class="cap sev-{escape(str(c.get("severity")))}" '
             f'title="{escape("granted by " + doc.text(c.get("granted_by")))}'
             f'{" (conditional)" if c.get("conditional") else ""}">'
-            f'{_e(c.get("title") or c.get("id"))}'
-            f'{" (conditional)" if c.get("conditional") else ""}</span>' for c in caps)
+            f"{_e(c.get('title') or c.get('id'))}"
+            f"{' (conditional)' if c.get('conditional') else ''}</span>"
+            for c in caps
+        )
         status = str(ident.get("status"))
         risk = str((ident.get("risk") or {}).get("severity"))
-        rows.append(Row([
-            Cell(_code(account.get("account_id"))),
-            Cell(f"<strong>{_e(ident.get('username'))}</strong>"
-                 f'<div class="sub">{_e(ident.get("arn"))}</div>', str(ident.get("username"))),
-            Cell(_e(ident.get("kind"))), Cell(_e(ident.get("surface"))),
-            Cell(_pill(status, "status"),
-                 -doc.STATUSES.index(status) if status in doc.STATUSES else -99),
-            Cell(_pill(risk, "sev"), doc.severity_rank(risk)),
-            Cell(f"{len(active)} / {len(creds)}", len(active)),
-            Cell(str(max(ages)) if ages else "—", max(ages) if ages else -1),
-            Cell(next_expiry, expiry_sort), keys_cell, Cell(console_html), mfa_cell,
-            Cell(caps_html, len(caps), css="caps"),
-        ], {"status": status, "severity": risk, "kind": str(ident.get("kind")),
-            "account": str(account.get("account_id"))}))
-    return _table(table_id, "Identities", columns, rows, filters=[
-        ("status", "Status", doc.STATUSES), ("severity", "Risk", doc.SEVERITIES),
-        ("kind", "Kind", ("phantom", "suspected-phantom", "human"))])
+        rows.append(
+            Row(
+                [
+                    Cell(_code(account.get("account_id"))),
+                    Cell(
+                        f"<strong>{_e(ident.get('username'))}</strong>"
+                        f'<div class="sub">{_e(ident.get("arn"))}</div>',
+                        str(ident.get("username")),
+                    ),
+                    Cell(_e(ident.get("kind"))),
+                    Cell(_e(ident.get("surface"))),
+                    Cell(
+                        _pill(status, "status"),
+                        -doc.STATUSES.index(status) if status in doc.STATUSES else -99,
+                    ),
+                    Cell(_pill(risk, "sev"), doc.severity_rank(risk)),
+                    Cell(f"{len(active)} / {len(creds)}", len(active)),
+                    Cell(str(max(ages)) if ages else "—", max(ages) if ages else -1),
+                    Cell(next_expiry, expiry_sort),
+                    keys_cell,
+                    Cell(console_html),
+                    mfa_cell,
+                    Cell(caps_html, len(caps), css="caps"),
+                ],
+                {
+                    "status": status,
+                    "severity": risk,
+                    "kind": str(ident.get("kind")),
+                    "account": str(account.get("account_id")),
+                },
+            )
+        )
+    return _table(
+        table_id,
+        "Identities",
+        columns,
+        rows,
+        filters=[
+            ("status", "Status", doc.STATUSES),
+            ("severity", "Risk", doc.SEVERITIES),
+            ("kind", "Kind", ("phantom", "suspected-phantom", "human")),
+        ],
+    )
 
 
 def _accounts_table(document: Mapping[str, Any], table_id: str) -> str:
-    columns = [Column("Account"), Column("Name"), Column("Status"),
-               Column("Identities", numeric=True), Column("Error")]
+    columns = [
+        Column("Account"),
+        Column("Name"),
+        Column("Status"),
+        Column("Identities", numeric=True),
+        Column("Error"),
+    ]
     rows = []
     for a in doc.accounts(document):
         status = str(a.get("status"))
-        rows.append(Row([Cell(_code(a.get("account_id"))), Cell(_e(a.get("name"))),
-                         Cell(_pill(status, "acct")),
-                         Cell(str(len(a.get("identities") or ())),
-                              len(a.get("identities") or ())),
-                         Cell(_e(a.get("error")))], {"status": status}))
-    return _table(table_id, "Accounts", columns, rows,
-                  filters=[("status", "Status", ("ok", "incomplete", "error"))])
+        rows.append(
+            Row(
+                [
+                    Cell(_code(a.get("account_id"))),
+                    Cell(_e(a.get("name"))),
+                    Cell(_pill(status, "acct")),
+                    Cell(str(len(a.get("identities") or ())), len(a.get("identities") or ())),
+                    Cell(_e(a.get("error"))),
+                ],
+                {"status": status},
+            )
+        )
+    return _table(
+        table_id,
+        "Accounts",
+        columns,
+        rows,
+        filters=[("status", "Status", ("ok", "incomplete", "error"))],
+    )
 
 
 # ------------------------------------------------------------------ coverage
@@ -352,8 +504,14 @@ def _coverage_chart(document: Mapping[str, Any]) -> str:
                 tip += f" ({doc.cell_detail(c)})"
             line.append((state, tip))
         cells.append(line)
-    return svg.status_grid(rows, [t for _, t in goals], cells, name="scp-coverage",
-                           label="SCP coverage matrix", label_width=230)
+    return svg.status_grid(
+        rows,
+        [t for _, t in goals],
+        cells,
+        name="scp-coverage",
+        label="SCP coverage matrix",
+        label_width=230,
+    )
 
 
 # ------------------------------------------------------------------ hunt
@@ -372,15 +530,23 @@ def _hunt_timeline(document: Mapping[str, Any]) -> str:
         who = principal.rsplit("/", 1)[-1] or principal
         count = ev.get("count") if isinstance(ev.get("count"), int) else 1
         assert isinstance(count, int)
-        tip = (f"{f.get('title')} — {principal}\n{count} events, "
-               f"{ev.get('first_seen')} → {ev.get('last_seen')}\n"
-               f"regions: {doc.text(ev.get('regions'))}; IPs: {doc.text(ev.get('source_ips'))}")
-        spans.append(svg.Span(f"{who}: {f.get('title')}", start, end,
-                              svg.SEVERITY_COLORS.get(str(f.get("severity")), "#999"),
-                              max(count, 1), tip))
+        tip = (
+            f"{f.get('title')} — {principal}\n{count} events, "
+            f"{ev.get('first_seen')} → {ev.get('last_seen')}\n"
+            f"regions: {doc.text(ev.get('regions'))}; IPs: {doc.text(ev.get('source_ips'))}"
+        )
+        spans.append(
+            svg.Span(
+                f"{who}: {f.get('title')}",
+                start,
+                end,
+                svg.SEVERITY_COLORS.get(str(f.get("severity")), "#999"),
+                max(count, 1),
+                tip,
+            )
+        )
     spans.sort(key=lambda s: s.start)
-    return svg.timeline(spans[:60], name="hunt-timeline", label="Hunt timeline",
-                        label_width=330)
+    return svg.timeline(spans[:60], name="hunt-timeline", label="Hunt timeline", label_width=330)
 
 
 # ------------------------------------------------------------------ page
@@ -390,9 +556,14 @@ def _section(index: int, document: Mapping[str, Any]) -> tuple[str, str]:
     command = doc.command_of(document)
     meta = doc.metadata(document)
     at = doc.reference_time(document)
-    findings = sorted(doc.findings(document),
-                      key=lambda f: (-doc.severity_rank(f.get("severity")),
-                                     str(f.get("account_id") or ""), str(f.get("subject"))))
+    findings = sorted(
+        doc.findings(document),
+        key=lambda f: (
+            -doc.severity_rank(f.get("severity")),
+            str(f.get("account_id") or ""),
+            str(f.get("subject")),
+        ),
+    )
     prefix = f"{command}-{index}"
     charts: list[tuple[str, str]] = []
     tables: list[str] = []
@@ -422,26 +593,41 @@ def _section(index: int, document: Mapping[str, Any]) -> tuple[str, str]:
             cards.insert(1, ("At risk", str(summary["at-risk"]), "status-at-risk"))
         bad = [a for a in doc.accounts(document) if a.get("status") != "ok"]
         if bad:
-            cards.append(("Accounts not ok", f"{len(bad)} / {len(doc.accounts(document))}",
-                          "status-unknown"))
+            cards.append(
+                ("Accounts not ok", f"{len(bad)} / {len(doc.accounts(document))}", "status-unknown")
+            )
     facts = []
-    for key, label in (("scan_time", "Time"), ("caller_arn", "Caller"),
-                       ("organization_id", "Organization"), ("engine", "Engine"),
-                       ("records", "Records"), ("since", "Since"), ("until", "Until"),
-                       ("files_scanned", "Files"), ("commits_scanned", "Commits")):
+    for key, label in (
+        ("scan_time", "Time"),
+        ("caller_arn", "Caller"),
+        ("organization_id", "Organization"),
+        ("engine", "Engine"),
+        ("records", "Records"),
+        ("since", "Since"),
+        ("until", "Until"),
+        ("files_scanned", "Files"),
+        ("commits_scanned", "Commits"),
+    ):
         if meta.get(key) not in (None, ""):
             facts.append(f"<dt>{label}</dt><dd>{_e(meta[key])}</dd>")
     api = meta.get("api_calls")
     if isinstance(api, Mapping) and api.get("total") is not None:
         facts.append(f"<dt>AWS calls</dt><dd>{_e(api['total'])}</dd>")
-    card_html = "".join(f'<div class="card {cls}"><div class="n">{escape(n)}</div>'
-                        f'<div class="l">{escape(label)}</div></div>' for label, n, cls in cards)
-    chart_html = "".join(f'<figure class="chart"><figcaption>{escape(title)}</figcaption>'
-                         f"{body}</figure>" for title, body in charts)
+    card_html = "".join(
+        f'<div class="card {cls}"><div class="n">{escape(n)}</div>'
+        f'<div class="l">{escape(label)}</div></div>'
+        for label, n, cls in cards
+    )
+    chart_html = "".join(
+        f'<figure class="chart"><figcaption>{escape(title)}</figcaption>{body}</figure>'
+        for title, body in charts
+    )
     title = _TITLES.get(command, command)
-    section = (f'<section class="doc" id="{prefix}"><h2>{escape(title)}</h2>'
-               f'<dl class="facts">{"".join(facts)}</dl><div class="cards">{card_html}</div>'
-               f'<div class="charts">{chart_html}</div>{"".join(tables)}</section>')
+    section = (
+        f'<section class="doc" id="{prefix}"><h2>{escape(title)}</h2>'
+        f'<dl class="facts">{"".join(facts)}</dl><div class="cards">{card_html}</div>'
+        f'<div class="charts">{chart_html}</div>{"".join(tables)}</section>'
+    )
     return title, section
 
 
@@ -579,17 +765,27 @@ def render_many(documents: Sequence[Mapping[str, Any]], *, title: str | None = N
     sections = [_section(i, d) for i, d in enumerate(clean)]
     tools = [d.get("tool") or {} for d in clean]
     version = next((str(t.get("version")) for t in tools if t.get("version")), "")
-    when = next((doc.metadata(d).get("scan_time") for d in clean
-                 if doc.metadata(d).get("scan_time")), None)
+    when = next(
+        (doc.metadata(d).get("scan_time") for d in clean if doc.metadata(d).get("scan_time")), None
+    )
     page_title = title or "phantomkeys report: " + ", ".join(t for t, _ in sections)
-    csp = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-           f"script-src '{_script_hash(_JS)}'; base-uri 'none'; form-action 'none'")
-    nav = "".join(f'<a href="#{escape(doc.command_of(d))}-{i}">{escape(t)}</a>'
-                  for i, ((t, _), d) in enumerate(zip(sections, clean, strict=True)))
-    meta_line = " · ".join(x for x in (
-        f"generated for {escape(str(when))}" if when else "",
-        f"phantomkeys {escape(version)}" if version else "",
-        "secrets redacted") if x)
+    csp = (
+        f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        f"script-src '{_script_hash(_JS)}'; base-uri 'none'; form-action 'none'"
+    )
+    nav = "".join(
+        f'<a href="#{escape(doc.command_of(d))}-{i}">{escape(t)}</a>'
+        for i, ((t, _), d) in enumerate(zip(sections, clean, strict=True))
+    )
+    meta_line = " · ".join(
+        x
+        for x in (
+            f"generated for {escape(str(when))}" if when else "",
+            f"phantomkeys {escape(version)}" if version else "",
+            "secrets redacted",
+        )
+        if x
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -597,7 +793,7 @@ def render_many(documents: Sequence[Mapping[str, Any]], *, title: str | None = N
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
         f"<title>{escape(page_title)}</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>{escape(page_title)}</h1><div class=\"meta\">{meta_line}</div></header>"
+        f'<header><h1>{escape(page_title)}</h1><div class="meta">{meta_line}</div></header>'
         f"<nav>{nav}</nav><main>{''.join(s for _, s in sections)}</main>"
         "<footer>Produced by phantomkeys. Values come from AWS and scanned files; every key "
         "secret is redacted. Sort by clicking a column header; filter with the boxes above "

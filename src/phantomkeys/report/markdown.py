@@ -15,15 +15,26 @@ from typing import Any
 
 from phantomkeys.report import document as doc
 
-_SEVERITY_BADGE = {"critical": "🟥 critical", "high": "🟧 high", "medium": "🟨 medium",
-                   "low": "🟦 low", "info": "⬜ info"}
-_STATE_BADGE = {"blocked": "✅ blocked", "gap": "❌ gap", "conditional": "⚠️ conditional",
-                "not-enforceable": "➖ n/a (management)", "unknown": "❔ unknown"}
+_SEVERITY_BADGE = {
+    "critical": "🟥 critical",
+    "high": "🟧 high",
+    "medium": "🟨 medium",
+    "low": "🟦 low",
+    "info": "⬜ info",
+}
+_STATE_BADGE = {
+    "blocked": "✅ blocked",
+    "gap": "❌ gap",
+    "conditional": "⚠️ conditional",
+    "not-enforceable": "➖ n/a (management)",
+    "unknown": "❔ unknown",
+}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 _MAX_FINDING_SECTIONS = 200
 #: Characters GitHub may still read as Markdown inside ``<summary>``.
-_SUMMARY_ENTITIES = str.maketrans({"[": "&#91;", "]": "&#93;", "*": "&#42;", "_": "&#95;",
-                                   "`": "&#96;", "|": "&#124;"})
+_SUMMARY_ENTITIES = str.maketrans(
+    {"[": "&#91;", "]": "&#93;", "*": "&#42;", "_": "&#95;", "`": "&#96;", "|": "&#124;"}
+)
 
 
 def esc(value: Any) -> str:
@@ -58,8 +69,12 @@ def _severity(value: Any) -> str:
 def _headline(document: Mapping[str, Any], command: str) -> list[str]:
     meta = doc.metadata(document)
     tool = document.get("tool") or {}
-    titles = {"scan": "API-key scan", "hunt": "CloudTrail hunt", "leaks": "Leaked API keys",
-              "coverage": "SCP coverage"}
+    titles = {
+        "scan": "API-key scan",
+        "hunt": "CloudTrail hunt",
+        "leaks": "Leaked API keys",
+        "coverage": "SCP coverage",
+    }
     lines = [f"## phantomkeys: {titles.get(command, esc(command))}", ""]
     facts = []
     if meta.get("scan_time"):
@@ -75,16 +90,19 @@ def _headline(document: Mapping[str, Any], command: str) -> list[str]:
     counts = doc.severity_counts(doc.findings(document))
     total = sum(counts.values())
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    lines += [f"**{total} finding{'s' if total != 1 else ''}**" + (f" ({summary})" if summary
-                                                                    else ""), ""]
+    lines += [
+        f"**{total} finding{'s' if total != 1 else ''}**" + (f" ({summary})" if summary else ""),
+        "",
+    ]
     return lines
 
 
 def _scan_sections(document: Mapping[str, Any]) -> list[str]:
     summary = document.get("summary") or {}
     lines = ["### Key holders by status", ""]
-    lines += _table([esc(s) for s in doc.STATUSES],
-                    [[str(summary.get(s, 0)) for s in doc.STATUSES]])
+    lines += _table(
+        [esc(s) for s in doc.STATUSES], [[str(summary.get(s, 0)) for s in doc.STATUSES]]
+    )
     lines.append("")
     accounts = doc.accounts(document)
     if len(accounts) > 1 or any(a.get("status") != "ok" for a in accounts):
@@ -94,31 +112,49 @@ def _scan_sections(document: Mapping[str, Any]) -> list[str]:
             idents = a.get("identities") or []
             status = str(a.get("status"))
             mark = "✅" if status == "ok" else "⚠️" if status == "incomplete" else "❌"
-            rows.append([code(a.get("account_id")), esc(a.get("name")), f"{mark} {esc(status)}",
-                         str(len(idents)), esc(a.get("error"))])
+            rows.append(
+                [
+                    code(a.get("account_id")),
+                    esc(a.get("name")),
+                    f"{mark} {esc(status)}",
+                    str(len(idents)),
+                    esc(a.get("error")),
+                ]
+            )
         lines += _table(["account", "name", "status", "identities", "error"], rows)
         lines.append("")
-    idents = sorted(doc.identities(document),
-                    key=lambda ai: (-doc.severity_rank((ai[1].get("risk") or {}).get("severity")),
-                                    doc.STATUSES.index(ai[1].get("status"))
-                                    if ai[1].get("status") in doc.STATUSES else 99,
-                                    str(ai[1].get("username"))))
+    idents = sorted(
+        doc.identities(document),
+        key=lambda ai: (
+            -doc.severity_rank((ai[1].get("risk") or {}).get("severity")),
+            doc.STATUSES.index(ai[1].get("status")) if ai[1].get("status") in doc.STATUSES else 99,
+            str(ai[1].get("username")),
+        ),
+    )
     if idents:
         lines += ["### Identities", ""]
         rows = []
         for account, ident in idents:
             risk = ident.get("risk") or {}
-            caps = [str(c.get("title") or c.get("id")) for c in ident.get("capabilities") or ()
-                    if isinstance(c, Mapping)]
-            rows.append([
-                code(account.get("account_id")), code(ident.get("username")),
-                esc(ident.get("kind")), esc(ident.get("surface")),
-                f"**{esc(ident.get('status'))}**",
-                _severity(risk.get("severity")), esc(", ".join(caps[:4]) +
-                                                     (" …" if len(caps) > 4 else "")),
-            ])
-        lines += _table(["account", "user", "kind", "surface", "status", "risk",
-                         "capabilities"], rows)
+            caps = [
+                str(c.get("title") or c.get("id"))
+                for c in ident.get("capabilities") or ()
+                if isinstance(c, Mapping)
+            ]
+            rows.append(
+                [
+                    code(account.get("account_id")),
+                    code(ident.get("username")),
+                    esc(ident.get("kind")),
+                    esc(ident.get("surface")),
+                    f"**{esc(ident.get('status'))}**",
+                    _severity(risk.get("severity")),
+                    esc(", ".join(caps[:4]) + (" …" if len(caps) > 4 else "")),
+                ]
+            )
+        lines += _table(
+            ["account", "user", "kind", "surface", "status", "risk", "capabilities"], rows
+        )
         lines.append("")
     return lines
 
@@ -143,9 +179,14 @@ def _coverage_sections(document: Mapping[str, Any]) -> list[str]:
 
 
 def _findings_sections(document: Mapping[str, Any], command: str) -> list[str]:
-    findings = sorted(doc.findings(document), key=lambda f: (-doc.severity_rank(f.get("severity")),
-                                                             str(f.get("account_id") or ""),
-                                                             str(f.get("subject") or "")))
+    findings = sorted(
+        doc.findings(document),
+        key=lambda f: (
+            -doc.severity_rank(f.get("severity")),
+            str(f.get("account_id") or ""),
+            str(f.get("subject") or ""),
+        ),
+    )
     if not findings:
         return ["No findings. ✅", ""]
     lines = ["### Findings", ""]
@@ -153,24 +194,34 @@ def _findings_sections(document: Mapping[str, Any], command: str) -> list[str]:
     rows = []
     for f in findings:
         place = code(doc.location_text(f)) if where == "location" else code(f.get("subject"))
-        rows.append([_severity(f.get("severity")), esc(f.get("title")), code(f.get("account_id")),
-                     place, code(f.get("rule_id"))])
+        rows.append(
+            [
+                _severity(f.get("severity")),
+                esc(f.get("title")),
+                code(f.get("account_id")),
+                place,
+                code(f.get("rule_id")),
+            ]
+        )
     lines += _table(["severity", "finding", "account", where, "rule"], rows)
     lines.append("")
     rules = doc.rules_by_id(document)
     for f in findings[:_MAX_FINDING_SECTIONS]:
         lines += _finding_details(f, rules.get(str(f.get("rule_id"))) or {})
     if len(findings) > _MAX_FINDING_SECTIONS:
-        lines += [f"*… {len(findings) - _MAX_FINDING_SECTIONS} more findings: see the JSON "
-                  "report.*", ""]
+        lines += [
+            f"*… {len(findings) - _MAX_FINDING_SECTIONS} more findings: see the JSON report.*",
+            "",
+        ]
     return lines
 
 
 def _finding_details(f: Mapping[str, Any], rule: Mapping[str, Any]) -> list[str]:
     # Inside an HTML block Markdown escapes do not apply: escape as HTML instead.
-    summary = html.escape(f"{_SEVERITY_BADGE.get(str(f.get('severity')), f.get('severity'))} "
-                          f"{doc.text(f.get('title'))} — {doc.text(f.get('subject'))}"
-                          ).translate(_SUMMARY_ENTITIES)
+    summary = html.escape(
+        f"{_SEVERITY_BADGE.get(str(f.get('severity')), f.get('severity'))} "
+        f"{doc.text(f.get('title'))} — {doc.text(f.get('subject'))}"
+    ).translate(_SUMMARY_ENTITIES)
     lines = ["<details>", f"<summary>{summary}</summary>", ""]
     rationale = f.get("rationale") or rule.get("rationale")
     if rationale:
@@ -186,8 +237,9 @@ def _finding_details(f: Mapping[str, Any], rule: Mapping[str, Any]) -> list[str]
         lines += [f"- **location:** {code(doc.location_text(f))}", ""]
     if f.get("remediation"):
         lines += [f"**Remediation:** {esc(f['remediation'])}", ""]
-    refs = [r for r in rule.get("references") or () if isinstance(r, str)
-            and r.startswith("https://")]
+    refs = [
+        r for r in rule.get("references") or () if isinstance(r, str) and r.startswith("https://")
+    ]
     if refs:
         lines += ["**References:** " + ", ".join(f"<{r}>" for r in refs), ""]
     attack = rule.get("attack") or ()

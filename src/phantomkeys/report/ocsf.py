@@ -90,11 +90,14 @@ def _attacks(rule: Mapping[str, Any]) -> list[MITREAttack] | None:
     out = []
     for technique in techniques:
         base, _, sub = technique.partition(".")
-        out.append(MITREAttack(
-            technique=Technique(uid=base, name=base,
-                                src_url=f"https://attack.mitre.org/techniques/{base}/"),
-            sub_technique=SubTechnique(uid=technique, name=technique) if sub else None,
-        ))
+        out.append(
+            MITREAttack(
+                technique=Technique(
+                    uid=base, name=base, src_url=f"https://attack.mitre.org/techniques/{base}/"
+                ),
+                sub_technique=SubTechnique(uid=technique, name=technique) if sub else None,
+            )
+        )
     return out
 
 
@@ -110,8 +113,9 @@ def event(finding: Mapping[str, Any], document: Mapping[str, Any]) -> DetectionF
     region = meta.get("region") if isinstance(meta.get("region"), str) else None
     partition = _partition(subject, region)
     evidence = finding.get("evidence")
-    unmapped: dict[str, Any] = {"phantomkeys": {"command": doc.command_of(document),
-                                                "rule_id": finding.get("rule_id")}}
+    unmapped: dict[str, Any] = {
+        "phantomkeys": {"command": doc.command_of(document), "rule_id": finding.get("rule_id")}
+    }
     if finding.get("location"):
         unmapped["phantomkeys"]["location"] = finding["location"]
 
@@ -121,12 +125,23 @@ def event(finding: Mapping[str, Any], document: Mapping[str, Any]) -> DetectionF
         first_seen = doc.parse_time(evidence.get("first_seen"))
         last_seen = doc.parse_time(evidence.get("last_seen"))
         count = evidence.get("count") if isinstance(evidence.get("count"), int) else None
-    account = (Account(name=str(account_id), type_id=TypeID.AWS_Account, type="AWS Account",
-                       uid=str(account_id)) if account_id else None)
+    account = (
+        Account(
+            name=str(account_id),
+            type_id=TypeID.AWS_Account,
+            type="AWS Account",
+            uid=str(account_id),
+        )
+        if account_id
+        else None
+    )
     return DetectionFinding(
         metadata=Metadata(
-            product=Product(name=str(tool.get("name") or "phantomkeys"),
-                            vendor_name="phantomkeys", version=str(tool.get("version") or "")),
+            product=Product(
+                name=str(tool.get("name") or "phantomkeys"),
+                vendor_name="phantomkeys",
+                version=str(tool.get("version") or ""),
+            ),
             event_code=str(finding.get("rule_id")),
             uid=str(finding.get("fingerprint")),
             profiles=["cloud"],
@@ -147,9 +162,12 @@ def event(finding: Mapping[str, Any], document: Mapping[str, Any]) -> DetectionF
             title=str(finding.get("title")),
             desc=str(finding.get("rationale") or rule.get("rationale") or finding.get("title")),
             types=[str(t) for t in rule.get("tags") or ()] or None,
-            analytic=Analytic(uid=str(finding.get("rule_id")), name=str(rule.get("title")
-                                                                      or finding.get("title")),
-                              type_id=_ANALYTIC_RULE, type="Rule"),
+            analytic=Analytic(
+                uid=str(finding.get("rule_id")),
+                name=str(rule.get("title") or finding.get("title")),
+                type_id=_ANALYTIC_RULE,
+                type="Rule",
+            ),
             attacks=_attacks(rule),
             created_time=_epoch_ms(when),
             created_time_dt=when,
@@ -164,13 +182,21 @@ def event(finding: Mapping[str, Any], document: Mapping[str, Any]) -> DetectionF
         end_time_dt=last_seen,
         count=count,
         cloud=Cloud(provider="AWS", account=account, region=region),
-        resources=[ResourceDetails(
-            uid=subject, name=subject.rsplit("/", 1)[-1] or subject,
-            type=_resource_type(subject), cloud_partition=partition, region=region,
-            data={"account_id": account_id} if account_id else None,
-        )],
-        evidences=([EvidenceArtifacts(data=dict(evidence))]
-                   if isinstance(evidence, Mapping) and evidence else None),
+        resources=[
+            ResourceDetails(
+                uid=subject,
+                name=subject.rsplit("/", 1)[-1] or subject,
+                type=_resource_type(subject),
+                cloud_partition=partition,
+                region=region,
+                data={"account_id": account_id} if account_id else None,
+            )
+        ],
+        evidences=(
+            [EvidenceArtifacts(data=dict(evidence))]
+            if isinstance(evidence, Mapping) and evidence
+            else None
+        ),
         remediation=Remediation(
             desc=str(finding.get("remediation") or rule.get("remediation") or ""),
             references=[str(r) for r in rule.get("references") or ()] or None,
@@ -180,8 +206,10 @@ def event(finding: Mapping[str, Any], document: Mapping[str, Any]) -> DetectionF
 
 
 def events(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [event(f, document).model_dump(mode="json", exclude_none=True)
-            for f in doc.findings(document)]
+    return [
+        event(f, document).model_dump(mode="json", exclude_none=True)
+        for f in doc.findings(document)
+    ]
 
 
 def render(document: Mapping[str, Any]) -> str:

@@ -17,10 +17,18 @@ from phantomkeys.core.keys import redact
 from phantomkeys.surfaces import SURFACES
 
 #: Field names that hold secrets in AWS responses or in ``decode --reveal``.
-SECRET_FIELDS: frozenset[str] = frozenset({
-    "secret", "ServiceCredentialSecret", "ServicePassword", "ServiceApiKeyValue",
-    "SecretAccessKey", "SessionToken", "secret_access_key", "session_token",
-})
+SECRET_FIELDS: frozenset[str] = frozenset(
+    {
+        "secret",
+        "ServiceCredentialSecret",
+        "ServicePassword",
+        "ServiceApiKeyValue",
+        "SecretAccessKey",
+        "SessionToken",
+        "secret_access_key",
+        "session_token",
+    }
+)
 
 # Long-term keys are prefix + base64 of a ~100+ character payload; short-term keys
 # are prefix + base64 of a presigned URL (hundreds of characters). 40 characters

@@ -116,8 +116,7 @@ def _severity(value: Any) -> Severity:
         return Severity.MEDIUM  # unknown severity: visible, never silently dropped
 
 
-def _rules(document: Mapping[str, Any],
-           findings: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _rules(document: Mapping[str, Any], findings: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     declared = doc.rules_by_id(document)
     out = [_rule(rule) for rule in declared.values()]
     seen = set(declared)
@@ -126,14 +125,18 @@ def _rules(document: Mapping[str, Any],
         rule_id = str(f.get("rule_id") or "unknown")
         if rule_id not in seen:
             seen.add(rule_id)
-            out.append(_rule({
-                "id": rule_id,
-                "title": f.get("title") or rule_id,
-                "severity": f.get("severity"),
-                "rationale": f.get("rationale") or "",
-                "remediation": f.get("remediation") or "",
-                "tags": f.get("tags") or [],
-            }))
+            out.append(
+                _rule(
+                    {
+                        "id": rule_id,
+                        "title": f.get("title") or rule_id,
+                        "severity": f.get("severity"),
+                        "rationale": f.get("rationale") or "",
+                        "remediation": f.get("remediation") or "",
+                        "tags": f.get("tags") or [],
+                    }
+                )
+            )
     return out
 
 
@@ -144,18 +147,39 @@ def _rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     rationale = str(rule.get("rationale") or "").strip()
     remediation = str(rule.get("remediation") or "").strip()
     references = [str(r) for r in rule.get("references") or () if r]
-    help_text = "\n\n".join(part for part in (
-        rationale,
-        f"Remediation: {remediation}" if remediation else "",
-        "References: " + " ".join(references) if references else "",
-    ) if part) or title
-    help_md = "\n\n".join(part for part in (
-        rationale,
-        f"**Remediation:** {remediation}" if remediation else "",
-        "**References:**\n" + "\n".join(f"* <{r}>" for r in references) if references else "",
-    ) if part) or title
-    tags = _unique(["security", *(str(t) for t in rule.get("tags") or ()),
-                    *(f"external/attack/{a}" for a in rule.get("attack") or ())])
+    help_text = (
+        "\n\n".join(
+            part
+            for part in (
+                rationale,
+                f"Remediation: {remediation}" if remediation else "",
+                "References: " + " ".join(references) if references else "",
+            )
+            if part
+        )
+        or title
+    )
+    help_md = (
+        "\n\n".join(
+            part
+            for part in (
+                rationale,
+                f"**Remediation:** {remediation}" if remediation else "",
+                "**References:**\n" + "\n".join(f"* <{r}>" for r in references)
+                if references
+                else "",
+            )
+            if part
+        )
+        or title
+    )
+    tags = _unique(
+        [
+            "security",
+            *(str(t) for t in rule.get("tags") or ()),
+            *(f"external/attack/{a}" for a in rule.get("attack") or ()),
+        ]
+    )
     out: dict[str, Any] = {
         "id": rule_id,
         "name": _pascal(rule_id),
@@ -300,7 +324,8 @@ def _notification(item: Any, level: str) -> dict[str, Any]:
         text = f"{where}: {what}" if where and what else str(where or what or item)
         out: dict[str, Any] = {"level": level, "message": {"text": text}}
         if item.get("path"):
-            out["locations"] = [{"physicalLocation": {
-                "artifactLocation": {"uri": artifact_uri(str(item["path"]))}}}]
+            out["locations"] = [
+                {"physicalLocation": {"artifactLocation": {"uri": artifact_uri(str(item["path"]))}}}
+            ]
         return out
     return {"level": level, "message": {"text": str(item)}}

@@ -56,13 +56,24 @@ def _strings() -> dict[str, Any]:
 # ----------------------------------------------------------------- shared $defs
 
 _NO_SECRETS = {
-    "not": {"enum": ["secret", "ServiceCredentialSecret", "ServicePassword",
-                     "ServiceApiKeyValue", "SecretAccessKey", "SessionToken"]},
+    "not": {
+        "enum": [
+            "secret",
+            "ServiceCredentialSecret",
+            "ServicePassword",
+            "ServiceApiKeyValue",
+            "SecretAccessKey",
+            "SessionToken",
+        ]
+    },
 }
 
 _COMMON_DEFS: dict[str, Any] = {
-    "timestamp": {"type": "string", "pattern": _TIMESTAMP,
-                  "description": "ISO-8601 time in UTC, e.g. 2026-11-29T10:00:00Z."},
+    "timestamp": {
+        "type": "string",
+        "pattern": _TIMESTAMP,
+        "description": "ISO-8601 time in UTC, e.g. 2026-11-29T10:00:00Z.",
+    },
     "account_id": {"type": "string", "pattern": r"^\d{12}$"},
     "severity": {"enum": ["critical", "high", "medium", "low", "info"]},
     "surface": {"enum": ["bedrock", "claude-platform"]},
@@ -84,20 +95,33 @@ _COMMON_DEFS: dict[str, Any] = {
     "finding": {
         "type": "object",
         "description": "One finding; the same shape for scan, hunt, leaks and coverage.",
-        "required": ["rule_id", "title", "severity", "subject", "account_id", "evidence",
-                     "remediation", "fingerprint"],
+        "required": [
+            "rule_id",
+            "title",
+            "severity",
+            "subject",
+            "account_id",
+            "evidence",
+            "remediation",
+            "fingerprint",
+        ],
         "properties": {
             "rule_id": {"type": "string", "minLength": 1},
             "title": {"type": "string", "minLength": 1},
             "severity": _ref("severity"),
-            "subject": {"type": "string",
-                        "description": "The user, role session or key (never a secret)."},
+            "subject": {
+                "type": "string",
+                "description": "The user, role session or key (never a secret).",
+            },
             "account_id": _nullable(_ref("account_id")),
             "evidence": {"type": "object", "propertyNames": _NO_SECRETS},
             "remediation": {"type": "string"},
             "rationale": {"type": "string"},
-            "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{16,64}$",
-                            "description": "Stable across runs: same fact, same value."},
+            "fingerprint": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{16,64}$",
+                "description": "Stable across runs: same fact, same value.",
+            },
             "location": _ref("location"),
         },
     },
@@ -118,9 +142,16 @@ _COMMON_DEFS: dict[str, Any] = {
 }
 
 
-def _envelope(name: str, *, title: str, description: str, required: list[str],
-              properties: dict[str, Any], defs: dict[str, Any],
-              metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+def _envelope(
+    name: str,
+    *,
+    title: str,
+    description: str,
+    required: list[str],
+    properties: dict[str, Any],
+    defs: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     props: dict[str, Any] = {
         "schema_version": {"type": "string", "pattern": rf"^{_MAJOR}\.\d+$"},
         "tool": _ref("tool"),
@@ -140,8 +171,9 @@ def _envelope(name: str, *, title: str, description: str, required: list[str],
     }
 
 
-def _metadata(command: str, required: list[str] | None = None,
-              properties: dict[str, Any] | None = None) -> dict[str, Any]:
+def _metadata(
+    command: str, required: list[str] | None = None, properties: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["command", *(required or [])],
@@ -149,20 +181,29 @@ def _metadata(command: str, required: list[str] | None = None,
     }
 
 
-def _findings_document(name: str, *, title: str, description: str,
-                       finding: dict[str, Any] | None = None,
-                       metadata_properties: dict[str, Any] | None = None,
-                       extra: dict[str, Any] | None = None,
-                       extra_required: list[str] | None = None,
-                       defs: dict[str, Any] | None = None) -> dict[str, Any]:
+def _findings_document(
+    name: str,
+    *,
+    title: str,
+    description: str,
+    finding: dict[str, Any] | None = None,
+    metadata_properties: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    extra_required: list[str] | None = None,
+    defs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     item = finding or _ref("finding")
     return _envelope(
-        name, title=title, description=description,
+        name,
+        title=title,
+        description=description,
         required=["metadata", "findings", *(extra_required or [])],
         metadata=_metadata(name, properties=metadata_properties),
-        properties={"findings": {"type": "array", "items": item},
-                    "rules": {"type": "array", "items": _ref("rule")},
-                    **(extra or {})},
+        properties={
+            "findings": {"type": "array", "items": item},
+            "rules": {"type": "array", "items": _ref("rule")},
+            **(extra or {}),
+        },
         defs=defs or {},
     )
 
@@ -201,17 +242,27 @@ _SCAN_DEFS: dict[str, Any] = {
             "id": {"type": "string"},
             "title": {"type": "string"},
             "severity": _ref("severity"),
-            "reach": {"type": "array",
-                      "items": {"enum": ["api-key", "other-credentials"]}},
+            "reach": {"type": "array", "items": {"enum": ["api-key", "other-credentials"]}},
             "granted_by": {"type": "array", "items": {"type": ["string", "object"]}},
             "conditional": {"type": "boolean"},
         },
     },
     "identity": {
         "type": "object",
-        "required": ["username", "arn", "kind", "surface", "status", "credentials",
-                     "access_keys", "console_access", "mfa_devices", "policies",
-                     "capabilities", "risk"],
+        "required": [
+            "username",
+            "arn",
+            "kind",
+            "surface",
+            "status",
+            "credentials",
+            "access_keys",
+            "console_access",
+            "mfa_devices",
+            "policies",
+            "capabilities",
+            "risk",
+        ],
         "propertyNames": _NO_SECRETS,
         "properties": {
             "username": {"type": "string"},
@@ -255,24 +306,29 @@ def _scan() -> dict[str, Any]:
         title="phantomkeys scan report",
         description="Output of `phantomkeys scan --format json` (one account or --org).",
         required=["metadata", "summary", "accounts", "findings"],
-        metadata=_metadata("scan", ["scan_time", "caller_arn", "api_calls"], {
-            "scan_time": _ref("timestamp"),
-            "caller_arn": {"type": ["string", "null"]},
-            "api_calls": {
-                "type": "object",
-                "required": ["total", "by_operation"],
-                "properties": {
-                    "total": count,
-                    "by_operation": {"type": "object", "additionalProperties": count},
+        metadata=_metadata(
+            "scan",
+            ["scan_time", "caller_arn", "api_calls"],
+            {
+                "scan_time": _ref("timestamp"),
+                "caller_arn": {"type": ["string", "null"]},
+                "api_calls": {
+                    "type": "object",
+                    "required": ["total", "by_operation"],
+                    "properties": {
+                        "total": count,
+                        "by_operation": {"type": "object", "additionalProperties": count},
+                    },
                 },
             },
-        }),
+        ),
         properties={
             "summary": {
                 "type": "object",
                 "required": ["at-risk", "active", "expired", "orphaned", "unknown"],
-                "properties": {s: count for s in
-                               ("at-risk", "active", "expired", "orphaned", "unknown")},
+                "properties": {
+                    s: count for s in ("at-risk", "active", "expired", "orphaned", "unknown")
+                },
             },
             "accounts": {"type": "array", "items": _ref("account")},
             "findings": {"type": "array", "items": _ref("finding")},
@@ -284,38 +340,47 @@ def _scan() -> dict[str, Any]:
 
 def _hunt() -> dict[str, Any]:
     hunt_finding = {
-        "allOf": [_ref("finding"), {
-            "properties": {"evidence": {
-                "type": "object",
-                "required": ["principal", "count", "first_seen", "last_seen", "event_ids"],
+        "allOf": [
+            _ref("finding"),
+            {
                 "properties": {
-                    "principal": {"type": "string"},
-                    "count": {"type": "integer", "minimum": 0},
-                    "first_seen": _ref("timestamp"),
-                    "last_seen": _ref("timestamp"),
-                    "regions": _strings(),
-                    "source_ips": _strings(),
-                    "user_agents": _strings(),
-                    "models": _strings(),
-                    "event_ids": _strings(),
+                    "evidence": {
+                        "type": "object",
+                        "required": ["principal", "count", "first_seen", "last_seen", "event_ids"],
+                        "properties": {
+                            "principal": {"type": "string"},
+                            "count": {"type": "integer", "minimum": 0},
+                            "first_seen": _ref("timestamp"),
+                            "last_seen": _ref("timestamp"),
+                            "regions": _strings(),
+                            "source_ips": _strings(),
+                            "user_agents": _strings(),
+                            "models": _strings(),
+                            "event_ids": _strings(),
+                        },
+                    }
                 },
-            }},
-        }],
+            },
+        ],
     }
     return _findings_document(
-        "hunt", title="phantomkeys hunt report",
+        "hunt",
+        title="phantomkeys hunt report",
         description="Output of `phantomkeys hunt --format json`: rule-pack matches over "
-                    "CloudTrail.",
-        finding=hunt_finding)
+        "CloudTrail.",
+        finding=hunt_finding,
+    )
 
 
 def _leaks() -> dict[str, Any]:
     leak_finding = {"allOf": [_ref("finding"), {"required": ["location"]}]}
     return _findings_document(
-        "leaks", title="phantomkeys leaks report",
+        "leaks",
+        title="phantomkeys leaks report",
         description="Output of `phantomkeys leaks --format json`: keys found in files and git "
-                    "history (redacted previews and fingerprints, never secrets).",
-        finding=leak_finding)
+        "history (redacted previews and fingerprints, never secrets).",
+        finding=leak_finding,
+    )
 
 
 def _coverage() -> dict[str, Any]:
@@ -342,23 +407,33 @@ def _coverage() -> dict[str, Any]:
             "status": {"enum": ["ok", "error", "management", "incomplete", "skipped"]},
             "error": {"type": ["string", "null"]},
             "policies": _strings(),
-            "goals": {"anyOf": [
-                {"type": "object", "additionalProperties": _ref("cell")},
-                {"type": "array", "items": {"allOf": [_ref("cell"), {"required": ["goal"]}]}},
-            ]},
+            "goals": {
+                "anyOf": [
+                    {"type": "object", "additionalProperties": _ref("cell")},
+                    {"type": "array", "items": {"allOf": [_ref("cell"), {"required": ["goal"]}]}},
+                ]
+            },
         },
     }
-    goals = {"type": "array", "items": {
-        "type": "object", "required": ["id"],
-        "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}}
+    goals = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["id"],
+            "properties": {"id": {"type": "string"}, "title": {"type": "string"}},
+        },
+    }
     schema = _findings_document(
-        "coverage", title="phantomkeys SCP coverage report",
+        "coverage",
+        title="phantomkeys SCP coverage report",
         description="Output of `phantomkeys scp coverage --format json`: for each account "
-                    "(rows) whether each protective goal (columns) holds, and a finding per gap.",
+        "(rows) whether each protective goal (columns) holds, and a finding per gap.",
         metadata_properties={"scan_time": _ref("timestamp"), "goals": goals},
-        extra={"accounts": {"type": "array", "items": _ref("row")},
-               "matrix": {"type": "array", "items": _ref("row")},
-               "goals": goals},
+        extra={
+            "accounts": {"type": "array", "items": _ref("row")},
+            "matrix": {"type": "array", "items": _ref("row")},
+            "goals": goals,
+        },
         defs={"cell": cell, "row": row},
     )
     schema["anyOf"] = [{"required": ["accounts"]}, {"required": ["matrix"]}]
@@ -367,8 +442,16 @@ def _coverage() -> dict[str, Any]:
 
 def _decode() -> dict[str, Any]:
     long_term = {"required": ["username", "iam_user_arn", "key_position", "secret_sha256"]}
-    short_term = {"required": ["access_key_id", "access_key_type", "region", "issued_at",
-                               "expires_at", "expired"]}
+    short_term = {
+        "required": [
+            "access_key_id",
+            "access_key_type",
+            "region",
+            "issued_at",
+            "expires_at",
+            "expired",
+        ]
+    }
     result = {
         "type": "object",
         "required": ["valid"],
@@ -388,8 +471,7 @@ def _decode() -> dict[str, Any]:
             "issued_at": _nullable(_ref("timestamp")),
             "expires_at": _nullable(_ref("timestamp")),
             "expired": {"type": ["boolean", "null"]},
-            "secret": {"type": "string",
-                       "description": "Only with --reveal; never otherwise."},
+            "secret": {"type": "string", "description": "Only with --reveal; never otherwise."},
         },
         "if": {"properties": {"valid": {"const": True}}},
         "then": {
@@ -401,15 +483,22 @@ def _decode() -> dict[str, Any]:
         "else": {"required": ["error"]},
     }
     return _envelope(
-        "decode", title="phantomkeys decode output",
+        "decode",
+        title="phantomkeys decode output",
         description="Output of `phantomkeys decode --format json`, one result per input key.",
         required=["results"],
         properties={"at": _ref("timestamp"), "results": {"type": "array", "items": result}},
-        defs={})
+        defs={},
+    )
 
 
-_BUILDERS = {"scan": _scan, "hunt": _hunt, "leaks": _leaks, "coverage": _coverage,
-             "decode": _decode}
+_BUILDERS = {
+    "scan": _scan,
+    "hunt": _hunt,
+    "leaks": _leaks,
+    "coverage": _coverage,
+    "decode": _decode,
+}
 
 
 def build(name: str) -> dict[str, Any]:
@@ -451,8 +540,8 @@ def validate(document: Mapping[str, Any], name: str) -> None:
         lines = [f"/{'/'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in errors[:20]]
         more = f"\n… and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise SchemaValidationError(
-            f"{len(errors)} schema error(s) against {name}.schema.json:\n"
-            + "\n".join(lines) + more)
+            f"{len(errors)} schema error(s) against {name}.schema.json:\n" + "\n".join(lines) + more
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

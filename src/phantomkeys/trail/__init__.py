@@ -18,8 +18,13 @@ from phantomkeys.trail.finish import HuntResult
 from phantomkeys.trail.pack import PackError, RulePack, load_pack
 
 
-def hunt_files(sources: Sequence[str], *, since: datetime | None = None,
-               until: datetime | None = None, pack: RulePack | None = None) -> HuntResult:
+def hunt_files(
+    sources: Sequence[str],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    pack: RulePack | None = None,
+) -> HuntResult:
     """Run the rule pack over local CloudTrail files or folders with DuckDB."""
     from phantomkeys.trail.hunt import plan_sources, run_duckdb
 

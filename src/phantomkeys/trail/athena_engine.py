@@ -119,8 +119,10 @@ def layouts_from_region_dirs(bucket: str, dirs: Iterable[str]) -> list[TrailLayo
         accounts, regions = by_base.setdefault(m.group("base"), (set(), set()))
         accounts.add(m.group("account"))
         regions.add(m.group("region"))
-    return [TrailLayout(bucket, base, tuple(sorted(a)), tuple(sorted(r)))
-            for base, (a, r) in sorted(by_base.items())]
+    return [
+        TrailLayout(bucket, base, tuple(sorted(a)), tuple(sorted(r)))
+        for base, (a, r) in sorted(by_base.items())
+    ]
 
 
 def default_table_name(layout: TrailLayout) -> str:
@@ -134,8 +136,9 @@ def _ident(name: str, what: str) -> str:
     return name
 
 
-def create_table_ddl(database: str, table: str, layout: TrailLayout,
-                     first_day: str = "2020/01/01") -> str:
+def create_table_ddl(
+    database: str, table: str, layout: TrailLayout, first_day: str = "2020/01/01"
+) -> str:
     """CREATE EXTERNAL TABLE IF NOT EXISTS with partition projection (no crawler, no repair)."""
     db = _ident(database, "--athena-database")
     tb = _ident(table, "--athena-table")
@@ -174,14 +177,23 @@ def partition_filter(since: datetime | None, until: datetime | None) -> str:
     return " AND ".join(parts)
 
 
-def hits_query(pack: RulePack, database: str, table: str, since: datetime | None,
-               until: datetime | None) -> str:
+def hits_query(
+    pack: RulePack, database: str, table: str, since: datetime | None, until: datetime | None
+) -> str:
     """The one Athena query: every detection rule's matches, in the flat hit shape."""
     source = f'"{_ident(database, "--athena-database")}"."{_ident(table, "--athena-table")}"'
-    filters = [f for f in (partition_filter(since, until),
-                           time_filter(ATHENA, _iso(since), _iso(until))) if f]
-    return hits_select(compile_detections(pack, ATHENA), ATHENA, source, hit_columns(pack),
-                       time_filter=" AND ".join(filters))
+    filters = [
+        f
+        for f in (partition_filter(since, until), time_filter(ATHENA, _iso(since), _iso(until)))
+        if f
+    ]
+    return hits_select(
+        compile_detections(pack, ATHENA),
+        ATHENA,
+        source,
+        hit_columns(pack),
+        time_filter=" AND ".join(filters),
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -225,17 +237,27 @@ def load_hits(con: Any, pack: RulePack, rows: Iterable[dict[str, str | None]]) -
     return n
 
 
-def run_athena(pack: RulePack, sources: Sequence[str], opts: AthenaOptions, *,
-               since: datetime | None, until: datetime | None, ctx: Any,
-               sleep: Any = None) -> tuple[HuntResult, dict[str, Any]]:
+def run_athena(
+    pack: RulePack,
+    sources: Sequence[str],
+    opts: AthenaOptions,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    ctx: Any,
+    sleep: Any = None,
+) -> tuple[HuntResult, dict[str, Any]]:
     """Create/reuse the table for each source, run the hits query, finish locally."""
     import duckdb
 
     from phantomkeys.aws.athena import AthenaClient, AthenaError
     from phantomkeys.aws.trail import S3SourceError, parse_s3_uri, plan_prefixes
 
-    kwargs: dict[str, Any] = {"workgroup": opts.workgroup, "output": opts.output,
-                              "database": opts.database}
+    kwargs: dict[str, Any] = {
+        "workgroup": opts.workgroup,
+        "output": opts.output,
+        "database": opts.database,
+    }
     if sleep is not None:
         kwargs["sleep"] = sleep
     athena = AthenaClient(ctx, **kwargs)
@@ -262,17 +284,23 @@ def run_athena(pack: RulePack, sources: Sequence[str], opts: AthenaOptions, *,
                 outcome = athena.run(sql)
                 rows = list(athena.rows(outcome.execution_id))
                 all_rows.extend(rows)
-                queries.append({"table": f"{opts.database}.{table}", "location": layout.location,
-                                "accounts": list(layout.accounts), "regions": list(layout.regions),
-                                "ddl_execution_id": ddl.execution_id,
-                                "execution_id": outcome.execution_id,
-                                "data_scanned_bytes": outcome.scanned_bytes,
-                                "engine_ms": outcome.runtime_ms, "hits": len(rows)})
+                queries.append(
+                    {
+                        "table": f"{opts.database}.{table}",
+                        "location": layout.location,
+                        "accounts": list(layout.accounts),
+                        "regions": list(layout.regions),
+                        "ddl_execution_id": ddl.execution_id,
+                        "execution_id": outcome.execution_id,
+                        "data_scanned_bytes": outcome.scanned_bytes,
+                        "engine_ms": outcome.runtime_ms,
+                        "hits": len(rows),
+                    }
+                )
     except (AthenaError, S3SourceError) as exc:
         raise HuntError(str(exc)) from None
     stats.hits = load_hits(con, pack, all_rows)
     findings = findings_from_duckdb(con, pack, "hits")
     con.close()
-    extra = {"athena": {"database": opts.database, "workgroup": opts.workgroup,
-                        "queries": queries}}
+    extra = {"athena": {"database": opts.database, "workgroup": opts.workgroup, "queries": queries}}
     return HuntResult(findings=tuple(findings), stats=stats, bad_files=(), pack=pack), extra

@@ -70,8 +70,10 @@ def flat_columns_ddl() -> str:
 
 def records_select(read_expr: str, source_expr: str = "filename") -> str:
     """(source_file, r): one row per record as raw JSON; r is NULL for a file without Records."""
-    return (f"SELECT {source_expr} AS source_file, unnest(coalesce(Records, [NULL::JSON])) AS r "
-            f"FROM {read_expr}")
+    return (
+        f"SELECT {source_expr} AS source_file, unnest(coalesce(Records, [NULL::JSON])) AS r "
+        f"FROM {read_expr}"
+    )
 
 
 def flatten_select(records: str) -> str:
@@ -200,12 +202,17 @@ def default_staging_dir() -> str:
     return tempfile.gettempdir()
 
 
-def stage(files: list[SourceFile], staging_dir: str | None = None, *,
-          direct_bytes: int | None = DIRECT_BYTES) -> Staged:
+def stage(
+    files: list[SourceFile],
+    staging_dir: str | None = None,
+    *,
+    direct_bytes: int | None = DIRECT_BYTES,
+) -> Staged:
     """Decompress small files into one staging file (runs in a helper thread)."""
     staged = Staged(files=files)
-    fd, staged.path = tempfile.mkstemp(prefix="phantomkeys-stage-", suffix=".ndjson",
-                                       dir=staging_dir or default_staging_dir())
+    fd, staged.path = tempfile.mkstemp(
+        prefix="phantomkeys-stage-", suffix=".ndjson", dir=staging_dir or default_staging_dir()
+    )
     with os.fdopen(fd, "wb") as out:
         for i, f in enumerate(files):
             if direct_bytes is not None and f.size >= direct_bytes:
@@ -257,9 +264,15 @@ class DuckDBEngine:
 
     name = ENGINE_NAME
 
-    def __init__(self, pack: RulePack, *, threads: int | None = None,
-                 database: str = ":memory:", staging_dir: str | None = None,
-                 extra_columns: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        pack: RulePack,
+        *,
+        threads: int | None = None,
+        database: str = ":memory:",
+        staging_dir: str | None = None,
+        extra_columns: tuple[str, ...] = (),
+    ) -> None:
         self.pack = pack
         self.staging_dir = staging_dir or default_staging_dir()
         self.con = duckdb.connect(database)
@@ -267,7 +280,8 @@ class DuckDBEngine:
             self.con.execute(f"SET threads = {int(threads)}")
         self.con.execute("SET preserve_insertion_order = false")
         self.columns = hit_columns(pack) + tuple(
-            c for c in extra_columns if c not in hit_columns(pack))
+            c for c in extra_columns if c not in hit_columns(pack)
+        )
         self.compiled = compile_detections(pack, FLAT_DUCKDB)
         self.prefilter = Prefilter.for_pack(pack)
         self._create_tables()
@@ -279,8 +293,10 @@ class DuckDBEngine:
         )
         self.con.execute(f"CREATE TABLE hits (rule_name VARCHAR, subject VARCHAR, {hit_cols})")
         self.con.execute(f"CREATE TEMP TABLE batch ({flat_columns_ddl()}, _no_records BOOLEAN)")
-        self.con.execute(f"CREATE TEMP TABLE pre (source_file VARCHAR, r VARCHAR, "
-                         f"_no_records BOOLEAN, {q(F.EVENT_TIME)} TIMESTAMP)")
+        self.con.execute(
+            f"CREATE TEMP TABLE pre (source_file VARCHAR, r VARCHAR, "
+            f"_no_records BOOLEAN, {q(F.EVENT_TIME)} TIMESTAMP)"
+        )
 
     # ------------------------------------------------------------------ run
 
@@ -298,9 +314,10 @@ class DuckDBEngine:
         insert = "INSERT INTO hits " + hits_select(
             self.compiled, FLAT_DUCKDB, "batch", self.columns, time_filter=tf
         )
-        counts = (f"SELECT count(*), count(*) FILTER (WHERE {tf or 'TRUE'}) FROM pre")
-        flatten = ("INSERT INTO batch BY NAME " + flatten_select(
-            "SELECT source_file, r FROM pre WHERE r IS NOT NULL" + (f" AND {tf}" if tf else "")))
+        counts = f"SELECT count(*), count(*) FILTER (WHERE {tf or 'TRUE'}) FROM pre"
+        flatten = "INSERT INTO batch BY NAME " + flatten_select(
+            "SELECT source_file, r FROM pre WHERE r IS NOT NULL" + (f" AND {tf}" if tf else "")
+        )
         # Stage batch k+1 (Python: read, gunzip, concatenate) in a helper thread
         # while DuckDB parses and matches batch k: the two overlap on two cores.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pk-stage")
@@ -333,8 +350,9 @@ class DuckDBEngine:
             pool.shutdown(wait=True)
         (stats.hits,) = self._one("SELECT count(*) FROM hits")
         findings = findings_from_duckdb(self.con, self.pack, "hits")
-        return HuntResult(findings=tuple(findings), stats=stats, bad_files=tuple(bad),
-                          pack=self.pack)
+        return HuntResult(
+            findings=tuple(findings), stats=stats, bad_files=tuple(bad), pack=self.pack
+        )
 
     def _one(self, sql: str) -> tuple[Any, ...]:
         row = self.con.execute(sql).fetchone()
@@ -344,8 +362,10 @@ class DuckDBEngine:
     # -------------------------------------------------------------- loading
 
     def _insert_pre(self, read_expr: str, source_expr: str = "filename") -> None:
-        self.con.execute("INSERT INTO pre BY NAME "
-                         + self.prefilter.select(records_select(read_expr, source_expr)))
+        self.con.execute(
+            "INSERT INTO pre BY NAME "
+            + self.prefilter.select(records_select(read_expr, source_expr))
+        )
 
     def load_batch(self, files: list[SourceFile], staged: Staged | None = None) -> _BatchOutcome:
         """Replace the ``pre`` table with the records of ``files`` (pass 1)."""

@@ -40,8 +40,17 @@ from phantomkeys.trail.queries import (
 )
 from phantomkeys.trail.sql import ATHENA, FLAT_SPARK, LAKE, Dialect, Target
 
-TARGETS = ("splunk", "elastic", "sentinel", "spark", "athena", "cloudtrail-lake",
-           "eventbridge", "cloudwatch", "sigma")
+TARGETS = (
+    "splunk",
+    "elastic",
+    "sentinel",
+    "spark",
+    "athena",
+    "cloudtrail-lake",
+    "eventbridge",
+    "cloudwatch",
+    "sigma",
+)
 
 
 class ExportError(ValueError):
@@ -88,8 +97,7 @@ def _backend(module: str, name: str, package: str) -> Any:
 
 
 def _splunk_backend() -> Any:
-    SplunkBackend = _backend("sigma.backends.splunk", "SplunkBackend",
-                             "pysigma-backend-splunk")
+    SplunkBackend = _backend("sigma.backends.splunk", "SplunkBackend", "pysigma-backend-splunk")
 
     class SlidingSplunkBackend(SplunkBackend):  # type: ignore[misc,valid-type]
         """Splunk with sliding windows for correlations (``streamstats time_window``)."""
@@ -109,30 +117,37 @@ def _splunk_backend() -> Any:
         }
         value_count_aggregation_expression: ClassVar[dict[str, str]] = {
             **SplunkBackend.value_count_aggregation_expression,
-            "streamstats":
-                "| streamstats time_window={timespan} dc({field}) as value_count by{groupby}",
+            "streamstats": "| streamstats time_window={timespan} dc({field}) as value_count by{groupby}",
         }
         temporal_aggregation_expression: ClassVar[dict[str, str]] = {
             **SplunkBackend.temporal_aggregation_expression,
-            "streamstats":
-                "| streamstats time_window={timespan} dc(event_type) as event_type_count"
-                " by{groupby}",
+            "streamstats": "| streamstats time_window={timespan} dc(event_type) as event_type_count"
+            " by{groupby}",
         }
         groupby_expression: ClassVar[dict[str, str]] = {
-            **SplunkBackend.groupby_expression, "streamstats": " {fields}"}
+            **SplunkBackend.groupby_expression,
+            "streamstats": " {fields}",
+        }
         groupby_field_expression: ClassVar[dict[str, str]] = {
-            **SplunkBackend.groupby_field_expression, "streamstats": "{field}"}
+            **SplunkBackend.groupby_field_expression,
+            "streamstats": "{field}",
+        }
         groupby_field_expression_joiner: ClassVar[dict[str, str]] = {
-            **SplunkBackend.groupby_field_expression_joiner, "streamstats": " "}
+            **SplunkBackend.groupby_field_expression_joiner,
+            "streamstats": " ",
+        }
         event_count_condition_expression: ClassVar[dict[str, str]] = {
             **SplunkBackend.event_count_condition_expression,
-            "streamstats": "| where event_count {op} {count}"}
+            "streamstats": "| where event_count {op} {count}",
+        }
         value_count_condition_expression: ClassVar[dict[str, str]] = {
             **SplunkBackend.value_count_condition_expression,
-            "streamstats": "| where value_count {op} {count}"}
+            "streamstats": "| where value_count {op} {count}",
+        }
         temporal_condition_expression: ClassVar[dict[str, str]] = {
             **SplunkBackend.temporal_condition_expression,
-            "streamstats": "| where event_type_count {op} {count}"}
+            "streamstats": "| where event_type_count {op} {count}",
+        }
 
     return SlidingSplunkBackend()
 
@@ -142,8 +157,7 @@ def export_splunk(pack: RulePack) -> str:
     for rule in _emitting(pack):
         rules = _with_bases(pack, rule) if rule.correlation else [rule]
         queries = _splunk_backend().convert(_collection(rules))
-        blocks.append(_header(rule, "```").replace("\n", "```\n") + "```\n"
-                      + str(queries[-1]))
+        blocks.append(_header(rule, "```").replace("\n", "```\n") + "```\n" + str(queries[-1]))
     return "\n\n".join(blocks) + "\n"
 
 
@@ -151,13 +165,18 @@ def export_splunk(pack: RulePack) -> str:
 
 
 def export_elastic(pack: RulePack) -> str:
-    ESQLBackend = _backend("sigma.backends.elasticsearch", "ESQLBackend",
-                           "pysigma-backend-elasticsearch")
+    ESQLBackend = _backend(
+        "sigma.backends.elasticsearch", "ESQLBackend", "pysigma-backend-elasticsearch"
+    )
     blocks = []
     for rule in _emitting(pack):
         rules = _with_bases(pack, rule) if rule.correlation else [rule]
-        note = ("approximation: ES|QL buckets time into fixed windows; a burst across a bucket "
-                "boundary can be missed" if rule.correlation else "")
+        note = (
+            "approximation: ES|QL buckets time into fixed windows; a burst across a bucket "
+            "boundary can be missed"
+            if rule.correlation
+            else ""
+        )
         query = ESQLBackend().convert(_collection(rules))[-1]
         blocks.append(_header(rule, "//", note) + "\n" + str(query))
     return "\n\n".join(blocks) + "\n"
@@ -167,12 +186,20 @@ def export_elastic(pack: RulePack) -> str:
 
 #: Sigma CloudTrail field -> Microsoft Sentinel ``AWSCloudTrail`` column.
 SENTINEL_COLUMNS: Mapping[str, str] = {
-    "eventTime": "TimeGenerated", "eventID": "AwsEventId", "eventSource": "EventSource",
-    "eventName": "EventName", "awsRegion": "AWSRegion", "sourceIPAddress": "SourceIpAddress",
-    "userAgent": "UserAgent", "errorCode": "ErrorCode", "errorMessage": "ErrorMessage",
-    "readOnly": "ReadOnly", "eventType": "EventTypeName",
+    "eventTime": "TimeGenerated",
+    "eventID": "AwsEventId",
+    "eventSource": "EventSource",
+    "eventName": "EventName",
+    "awsRegion": "AWSRegion",
+    "sourceIPAddress": "SourceIpAddress",
+    "userAgent": "UserAgent",
+    "errorCode": "ErrorCode",
+    "errorMessage": "ErrorMessage",
+    "readOnly": "ReadOnly",
+    "eventType": "EventTypeName",
     "recipientAccountId": "RecipientAccountId",
-    "userIdentity.type": "UserIdentityType", "userIdentity.arn": "UserIdentityArn",
+    "userIdentity.type": "UserIdentityType",
+    "userIdentity.arn": "UserIdentityArn",
     "userIdentity.userName": "UserIdentityUserName",
     "userIdentity.accessKeyId": "UserIdentityAccessKeyId",
     "userIdentity.principalId": "UserIdentityPrincipalid",
@@ -182,8 +209,10 @@ SENTINEL_COLUMNS: Mapping[str, str] = {
     "userIdentity.sessionContext.sessionIssuer.userName": "SessionIssuerUserName",
     "userIdentity.sessionContext.sessionIssuer.type": "SessionIssuerType",
 }
-_SENTINEL_JSON = {"requestParameters": "RequestParameters",
-                  "additionalEventData": "AdditionalEventData"}
+_SENTINEL_JSON = {
+    "requestParameters": "RequestParameters",
+    "additionalEventData": "AdditionalEventData",
+}
 
 
 def _sentinel_name(field: str) -> str:
@@ -201,8 +230,10 @@ def _sentinel_extends(fields: set[str]) -> list[str]:
         nested = F.split_json_field(field)
         if nested:
             root, path = nested
-            out.append(f"| extend {_sentinel_name(field)} = "
-                       f"tostring(parse_json({_SENTINEL_JSON[root]}).{path[2:]})")
+            out.append(
+                f"| extend {_sentinel_name(field)} = "
+                f"tostring(parse_json({_SENTINEL_JSON[root]}).{path[2:]})"
+            )
     return out
 
 
@@ -216,12 +247,19 @@ def _kusto_where(rule: PackRule) -> str:
     from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
     from sigma.processing.transformations import FieldFunctionTransformation
 
-    KustoBackend = _backend("sigma.backends.kusto", "KustoBackend",
-                            "pysigma-backend-kusto")
-    pipeline = ProcessingPipeline(name="phantomkeys AWSCloudTrail", priority=20, items=[
-        ProcessingItem(identifier="phantomkeys_awscloudtrail",
-                       transformation=FieldFunctionTransformation(
-                           transform_func=lambda f: _sentinel_name(f) if f else "", mapping={}))])
+    KustoBackend = _backend("sigma.backends.kusto", "KustoBackend", "pysigma-backend-kusto")
+    pipeline = ProcessingPipeline(
+        name="phantomkeys AWSCloudTrail",
+        priority=20,
+        items=[
+            ProcessingItem(
+                identifier="phantomkeys_awscloudtrail",
+                transformation=FieldFunctionTransformation(
+                    transform_func=lambda f: _sentinel_name(f) if f else "", mapping={}
+                ),
+            )
+        ],
+    )
     query = str(KustoBackend(processing_pipeline=pipeline).convert(_collection([rule]))[0])
     # JSON booleans arrive as the strings "true"/"false" after tostring(parse_json(...)).
     return re.sub(r" =~ (true|false)\b", r' =~ "\1"', query)
@@ -231,8 +269,13 @@ def export_sentinel(pack: RulePack) -> str:
     blocks = []
     for rule in _emitting(pack):
         if rule.correlation is None:
-            body = "\n".join(["AWSCloudTrail", *_sentinel_extends(_rule_fields(rule)),
-                              f"| where {_kusto_where(rule)}"])
+            body = "\n".join(
+                [
+                    "AWSCloudTrail",
+                    *_sentinel_extends(_rule_fields(rule)),
+                    f"| where {_kusto_where(rule)}",
+                ]
+            )
         else:
             body = _sentinel_correlation(pack, rule)
         blocks.append(_header(rule, "//") + "\n" + body)
@@ -247,30 +290,34 @@ def _sentinel_correlation(pack: RulePack, rule: PackRule) -> str:
     for b in bases:
         fields |= _rule_fields(b)
     groups = [_sentinel_name(g) for g in corr.group_by]
-    value = {CorrelationType.EVENT_COUNT: "AwsEventId",
-             CorrelationType.VALUE_COUNT: _sentinel_name(corr.field or ""),
-             CorrelationType.TEMPORAL: "RuleName"}[corr.type]
+    value = {
+        CorrelationType.EVENT_COUNT: "AwsEventId",
+        CorrelationType.VALUE_COUNT: _sentinel_name(corr.field or ""),
+        CorrelationType.TEMPORAL: "RuleName",
+    }[corr.type]
     conds = " or ".join(f"({_kusto_where(b)})" for b in bases)
     rule_name = "case(" + ", ".join(f'{_kusto_where(b)}, "{b.name}"' for b in bases) + ', "")'
     seconds = corr.timespan_seconds
     agg = "count()" if corr.type is CorrelationType.EVENT_COUNT else "dcount(Value1)"
     keys = ", ".join(groups)
-    return "\n".join([
-        "let Base = AWSCloudTrail",
-        *_sentinel_extends(fields),
-        f"| where {conds}",
-        f"| extend RuleName = {rule_name}",
-        f"| project TimeGenerated, {keys}, Value = tostring({value}), AwsEventId;",
-        "// Every event ends a window; count what falls in the preceding timespan (sliding).",
-        "Base",
-        f"| join kind=inner (Base | project TimeGenerated1 = TimeGenerated, {keys}, "
-        f"Value1 = Value) on {keys}",
-        f"| where TimeGenerated1 between ((TimeGenerated - {seconds}s) .. TimeGenerated)",
-        f"| summarize WindowCount = {agg} by {keys}, TimeGenerated",
-        f"| where WindowCount >= {corr.threshold}",
-        f"| summarize Peak = max(WindowCount), FirstTriggered = min(TimeGenerated), "
-        f"LastTriggered = max(TimeGenerated) by {keys}",
-    ])
+    return "\n".join(
+        [
+            "let Base = AWSCloudTrail",
+            *_sentinel_extends(fields),
+            f"| where {conds}",
+            f"| extend RuleName = {rule_name}",
+            f"| project TimeGenerated, {keys}, Value = tostring({value}), AwsEventId;",
+            "// Every event ends a window; count what falls in the preceding timespan (sliding).",
+            "Base",
+            f"| join kind=inner (Base | project TimeGenerated1 = TimeGenerated, {keys}, "
+            f"Value1 = Value) on {keys}",
+            f"| where TimeGenerated1 between ((TimeGenerated - {seconds}s) .. TimeGenerated)",
+            f"| summarize WindowCount = {agg} by {keys}, TimeGenerated",
+            f"| where WindowCount >= {corr.threshold}",
+            f"| summarize Peak = max(WindowCount), FirstTriggered = min(TimeGenerated), "
+            f"LastTriggered = max(TimeGenerated) by {keys}",
+        ]
+    )
 
 
 # ------------------------------------------------------------------ spark
@@ -289,8 +336,9 @@ def spark_flat_view_sql(source_table: str = "cloudtrail", view: str = "cloudtrai
 
 
 def export_spark(pack: RulePack) -> str:
-    DatabricksBackend = _backend("sigma.backends.databricks", "DatabricksBackend",
-                                 "pysigma-backend-databricks")
+    DatabricksBackend = _backend(
+        "sigma.backends.databricks", "DatabricksBackend", "pysigma-backend-databricks"
+    )
     blocks = [
         "-- Detection rules: WHERE clauses over a table of raw CloudTrail records\n"
         "-- (spark.read.json on the Records arrays). Correlations use the flat view below.\n"
@@ -303,17 +351,21 @@ def export_spark(pack: RulePack) -> str:
             where = DatabricksBackend().convert(_collection([rule]))[0]
             blocks.append(_header(rule, "--") + f"\nSELECT * FROM cloudtrail WHERE {where}")
         else:
-            hits = hits_select([compiled[n] for n in rule.correlation.rules], FLAT_SPARK,
-                               "cloudtrail_flat", cols)
-            blocks.append(_header(rule, "--") + "\n" + _correlation_with_hits(
-                Dialect.SPARK, rule.correlation, hits))
+            hits = hits_select(
+                [compiled[n] for n in rule.correlation.rules], FLAT_SPARK, "cloudtrail_flat", cols
+            )
+            blocks.append(
+                _header(rule, "--")
+                + "\n"
+                + _correlation_with_hits(Dialect.SPARK, rule.correlation, hits)
+            )
     return "\n\n".join(blocks) + "\n"
 
 
 def _correlation_with_hits(dialect: Dialect, corr: Correlation, hits_sql: str) -> str:
     sql = correlation_sql(dialect, corr, "hits")
     assert sql.startswith("WITH ")
-    return f"WITH hits AS ({hits_sql}), " + sql[len("WITH "):]
+    return f"WITH hits AS ({hits_sql}), " + sql[len("WITH ") :]
 
 
 # ------------------------------------------------------------ athena, lake
@@ -327,8 +379,9 @@ def export_sql(pack: RulePack, target: Target, relation: str) -> str:
         if rule.correlation is None:
             sql = hits_select([compiled[rule.name]], target, relation, cols)
         else:
-            hits = hits_select([compiled[n] for n in rule.correlation.rules], target, relation,
-                               cols)
+            hits = hits_select(
+                [compiled[n] for n in rule.correlation.rules], target, relation, cols
+            )
             sql = _correlation_with_hits(target.dialect, rule.correlation, hits)
         blocks.append(_header(rule, "--") + "\n" + sql + ";")
     return "\n\n".join(blocks) + "\n"
@@ -396,8 +449,11 @@ def _leaf_eventbridge(cond: Any, negate: bool) -> list[Any]:
         else:
             if negate:
                 raise _NotExpressible("negated wildcard")
-            m = {"wildcard": "".join("*" if p == SpecialChars.WILDCARD_MULTI else str(p)
-                                     for p in parts)}
+            m = {
+                "wildcard": "".join(
+                    "*" if p == SpecialChars.WILDCARD_MULTI else str(p) for p in parts
+                )
+            }
         if negate:
             inner = m if isinstance(m, dict) else {"equals-ignore-case": m}
             return [{"anything-but": inner}, {"exists": False}]
@@ -439,15 +495,19 @@ def _negation_patterns(matchers: list[Any]) -> list[str] | None:
     inner = matchers[0].get("anything-but") if isinstance(matchers[0], dict) else None
     if not isinstance(inner, dict) or len(inner) != 1:
         return None
-    (kind, value), = inner.items()
+    ((kind, value),) = inner.items()
     if isinstance(value, dict):  # {"suffix": {"equals-ignore-case": x}} and friends
         value = value.get("equals-ignore-case")
     if kind == "wildcard" and isinstance(value, list):
         return [str(v) for v in value]
     if not isinstance(value, str):
         return None
-    return {"prefix": [value + "*"], "suffix": ["*" + value], "equals-ignore-case": [value],
-            "wildcard": [value]}.get(kind)
+    return {
+        "prefix": [value + "*"],
+        "suffix": ["*" + value],
+        "equals-ignore-case": [value],
+        "wildcard": [value],
+    }.get(kind)
 
 
 def _merge_same_field(conj: list[tuple[str, list[Any]]]) -> dict[str, list[Any]]:
@@ -525,8 +585,15 @@ def export_eventbridge(pack: RulePack) -> str:
         except _NotExpressible as exc:
             skipped.append({"rule": rule.name, "reason": f"not expressible: {exc}"})
             continue
-        exported.append({"rule": rule.name, "title": rule.title, "severity": rule.severity.value,
-                         "sigma_id": rule.sigma_id, "event_pattern": pattern})
+        exported.append(
+            {
+                "rule": rule.name,
+                "title": rule.title,
+                "severity": rule.severity.value,
+                "sigma_id": rule.sigma_id,
+                "event_pattern": pattern,
+            }
+        )
     return json.dumps({"rules": exported, "not_exported": skipped}, indent=2) + "\n"
 
 
@@ -579,37 +646,56 @@ def _cw(cond: Any) -> str:
         return f"{field} {op} {value.number.number}"
     if isinstance(value, SigmaString):
         regex = "".join(
-            _cw_regex(p) if isinstance(p, str) else (".*" if p == SpecialChars.WILDCARD_MULTI
-                                                      else ".")
-            for p in value.s)
+            _cw_regex(p)
+            if isinstance(p, str)
+            else (".*" if p == SpecialChars.WILDCARD_MULTI else ".")
+            for p in value.s
+        )
         flags = "" if isinstance(value, SigmaCasedString) else "(?i)"
         return f"{field} like /{flags}^{regex}$/"
     raise _NotExpressible(type(value).__name__)
 
 
 def export_cloudwatch(pack: RulePack) -> str:
-    fields = "@timestamp, eventSource, eventName, awsRegion, sourceIPAddress, userAgent, " \
-             "userIdentity.arn, recipientAccountId, eventID"
+    fields = (
+        "@timestamp, eventSource, eventName, awsRegion, sourceIPAddress, userAgent, "
+        "userIdentity.arn, recipientAccountId, eventID"
+    )
     out = []
     for rule in _emitting(pack):
         if rule.correlation is None:
-            query = f"fields {fields}\n| filter {_cw(_parsed_condition(rule))}\n" \
-                    f"| sort @timestamp desc"
+            query = (
+                f"fields {fields}\n| filter {_cw(_parsed_condition(rule))}\n| sort @timestamp desc"
+            )
             note = ""
         else:
             corr = rule.correlation
             bases = [pack.get(n) for n in corr.rules]
             cond = " or ".join(f"({_cw(_parsed_condition(b))})" for b in bases)
-            agg = ("count(*) as event_count" if corr.type is CorrelationType.EVENT_COUNT
-                   else f"count_distinct({corr.field}) as value_count")
+            agg = (
+                "count(*) as event_count"
+                if corr.type is CorrelationType.EVENT_COUNT
+                else f"count_distinct({corr.field}) as value_count"
+            )
             metric = agg.rsplit(" ", 1)[-1]
-            query = (f"fields {fields}\n| filter {cond}\n| stats {agg} by "
-                     f"{', '.join(corr.group_by)}, bin({corr.timespan})\n"
-                     f"| filter {metric} >= {corr.threshold}")
-            note = ("approximation: Logs Insights bins are fixed windows; a burst across a bin "
-                    "boundary can be missed")
-        out.append({"rule": rule.name, "title": rule.title, "severity": rule.severity.value,
-                    "query": query, **({"note": note} if note else {})})
+            query = (
+                f"fields {fields}\n| filter {cond}\n| stats {agg} by "
+                f"{', '.join(corr.group_by)}, bin({corr.timespan})\n"
+                f"| filter {metric} >= {corr.threshold}"
+            )
+            note = (
+                "approximation: Logs Insights bins are fixed windows; a burst across a bin "
+                "boundary can be missed"
+            )
+        out.append(
+            {
+                "rule": rule.name,
+                "title": rule.title,
+                "severity": rule.severity.value,
+                "query": query,
+                **({"note": note} if note else {}),
+            }
+        )
     return json.dumps({"log_group": "<CloudTrail log group>", "queries": out}, indent=2) + "\n"
 
 
@@ -622,8 +708,13 @@ def export_sigma(pack: RulePack) -> str:
     return "---\n".join(yaml.safe_dump(dict(r.document), sort_keys=False) for r in pack)
 
 
-def export_pack(pack: RulePack, target: str, *, athena_table: str = "cloudtrail_logs",
-                event_data_store: str = "<event-data-store-id>") -> str:
+def export_pack(
+    pack: RulePack,
+    target: str,
+    *,
+    athena_table: str = "cloudtrail_logs",
+    event_data_store: str = "<event-data-store-id>",
+) -> str:
     exporters: dict[str, Callable[[], str]] = {
         "splunk": lambda: export_splunk(pack),
         "elastic": lambda: export_elastic(pack),

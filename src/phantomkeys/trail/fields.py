@@ -78,12 +78,18 @@ FLAT_FIELDS: tuple[FlatField, ...] = (
     _plain("userIdentity.accessKeyId", "useridentity.accesskeyid"),
     _plain("userIdentity.userName", "useridentity.username"),
     _plain("userIdentity.invokedBy", "useridentity.invokedby"),
-    _plain("userIdentity.sessionContext.sessionIssuer.type",
-           "useridentity.sessioncontext.sessionissuer.type"),
-    _plain("userIdentity.sessionContext.sessionIssuer.arn",
-           "useridentity.sessioncontext.sessionissuer.arn"),
-    _plain("userIdentity.sessionContext.sessionIssuer.userName",
-           "useridentity.sessioncontext.sessionissuer.username"),
+    _plain(
+        "userIdentity.sessionContext.sessionIssuer.type",
+        "useridentity.sessioncontext.sessionissuer.type",
+    ),
+    _plain(
+        "userIdentity.sessionContext.sessionIssuer.arn",
+        "useridentity.sessioncontext.sessionissuer.arn",
+    ),
+    _plain(
+        "userIdentity.sessionContext.sessionIssuer.userName",
+        "useridentity.sessioncontext.sessionissuer.username",
+    ),
     _plain("tlsDetails.clientProvidedHostHeader", "tlsdetails.clientprovidedhostheader"),
     # Bearer-token markers: additionalEventData for Bedrock (AWS sample
     # detections); requestParameters for Claude Platform per a third party
@@ -106,7 +112,9 @@ FLAT_BY_NAME: dict[str, FlatField] = {f.name: f for f in FLAT_FIELDS}
 DERIVED_FIELDS: tuple[str, ...] = (PRINCIPAL, MODEL)
 
 PRINCIPAL_SOURCES: tuple[str, ...] = (
-    "userIdentity.arn", "userIdentity.userName", "userIdentity.principalId",
+    "userIdentity.arn",
+    "userIdentity.userName",
+    "userIdentity.principalId",
     "userIdentity.invokedBy",
 )
 MODEL_SOURCES: tuple[str, ...] = ("requestParameters.modelId", "requestParameters.model")
@@ -122,6 +130,9 @@ def split_json_field(name: str) -> tuple[str, str] | None:
 
 def known_field(name: str) -> bool:
     """True when every engine can evaluate ``name`` (flat, derived or inside JSON)."""
-    return name in FLAT_BY_NAME or name in DERIVED_FIELDS or name in JSON_FIELDS or (
-        split_json_field(name) is not None
+    return (
+        name in FLAT_BY_NAME
+        or name in DERIVED_FIELDS
+        or name in JSON_FIELDS
+        or (split_json_field(name) is not None)
     )

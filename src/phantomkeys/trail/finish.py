@@ -116,8 +116,11 @@ def single_finding(rule: PackRule, row: Mapping[str, Any]) -> Finding:
 
 
 def correlation_finding(
-    rule: PackRule, row: Mapping[str, Any], values: Sequence[Mapping[str, Any]] = (),
-    *, by_file: bool = False,
+    rule: PackRule,
+    row: Mapping[str, Any],
+    values: Sequence[Mapping[str, Any]] = (),
+    *,
+    by_file: bool = False,
 ) -> Finding:
     corr = rule.correlation
     assert corr is not None
@@ -151,8 +154,12 @@ def correlation_finding(
         ev["window"]["field"] = corr.field or "rule"
         ordered = sorted(values, key=lambda r: (str(r.get("first_seen")), str(r.get("v"))))
         ev["values"] = [
-            {"value": v.get("v"), "count": int(v.get("event_count") or 0),
-             "first_seen": iso(v.get("first_seen")), "last_seen": iso(v.get("last_seen"))}
+            {
+                "value": v.get("v"),
+                "count": int(v.get("event_count") or 0),
+                "first_seen": iso(v.get("first_seen")),
+                "last_seen": iso(v.get("last_seen")),
+            }
             for v in ordered[:LIST_CAP]
         ]
         if len(ordered) > LIST_CAP:

@@ -42,8 +42,9 @@ class SourcePlan:
     s3_objects: int = 0
 
 
-def plan_sources(sources: Sequence[str], since: datetime | None, until: datetime | None
-                 ) -> SourcePlan:
+def plan_sources(
+    sources: Sequence[str], since: datetime | None, until: datetime | None
+) -> SourcePlan:
     plan = SourcePlan()
     local = [s for s in sources if not is_s3(s)]
     plan.s3_uris = [s for s in sources if is_s3(s)]
@@ -55,8 +56,12 @@ def plan_sources(sources: Sequence[str], since: datetime | None, until: datetime
     return plan
 
 
-def file_batches(plan: SourcePlan, since: datetime | None, until: datetime | None,
-                 ctx_factory: Callable[[], Any] | None = None) -> Iterator[list[SourceFile]]:
+def file_batches(
+    plan: SourcePlan,
+    since: datetime | None,
+    until: datetime | None,
+    ctx_factory: Callable[[], Any] | None = None,
+) -> Iterator[list[SourceFile]]:
     """Local batches, then S3 batches downloaded on demand."""
     yield from batches(plan.local)
     if not plan.s3_uris:
@@ -72,20 +77,31 @@ def file_batches(plan: SourcePlan, since: datetime | None, until: datetime | Non
         plan.s3_objects += len(listing.keys)
         downloader = S3Downloader(ctx, listing)
         yield from downloader
-        plan.s3_failures.extend(BadFile(name, f"download failed ({code})")
-                                for name, code in downloader.failed)
+        plan.s3_failures.extend(
+            BadFile(name, f"download failed ({code})") for name, code in downloader.failed
+        )
 
 
-def run_duckdb(pack: RulePack, plan: SourcePlan, *, since: datetime | None,
-               until: datetime | None, threads: int | None = None,
-               ctx_factory: Callable[[], Any] | None = None,
-               progress: Callable[[int, int], None] | None = None) -> HuntResult:
+def run_duckdb(
+    pack: RulePack,
+    plan: SourcePlan,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    threads: int | None = None,
+    ctx_factory: Callable[[], Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> HuntResult:
     from phantomkeys.trail.duckdb_engine import DuckDBEngine
 
     engine = DuckDBEngine(pack, threads=threads)
     try:
-        return engine.run(file_batches(plan, since, until, ctx_factory), since=since,
-                          until=until, progress=progress)
+        return engine.run(
+            file_batches(plan, since, until, ctx_factory),
+            since=since,
+            until=until,
+            progress=progress,
+        )
     finally:
         engine.close()
 

@@ -74,8 +74,10 @@ class Correlation:
             CorrelationType.VALUE_COUNT: f"distinct {self.field}",
             CorrelationType.TEMPORAL: "of the rules",
         }[self.type]
-        return (f">= {self.threshold} {what} within any {self.timespan} "
-                f"(sliding) per {', '.join(self.group_by)}")
+        return (
+            f">= {self.threshold} {what} within any {self.timespan} "
+            f"(sliding) per {', '.join(self.group_by)}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +107,29 @@ class PackRule:
 
     def to_dict(self) -> dict[str, Any]:
         out = self.rule.to_dict()
-        out.update({
-            "sigma_id": self.sigma_id,
-            "level": self.level,
-            "status": self.status,
-            "kind": "correlation" if self.correlation else "detection",
-            "emits_findings": self.emits,
-            "subject": self.subject_field,
-            "falsepositives": list(self.falsepositives),
-            "source": self.source,
-        })
+        out.update(
+            {
+                "sigma_id": self.sigma_id,
+                "level": self.level,
+                "status": self.status,
+                "kind": "correlation" if self.correlation else "detection",
+                "emits_findings": self.emits,
+                "subject": self.subject_field,
+                "falsepositives": list(self.falsepositives),
+                "source": self.source,
+            }
+        )
         if self.correlation is not None:
             c = self.correlation
             out["correlation"] = {
-                "type": c.type.value, "rules": list(c.rules), "group_by": list(c.group_by),
-                "timespan": c.timespan, "threshold": c.threshold, "field": c.field,
-                "window": "sliding", "summary": c.describe(),
+                "type": c.type.value,
+                "rules": list(c.rules),
+                "group_by": list(c.group_by),
+                "timespan": c.timespan,
+                "threshold": c.threshold,
+                "field": c.field,
+                "window": "sliding",
+                "summary": c.describe(),
             }
         return out
 
@@ -234,9 +243,7 @@ def load_pack(paths: Sequence[Path] | None = None) -> RulePack:
             if not c.generate:
                 suppressed.add(base.name)
         resolved.append(_replace(r, correlation=_replace_corr(c, rules=tuple(refs))))
-    final = tuple(
-        _replace(r, emits=False) if r.name in suppressed else r for r in resolved
-    )
+    final = tuple(_replace(r, emits=False) if r.name in suppressed else r for r in resolved)
     return RulePack(final)
 
 
@@ -366,10 +373,15 @@ def _correlation(source: str, name: str, spec: Any) -> Correlation:
     if ctype is CorrelationType.VALUE_COUNT and (
         not value_field or not F.known_field(str(value_field))
     ):
-            raise PackError(f"{source}: {name}: value_count needs a known condition field")
+        raise PackError(f"{source}: {name}: value_count needs a known condition field")
     return Correlation(
-        type=ctype, rules=rules, group_by=group_by, timespan=timespan, timespan_seconds=seconds,
-        threshold=threshold, field=str(value_field) if value_field else None,
+        type=ctype,
+        rules=rules,
+        group_by=group_by,
+        timespan=timespan,
+        timespan_seconds=seconds,
+        threshold=threshold,
+        field=str(value_field) if value_field else None,
         generate=bool(spec.get("generate", False)),
     )
 

@@ -28,9 +28,21 @@ from phantomkeys.trail.sql import Dialect, Schema, Target, or_join, where_clause
 
 #: Columns every hit carries (besides ``rule_name`` and ``subject``).
 HIT_COLUMNS: tuple[str, ...] = (
-    F.EVENT_ID, F.EVENT_TIME, "eventSource", "eventName", "awsRegion", "sourceIPAddress",
-    "userAgent", "errorCode", F.ACCOUNT, "userIdentity.type", "userIdentity.arn",
-    "userIdentity.userName", "userIdentity.accessKeyId", F.PRINCIPAL, F.MODEL,
+    F.EVENT_ID,
+    F.EVENT_TIME,
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "errorCode",
+    F.ACCOUNT,
+    "userIdentity.type",
+    "userIdentity.arn",
+    "userIdentity.userName",
+    "userIdentity.accessKeyId",
+    F.PRINCIPAL,
+    F.MODEL,
 )
 
 #: Evidence lists are capped; counts are always exact.
@@ -60,11 +72,13 @@ def compile_detections(pack: RulePack, target: Target) -> list[CompiledRule]:
     """WHERE clause and subject expression of every detection rule for ``target``."""
     out = []
     for r in pack.detections:
-        out.append(CompiledRule(
-            rule=r,
-            where=or_join(where_clauses(dict(r.document), target)),
-            subject=target.field(r.subject_field),
-        ))
+        out.append(
+            CompiledRule(
+                rule=r,
+                where=or_join(where_clauses(dict(r.document), target)),
+                subject=target.field(r.subject_field),
+            )
+        )
     return out
 
 
@@ -112,23 +126,26 @@ def _flat(dialect: Dialect) -> Target:
 def _evidence_columns(t: Target, rel: str = "") -> str:
     q = t.quote
     p = f"{rel}." if rel else ""
-    return ", ".join([
-        "count(*) AS event_count",
-        f"min({p}{q(F.EVENT_TIME)}) AS first_seen",
-        f"max({p}{q(F.EVENT_TIME)}) AS last_seen",
-        f"{t.distinct_list(p + q('awsRegion'), LIST_CAP)} AS regions",
-        f"{t.distinct_list(p + q('sourceIPAddress'), LIST_CAP)} AS source_ips",
-        f"{t.distinct_list(p + q('userAgent'), LIST_CAP)} AS user_agents",
-        f"{t.distinct_list(p + q(F.MODEL), LIST_CAP)} AS models",
-        f"{t.distinct_list(p + q('eventName'), LIST_CAP)} AS event_names",
-        f"{t.distinct_list(p + q(F.PRINCIPAL), LIST_CAP)} AS principals",
-        f"{t.distinct_list(p + q('errorCode'), LIST_CAP)} AS error_codes",
-        f"{t.ordered_list(p + q(F.EVENT_ID), p + q(F.EVENT_TIME), EVENT_ID_CAP)} AS event_ids",
-    ])
+    return ", ".join(
+        [
+            "count(*) AS event_count",
+            f"min({p}{q(F.EVENT_TIME)}) AS first_seen",
+            f"max({p}{q(F.EVENT_TIME)}) AS last_seen",
+            f"{t.distinct_list(p + q('awsRegion'), LIST_CAP)} AS regions",
+            f"{t.distinct_list(p + q('sourceIPAddress'), LIST_CAP)} AS source_ips",
+            f"{t.distinct_list(p + q('userAgent'), LIST_CAP)} AS user_agents",
+            f"{t.distinct_list(p + q(F.MODEL), LIST_CAP)} AS models",
+            f"{t.distinct_list(p + q('eventName'), LIST_CAP)} AS event_names",
+            f"{t.distinct_list(p + q(F.PRINCIPAL), LIST_CAP)} AS principals",
+            f"{t.distinct_list(p + q('errorCode'), LIST_CAP)} AS error_codes",
+            f"{t.ordered_list(p + q(F.EVENT_ID), p + q(F.EVENT_TIME), EVENT_ID_CAP)} AS event_ids",
+        ]
+    )
 
 
-def single_findings_sql(dialect: Dialect, rule_names: Sequence[str], hits: str = "hits",
-                        *, by_file: bool = False) -> str:
+def single_findings_sql(
+    dialect: Dialect, rule_names: Sequence[str], hits: str = "hits", *, by_file: bool = False
+) -> str:
     """Evidence per (rule, account, subject) for rules that emit findings themselves.
 
     ``by_file`` also groups by ``source_file`` (``rules test`` evaluates every
@@ -235,8 +252,7 @@ def correlation_values_sql(dialect: Dialect, corr: Correlation, hits: str = "hit
     n = max(1, len(corr.group_by))
     gcols = ", ".join(f"g{i}" for i in range(n))
     return (
-        _sweep_ctes(dialect, corr, hits)
-        + f" SELECT {gcols}, v, count(*) AS event_count, "
+        _sweep_ctes(dialect, corr, hits) + f" SELECT {gcols}, v, count(*) AS event_count, "
         f"min({t.quote(F.EVENT_TIME)}) AS first_seen, "
         f"max({t.quote(F.EVENT_TIME)}) AS last_seen FROM ev GROUP BY {gcols}, v"
     )

@@ -34,13 +34,38 @@ _DATE_DIR_RE = re.compile(r"/CloudTrail/[a-z0-9-]+/(\d{4})/(\d{2})/(\d{2})/")
 _DIGEST_RE = re.compile(r"/CloudTrail-Digest/|_CloudTrail-Digest_")
 
 #: Top-level CloudTrail field names, to restore case in CloudTrail Lake results.
-_CANONICAL = {n.lower(): n for n in (
-    "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
-    "sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters",
-    "responseElements", "additionalEventData", "requestID", "eventID", "readOnly", "resources",
-    "eventType", "apiVersion", "managementEvent", "recipientAccountId", "serviceEventDetails",
-    "sharedEventID", "vpcEndpointId", "eventCategory", "tlsDetails", "sessionCredentialFromConsole",
-)}
+_CANONICAL = {
+    n.lower(): n
+    for n in (
+        "eventVersion",
+        "userIdentity",
+        "eventTime",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "errorCode",
+        "errorMessage",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "requestID",
+        "eventID",
+        "readOnly",
+        "resources",
+        "eventType",
+        "apiVersion",
+        "managementEvent",
+        "recipientAccountId",
+        "serviceEventDetails",
+        "sharedEventID",
+        "vpcEndpointId",
+        "eventCategory",
+        "tlsDetails",
+        "sessionCredentialFromConsole",
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +220,9 @@ def decode_file(path: Path) -> list[dict[str, Any]]:
     except json.JSONDecodeError as whole_error:
         events = _ndjson(stripped)
         if events is None:
-            raise DecodeError(f"invalid JSON ({whole_error.msg} at line {whole_error.lineno})"
-                              ) from None
+            raise DecodeError(
+                f"invalid JSON ({whole_error.msg} at line {whole_error.lineno})"
+            ) from None
         return events
     return _events_from_document(doc)
 
@@ -246,8 +272,10 @@ def _lookup_event(entry: dict[str, Any]) -> dict[str, Any]:
         if isinstance(event, dict):
             return event
     return {
-        "eventID": entry.get("EventId"), "eventName": entry.get("EventName"),
-        "eventSource": entry.get("EventSource"), "eventTime": _iso(entry.get("EventTime")),
+        "eventID": entry.get("EventId"),
+        "eventName": entry.get("EventName"),
+        "eventSource": entry.get("EventSource"),
+        "eventTime": _iso(entry.get("EventTime")),
         "userIdentity": {"userName": entry.get("Username")},
     }
 

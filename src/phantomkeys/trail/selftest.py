@@ -56,11 +56,16 @@ class RuleOutcome:
             "ok": self.ok,
             "problems": list(self.problems),
             "examples": [
-                {"path": e.path, "expected": "fire" if e.expected else "quiet",
-                 "fired": e.fired, "findings": e.count, "ok": e.ok,
-                 "records": e.records,
-                 **({"matched_records": e.matched} if e.matched is not None else {}),
-                 **({"error": e.error} if e.error else {})}
+                {
+                    "path": e.path,
+                    "expected": "fire" if e.expected else "quiet",
+                    "fired": e.fired,
+                    "findings": e.count,
+                    "ok": e.ok,
+                    "records": e.records,
+                    **({"matched_records": e.matched} if e.matched is not None else {}),
+                    **({"error": e.error} if e.error else {}),
+                }
                 for e in self.examples
             ],
         }
@@ -77,18 +82,22 @@ def duckdb_runner(pack: RulePack, files: list[SourceFile]) -> HuntResult:
 
 
 def example_files(examples_dir: Path, rule: str) -> tuple[list[Path], list[Path]]:
-    return (example_files_for(examples_dir, rule, "positive"),
-            example_files_for(examples_dir, rule, "negative"))
+    return (
+        example_files_for(examples_dir, rule, "positive"),
+        example_files_for(examples_dir, rule, "negative"),
+    )
 
 
 def _as_emitting(pack: RulePack, rule: PackRule) -> RulePack:
     selected = pack.select([rule.name])
-    return RulePack(tuple(replace(r, emits=True) if r.name == rule.name else r
-                          for r in selected.rules))
+    return RulePack(
+        tuple(replace(r, emits=True) if r.name == rule.name else r for r in selected.rules)
+    )
 
 
-def check_rule(pack: RulePack, rule: PackRule, examples_dir: Path,
-              runner: Runner = duckdb_runner) -> RuleOutcome:
+def check_rule(
+    pack: RulePack, rule: PackRule, examples_dir: Path, runner: Runner = duckdb_runner
+) -> RuleOutcome:
     outcome = RuleOutcome(rule.name)
     positives, negatives = example_files(examples_dir, rule.name)
     if not positives:
@@ -101,8 +110,9 @@ def check_rule(pack: RulePack, rule: PackRule, examples_dir: Path,
             try:
                 result = runner(sub, [SourceFile(path, str(path), path.stat().st_size)])
             except Exception as exc:  # reported per example, the run goes on
-                outcome.examples.append(ExampleOutcome(str(path), expected, False, 0,
-                                                       f"{type(exc).__name__}: {exc}"))
+                outcome.examples.append(
+                    ExampleOutcome(str(path), expected, False, 0, f"{type(exc).__name__}: {exc}")
+                )
                 continue
             mine = [f for f in result.findings if f.rule_id == rule.name]
             error = None
@@ -111,14 +121,26 @@ def check_rule(pack: RulePack, rule: PackRule, examples_dir: Path,
             matched = None
             if not rule.is_correlation:
                 matched = sum(int(f.evidence.get("count") or 0) for f in mine)
-            outcome.examples.append(ExampleOutcome(
-                str(path), expected, bool(mine), len(mine), error,
-                records=result.stats.records_read, matched=matched))
+            outcome.examples.append(
+                ExampleOutcome(
+                    str(path),
+                    expected,
+                    bool(mine),
+                    len(mine),
+                    error,
+                    records=result.stats.records_read,
+                    matched=matched,
+                )
+            )
     return outcome
 
 
-def check_pack(pack: RulePack, examples_dir: Path | None = None,
-              runner: Runner = duckdb_runner, only: Sequence[str] = ()) -> list[RuleOutcome]:
+def check_pack(
+    pack: RulePack,
+    examples_dir: Path | None = None,
+    runner: Runner = duckdb_runner,
+    only: Sequence[str] = (),
+) -> list[RuleOutcome]:
     folder = examples_dir or default_examples_dir()
     rules = [pack.get(n) for n in only] if only else list(pack)
     if getattr(runner, "batched", False):
@@ -131,13 +153,14 @@ def _norm(path: str) -> str:
 
     for prefix in ("file://", "file:"):
         if path.startswith(prefix):
-            path = unquote(path[len(prefix):])
+            path = unquote(path[len(prefix) :])
             break
     return str(Path(path).resolve())
 
 
-def check_batched(pack: RulePack, rules: Sequence[PackRule], folder: Path,
-                  runner: Runner) -> list[RuleOutcome]:
+def check_batched(
+    pack: RulePack, rules: Sequence[PackRule], folder: Path, runner: Runner
+) -> list[RuleOutcome]:
     """One run over every example, each file evaluated apart (distributed engines)."""
     everything = RulePack(tuple(replace(r, emits=True) for r in pack))
     plan: list[tuple[RuleOutcome, bool, Path]] = []
@@ -161,12 +184,23 @@ def check_batched(pack: RulePack, rules: Sequence[PackRule], folder: Path,
     for outcome, expected, path in plan:
         mine = by_key.get((outcome.rule, _norm(str(path))), [])
         rule = pack.get(outcome.rule)
-        matched = (sum(int(f.evidence.get("count") or 0) for f in mine)
-                   if not rule.is_correlation else None)
+        matched = (
+            sum(int(f.evidence.get("count") or 0) for f in mine)
+            if not rule.is_correlation
+            else None
+        )
         records = _count_records(path)
-        outcome.examples.append(ExampleOutcome(
-            str(path), expected, bool(mine), len(mine), bad.get(_norm(str(path))),
-            records=records, matched=matched))
+        outcome.examples.append(
+            ExampleOutcome(
+                str(path),
+                expected,
+                bool(mine),
+                len(mine),
+                bad.get(_norm(str(path))),
+                records=records,
+                matched=matched,
+            )
+        )
     return outcomes
 
 

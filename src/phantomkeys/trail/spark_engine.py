@@ -81,8 +81,9 @@ def flat_projection(prefix: str = "") -> str:
         exprs = []
         for n in names:
             nested = F.split_json_field(n)
-            exprs.append(f"get_json_object({prefix}{nested[0]}, '{nested[1]}')" if nested
-                         else prefix + n)
+            exprs.append(
+                f"get_json_object({prefix}{nested[0]}, '{nested[1]}')" if nested else prefix + n
+            )
         return "coalesce(" + ", ".join(exprs) + ")"
 
     out.append(f"{pick(F.PRINCIPAL_SOURCES)} AS {q(F.PRINCIPAL)}")
@@ -139,22 +140,35 @@ class SparkEngine:
         self.columns = hit_columns(pack)
         self.compiled = compile_detections(pack, FLAT_SPARK)
 
-    def run(self, paths: Sequence[str], *, since: datetime | None = None,
-            until: datetime | None = None, names: dict[str, str] | None = None,
-            by_file: bool = False) -> HuntResult:
+    def run(
+        self,
+        paths: Sequence[str],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        names: dict[str, str] | None = None,
+        by_file: bool = False,
+    ) -> HuntResult:
         """Run the pack; ``by_file`` keeps every input file separate (``rules test``)."""
         spark = self.spark
         stats = HuntStats(engine=self.name)
         bad: list[BadFile] = []
         names = names or {}
-        raw = (spark.read.schema(record_schema()).option("multiLine", "true")
-               .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", "_corrupt")
-               .json(list(paths)))
+        raw = (
+            spark.read.schema(record_schema())
+            .option("multiLine", "true")
+            .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", "_corrupt")
+            .json(list(paths))
+        )
         raw = raw.selectExpr("input_file_name() AS source_file", "Records", "_corrupt")
         raw.createOrReplaceTempView("pk_raw")
-        per_file = _rows(spark, "SELECT source_file, max(CASE WHEN Records IS NULL THEN 1 ELSE 0 "
-                                "END) AS no_records, max(_corrupt IS NOT NULL) AS corrupt "
-                                "FROM pk_raw GROUP BY source_file")
+        per_file = _rows(
+            spark,
+            "SELECT source_file, max(CASE WHEN Records IS NULL THEN 1 ELSE 0 "
+            "END) AS no_records, max(_corrupt IS NOT NULL) AS corrupt "
+            "FROM pk_raw GROUP BY source_file",
+        )
         seen = set()
         for row in per_file:
             path = local_path(row["source_file"])
@@ -169,24 +183,37 @@ class SparkEngine:
                 bad.append(BadFile(names.get(lp, lp), "unreadable (corrupt gzip or empty)"))
         stats.files_read = len(seen) - len(bad)
         events = spark.sql(
-            "SELECT source_file, " + flat_projection("r.")
+            "SELECT source_file, "
+            + flat_projection("r.")
             + " FROM (SELECT source_file, explode(Records) AS r FROM pk_raw "
             "WHERE Records IS NOT NULL)"
         )
         events.createOrReplaceTempView("pk_events")
         tf = time_filter(FLAT_SPARK, _iso(since), _iso(until))
         stats.records_read = int(spark.sql("SELECT count(*) AS n FROM pk_events").first()["n"])
-        stats.records_in_window = int(spark.sql(
-            "SELECT count(*) AS n FROM pk_events" + (f" WHERE {tf}" if tf else "")
-        ).first()["n"])
-        hits = spark.sql(hits_select(self.compiled, FLAT_SPARK, "pk_events", self.columns,
-                                     time_filter=tf,
-                                     raw_columns=("source_file",) if by_file else ())).cache()
+        stats.records_in_window = int(
+            spark.sql(
+                "SELECT count(*) AS n FROM pk_events" + (f" WHERE {tf}" if tf else "")
+            ).first()["n"]
+        )
+        hits = spark.sql(
+            hits_select(
+                self.compiled,
+                FLAT_SPARK,
+                "pk_events",
+                self.columns,
+                time_filter=tf,
+                raw_columns=("source_file",) if by_file else (),
+            )
+        ).cache()
         hits.createOrReplaceTempView("hits")
         stats.hits = int(hits.count())
         emitting = [r.name for r in self.pack.emitting if r.correlation is None]
-        single = (_rows(spark, single_findings_sql(Dialect.SPARK, emitting, by_file=by_file))
-                  if emitting else [])
+        single = (
+            _rows(spark, single_findings_sql(Dialect.SPARK, emitting, by_file=by_file))
+            if emitting
+            else []
+        )
         corr_rows: dict[str, list[dict[str, Any]]] = {}
         value_rows: dict[str, list[dict[str, Any]]] = {}
         for r in self.pack.correlations:
@@ -199,17 +226,18 @@ class SparkEngine:
                 value_rows[r.name] = _rows(spark, correlation_values_sql(Dialect.SPARK, corr))
         hits.unpersist()
         findings = findings_from_rows(self.pack, single, corr_rows, value_rows, by_file=by_file)
-        return HuntResult(findings=tuple(findings), stats=stats, bad_files=tuple(bad),
-                          pack=self.pack)
+        return HuntResult(
+            findings=tuple(findings), stats=stats, bad_files=tuple(bad), pack=self.pack
+        )
 
 
 def local_path(uri: str) -> str:
     from urllib.parse import unquote
 
     if uri.startswith("file://"):
-        return unquote(uri[len("file://"):])
+        return unquote(uri[len("file://") :])
     if uri.startswith("file:"):
-        return unquote(uri[len("file:"):])
+        return unquote(uri[len("file:") :])
     return uri
 
 
@@ -217,16 +245,22 @@ def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
-def run_spark(pack: RulePack, plan: Any, sources: Sequence[str], *, master: str,
-              since: datetime | None, until: datetime | None) -> HuntResult:
+def run_spark(
+    pack: RulePack,
+    plan: Any,
+    sources: Sequence[str],
+    *,
+    master: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> HuntResult:
     """Local files from the plan plus s3:// sources (read by Spark as s3a://)."""
     spark = get_session(master)
     paths = [str(f.path) for f in plan.local]
     names = {str(f.path): f.name for f in plan.local}
     paths += ["s3a://" + s.split("://", 1)[1] for s in sources if s.startswith(("s3://", "s3a://"))]
     if not paths:
-        return HuntResult(findings=(), stats=HuntStats(engine=ENGINE_NAME), bad_files=(),
-                          pack=pack)
+        return HuntResult(findings=(), stats=HuntStats(engine=ENGINE_NAME), bad_files=(), pack=pack)
     return SparkEngine(pack, spark).run(paths, since=since, until=until, names=names)
 
 

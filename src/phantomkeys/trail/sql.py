@@ -170,11 +170,15 @@ class Target:
     def distinct_list(self, expr: str, cap: int) -> str:
         match self.dialect:
             case Dialect.DUCKDB:
-                return (f"list_slice(list_sort(list_distinct(list({expr}) "
-                        f"FILTER (WHERE {expr} IS NOT NULL))), 1, {cap})")
+                return (
+                    f"list_slice(list_sort(list_distinct(list({expr}) "
+                    f"FILTER (WHERE {expr} IS NOT NULL))), 1, {cap})"
+                )
             case Dialect.TRINO:
-                return (f"slice(array_sort(array_agg(DISTINCT {expr}) "
-                        f"FILTER (WHERE {expr} IS NOT NULL)), 1, {cap})")
+                return (
+                    f"slice(array_sort(array_agg(DISTINCT {expr}) "
+                    f"FILTER (WHERE {expr} IS NOT NULL)), 1, {cap})"
+                )
             case Dialect.SPARK:
                 return f"slice(array_sort(collect_set({expr})), 1, {cap})"
 
@@ -185,8 +189,10 @@ class Target:
             case Dialect.TRINO:
                 return f"slice(array_agg({expr} ORDER BY {order}), 1, {cap})"
             case Dialect.SPARK:
-                return (f"transform(slice(array_sort(collect_list(named_struct('o', {order}, "
-                        f"'v', {expr}))), 1, {cap}), x -> x.v)")
+                return (
+                    f"transform(slice(array_sort(collect_list(named_struct('o', {order}, "
+                    f"'v', {expr}))), 1, {cap}), x -> x.v)"
+                )
 
     def timestamp_literal(self, iso: str) -> str:
         """An ISO-8601 UTC time (``2026-11-29T10:00:00Z``) as a timestamp expression."""
@@ -234,7 +240,9 @@ class CloudTrailSqlBackend(TextQueryBackend):
     requires_pipeline: ClassVar[bool] = True
 
     precedence: ClassVar[tuple[type[ConditionItem], type[ConditionItem], type[ConditionItem]]] = (
-        ConditionNOT, ConditionAND, ConditionOR,
+        ConditionNOT,
+        ConditionAND,
+        ConditionOR,
     )
     group_expression: ClassVar[str] = "({expr})"
     # pySigma calls SQL keywords "tokens" (S105 mistakes them for passwords).

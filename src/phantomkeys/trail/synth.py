@@ -193,8 +193,14 @@ class _Gen:
             case "DescribeInstances":
                 rec["requestParameters"] = {
                     "instancesSet": {},
-                    "filterSet": {"items": [{"name": "instance-state-name",
-                                             "valueSet": {"items": [{"value": "running"}]}}]},
+                    "filterSet": {
+                        "items": [
+                            {
+                                "name": "instance-state-name",
+                                "valueSet": {"items": [{"value": "running"}]},
+                            }
+                        ]
+                    },
                 }
             case "AssumeRole":
                 rec["requestParameters"] = {
@@ -215,8 +221,13 @@ class _Gen:
                     "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
                     "keyId": f"arn:aws:kms:{region}:{account}:key/{self.uuid()}",
                 }
-                rec["resources"] = [{"accountId": account, "type": "AWS::KMS::Key",
-                                     "ARN": f"arn:aws:kms:{region}:{account}:key/{self.uuid()}"}]
+                rec["resources"] = [
+                    {
+                        "accountId": account,
+                        "type": "AWS::KMS::Key",
+                        "ARN": f"arn:aws:kms:{region}:{account}:key/{self.uuid()}",
+                    }
+                ]
             case "GetParameter" | "GetSecretValue":
                 rec["requestParameters"] = {"name": f"/app/{self.hex(6)}", "withDecryption": True}
             case "GetRole":
@@ -226,15 +237,26 @@ class _Gen:
         return rec
 
     def bedrock(self, account: str, region: str, t: datetime) -> dict[str, Any]:
-        name = self.rng.choice(("InvokeModel", "InvokeModel", "Converse", "ConverseStream",
-                                "InvokeModelWithResponseStream", "ListFoundationModels"))
-        rec = self.base(account, region, t, BEDROCK.event_sources[0], name,
-                        name == "ListFoundationModels")
+        name = self.rng.choice(
+            (
+                "InvokeModel",
+                "InvokeModel",
+                "Converse",
+                "ConverseStream",
+                "InvokeModelWithResponseStream",
+                "ListFoundationModels",
+            )
+        )
+        rec = self.base(
+            account, region, t, BEDROCK.event_sources[0], name, name == "ListFoundationModels"
+        )
         rec["tlsDetails"]["clientProvidedHostHeader"] = f"bedrock-runtime.{region}.amazonaws.com"
         if name != "ListFoundationModels":
             rec["requestParameters"] = {"modelId": self.rng.choice(_MODELS)}
-            rec["additionalEventData"] = {"inputTokens": self.rng.randrange(50, 4000),
-                                          "outputTokens": self.rng.randrange(10, 2000)}
+            rec["additionalEventData"] = {
+                "inputTokens": self.rng.randrange(50, 4000),
+                "outputTokens": self.rng.randrange(10, 2000),
+            }
         if self.rng.random() < 0.2:
             # Legitimate short-term key use: the signing role appears as the caller.
             rec.setdefault("additionalEventData", {})["callWithBearerToken"] = True
@@ -256,8 +278,9 @@ def _attack_records(g: _Gen, account: str, start: datetime, slots: int) -> list[
     t0 = start + timedelta(minutes=DELIVERY_MINUTES * max(1, slots // 10))
     out: list[dict[str, Any]] = []
 
-    def iam(name: str, t: datetime, params: dict[str, Any], identity: dict[str, Any] | None = None
-            ) -> None:
+    def iam(
+        name: str, t: datetime, params: dict[str, Any], identity: dict[str, Any] | None = None
+    ) -> None:
         rec = g.base(account, "us-east-1", t, "iam.amazonaws.com", name, False)
         rec["userIdentity"] = identity or admin
         rec["userAgent"] = "console.amazonaws.com"
@@ -265,10 +288,16 @@ def _attack_records(g: _Gen, account: str, start: datetime, slots: int) -> list[
         out.append(rec)
 
     iam("CreateUser", t0, {"userName": user})
-    iam("AttachUserPolicy", t0 + timedelta(seconds=2),
-        {"userName": user, "policyArn": BEDROCK.managed_policy_arn()})
-    iam("CreateServiceSpecificCredential", t0 + timedelta(seconds=3),
-        {"userName": user, "serviceName": BEDROCK.credential_service})
+    iam(
+        "AttachUserPolicy",
+        t0 + timedelta(seconds=2),
+        {"userName": user, "policyArn": BEDROCK.managed_policy_arn()},
+    )
+    iam(
+        "CreateServiceSpecificCredential",
+        t0 + timedelta(seconds=3),
+        {"userName": user, "serviceName": BEDROCK.credential_service},
+    )
 
     key_user = g.user_identity(account, user)
     app_ip = "198.51.100.24"
@@ -291,10 +320,22 @@ def _attack_records(g: _Gen, account: str, start: datetime, slots: int) -> list[
     t_attack = t0 + timedelta(hours=2, minutes=3)
     evil_ip = "45.148.10.77"
     evil_ua = "python-requests/2.32.3"
-    for j, name in enumerate(("GetModelInvocationLoggingConfiguration", "ListFoundationModels",
-                              "GetFoundationModelAvailability", "ListInferenceProfiles")):
-        rec = g.base(account, "us-east-1", t_attack + timedelta(seconds=j),
-                     BEDROCK.event_sources[0], name, True)
+    for j, name in enumerate(
+        (
+            "GetModelInvocationLoggingConfiguration",
+            "ListFoundationModels",
+            "GetFoundationModelAvailability",
+            "ListInferenceProfiles",
+        )
+    ):
+        rec = g.base(
+            account,
+            "us-east-1",
+            t_attack + timedelta(seconds=j),
+            BEDROCK.event_sources[0],
+            name,
+            True,
+        )
         rec["userIdentity"] = key_user
         rec["sourceIPAddress"] = evil_ip
         rec["userAgent"] = evil_ua

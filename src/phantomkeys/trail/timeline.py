@@ -60,11 +60,19 @@ class Target:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in (
-            ("kind", self.kind), ("username", self.username),
-            ("access_key_id", self.access_key_id), ("account_id", self.account_id),
-            ("surface", self.surface), ("region", self.region), ("key", self.key_preview),
-        ) if v is not None}
+        return {
+            k: v
+            for k, v in (
+                ("kind", self.kind),
+                ("username", self.username),
+                ("access_key_id", self.access_key_id),
+                ("account_id", self.account_id),
+                ("surface", self.surface),
+                ("region", self.region),
+                ("key", self.key_preview),
+            )
+            if v is not None
+        }
 
 
 def resolve_target(text: str) -> Target:
@@ -76,19 +84,30 @@ def resolve_target(text: str) -> Target:
         try:
             decoded = keys.decode(value)
         except keys.KeyDecodeError as exc:
-            raise TimelineError(f"TARGET looks like an API key but does not decode: {exc}"
-                                ) from None
+            raise TimelineError(
+                f"TARGET looks like an API key but does not decode: {exc}"
+            ) from None
         preview = keys.redact(value)
         if decoded.kind is keys.KeyKind.LONG_TERM:
-            return Target("long-term-key", username=decoded.username,
-                          account_id=decoded.account_id, surface=decoded.surface.value,
-                          key_preview=preview)
-        return Target("short-term-key", access_key_id=decoded.access_key_id,
-                      account_id=decoded.account_id, surface=decoded.surface.value,
-                      region=decoded.region, key_preview=preview)
+            return Target(
+                "long-term-key",
+                username=decoded.username,
+                account_id=decoded.account_id,
+                surface=decoded.surface.value,
+                key_preview=preview,
+            )
+        return Target(
+            "short-term-key",
+            access_key_id=decoded.access_key_id,
+            account_id=decoded.account_id,
+            surface=decoded.surface.value,
+            region=decoded.region,
+            key_preview=preview,
+        )
     if _ACCESS_KEY_RE.match(value):
-        return Target("access-key", access_key_id=value,
-                      account_id=keys.account_id_from_access_key_id(value))
+        return Target(
+            "access-key", access_key_id=value, account_id=keys.account_id_from_access_key_id(value)
+        )
     if _USER_RE.match(value):
         return Target("user", username=value)
     raise TimelineError("TARGET is neither an IAM user name, an access key id nor an API key")
@@ -138,19 +157,24 @@ def _merge(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             by_id[eid]["via"] = ",".join(sorted(vias))
         else:
             by_id[eid] = dict(e)
-    return sorted([*by_id.values(), *anonymous],
-                  key=lambda e: (str(e.get("time") or ""), str(e.get("event_id") or "")))
+    return sorted(
+        [*by_id.values(), *anonymous],
+        key=lambda e: (str(e.get("time") or ""), str(e.get("event_id") or "")),
+    )
 
 
-def from_api(target: Target, ctx: Any, regions: Sequence[str], start: datetime, end: datetime
-             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+def from_api(
+    target: Target, ctx: Any, regions: Sequence[str], start: datetime, end: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """All lookups in all regions (parallel across regions, paced within each)."""
     from phantomkeys.aws.trail import LOOKUP_RATE_PER_SECOND, RateLimiter, lookup_events
 
     def region_job(region: str) -> list[Any]:
         limiter = RateLimiter(LOOKUP_RATE_PER_SECOND)
-        return [lookup_events(ctx, region, attr, value, start=start, end=end, limiter=limiter)
-                for attr, value in target.lookups()]
+        return [
+            lookup_events(ctx, region, attr, value, start=start, end=end, limiter=limiter)
+            for attr, value in target.lookups()
+        ]
 
     entries: list[dict[str, Any]] = []
     lookups: list[dict[str, Any]] = []
@@ -158,13 +182,20 @@ def from_api(target: Target, ctx: Any, regions: Sequence[str], start: datetime, 
     with ThreadPoolExecutor(max_workers=min(16, max(1, len(regions)))) as pool:
         for results in pool.map(region_job, regions):
             for res in results:
-                lookups.append({"region": res.region, "attribute": res.attribute,
-                                "pages": res.pages, "events": len(res.events),
-                                **({"error": res.error} if res.error else {})})
+                lookups.append(
+                    {
+                        "region": res.region,
+                        "attribute": res.attribute,
+                        "pages": res.pages,
+                        "events": len(res.events),
+                        **({"error": res.error} if res.error else {}),
+                    }
+                )
                 if res.error:
                     errors.append(f"LookupEvents {res.attribute} in {res.region}: {res.error}")
-                entries += [entry_from_record(r, f"LookupEvents:{res.attribute}")
-                            for r in res.events]
+                entries += [
+                    entry_from_record(r, f"LookupEvents:{res.attribute}") for r in res.events
+                ]
     return _merge(entries), lookups, errors
 
 
@@ -181,16 +212,24 @@ def _timeline_rule(target: Target) -> dict[str, Any]:
         names.append("sel_key")
     detection["condition"] = " or ".join(names)
     return {
-        "title": "Timeline target", "id": "00000000-0000-4000-8000-000000000001",
-        "name": "timeline", "status": "experimental", "description": "timeline target",
-        "level": "informational", "logsource": {"product": "aws", "service": "cloudtrail"},
+        "title": "Timeline target",
+        "id": "00000000-0000-4000-8000-000000000001",
+        "name": "timeline",
+        "status": "experimental",
+        "description": "timeline target",
+        "level": "informational",
+        "logsource": {"product": "aws", "service": "cloudtrail"},
         "detection": detection,
     }
 
 
-def from_files(target: Target, sources: Sequence[str], start: datetime | None,
-               end: datetime | None, ctx_factory: Callable[[], Any] | None
-               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def from_files(
+    target: Target,
+    sources: Sequence[str],
+    start: datetime | None,
+    end: datetime | None,
+    ctx_factory: Callable[[], Any] | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from phantomkeys.trail.duckdb_engine import DuckDBEngine
     from phantomkeys.trail.hunt import file_batches, plan_sources
     from phantomkeys.trail.pack import RulePack, rule_from_document
@@ -200,8 +239,11 @@ def from_files(target: Target, sources: Sequence[str], start: datetime | None,
     plan = plan_sources(list(sources), start, end)
     if plan.missing and not plan.local and not plan.s3_uris:
         raise TimelineError(f"{plan.missing[0]}: no such file or directory")
-    extra_cols = ("additionalEventData.callWithBearerToken",
-                  "requestParameters.callWithBearerToken", "requestParameters.userName")
+    extra_cols = (
+        "additionalEventData.callWithBearerToken",
+        "requestParameters.callWithBearerToken",
+        "requestParameters.userName",
+    )
     engine = DuckDBEngine(pack, extra_columns=extra_cols)
     try:
         result = engine.run(file_batches(plan, start, end, ctx_factory), since=start, until=end)
@@ -213,30 +255,49 @@ def from_files(target: Target, sources: Sequence[str], start: datetime | None,
     entries = []
     for r in rows:
         t = r.get("eventTime")
-        entries.append({
-            "time": t.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(t, datetime) else t,
-            "event_id": r.get("eventID"), "event_source": r.get("eventSource"),
-            "event_name": r.get("eventName"), "region": r.get("awsRegion"),
-            "principal": r.get("principal"), "access_key_id": r.get("userIdentity.accessKeyId"),
-            "source_ip": r.get("sourceIPAddress"), "user_agent": r.get("userAgent"),
-            "bearer_token": _flag(r.get("additionalEventData.callWithBearerToken"))
-            or _flag(r.get("requestParameters.callWithBearerToken")),
-            "model": r.get("model"), "error_code": r.get("errorCode"),
-            "target_user": r.get("requestParameters.userName"), "via": "files",
-        })
+        entries.append(
+            {
+                "time": t.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(t, datetime) else t,
+                "event_id": r.get("eventID"),
+                "event_source": r.get("eventSource"),
+                "event_name": r.get("eventName"),
+                "region": r.get("awsRegion"),
+                "principal": r.get("principal"),
+                "access_key_id": r.get("userIdentity.accessKeyId"),
+                "source_ip": r.get("sourceIPAddress"),
+                "user_agent": r.get("userAgent"),
+                "bearer_token": _flag(r.get("additionalEventData.callWithBearerToken"))
+                or _flag(r.get("requestParameters.callWithBearerToken")),
+                "model": r.get("model"),
+                "error_code": r.get("errorCode"),
+                "target_user": r.get("requestParameters.userName"),
+                "via": "files",
+            }
+        )
     stats = result.stats.to_dict()
     stats["bad_files"] = [b.to_dict() for b in (*result.bad_files, *plan.s3_failures)]
     return _merge(entries), stats
 
 
-def run_timeline(target_text: str, *, days: int, regions: str, sources: Sequence[str],
-                 now: datetime, ctx_factory: Callable[[], Any]) -> tuple[dict[str, Any], bool]:
+def run_timeline(
+    target_text: str,
+    *,
+    days: int,
+    regions: str,
+    sources: Sequence[str],
+    now: datetime,
+    ctx_factory: Callable[[], Any],
+) -> tuple[dict[str, Any], bool]:
     target = resolve_target(target_text)
     start = now - timedelta(days=days)
     metadata: dict[str, Any] = {
-        "command": "timeline", "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "target": target.to_dict(), "since": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "until": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "notes": [], "errors": [],
+        "command": "timeline",
+        "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "target": target.to_dict(),
+        "since": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "until": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "notes": [],
+        "errors": [],
     }
     failed = False
     if sources:
@@ -248,12 +309,19 @@ def run_timeline(target_text: str, *, days: int, regions: str, sources: Sequence
     else:
         ctx = ctx_factory()
         if days > LOOKUP_DAYS:
-            metadata["notes"].append(f"--days {days}: LookupEvents keeps {LOOKUP_DAYS} days; "
-                                     "older activity needs --from")
+            metadata["notes"].append(
+                f"--days {days}: LookupEvents keeps {LOOKUP_DAYS} days; older activity needs --from"
+            )
         region_list = _regions(ctx, regions, metadata)
         entries, lookups, errors = from_api(target, ctx, region_list, start, now)
-        metadata.update({"source": "api", "regions": region_list, "lookups": lookups,
-                         "api_calls": ctx.counter.snapshot()})
+        metadata.update(
+            {
+                "source": "api",
+                "regions": region_list,
+                "lookups": lookups,
+                "api_calls": ctx.counter.snapshot(),
+            }
+        )
         metadata["notes"].append(NOTES_API)
         metadata["errors"] += errors
         failed = bool(errors) or bool(metadata.get("region_error"))
@@ -281,8 +349,20 @@ def _regions(ctx: Any, spec: str, metadata: dict[str, Any]) -> list[str]:
 
 # ------------------------------------------------------------------ output
 
-COLUMNS = ("time", "region", "event_source", "event_name", "principal", "source_ip",
-           "user_agent", "bearer_token", "model", "error_code", "target_user", "event_id")
+COLUMNS = (
+    "time",
+    "region",
+    "event_source",
+    "event_name",
+    "principal",
+    "source_ip",
+    "user_agent",
+    "bearer_token",
+    "model",
+    "error_code",
+    "target_user",
+    "event_id",
+)
 
 
 def render_csv(document: Mapping[str, Any]) -> str:
@@ -306,21 +386,37 @@ def render_table(document: Mapping[str, Any], *, color: bool = False) -> str:
     meta = document["metadata"]
     target = meta["target"]
     who = target.get("username") or target.get("access_key_id")
-    console.print(f"Timeline of {escape(str(who))} ({target['kind']}) from {meta['source']}, "
-                  f"{meta['since']} to {meta['until']}: {meta['events']} events")
+    console.print(
+        f"Timeline of {escape(str(who))} ({target['kind']}) from {meta['source']}, "
+        f"{meta['since']} to {meta['until']}: {meta['events']} events"
+    )
     table = Table(header_style="bold")
-    for col in ("time", "region", "event", "principal", "source IP", "user agent", "bearer",
-                "model", "error"):
+    for col in (
+        "time",
+        "region",
+        "event",
+        "principal",
+        "source IP",
+        "user agent",
+        "bearer",
+        "model",
+        "error",
+    ):
         table.add_column(col, overflow="fold", no_wrap=col in ("time", "region"))
     for e in document.get("events", []):
         event = f"{(e.get('event_source') or '').split('.')[0]}:{e.get('event_name')}"
         if e.get("target_user") and e.get("target_user") != who:
             event += f" -> {e['target_user']}"
         table.add_row(
-            str(e.get("time") or ""), str(e.get("region") or ""), escape(event),
-            escape(str(e.get("principal") or "")), str(e.get("source_ip") or ""),
-            escape(str(e.get("user_agent") or "")[:40]), "yes" if e.get("bearer_token") else "",
-            escape(str(e.get("model") or "")), str(e.get("error_code") or ""),
+            str(e.get("time") or ""),
+            str(e.get("region") or ""),
+            escape(event),
+            escape(str(e.get("principal") or "")),
+            str(e.get("source_ip") or ""),
+            escape(str(e.get("user_agent") or "")[:40]),
+            "yes" if e.get("bearer_token") else "",
+            escape(str(e.get("model") or "")),
+            str(e.get("error_code") or ""),
         )
     console.print(table)
     return buffer.getvalue()

@@ -29,9 +29,20 @@ EXCLUDED: dict[str, str] = {
     "sigmahq_unknown_field": "phantomkeys keeps subject and remediation in a custom attribute",
 }
 _TACTICS = {
-    "reconnaissance", "resource-development", "initial-access", "execution", "persistence",
-    "privilege-escalation", "defense-evasion", "credential-access", "discovery",
-    "lateral-movement", "collection", "command-and-control", "exfiltration", "impact",
+    "reconnaissance",
+    "resource-development",
+    "initial-access",
+    "execution",
+    "persistence",
+    "privilege-escalation",
+    "defense-evasion",
+    "credential-access",
+    "discovery",
+    "lateral-movement",
+    "collection",
+    "command-and-control",
+    "exfiltration",
+    "impact",
 }
 _TECHNIQUE_RE = re.compile(r"^attack\.t\d{4}(\.\d{3})?$")
 
@@ -80,8 +91,11 @@ def run_pysigma_validators(rules_paths: Sequence[Path] | None = None) -> Validat
         ran.append(name)
         for issue in found:
             names = ", ".join(str(r.name or r.title) for r in issue.rules) or "?"
-            detail = {k: v for k, v in vars(issue).items()
-                      if k not in ("rules", "description", "severity")}
+            detail = {
+                k: v
+                for k, v in vars(issue).items()
+                if k not in ("rules", "description", "severity")
+            }
             message = issue.description + (f" {detail}" if detail else "")
             issues.append(Issue(name, names, message))
     return ValidationReport(tuple(issues), tuple(ran), tuple(skipped))
