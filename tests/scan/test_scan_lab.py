@@ -182,10 +182,12 @@ def test_snapshot_round_trip_offline(phantomkeys_lab, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     code, offline = scan_json("--from-snapshot", str(snap))
     assert code == 0
-    strip = lambda d: {
-        k: (v["kind"], v["status"], v["risk"]["severity"])  # noqa: E731
-        for k, v in identities(d).items()
-    }
+
+    def strip(d: dict) -> dict:
+        return {
+            k: (v["kind"], v["status"], v["risk"]["severity"]) for k, v in identities(d).items()
+        }
+
     assert strip(offline) == strip(live)
 
 

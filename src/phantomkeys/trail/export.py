@@ -117,7 +117,9 @@ def _splunk_backend() -> Any:
         }
         value_count_aggregation_expression: ClassVar[dict[str, str]] = {
             **SplunkBackend.value_count_aggregation_expression,
-            "streamstats": "| streamstats time_window={timespan} dc({field}) as value_count by{groupby}",
+            "streamstats": (
+                "| streamstats time_window={timespan} dc({field}) as value_count by{groupby}"
+            ),
         }
         temporal_aggregation_expression: ClassVar[dict[str, str]] = {
             **SplunkBackend.temporal_aggregation_expression,
