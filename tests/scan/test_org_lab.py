@@ -27,6 +27,13 @@ def org_scan(*args: str) -> tuple[int, dict]:
     return result.exit_code, json.loads(result.stdout)
 
 
+def _tmp():
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.mkdtemp(prefix="pk-org-"))
+
+
 def by_account(doc: dict) -> dict[str, dict]:
     return {a["account_id"]: a for a in doc["accounts"]}
 

@@ -271,7 +271,8 @@ def render_table(document: dict[str, Any], findings: Sequence[Finding]) -> str:
     if findings:
         table = Table(box=None, pad_edge=False, header_style="bold")
         for name in ("severity", "key", "account", "subject", "location", "status"):
-            table.add_column(name, overflow="fold")
+            # The location must stay copy-pasteable: never folded mid-path.
+            table.add_column(name, overflow="fold", no_wrap=name in ("location", "account"))
         for f in findings:
             ev = f.evidence
             status = []

@@ -64,8 +64,8 @@ def run_org_scan(
             raise UsageProblem(str(exc)) from None
         if not cp.done:
             info(f"--resume: no checkpoint at {cp_path}; starting from the beginning")
-    elif cp_path.exists():
-        cp_path.unlink()
+    else:
+        cp_path.unlink(missing_ok=True)
 
     counts = {"ok": 0, "failed": 0}
     progress = Progress(
