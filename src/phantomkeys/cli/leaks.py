@@ -259,7 +259,7 @@ def render_table(document: dict[str, Any], findings: Sequence[Finding]) -> str:
     from io import StringIO
 
     buffer = StringIO()
-    width = max(120, Console().width) if sys.stdout.isatty() else 160
+    width = max(120, Console().width) if sys.stdout.isatty() else 250
     console = Console(
         file=buffer,
         width=width,
