@@ -152,6 +152,21 @@ def default_format() -> str:
     return "table" if sys.stdout.isatty() else "json"
 
 
+def aws_options(f: F) -> F:
+    """``--profile`` and ``--region``, as in the AWS CLI (one definition for every command)."""
+    f = click.option(
+        "--region",
+        metavar="REGION",
+        help="AWS region for API calls (IAM is global; default from your config).",
+    )(f)
+    f = click.option(
+        "--profile",
+        metavar="PROFILE",
+        help="AWS CLI profile (SSO profiles work). Default: the standard chain.",
+    )(f)
+    return f
+
+
 def format_option(choices: Sequence[str], *, help_extra: str = "") -> Callable[[F], F]:
     return click.option(
         "--format",

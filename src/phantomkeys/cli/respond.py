@@ -27,6 +27,7 @@ from phantomkeys._meta import envelope
 from phantomkeys.cli.common import (
     ExitCode,
     UsageProblem,
+    aws_options,
     dumps_json,
     info,
     now_utc,
@@ -66,20 +67,6 @@ _ALL_KEY_PREFIXES = tuple(
 # ================================================================ shared options
 
 
-def _aws_options(f: Any) -> Any:
-    f = click.option(
-        "--region",
-        metavar="REGION",
-        help="AWS region for API calls (IAM is global; default from your config).",
-    )(f)
-    f = click.option(
-        "--profile",
-        metavar="PROFILE",
-        help="AWS CLI profile (SSO profiles work). Default: the standard chain.",
-    )(f)
-    return f
-
-
 def _write_options(f: Any) -> Any:
     options = [
         click.option(
@@ -110,7 +97,7 @@ def _write_options(f: Any) -> Any:
     ]
     for option in reversed(options):
         f = option(f)
-    return _aws_options(f)
+    return aws_options(f)
 
 
 # ================================================================ AWS setup
@@ -1252,7 +1239,7 @@ def restore(
 
 @click.command("report")
 @click.argument("target", metavar="TARGET")
-@_aws_options
+@aws_options
 @click.option(
     "--format",
     "fmt",

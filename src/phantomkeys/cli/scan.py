@@ -16,6 +16,7 @@ from rich.table import Table
 from phantomkeys.cli.common import (
     ExitCode,
     UsageProblem,
+    aws_options,
     default_format,
     dumps_json,
     fail_on_option,
@@ -47,20 +48,6 @@ _SEV_STYLE = {
     "low": "cyan",
     "info": "dim",
 }
-
-
-def aws_options(f: Any) -> Any:
-    f = click.option(
-        "--region",
-        metavar="REGION",
-        help="AWS region for API calls (IAM is global; default from your config).",
-    )(f)
-    f = click.option(
-        "--profile",
-        metavar="PROFILE",
-        help="AWS CLI profile (SSO profiles work). Default: the standard chain.",
-    )(f)
-    return f
 
 
 @click.command("scan")

@@ -25,6 +25,7 @@ from phantomkeys._meta import __version__, envelope
 from phantomkeys.cli.common import (
     ExitCode,
     UsageProblem,
+    aws_options,
     default_format,
     dumps_json,
     fail_on_option,
@@ -88,18 +89,6 @@ TABLE_WIDTH = 140
 
 
 # ----------------------------------------------------------------- shared options
-
-
-def _aws_options(f: F) -> F:
-    f = click.option(
-        "--region", metavar="REGION", help="AWS region for API calls (default from your config)."
-    )(f)
-    f = click.option(
-        "--profile",
-        metavar="PROFILE",
-        help="AWS CLI profile (SSO profiles work). Default: the standard chain.",
-    )(f)
-    return f
 
 
 def _surface_option(f: F) -> F:
@@ -477,7 +466,7 @@ def _findings_table(findings: Sequence[Finding], files: Sequence[str]) -> list[A
 @format_option(["table", "json"])
 @output_option()
 @fail_on_option()
-@_aws_options
+@aws_options
 def coverage(
     org: bool,
     accounts: tuple[str, ...],
@@ -750,7 +739,7 @@ def _finish(
 @click.option("--yes", is_flag=True, help="Apply without asking for confirmation.")
 @format_option(["table", "json"])
 @output_option()
-@_aws_options
+@aws_options
 def deploy(
     presets: tuple[str, ...],
     surface: str,
@@ -947,7 +936,7 @@ def _topic_region(arn: str) -> str:
 @click.option("--yes", is_flag=True, help="Apply without asking for confirmation.")
 @format_option(["table", "json"])
 @output_option()
-@_aws_options
+@aws_options
 def alerts_deploy(
     surface: str,
     regions_text: str | None,
