@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 TOOL_NAME = "phantomkeys"
+#: The package version: the one place it is written (pyproject.toml reads it).
+#: A literal, because importlib.metadata costs ~30 ms at every CLI start.
+__version__ = "0.1.0"
 #: Version of the JSON output contract (bumped on incompatible changes only).
 SCHEMA_VERSION = "1.0"
-
-try:
-    __version__ = version(TOOL_NAME)
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0+source"
 
 
 def tool_info() -> dict[str, Any]:

@@ -21,6 +21,8 @@ def _few_retries(phantomkeys_lab, monkeypatch):
 
 
 def org_scan(*args: str) -> tuple[int, dict]:
+    if "--checkpoint" not in args:  # never the default file in the working directory
+        args = (*args, "--checkpoint", str(_tmp() / "checkpoint.jsonl"))
     result = CliRunner().invoke(
         cli, ["scan", "--org", "--no-history", "--format", "json", *args], catch_exceptions=False
     )
