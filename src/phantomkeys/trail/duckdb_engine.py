@@ -6,9 +6,10 @@ fixed schema (``Records`` as a list of raw JSON values) and pulls every field
 the pack needs out of each record with one multi-path ``json_extract_string``,
 so per-file cost is a few microseconds and parsing runs on every core.
 
-Each batch is flattened into a temporary table, every detection rule runs on
-it as SQL, and only matching rows are kept (the ``hits`` table). Memory is
-bounded by one batch plus the hits, whatever the size of the archive.
+The records of a batch some rule may match are flattened (a materialized
+CTE), every detection rule runs on them as SQL, and only matching rows are
+kept (the ``hits`` table). Memory is bounded by one batch plus the hits,
+whatever the size of the archive.
 
 A batch that DuckDB cannot read (a truncated gzip, invalid JSON, a pretty-
 printed or non-``Records`` file) is split in halves until the offending files
@@ -140,12 +141,16 @@ class Prefilter:
             f"SELECT source_file, r, json_extract_string(r, {paths}) AS x FROM ({records}))"
         )
         # Keep the raw record only where some rule may match (pass 2 needs no more),
-        # and the event time of every record (for the counts).
+        # and the event time of every record (for the counts). The condition sits
+        # in a CASE so DuckDB evaluates it with selection vectors, each OR branch
+        # and AND operand only on the rows still undecided; as a plain projection
+        # every operand would run on every record (NULL is "no", as before).
         t = q(F.EVENT_TIME)
+        keep = f"CASE WHEN ({self.keep}) THEN TRUE ELSE FALSE END"
         return (
             "SELECT CASE WHEN _keep OR _no_records THEN source_file END AS source_file, "
             f"CASE WHEN _keep THEN r END AS r, _no_records, {t} FROM ("
-            f"SELECT source_file, r, _no_records, {t}, coalesce(({self.keep}), FALSE) AS _keep "
+            f"SELECT source_file, r, _no_records, {t}, {keep} AS _keep "
             f"FROM ({inner}))"
         )
 
@@ -292,7 +297,6 @@ class DuckDBEngine:
             f"{q(c)} {'TIMESTAMP' if c == F.EVENT_TIME else 'VARCHAR'}" for c in self.columns
         )
         self.con.execute(f"CREATE TABLE hits (rule_name VARCHAR, subject VARCHAR, {hit_cols})")
-        self.con.execute(f"CREATE TEMP TABLE batch ({flat_columns_ddl()}, _no_records BOOLEAN)")
         self.con.execute(
             f"CREATE TEMP TABLE pre (source_file VARCHAR, r VARCHAR, "
             f"_no_records BOOLEAN, {q(F.EVENT_TIME)} TIMESTAMP)"
@@ -311,12 +315,14 @@ class DuckDBEngine:
         stats = HuntStats(engine=self.name)
         bad: list[BadFile] = []
         tf = time_filter(FLAT_DUCKDB, _iso(since), _iso(until))
-        insert = "INSERT INTO hits " + hits_select(
-            self.compiled, FLAT_DUCKDB, "batch", self.columns, time_filter=tf
-        )
         counts = f"SELECT count(*), count(*) FILTER (WHERE {tf or 'TRUE'}) FROM pre"
-        flatten = "INSERT INTO batch BY NAME " + flatten_select(
+        # Pass 2: flatten the kept records once (a materialized CTE, no table
+        # insert) and run every rule on them.
+        flatten = flatten_select(
             "SELECT source_file, r FROM pre WHERE r IS NOT NULL" + (f" AND {tf}" if tf else "")
+        )
+        insert = f"INSERT INTO hits WITH batch AS MATERIALIZED ({flatten}) " + hits_select(
+            self.compiled, FLAT_DUCKDB, "batch", self.columns, time_filter=tf
         )
         # Stage batch k+1 (Python: read, gunzip, concatenate) in a helper thread
         # while DuckDB parses and matches batch k: the two overlap on two cores.
@@ -338,8 +344,6 @@ class DuckDBEngine:
                 records, window = self._one(counts)
                 stats.records_read += int(records)
                 stats.records_in_window += int(window)
-                self.con.execute("DELETE FROM batch")
-                self.con.execute(flatten)
                 self.con.execute(insert)
                 if progress is not None:
                     progress(len(files), int(records))

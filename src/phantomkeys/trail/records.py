@@ -178,15 +178,29 @@ def discover(
 def batches(
     files: Sequence[SourceFile], *, max_files: int = 512, max_bytes: int = 48 << 20
 ) -> Iterator[list[SourceFile]]:
-    """Group files so a batch stays within a few hundred MB once decompressed."""
+    """Group files so a batch stays within a few hundred MB once decompressed.
+
+    Batches are balanced (as many as the limits need, of about equal size), so
+    the last one is not a small remainder: DuckDB reads a batch's files in
+    parallel, and evenly filled batches keep every core busy to the end.
+    """
+    total = sum(f.size for f in files)
+    count = max(1, -(-len(files) // max_files), -(-total // max(1, max_bytes)))
     batch: list[SourceFile] = []
-    size = 0
-    for f in files:
-        if batch and (len(batch) >= max_files or size + f.size > max_bytes):
+    size = done_bytes = cuts = 0
+    for done_files, f in enumerate(files):
+        # Cut at the next of ``count`` evenly spaced boundaries (by files and by bytes).
+        due_files = done_files * count >= len(files) * (cuts + 1)
+        due_bytes = (done_bytes + f.size / 2) * count > total * (cuts + 1)
+        if batch and (
+            due_files or due_bytes or len(batch) >= max_files or size + f.size > max_bytes
+        ):
             yield batch
             batch, size = [], 0
+            cuts += 1
         batch.append(f)
         size += f.size
+        done_bytes += f.size
     if batch:
         yield batch
 
