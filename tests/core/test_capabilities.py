@@ -164,7 +164,11 @@ def test_anthropic_limited_access(anthropic_limited: Policy, catalog: IamCatalog
     agents = grants["claude-platform-agents"]
     assert {"aws-external-anthropic:GetFile", "aws-external-anthropic:GetMemoryStore",
             "aws-external-anthropic:CreateWebhook"} <= set(agents.actions)  # fmt: skip
-    assert agents.resources == ("arn:aws:aws-external-anthropic:*:*:workspace/*",)
+    # Workspace-scoped; newer revisions of the policy also grant the user-profile
+    # actions on "*" (its resourceless statement), which must then be listed too.
+    assert agents.resources[0] == "arn:aws:aws-external-anthropic:*:*:workspace/*"
+    assert set(agents.resources) <= {"arn:aws:aws-external-anthropic:*:*:workspace/*", "*"}
+    assert ("*" in agents.resources) == any("Resourceless" in label for label in agents.granted_by)
     assert Reach.API_KEY in agents.reach
     invoke = grants["invoke-models"]
     assert set(invoke.actions) == {

@@ -116,6 +116,10 @@ def _athena_rows(tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, s
 
 def test_run_athena_end_to_end_on_moto(aws: Any, tmp_path: Path) -> None:
     import boto3
+
+    protocol = boto3.client("athena", region_name="us-east-1").meta.service_model.protocol
+    if protocol != "json":  # the test extra pins botocore<1.44 for this
+        pytest.skip(f"moto cannot serve botocore's {protocol} Athena protocol yet")
     from moto.athena.models import QueryResults, athena_backends
 
     from phantomkeys.aws.session import AwsContext
