@@ -89,7 +89,7 @@ def main() -> int:
             doc = json.loads(mine["stdout"]) if mine["stdout"].strip() else {}
             mine["accounts_scanned"] = len(doc.get("accounts", []))
             results.append(mine)
-            exe = shutil.which("bks")
+            exe = shutil.which("bks") or shutil.which("bks", path=os.path.dirname(sys.executable))
             if exe is None:
                 print("peer tool missing: pip install bedrock-keys-security", file=sys.stderr)
             else:

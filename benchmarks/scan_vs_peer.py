@@ -53,7 +53,7 @@ def phantomkeys_cmd() -> list[str]:
 
 
 def bks_cmd(outdir: str) -> list[str] | None:
-    exe = shutil.which("bks")
+    exe = shutil.which("bks") or shutil.which("bks", path=os.path.dirname(sys.executable))
     if exe is None:
         return None
     return [exe, "--output-dir", outdir, "-q", "scan", "--service", "all", "--json"]

@@ -21,13 +21,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
+from xml.sax.saxutils import unescape
 
 import botocore.exceptions
 
@@ -119,8 +122,9 @@ class _Collector:
         groups: list[dict[str, Any]] = []
         policies: list[dict[str, Any]] = []
         try:
-            for page in _pages(
-                self.iam.get_account_authorization_details,
+            for page in _prefetched_pages(
+                self.iam,
+                "get_account_authorization_details",
                 Filter=["User", "Group", "LocalManagedPolicy"],
                 MaxItems=1000,
             ):
@@ -621,3 +625,66 @@ def _pages(method: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[dic
                 f"{getattr(method, '__name__', 'list')}: paging marker missing or repeated"
             )
         seen.add(marker)
+
+
+_TRUNCATED = re.compile(rb"<IsTruncated>\s*true\s*</IsTruncated>")
+_MARKER = re.compile(rb"<Marker>([^<]*)</Marker>")
+_XML_ENTITIES = {"&quot;": '"', "&apos;": "'"}
+
+
+def _prefetched_pages(client: Any, method_name: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """:func:`_pages` for a large IAM listing, requesting page k+1 while page k is parsed.
+
+    The marker is read from the raw response as soon as it arrives (before
+    botocore parses it), and the next request goes out on a helper thread; the
+    parsed page must then name the same marker, otherwise the prefetched page
+    is dropped and the next page is requested as usual. The number of calls is
+    the same as :func:`_pages`; only the waiting overlaps.
+    """
+    method = getattr(client, method_name)
+    ours = threading.local()
+    prefetched: dict[str, Future[dict[str, Any]]] = {}
+    lock = threading.Lock()
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pages")
+
+    def fetch(marker: str | None) -> dict[str, Any]:
+        ours.active = True
+        try:
+            return dict(method(**kwargs, **({"Marker": marker} if marker else {})))
+        finally:
+            ours.active = False
+
+    def on_response(response_dict: dict[str, Any], **_: Any) -> None:
+        if not getattr(ours, "active", False):
+            return  # someone else's call on the same client
+        body = response_dict.get("body")
+        if not isinstance(body, bytes) or not _TRUNCATED.search(body):
+            return
+        found = _MARKER.findall(body)
+        if len(found) != 1:
+            return  # not the shape we expect: page normally
+        marker = unescape(found[0].decode("utf-8", "replace"), _XML_ENTITIES)
+        with lock:
+            if marker and marker not in prefetched:
+                prefetched[marker] = pool.submit(fetch, marker)
+
+    event = f"before-parse.{client.meta.service_model.service_id.hyphenize()}.*"
+    handler_id = f"phantomkeys-prefetch-{id(prefetched)}"
+    client.meta.events.register(event, on_response, unique_id=handler_id)
+    try:
+        marker: str | None = None
+        seen: set[str] = set()
+        while True:
+            with lock:
+                ahead = prefetched.pop(marker, None) if marker else None
+            page = ahead.result() if ahead is not None else fetch(marker)
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            marker = page.get("Marker")
+            if not marker or marker in seen:  # a broken endpoint must not loop forever
+                raise PagingError(f"{method_name}: paging marker missing or repeated")
+            seen.add(marker)
+    finally:
+        client.meta.events.unregister(event, unique_id=handler_id)
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -333,13 +333,30 @@ def _parse(
         return None
 
 
-def collect_policies(user: IamUser, snap: AccountSnapshot) -> _PolicySet:
+#: Managed policies parsed once per account, not once per user:
+#: (arn, kind) -> (the policy, or None and why it is missing).
+_ManagedCache = dict[tuple[str, PolicyKind], tuple[Policy | None, tuple[str, ...]]]
+
+
+def collect_policies(
+    user: IamUser, snap: AccountSnapshot, parsed: _ManagedCache | None = None
+) -> _PolicySet:
     ps = _PolicySet()
+    cache: _ManagedCache = {} if parsed is None else parsed
 
     def managed(arn: str, kind: PolicyKind, via: str | None) -> None:
-        mp: ManagedPolicy | None = snap.managed_policies.get(arn)
         ps.refs.append(PolicyRef(name=arn.rsplit("/", 1)[-1], kind=kind.value, arn=arn, via=via))
-        policy = _parse(mp.document if mp else None, name=arn, kind=kind, sink=ps)
+        hit = cache.get((arn, kind))
+        if hit is None:
+            mp: ManagedPolicy | None = snap.managed_policies.get(arn)
+            sink = _PolicySet()
+            hit = (
+                _parse(mp.document if mp else None, name=arn, kind=kind, sink=sink),
+                tuple(sink.missing),
+            )
+            cache[(arn, kind)] = hit
+        policy, missing = hit
+        ps.missing.extend(missing)
         if policy is not None:
             ps.identity.append(policy)
 
@@ -453,6 +470,7 @@ def assess_account(
             else None
         )
     out: list[Identity] = []
+    parsed: _ManagedCache = {}
     for user in snap.users:
         for surface in _surfaces_of(user, surfaces, snap):
             out.append(
@@ -464,6 +482,7 @@ def assess_account(
                     at=at,
                     scps=scps,
                     managed=managed_refs[surface.id],
+                    parsed=parsed,
                 )
             )
     out.sort(key=lambda i: (-i.severity.rank, STATUS_ORDER.index(i.status), i.username))
@@ -495,8 +514,9 @@ def _assess_one(
     at: datetime,
     scps: tuple[tuple[Policy, ...], ...] | None,
     managed: Policy | None,
+    parsed: _ManagedCache | None = None,
 ) -> Identity:
-    ps = collect_policies(user, snap)
+    ps = collect_policies(user, snap, parsed)
     unknown = [
         f"{f.operation} failed: {f.error_code}"
         for f in snap.failures_for(user.name)

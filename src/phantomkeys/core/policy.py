@@ -1521,10 +1521,45 @@ def _effective_cached(
             if st.effect is Effect.ALLOW:
                 candidates |= sets[id(st)]
 
+    # The decision for "some resource" with an unknown context depends only on
+    # which statements match the action and, where a statement names
+    # resources, on the action's resource ARN formats. Actions that agree on
+    # both share one evaluation (an AdministratorAccess user has ~20k actions
+    # but a handful of such classes).
+    ordered = [st for p in all_policies for st in p.statements]
+    index_of: dict[int, int] = {}
+    for st in ordered:
+        index_of.setdefault(id(st), len(index_of))
+    matching: dict[str, list[int]] = {a: [] for a in candidates}
+    needs_universe: set[int] = set()
+    for st in ordered:
+        i = index_of[id(st)]
+        if st.not_resources or (st.resources and "*" not in st.resources):
+            needs_universe.add(i)
+    done: set[int] = set()
+    for st in ordered:
+        i = index_of[id(st)]
+        if i in done:
+            continue
+        done.add(i)
+        for a in sets[id(st)]:
+            found = matching.get(a)
+            if found is not None:
+                found.append(i)
+    resource_formats = getattr(catalog, "resource_arn_formats", None)
+    classes: dict[Hashable, Result] = {}
     decisions: dict[str, Decision] = {}
     grants: dict[str, tuple[StatementRef, ...]] = {}
     for action in sorted(candidates):
-        result = _decide(Request(action), layers, catalog, partial(_in_set, sets, action))
+        signature = tuple(matching[action])
+        formats: Hashable = None
+        if callable(resource_formats) and any(i in needs_universe for i in signature):
+            formats = ("formats", resource_formats(action))
+        key = (signature, formats)
+        result = classes.get(key)
+        if result is None:
+            result = _decide(Request(action), layers, catalog, partial(_in_set, sets, action))
+            classes[key] = result
         decisions[action] = result.decision
         if result.decision.allowed:
             grants[action] = result.allowed_by
