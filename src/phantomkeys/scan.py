@@ -7,7 +7,7 @@ Lambda handler and users' own code call.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -59,10 +59,13 @@ class ScanResult:
         return build_document(self)
 
 
-def _default_catalog() -> Any:
+def default_catalog_for_scan() -> Any:
     from phantomkeys.catalog import default_catalog
 
     return default_catalog()
+
+
+_default_catalog = default_catalog_for_scan
 
 
 def warm_catalog() -> None:
@@ -102,12 +105,23 @@ def assess_snapshot(
 
 
 def assess_org_snapshot(
-    org: OrgSnapshot, *, at: datetime, surfaces: Sequence[Surface] = SURFACES, catalog: Any = None
+    org: OrgSnapshot,
+    *,
+    at: datetime,
+    surfaces: Sequence[Surface] = SURFACES,
+    catalog: Any = None,
+    assessed: Mapping[str, tuple[AccountEntry, AccountResult]] | None = None,
 ) -> list[AccountResult]:
+    """Every account's result; ``assessed`` holds results already computed during
+    the scan (used only for the very entry they were computed from)."""
     catalog = catalog or _default_catalog()
     results = []
     for entry in org.accounts:
-        results.append(assess_entry(entry, at=at, surfaces=surfaces, catalog=catalog))
+        done = (assessed or {}).get(entry.account_id)
+        if done is not None and done[0] is entry:
+            results.append(done[1])
+        else:
+            results.append(assess_entry(entry, at=at, surfaces=surfaces, catalog=catalog))
     return results
 
 

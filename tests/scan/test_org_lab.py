@@ -75,6 +75,16 @@ def test_scps_read_once_per_node_and_evaluated(phantomkeys_lab):
     reachable = sum(1 for a in phantomkeys_lab.manifest["accounts"] if a["reachable_with_org_role"])
     # root + OUs once each, plus one account-level listing per scanned account
     assert ops["organizations:ListPoliciesForTarget"] <= nodes + reachable
+    # AWS managed policies are the same everywhere: read once per scan, not per
+    # account; member identities come from AssumeRole, not GetCallerIdentity.
+    distinct = ops["iam:GetPolicy"]
+    assert distinct == ops["iam:GetPolicyVersion"] and 0 < distinct <= 4
+    assert ops["sts:GetCallerIdentity"] <= 2  # the management account and the report
+    per_account = phantomkeys_lab.stats()["by_account_operation"]
+    members = [
+        a for a in doc["accounts"] if a["account_id"] != doc["metadata"]["management_account_id"]
+    ]
+    assert all("sts:GetCallerIdentity" not in per_account.get(a["account_id"], {}) for a in members)
     prod = next(a for a in doc["accounts"] if a["name"] == "prod-apps")
     assert prod["scps_evaluated"] is True
     key_user = next(i for i in prod["identities"] if i["status"] == "active")

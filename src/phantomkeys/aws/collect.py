@@ -24,7 +24,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -319,6 +319,51 @@ class _Collector:
             return dict(zip(names, pool.map(fn, names), strict=True))
 
 
+def _is_aws_managed(arn: str) -> bool:
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "iam" and parts[4] == "aws"
+
+
+class AwsManagedPolicies:
+    """AWS managed policies read once per scan, not once per account.
+
+    An AWS managed policy (``arn:<partition>:iam::aws:policy/...``) has the same
+    default version and document in every account of a partition. The first
+    account to need one reads it; accounts needing it meanwhile wait for that
+    read. A read that failed is not shared: each account then tries itself (and
+    records its own failure).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reads: dict[str, Future[ManagedPolicy]] = {}
+
+    def get(self, arn: str, read: Callable[[str], ManagedPolicy]) -> ManagedPolicy:
+        with self._lock:
+            pending = self._reads.get(arn)
+            if pending is None:
+                mine: Future[ManagedPolicy] = Future()
+                self._reads[arn] = mine
+        if pending is not None:
+            try:
+                shared = pending.result()
+            except Exception:  # the first reader's own problem: read for this account
+                return read(arn)
+            return shared if shared.document is not None else read(arn)
+        try:
+            policy = read(arn)
+        except BaseException as exc:
+            with self._lock:
+                self._reads.pop(arn, None)
+            mine.set_exception(exc)
+            raise
+        if policy.document is None:
+            with self._lock:
+                self._reads.pop(arn, None)
+        mine.set_result(policy)
+        return policy
+
+
 def collect_account(
     ctx: AwsContext,
     *,
@@ -328,14 +373,23 @@ def collect_account(
     progress: Progress = _noop,
     scps: tuple[ScpLevel, ...] | None = None,
     now: datetime,
+    identity: Mapping[str, str] | None = None,
+    aws_policies: AwsManagedPolicies | None = None,
 ) -> AccountSnapshot:
-    """Read one account into a snapshot. Never raises for a failed read: records it."""
+    """Read one account into a snapshot. Never raises for a failed read: records it.
+
+    ``identity``: the caller's ``Account`` and ``Arn`` when already known (an
+    assumed role's AssumeRole answer names both), saving GetCallerIdentity.
+    ``aws_policies``: AWS managed policies already read in this scan (an
+    Organization scan shares one across its accounts).
+    """
     c = _Collector(
         ctx=ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers, progress=progress
     )
-    progress("identifying the caller")
-    ident = ctx.client("sts").get_caller_identity()
-    account_id, caller_arn = ident["Account"], ident["Arn"]
+    if identity is None:
+        progress("identifying the caller")
+        identity = ctx.client("sts").get_caller_identity()
+    account_id, caller_arn = identity["Account"], identity["Arn"]
     partition = caller_arn.split(":")[1]
 
     # The three account-wide reads are independent: run them side by side (the
@@ -436,8 +490,14 @@ def collect_account(
     missing = sorted(needed - set(managed))
     if missing:
         progress(f"reading {len(missing)} managed policies")
+
+        def read(arn: str) -> ManagedPolicy:
+            if aws_policies is not None and _is_aws_managed(arn):
+                return aws_policies.get(arn, c.get_managed_policy)
+            return c.get_managed_policy(arn)
+
         with ThreadPoolExecutor(max_workers=max(1, min(max_workers, 8))) as pool:
-            for mp in pool.map(c.get_managed_policy, missing):
+            for mp in pool.map(read, missing):
                 managed[mp.arn] = mp
 
     users = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -25,10 +26,11 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import orjson
 from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 
-from phantomkeys.aws.collect import LOOKUP_ERRORS, collect_account
+from phantomkeys.aws.collect import LOOKUP_ERRORS, AwsManagedPolicies, collect_account
 from phantomkeys.aws.session import AwsContext, CallCounter, error_code, error_message
 from phantomkeys.core.model import AccountEntry, ManagedPolicy, OrgSnapshot, ScpLevel
 from phantomkeys.surfaces import Surface
@@ -182,9 +184,18 @@ class ScpCache:
 
 
 def assumed_session(
-    ctx: AwsContext, role_arn: str, *, session_name: str, external_id: str | None
+    ctx: AwsContext,
+    role_arn: str,
+    *,
+    session_name: str,
+    external_id: str | None,
+    identity: dict[str, str] | None = None,
 ) -> boto3.session.Session:
-    """A session on ``role_arn`` whose credentials refresh before they expire."""
+    """A session on ``role_arn`` whose credentials refresh before they expire.
+
+    ``identity``, when given, receives what ``GetCallerIdentity`` would say of
+    the new session (``Account``, ``Arn``), read from the AssumeRole answer.
+    """
     sts = ctx.client("sts")
 
     def refresh() -> dict[str, str]:
@@ -195,7 +206,11 @@ def assumed_session(
         }
         if external_id:
             kwargs["ExternalId"] = external_id
-        creds = sts.assume_role(**kwargs)["Credentials"]
+        answer = sts.assume_role(**kwargs)
+        creds = answer["Credentials"]
+        assumed = answer.get("AssumedRoleUser", {}).get("Arn")
+        if identity is not None and assumed and not identity:
+            identity.update(Account=assumed.split(":")[4], Arn=assumed)
         expiry = creds["Expiration"]
         if isinstance(expiry, datetime):
             expiry = expiry.astimezone(UTC).isoformat()
@@ -218,6 +233,12 @@ def assumed_session(
     return boto3.session.Session(botocore_session=core)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class Checkpoint:
     """Finished accounts, appended one JSON line each (0600), so writing stays O(1).
 
@@ -231,6 +252,8 @@ class Checkpoint:
         self.done: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._started = False
+        self._fd: int | None = None
+        self._synced = time.monotonic()
 
     def load(self) -> None:
         try:
@@ -257,19 +280,36 @@ class Checkpoint:
         self._started = True
 
     def record(self, entry: AccountEntry) -> None:
+        """Append one finished account: one ``write`` on a file kept open.
+
+        A line written is safe from a crash of this process at once; ``fsync``
+        (safety from a crash of the machine) runs at most once a second and on
+        :meth:`close`, so large Organizations do not wait on the disk per account.
+        """
+        data = entry.to_dict()
+        line = orjson.dumps(data) + b"\n"
         with self._lock:
-            self.done[entry.account_id] = entry.to_dict()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self._started:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(json.dumps({"scope": self.scope}) + "\n")
-                self._started = True
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(self.done[entry.account_id], separators=(",", ":")) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            self.done[entry.account_id] = data
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self._started:
+                    fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    _write_all(fd, orjson.dumps({"scope": self.scope}) + b"\n")
+                    self._started = True
+                else:
+                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND, 0o600)
+                self._fd = fd
+            _write_all(self._fd, line)
+            if time.monotonic() - self._synced > 1.0:
+                os.fsync(self._fd)
+                self._synced = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
 
     def completed(self) -> dict[str, AccountEntry]:
         """Accounts that need no rescan: those that ended ``ok`` or ``skipped``."""
@@ -335,6 +375,7 @@ def scan_organization(
             raise ValueError(f"--ou {ou}: no such OU in organization {tree.organization_id}")
     chosen, suspended = select_accounts(tree, opts)
     scps = ScpCache(ctx)
+    aws_policies = AwsManagedPolicies()
     done: dict[str, AccountEntry] = checkpoint.completed() if checkpoint else {}
     todo = [a for a in chosen if a.account_id not in done]
     on_start(len(chosen), len(chosen) - len(todo))
@@ -352,6 +393,7 @@ def scan_organization(
 
     def one(account: OrgAccount) -> AccountEntry:
         counter = CallCounter()
+        identity: dict[str, str] = {}
         try:
             if account.account_id == tree.management_account_id:
                 actx = AwsContext(session=ctx.session, counter=counter, max_pool=ctx.max_pool)
@@ -359,12 +401,23 @@ def scan_organization(
                 partition = ctx.partition
                 role_arn = f"arn:{partition}:iam::{account.account_id}:role/{opts.role}"
                 session = assumed_session(
-                    ctx, role_arn, session_name=opts.role_session_name, external_id=opts.external_id
+                    ctx,
+                    role_arn,
+                    session_name=opts.role_session_name,
+                    external_id=opts.external_id,
+                    identity=identity,
                 )
                 actx = AwsContext(session=session, counter=counter, max_pool=ctx.max_pool)
             levels = scps.levels(tree, account)
             snap = collect_account(
-                actx, surfaces=opts.surfaces, fresh=opts.fresh, max_workers=2, scps=levels, now=now
+                actx,
+                surfaces=opts.surfaces,
+                fresh=opts.fresh,
+                max_workers=2,
+                scps=levels,
+                now=now,
+                identity=identity or None,
+                aws_policies=aws_policies,
             )
             status = "incomplete" if snap.unrecovered() or levels is None else "ok"
             error = None
@@ -411,6 +464,9 @@ def scan_organization(
                     if entry.account_id not in checkpoint.done:
                         checkpoint.record(entry)
         raise
+    finally:
+        if checkpoint is not None:
+            checkpoint.close()
     pool.shutdown(wait=True)
 
     ordered = tuple(entries[k] for k in sorted(entries))

@@ -42,7 +42,14 @@ def run_org_scan(
         error_code,
         error_message,
     )
-    from phantomkeys.scan import ScanResult, assess_org_snapshot
+    from phantomkeys.scan import (
+        AccountResult,
+        ScanResult,
+        assess_entry,
+        assess_org_snapshot,
+        default_catalog_for_scan,
+        warm_catalog,
+    )
 
     opts = OrgScanOptions(
         surfaces=surfaces,
@@ -87,15 +94,22 @@ def run_org_scan(
             detail=f"{already} from checkpoint" if already else "",
         )
 
+    import threading
+
+    warm = threading.Thread(target=warm_catalog, name="catalog-warm", daemon=True)
+    warm.start()
+    # Each account is assessed as soon as it is collected, while the others are
+    # still being read: the assessment is pure, so the result is the same.
+    assessed: dict[str, tuple[AccountEntry, AccountResult]] = {}
+
     def on_account(entry: AccountEntry) -> None:
         counts["failed" if entry.status in ("error", "incomplete") else "ok"] += 1
         progress.update(task, advance=1, detail=f"done {counts['ok']} · failed {counts['failed']}")
-
-    import threading
-
-    from phantomkeys.scan import warm_catalog
-
-    threading.Thread(target=warm_catalog, name="catalog-warm", daemon=True).start()
+        warm.join()
+        assessed[entry.account_id] = (
+            entry,
+            assess_entry(entry, at=at, surfaces=surfaces, catalog=default_catalog_for_scan()),
+        )
     try:
         ctx = AwsContext.from_cli(profile, region)
         with progress:
@@ -126,7 +140,7 @@ def run_org_scan(
             hint="run from the management account or a delegated administrator",
             code=ExitCode.INCOMPLETE,
         ) from None
-    results = assess_org_snapshot(org, at=at, surfaces=surfaces)
+    results = assess_org_snapshot(org, at=at, surfaces=surfaces, assessed=assessed)
     caller = ctx.client("sts").get_caller_identity()["Arn"]
     result = ScanResult(
         at=at,

@@ -1370,8 +1370,14 @@ class EffectivePermissions:
     """
 
     decisions: Mapping[str, Decision]
-    grants: Mapping[str, tuple[StatementRef, ...]]
+    _grants: Mapping[str, tuple[StatementRef, ...]] = field(repr=False)
     _lower: Mapping[str, str] = field(repr=False)
+    #: Maps the statements of a shared (anonymous) evaluation to this
+    #: principal's own policies; applied on demand, per action asked about.
+    _relabel: Callable[[StatementRef], StatementRef] | None = field(default=None, repr=False)
+    _relabelled: dict[str, tuple[StatementRef, ...]] = field(
+        default_factory=dict, repr=False
+    )
 
     def decision(self, action: str) -> Decision:
         key = self._lower.get(action.strip().lower())
@@ -1379,7 +1385,21 @@ class EffectivePermissions:
 
     def granted_by(self, action: str) -> tuple[StatementRef, ...]:
         key = self._lower.get(action.strip().lower())
-        return self.grants.get(key, ()) if key else ()
+        return self._granted(key) if key else ()
+
+    def _granted(self, key: str) -> tuple[StatementRef, ...]:
+        found = self._grants.get(key, ())
+        if self._relabel is None or not found:
+            return found
+        hit = self._relabelled.get(key)
+        if hit is None:
+            hit = self._relabelled[key] = tuple(self._relabel(r) for r in found)
+        return hit
+
+    @property
+    def grants(self) -> Mapping[str, tuple[StatementRef, ...]]:
+        """Every allowed action with the statements that grant it."""
+        return MappingProxyType({a: self._granted(a) for a in self._grants})
 
     @property
     def allowed(self) -> frozenset[str]:
@@ -1480,9 +1500,8 @@ def _effective_named(
             refs[key] = StatementRef.of(policy, policy.statements[ref.index])
         return refs[key]
 
-    grants = {a: tuple(real(r) for r in found) for a, found in base.grants.items()}
     return EffectivePermissions(
-        decisions=base.decisions, grants=MappingProxyType(grants), _lower=base._lower
+        decisions=base.decisions, _grants=base._grants, _lower=base._lower, _relabel=real
     )
 
 
@@ -1566,6 +1585,6 @@ def _effective_cached(
     lower = {a.lower(): a for a in decisions}
     return EffectivePermissions(
         decisions=MappingProxyType(decisions),
-        grants=MappingProxyType(grants),
+        _grants=MappingProxyType(grants),
         _lower=MappingProxyType(lower),
     )
