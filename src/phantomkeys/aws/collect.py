@@ -503,19 +503,19 @@ def collect_account(
     users = []
     for u in raw_users:
         name = u["UserName"]
-        user = _user(u, partition, account_id)
-        if listing_failed or name in cred_failed_users:
-            user = replace(user, service_credentials=None)
-        else:
-            user = replace(user, service_credentials=tuple(creds.get(name, ())))
+        fields: dict[str, Any] = {
+            "service_credentials": None
+            if listing_failed or name in cred_failed_users
+            else tuple(creds.get(name, ()))
+        }
         if report is not None:
-            user = _apply_report_row(user, report[0].get(name))
+            fields.update(_report_fields(report[0].get(name)))
         facts = login.get(name)
         if facts is not None:
-            user = replace(user, **facts)
+            fields.update(facts)
         elif name in login:  # per-user lookup failed: unknown, not "none"
-            user = replace(user, access_keys=None, password_enabled=None, mfa_devices=None)
-        users.append(user)
+            fields.update(access_keys=None, password_enabled=None, mfa_devices=None)
+        users.append(_user(u, partition, account_id, fields))
 
     return AccountSnapshot(
         account_id=account_id,
@@ -608,9 +608,13 @@ def _managed_policy(p: dict[str, Any]) -> ManagedPolicy:
     )
 
 
-def _user(u: dict[str, Any], partition: str, account_id: str) -> IamUser:
+def _user(
+    u: dict[str, Any], partition: str, account_id: str, fields: dict[str, Any] | None = None
+) -> IamUser:
+    """One user from its authorization details, plus ``fields`` read elsewhere."""
     boundary = u.get("PermissionsBoundary") or {}
     return IamUser(
+        **(fields or {}),
         name=u["UserName"],
         arn=u.get("Arn") or f"arn:{partition}:iam::{account_id}:user/{u['UserName']}",
         user_id=u.get("UserId", ""),
@@ -637,10 +641,10 @@ def _report_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _apply_report_row(user: IamUser, row: dict[str, str] | None) -> IamUser:
+def _report_fields(row: dict[str, str] | None) -> dict[str, Any]:
     """Credential-report facts. Access key ids are not in the report: ids stay blank."""
     if row is None:  # user created after the report: unknown, not "none"
-        return replace(user, access_keys=None, password_enabled=None, mfa_active=None)
+        return {"access_keys": None, "password_enabled": None, "mfa_active": None}
     keys = []
     for n in (1, 2):
         active = row.get(f"access_key_{n}_active", "false").lower() == "true"
@@ -657,14 +661,13 @@ def _apply_report_row(user: IamUser, row: dict[str, str] | None) -> IamUser:
             )
     password = row.get("password_enabled", "false").lower() == "true"
     certs = sum(1 for n in (1, 2) if row.get(f"cert_{n}_active", "false").lower() == "true")
-    return replace(
-        user,
-        access_keys=tuple(keys),
-        password_enabled=password,
-        password_last_used=_report_time(row.get("password_last_used")),
-        mfa_active=row.get("mfa_active", "false").lower() == "true",
-        signing_certificates=certs,
-    )
+    return {
+        "access_keys": tuple(keys),
+        "password_enabled": password,
+        "password_last_used": _report_time(row.get("password_last_used")),
+        "mfa_active": row.get("mfa_active", "false").lower() == "true",
+        "signing_certificates": certs,
+    }
 
 
 # ------------------------------------------------------------------ paging

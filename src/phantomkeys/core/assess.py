@@ -496,13 +496,17 @@ def _beyond_cached(
     scps: tuple[tuple[Policy, ...], ...],
     managed: Policy,
     catalog: Any,
-) -> tuple[str, ...]:
-    """Most key holders, across accounts too, share one policy set: compare it once."""
-    return tuple(
+) -> tuple[tuple[str, ...], frozenset[str]]:
+    """Most key holders, across accounts too, share one policy set: compare it once.
+
+    The actions as a tuple (for reports) and as a set (for lookups).
+    """
+    beyond = tuple(
         beyond_managed_policy(
             identity, boundary=boundary, scps=scps, managed=managed, catalog=catalog
         )
     )
+    return beyond, frozenset(beyond)
 
 
 def _assess_one(
@@ -542,16 +546,16 @@ def _assess_one(
         ps.identity, boundary=ps.boundary, scps=scp_input, surface=surface, catalog=catalog
     )
     beyond: tuple[str, ...] = ()
+    extra_actions: frozenset[str] = frozenset()  # canonical catalog names, like Grant.actions
     if managed is not None:
         # Most key holders share one policy set: compare each distinct set once.
-        beyond = _beyond_cached(
+        beyond, extra_actions = _beyond_cached(
             tuple(ps.identity),
             ps.boundary,
             tuple(tuple(x) for x in scp_input),
             managed,
             cast(Hashable, catalog),
         )
-    extra_actions = frozenset(beyond)  # canonical catalog names, like Grant.actions
     kind = classify_kind(user, surface, snap.partition)
     active_keys = [k for k in user.access_keys or () if k.status == "Active"]
     live = [c for c in creds or () if c.is_active(at)]

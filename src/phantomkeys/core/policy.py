@@ -220,6 +220,15 @@ class Policy:
     #: ``2012-10-17`` enables policy variables (``${aws:username}``); with
     #: ``2008-10-17`` (the default when Version is omitted) they are literal text.
     version: str = "2012-10-17"
+    _hash: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        # Policies key every memoised evaluation: hash the statements once, not per lookup.
+        h = self._hash
+        if h is None:
+            h = hash((self.name, self.kind, self.statements, self.via, self.version))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     @classmethod
     def parse(
