@@ -162,6 +162,24 @@ def test_failed_lookup_is_unknown_never_orphaned(phantomkeys_lab, fault):
     assert doc["accounts"][0]["status"] == "incomplete"
 
 
+def test_unreadable_managed_policy_makes_key_holders_unknown(phantomkeys_lab):
+    # The surfaces' managed policies are read ahead; a failed read must still count.
+    phantomkeys_lab.set_faults("iam:GetPolicyVersion=denied")
+    code, doc = scan_json()
+    assert code == 3
+    got = identities(doc)
+    assert got[("BedrockAPIKey-0rph", "bedrock")]["status"] == "unknown"
+    assert any(f["operation"] == "iam:GetPolicyVersion" for f in doc["accounts"][0]["failures"])
+
+
+@pytest.mark.phantomkeys_lab(scenario="empty")
+def test_read_ahead_failure_is_not_reported_where_nothing_needs_it(phantomkeys_lab):
+    phantomkeys_lab.set_faults("iam:GetPolicy=denied")
+    code, doc = scan_json()
+    assert code == 0, doc["accounts"][0]["failures"]
+    assert doc["accounts"][0]["status"] == "ok" and not doc["accounts"][0]["failures"]
+
+
 def test_credential_report_denied_falls_back_to_per_user(phantomkeys_lab):
     phantomkeys_lab.set_faults("iam:GetCredentialReport=denied")
     code, doc = scan_json()

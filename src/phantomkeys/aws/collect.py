@@ -197,19 +197,30 @@ class _Collector:
             name=name, arn=arn, inline_policies=tuple(inline), attached_policy_arns=attached
         )
 
+    def _read_managed_policy(self, arn: str) -> ManagedPolicy:
+        meta = self.iam.get_policy(PolicyArn=arn)["Policy"]
+        version = meta["DefaultVersionId"]
+        doc = self.iam.get_policy_version(PolicyArn=arn, VersionId=version)
+        return ManagedPolicy(
+            arn=arn,
+            name=meta["PolicyName"],
+            version_id=version,
+            document=_document(doc["PolicyVersion"]["Document"]),
+        )
+
     def get_managed_policy(self, arn: str) -> ManagedPolicy:
         try:
-            meta = self.iam.get_policy(PolicyArn=arn)["Policy"]
-            version = meta["DefaultVersionId"]
-            doc = self.iam.get_policy_version(PolicyArn=arn, VersionId=version)
-            return ManagedPolicy(
-                arn=arn,
-                name=meta["PolicyName"],
-                version_id=version,
-                document=_document(doc["PolicyVersion"]["Document"]),
-            )
+            return self._read_managed_policy(arn)
         except LOOKUP_ERRORS as exc:
             self.fail("iam:GetPolicyVersion", exc, user=f"policy:{arn}")
+            return ManagedPolicy(arn=arn, name=arn.rsplit("/", 1)[-1], document=None)
+
+    def try_managed_policy(self, arn: str) -> ManagedPolicy:
+        """A read ahead of knowing whether the policy is needed: a failure is not
+        recorded (a needed policy is then read again, and that failure counts)."""
+        try:
+            return self._read_managed_policy(arn)
+        except LOOKUP_ERRORS:
             return ManagedPolicy(arn=arn, name=arn.rsplit("/", 1)[-1], document=None)
 
     # ------------------------------------------------------------ credentials
@@ -386,22 +397,40 @@ def collect_account(
     c = _Collector(
         ctx=ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers, progress=progress
     )
-    if identity is None:
-        progress("identifying the caller")
-        identity = ctx.client("sts").get_caller_identity()
-    account_id, caller_arn = identity["Account"], identity["Arn"]
-    partition = caller_arn.split(":")[1]
 
-    # The three account-wide reads are independent: run them side by side (the
-    # credential report may need a few seconds to generate).
+    def read_policy(arn: str, read: Callable[[str], ManagedPolicy]) -> ManagedPolicy:
+        if aws_policies is not None and _is_aws_managed(arn):
+            return aws_policies.get(arn, read)
+        return read(arn)
+
+    # The account-wide reads are independent: run them side by side, with the
+    # caller's identity (the credential report may need a few seconds to
+    # generate). The surfaces' managed policies, which every key holder is
+    # compared with, are read ahead too, for the partition the region implies.
     progress("reading users, groups, policies, API keys and the credential report")
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    ahead_partition = ctx.partition
+    with ThreadPoolExecutor(max_workers=4 + len(surfaces)) as pool:
+        ident_future = (
+            pool.submit(lambda: ctx.client("sts").get_caller_identity())
+            if identity is None
+            else None
+        )
         report_future = pool.submit(c.get_credential_report)
         details_future = pool.submit(c.get_authorization_details)
         creds_future = pool.submit(c.get_service_credentials)
+        ahead = {
+            arn: pool.submit(read_policy, arn, c.try_managed_policy)
+            for arn in {s.managed_policy_arn(ahead_partition) for s in surfaces}
+        }
+        if ident_future is not None:
+            identity = ident_future.result()
         details = details_future.result()
         creds = creds_future.result()
         report = report_future.result()
+        read_ahead = {arn: f.result() for arn, f in ahead.items()}
+    assert identity is not None
+    account_id, caller_arn = identity["Account"], identity["Arn"]
+    partition = caller_arn.split(":")[1]
     raw_users: list[dict[str, Any]]
     groups: dict[str, Group] = {}
     managed: dict[str, ManagedPolicy] = {}
@@ -487,17 +516,14 @@ def collect_account(
                 needed.update(groups[g].attached_policy_arns)
     if candidates:  # the reference for "beyond the managed policy", attached or not
         needed.update(s.managed_policy_arn(partition) for s in surfaces)
+    for arn, mp in read_ahead.items():
+        if arn in needed and arn not in managed and mp.document is not None:
+            managed[arn] = mp
     missing = sorted(needed - set(managed))
     if missing:
         progress(f"reading {len(missing)} managed policies")
-
-        def read(arn: str) -> ManagedPolicy:
-            if aws_policies is not None and _is_aws_managed(arn):
-                return aws_policies.get(arn, c.get_managed_policy)
-            return c.get_managed_policy(arn)
-
         with ThreadPoolExecutor(max_workers=max(1, min(max_workers, 8))) as pool:
-            for mp in pool.map(read, missing):
+            for mp in pool.map(lambda arn: read_policy(arn, c.get_managed_policy), missing):
                 managed[mp.arn] = mp
 
     users = []
