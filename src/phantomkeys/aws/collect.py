@@ -25,7 +25,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -330,6 +331,16 @@ class _Collector:
             return dict(zip(names, pool.map(fn, names), strict=True))
 
 
+@contextmanager
+def _pool_or(executor: Executor | None, size: int) -> Iterator[Executor]:
+    """``executor`` when given, else a pool of ``size`` threads for the block."""
+    if executor is not None:
+        yield executor
+        return
+    with ThreadPoolExecutor(max_workers=size) as own:
+        yield own
+
+
 def _is_aws_managed(arn: str) -> bool:
     parts = arn.split(":", 5)
     return len(parts) == 6 and parts[2] == "iam" and parts[4] == "aws"
@@ -386,13 +397,16 @@ def collect_account(
     now: datetime,
     identity: Mapping[str, str] | None = None,
     aws_policies: AwsManagedPolicies | None = None,
+    executor: Executor | None = None,
 ) -> AccountSnapshot:
     """Read one account into a snapshot. Never raises for a failed read: records it.
 
     ``identity``: the caller's ``Account`` and ``Arn`` when already known (an
     assumed role's AssumeRole answer names both), saving GetCallerIdentity.
     ``aws_policies``: AWS managed policies already read in this scan (an
-    Organization scan shares one across its accounts).
+    Organization scan shares one across its accounts). ``executor``: where the
+    side-by-side reads run (an Organization scan shares one, so accounts do not
+    start threads of their own); none of them waits for a queued one.
     """
     c = _Collector(
         ctx=ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers, progress=progress
@@ -409,7 +423,7 @@ def collect_account(
     # compared with, are read ahead too, for the partition the region implies.
     progress("reading users, groups, policies, API keys and the credential report")
     ahead_partition = ctx.partition
-    with ThreadPoolExecutor(max_workers=4 + len(surfaces)) as pool:
+    with _pool_or(executor, 4 + len(surfaces)) as pool:
         ident_future = (
             pool.submit(lambda: ctx.client("sts").get_caller_identity())
             if identity is None
@@ -522,7 +536,7 @@ def collect_account(
     missing = sorted(needed - set(managed))
     if missing:
         progress(f"reading {len(missing)} managed policies")
-        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, 8))) as pool:
+        with _pool_or(executor, max(1, min(max_workers, 8))) as pool:
             for mp in pool.map(lambda arn: read_policy(arn, c.get_managed_policy), missing):
                 managed[mp.arn] = mp
 
@@ -734,7 +748,7 @@ def _prefetched_pages(client: Any, method_name: str, **kwargs: Any) -> Iterator[
     ours = threading.local()
     prefetched: dict[str, Future[dict[str, Any]]] = {}
     lock = threading.Lock()
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pages")
+    pools: list[ThreadPoolExecutor] = []  # made on the first truncated page only
 
     def fetch(marker: str | None) -> dict[str, Any]:
         ours.active = True
@@ -755,7 +769,9 @@ def _prefetched_pages(client: Any, method_name: str, **kwargs: Any) -> Iterator[
         marker = unescape(found[0].decode("utf-8", "replace"), _XML_ENTITIES)
         with lock:
             if marker and marker not in prefetched:
-                prefetched[marker] = pool.submit(fetch, marker)
+                if not pools:
+                    pools.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="pages"))
+                prefetched[marker] = pools[0].submit(fetch, marker)
 
     event = f"before-parse.{client.meta.service_model.service_id.hyphenize()}.*"
     handler_id = f"phantomkeys-prefetch-{id(prefetched)}"
@@ -776,4 +792,5 @@ def _prefetched_pages(client: Any, method_name: str, **kwargs: Any) -> Iterator[
             seen.add(marker)
     finally:
         client.meta.events.unregister(event, unique_id=handler_id)
-        pool.shutdown(wait=False, cancel_futures=True)
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -286,12 +286,10 @@ ACTIONS_SHOWN = 10
 
 
 def _capability_dict(grant: Grant) -> dict[str, Any]:
-    d = grant.to_dict()
-    for key in ("actions", "api_key_actions", "conditional_actions"):
-        items = d.get(key) or []
-        if len(items) > ACTIONS_SHOWN:
-            d[key] = items[:ACTIONS_SHOWN]
-        d[f"{key}_total"] = len(items)
+    d = grant.to_dict(limit=ACTIONS_SHOWN)
+    d["actions_total"] = len(grant.actions)
+    d["api_key_actions_total"] = len(grant.api_key_actions)
+    d["conditional_actions_total"] = len(grant.conditional_actions)
     return d
 
 

@@ -523,18 +523,20 @@ class Grant:
     resources: tuple[str, ...] = ()
     statements: tuple[StatementRef, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, limit: int | None = None) -> dict[str, Any]:
+        """The grant for reports; ``limit`` cuts the action lists (full-admin
+        grants thousands) without copying them first."""
         return {
             "id": self.capability,
             "title": self.title,
             "severity": self.severity.value,
-            "actions": list(self.actions),
+            "actions": list(self.actions[:limit]),
             "granted_by": list(self.granted_by),
             "conditional": self.conditional,
             "reach": [r.value for r in self.reach],
-            "api_key_actions": list(self.api_key_actions),
+            "api_key_actions": list(self.api_key_actions[:limit]),
             "api_key_conditional": self.api_key_conditional,
-            "conditional_actions": list(self.conditional_actions),
+            "conditional_actions": list(self.conditional_actions[:limit]),
             "resources": list(self.resources),
         }
 
