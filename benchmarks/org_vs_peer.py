@@ -52,6 +52,11 @@ def main() -> int:
 
     from phantomkeys.lab import Lab
 
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _bytecode import ensure_bytecode
+
+    print(f"phantomkeys modules: {ensure_bytecode()}", file=sys.stderr)
+
     print(
         f"seeding lab: {args.accounts} member accounts x {args.users} users "
         f"({args.phantoms} phantoms) …",

@@ -83,6 +83,11 @@ def main() -> int:
 
     from phantomkeys.lab import Lab
 
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _bytecode import ensure_bytecode
+
+    print(f"phantomkeys modules: {ensure_bytecode()}", file=sys.stderr)
+
     results: list[dict[str, Any]] = []
     print(f"seeding lab: {args.users} users, {args.phantoms} phantoms …", file=sys.stderr)
     t0 = time.perf_counter()

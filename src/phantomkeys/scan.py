@@ -230,9 +230,9 @@ def scan_account(
     """Collect and assess one account with an :class:`~phantomkeys.aws.session.AwsContext`."""
     from phantomkeys.aws.collect import collect_account
 
-    # Index the IAM catalog while AWS answers: the collection waits on the network.
+    # Index the IAM catalog while AWS answers: once the requests are out, the
+    # collection waits on the network (started earlier, it would delay them).
     warm = threading.Thread(target=warm_catalog, name="catalog-warm", daemon=True)
-    warm.start()
     snapshot = collect_account(
         ctx,
         surfaces=surfaces,
@@ -240,7 +240,10 @@ def scan_account(
         max_workers=max_workers,
         progress=progress or (lambda _m: None),
         now=at,
+        while_waiting=warm.start,
     )
+    if not warm.is_alive() and warm.ident is None:  # not started (an early failure)
+        warm.start()
     warm.join()
     account = assess_snapshot(snapshot, at=at, surfaces=surfaces)
     result = ScanResult(

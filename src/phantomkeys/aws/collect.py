@@ -398,6 +398,7 @@ def collect_account(
     identity: Mapping[str, str] | None = None,
     aws_policies: AwsManagedPolicies | None = None,
     executor: Executor | None = None,
+    while_waiting: Callable[[], None] | None = None,
 ) -> AccountSnapshot:
     """Read one account into a snapshot. Never raises for a failed read: records it.
 
@@ -407,6 +408,9 @@ def collect_account(
     Organization scan shares one across its accounts). ``executor``: where the
     side-by-side reads run (an Organization scan shares one, so accounts do not
     start threads of their own); none of them waits for a queued one.
+    ``while_waiting`` runs once the account-wide requests are on their way
+    (after the short API-key listings): CPU work placed there fills the wait for
+    the long ones instead of delaying the requests.
     """
     c = _Collector(
         ctx=ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers, progress=progress
@@ -438,8 +442,10 @@ def collect_account(
         }
         if ident_future is not None:
             identity = ident_future.result()
+        creds = creds_future.result()  # two short listings: every request is out by now
+        if while_waiting is not None:
+            while_waiting()
         details = details_future.result()
-        creds = creds_future.result()
         report = report_future.result()
         read_ahead = {arn: f.result() for arn, f in ahead.items()}
     assert identity is not None

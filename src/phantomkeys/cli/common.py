@@ -15,18 +15,43 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from phantomkeys.core.findings import Severity
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    #: Progress bars, logs, warnings. Never results. (Made on first use: a run
+    #: that prints nothing to stderr does not import rich.)
+    stderr: Console
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Progress bars, logs, warnings. Never results.
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_stderr: Console | None = None
+
+
+def _console() -> Console:
+    global _stderr
+    if _stderr is None:
+        from rich.console import Console
+
+        _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _stderr
+
+
+def __getattr__(name: str) -> Any:
+    if name == "stderr":
+        return _console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 class ExitCode(IntEnum):
@@ -48,17 +73,17 @@ class UsageProblem(click.ClickException):
         self.hint = hint
 
     def show(self, file: Any = None) -> None:
-        stderr.print("[bold red]error:[/] " + escape(self.message))
+        _console().print("[bold red]error:[/] " + _escape(self.message))
         if self.hint:
-            stderr.print(f"[dim]hint:[/] {self.hint}")
+            _console().print(f"[dim]hint:[/] {self.hint}")
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
+    _console().print(f"[yellow]warning:[/] {message}", highlight=False)
 
 
 def info(message: str) -> None:
-    stderr.print(message, highlight=False)
+    _console().print(message, highlight=False)
 
 
 def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
@@ -71,14 +96,14 @@ def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
             standalone_mode=True,
         )
     except KeyboardInterrupt:  # pragma: no cover - click handles most
-        stderr.print("interrupted")
+        _console().print("interrupted")
         sys.exit(130)
     except Exception as exc:  # last resort: one line, never a traceback
         if debug:
             raise
         name = type(exc).__name__
-        stderr.print("[bold red]error:[/] " + escape(f"{name}: {exc}"))
-        stderr.print("[dim]Set PHANTOMKEYS_DEBUG=1 for a traceback, and please report it.[/]")
+        _console().print("[bold red]error:[/] " + _escape(f"{name}: {exc}"))
+        _console().print("[dim]Set PHANTOMKEYS_DEBUG=1 for a traceback, and please report it.[/]")
         sys.exit(ExitCode.USAGE)
 
 
