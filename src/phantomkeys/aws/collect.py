@@ -428,18 +428,19 @@ def collect_account(
     progress("reading users, groups, policies, API keys and the credential report")
     ahead_partition = ctx.partition
     with _pool_or(executor, 4 + len(surfaces)) as pool:
-        ident_future = (
-            pool.submit(lambda: ctx.client("sts").get_caller_identity())
-            if identity is None
-            else None
-        )
-        report_future = pool.submit(c.get_credential_report)
+        # The longest reads first; the STS client is built while IAM answers.
         details_future = pool.submit(c.get_authorization_details)
+        report_future = pool.submit(c.get_credential_report)
         creds_future = pool.submit(c.get_service_credentials)
         ahead = {
             arn: pool.submit(read_policy, arn, c.try_managed_policy)
             for arn in {s.managed_policy_arn(ahead_partition) for s in surfaces}
         }
+        ident_future = (
+            pool.submit(lambda: ctx.client("sts").get_caller_identity())
+            if identity is None
+            else None
+        )
         if ident_future is not None:
             identity = ident_future.result()
         creds = creds_future.result()  # two short listings: every request is out by now
