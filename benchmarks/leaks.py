@@ -774,6 +774,13 @@ def _search_backend() -> str:
     )
 
 
+def _bytecode_note() -> str:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _bytecode import ensure_bytecode
+
+    return ensure_bytecode()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=1024, help="tree size in MB (default 1024)")
@@ -796,6 +803,7 @@ def main(argv: list[str] | None = None) -> int:
         f"it; CPU times much less)"
     )
     print(f"trigger search: {_search_backend()}")
+    print(f"phantomkeys modules: {_bytecode_note()}")
     print(f"patterns: {', '.join(PATTERNS)}")
     print(f"git-secrets patterns: {register_git_secrets(env)}")
     corpora = Corpora(args.seed)

@@ -4,7 +4,8 @@
   search, on crafted and random inputs;
 * files read into the reusable buffer (and large files counted lazily) against
   the whole-buffer scan;
-* the thread pool and the process pool against a single scanner;
+* the forked workers, the thread pool and the process pool against a single
+  scanner;
 * ``--history``'s ``git grep`` prefilter over synthetic trees against decoding
   every blob, with merges, tags, unreachable objects, binaries, packed repos.
 """
@@ -177,6 +178,19 @@ def test_large_file_lines_are_counted_only_where_needed(tmp_path: Path) -> None:
     assert [(h.line, h.column, h.offset) for h in streamed.hits] == [g[:3] for g in got]
 
 
+def test_long_non_ascii_line_over_chunks_has_code_point_columns(tmp_path: Path) -> None:
+    """A file read in small chunks: a key in a line that started chunks earlier,
+    after non-ASCII text, gets the column a whole-buffer scan gives (code points)."""
+    key = KEYS["lt_bedrock"].key
+    data = ("first line\n" + "é" * (2 * OVERLAP) + " = '" + key + "'\n").encode()
+    path = tmp_path / "wide.txt"
+    path.write_bytes(data)
+    res = Scanner(chunk_size=OVERLAP + 4096).scan_file(str(path))
+    got = [(h.line, h.column, h.offset, h.key.token_sha256) for h in res.hits]
+    assert got == _whole(data)
+    assert got[0][:2] == (2, 2 * OVERLAP + 5)
+
+
 def test_large_file_without_readv_and_pread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -271,8 +285,11 @@ def _many_files(root: Path) -> None:
 
 
 @needs_fast
-def test_thread_pool_gives_the_same_results_in_the_same_order(tmp_path: Path) -> None:
+def test_thread_pool_gives_the_same_results_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _many_files(tmp_path)
+    monkeypatch.setattr(engine, "_can_fork", lambda: False)  # where there is no fork
     one = scan([str(tmp_path)], ScanOptions(jobs=1, respect_ignore=False))
     two = scan([str(tmp_path)], ScanOptions(jobs=2, respect_ignore=False))
     four = scan([str(tmp_path)], ScanOptions(jobs=4, respect_ignore=False))
@@ -283,10 +300,76 @@ def test_thread_pool_gives_the_same_results_in_the_same_order(tmp_path: Path) ->
     assert len({t for *_, t in _found(one)}) == len(KEYS)
 
 
+def _counting_forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    return forks
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
+@pytest.mark.parametrize("jobs", [2, 4])
+def test_forked_workers_give_the_same_results_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    _many_files(tmp_path)
+    one = scan([str(tmp_path)], ScanOptions(jobs=1, respect_ignore=False))
+    monkeypatch.setattr(engine, "FORK_AFTER_SECONDS", 0)  # fork after the first batch
+    forks = _counting_forks(monkeypatch)
+    many = scan([str(tmp_path)], ScanOptions(jobs=jobs, respect_ignore=False))
+    assert len(forks) == jobs - 1
+    assert _found(one) == _found(many)
+    assert [h.path for h in one.hits] == [h.path for h in many.hits]  # walk order kept
+    assert one.skipped == many.skipped
+    assert (one.files_scanned, one.bytes_scanned) == (many.files_scanned, many.bytes_scanned)
+    assert len({t for *_, t in _found(one)}) == len(KEYS)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
+def test_small_scans_do_not_fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _many_files(tmp_path)
+    monkeypatch.setattr(engine, "FORK_AFTER_SECONDS", 3600)
+    forks = _counting_forks(monkeypatch)
+    scan([str(tmp_path)], ScanOptions(jobs=2, respect_ignore=False))
+    assert forks == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
+def test_a_failing_forked_worker_fails_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception in a helper is re-raised in the caller, as the threads did."""
+    _many_files(tmp_path)
+    parent = os.getpid()
+    real_scan_file = Scanner.scan_file
+
+    def scan_file(self: Scanner, path: str, *, label: str | None = None) -> object:
+        if os.getpid() != parent:
+            raise PermissionError("helper failed")
+        return real_scan_file(self, path, label=label)
+
+    monkeypatch.setattr(Scanner, "scan_file", scan_file)
+    monkeypatch.setattr(engine, "FORK_AFTER_SECONDS", 0)
+    forks = _counting_forks(monkeypatch)
+    with pytest.raises(PermissionError, match="helper failed"):
+        scan([str(tmp_path)], ScanOptions(jobs=2, respect_ignore=False))
+    assert len(forks) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forks[0], os.WNOHANG)  # reaped: no zombie left behind
+
+
 def test_process_pool_without_the_fast_search(
     tmp_path: Path, stdlib_search: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _many_files(tmp_path)
+    monkeypatch.setattr(engine, "_can_fork", lambda: False)  # where there is no fork
     monkeypatch.setattr(engine, "POOL_MIN_BYTES", 0)
     one = scan([str(tmp_path)], ScanOptions(jobs=1, respect_ignore=False))
     two = scan([str(tmp_path)], ScanOptions(jobs=2, respect_ignore=False))

@@ -8,9 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from phantomkeys.cli.common import (
     ExitCode,
@@ -39,6 +36,9 @@ from phantomkeys.leaks import (
     split_new,
 )
 from phantomkeys.leaks.model import Verification
+
+# rich is imported where a table or a warning is printed: a JSON or SARIF run
+# that prints neither does not pay for it at start-up.
 
 _SEVERITY_STYLE = {
     "critical": "bold red",
@@ -207,7 +207,7 @@ def leaks(
     write_output(text, output)
 
     for err in result.errors:
-        warn(f"{escape(err.path)}: {escape(err.error)}")
+        warn(f"{_escape(err.path)}: {_escape(err.error)}")
     if any_at_or_above(new, threshold):
         sys.exit(ExitCode.FINDINGS)
     if result.errors or failed_lookups:
@@ -247,7 +247,7 @@ def _verify(
         raise UsageProblem(str(exc)) from None
     report = verify_keys(ctx, [h.hit.key for h in hits], at=when)
     if report.error:
-        warn(f"--verify: {escape(report.error)}; keys are reported as 'unknown'")
+        warn(f"--verify: {_escape(report.error)}; keys are reported as 'unknown'")
     meta = report.to_dict(api_calls=ctx.counter.snapshot())
     return report.verifications, meta, report.failed_lookups
 
@@ -255,8 +255,18 @@ def _verify(
 # ------------------------------------------------------------------ table
 
 
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def render_table(document: dict[str, Any], findings: Sequence[Finding]) -> str:
     from io import StringIO
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
 
     buffer = StringIO()
     width = max(120, Console().width) if sys.stdout.isatty() else 250

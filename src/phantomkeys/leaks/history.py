@@ -11,7 +11,8 @@ hold a key prefix)::
         v
     git grep -l -F <the four key prefixes> <tree>   x jobs, in parallel
         |
-        v  blobs containing a prefix (almost always few)
+        v  blobs containing a prefix (almost always few), relayed as each
+        v  grep names them: decoding overlaps the greps, not follows them
     cat-file --batch -> Scanner          exact candidates, decoded
         |
         v
@@ -27,6 +28,8 @@ so a blob without one cannot hold a key: the prefilter loses nothing, and the
 blobs it passes are scanned by the same :class:`Scanner` as files. Delta
 families (all versions of a file) go to the same worker so that each worker's
 delta-base cache stays warm; splitting otherwise costs more than it saves.
+The synthetic trees are written stored (zlib level 0): compressing them cost
+more than git saves reading them back, on the critical path before the greps.
 
 The synthetic trees are written with ``GIT_OBJECT_DIRECTORY`` pointing to a
 temporary directory and the repository's object store as an alternate: the
@@ -252,47 +255,23 @@ class _TreeWriter:
         folder = os.path.join(self.scratch, oid[:2])
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, oid[2:]), "wb") as fh:
-            fh.write(zlib.compress(data, 1))
+            fh.write(zlib.compress(data, 0))  # stored: git inflates it as a copy
         self.trees.append(oid)
 
 
-def _prefilter(repo: str, jobs: int, result: HistoryScan) -> list[str]:
-    """Every blob in the object store once; those holding a key prefix, in pack order."""
+def _scan_candidates(
+    repo: str, jobs: int, scanner: Scanner, result: HistoryScan
+) -> dict[str, list[KeyHit]]:
+    """Every blob in the object store searched once by ``git grep``; the blobs it
+    passes (those holding a key prefix) decoded as they come, while the greps
+    still run. The blobs with hits, in pack order."""
     listing = _Git(
         "cat-file",
         git_argv("-C", repo, "cat-file", "--batch-all-objects", _LISTING_FORMAT, "--unordered"),
     )
-    assert listing.proc.stdout is not None
     with tempfile.TemporaryDirectory(prefix="phantomkeys-history-") as scratch:
         env = _scratch_env(repo, scratch)
-        workers = max(1, jobs)
-        writers = [_TreeWriter(scratch) for _ in range(workers)]
-        load = [0] * workers
-        family: dict[bytes, int] = {}  # blob -> worker of its delta family
-        seq = 0
-        try:
-            for line in listing.proc.stdout:
-                if not line.startswith(b"blob "):
-                    continue
-                _, blob, size_text, base = line.split()
-                size = int(size_text)
-                worker = family.get(base)
-                if worker is None:  # a family's root: to the least loaded worker
-                    worker = min(range(workers), key=load.__getitem__)
-                family[blob] = worker
-                load[worker] += size
-                result.blobs_scanned += 1
-                result.bytes_scanned += size
-                writers[worker].add(blob, seq)
-                seq += 1
-        finally:
-            err = listing.finish()
-        family.clear()
-        for writer in writers:
-            writer.flush()
-        trees = [writer.trees for writer in writers]
-        if err:
-            raise HistoryError(err)
+        trees = _write_trees(listing, scratch, jobs, result)
         greps = [
             _Git(
                 "grep",
@@ -316,47 +295,114 @@ def _prefilter(repo: str, jobs: int, result: HistoryScan) -> list[str]:
             for ids in trees
             if ids
         ]
-        named: list[bytes] = []
-        for grep in greps:
-            assert grep.proc.stdout is not None
-            named.extend(n for n in grep.proc.stdout.read().split(b"\0") if n)
+        try:
+            found, order = _decode_passed(repo, scanner, greps, result)
+        except BaseException:
+            for grep in greps:
+                grep.kill()
+            raise
+        err = None
         for grep in greps:
             err = grep.finish(ok=(0, 1)) or err
         if err:
             raise HistoryError(err)
-    # "<tree>:<sequence>-<blob>": back to pack order across workers
-    names = sorted(n.rpartition(b":")[2] for n in named)
-    return [n.partition(b"-")[2].decode("ascii") for n in names]
+    result.blobs_with_prefix = len(order)
+    return {blob: found[blob] for blob in sorted(found, key=order.__getitem__)}
 
 
-def _feed(dst: IO[bytes], blobs: list[str]) -> None:
+def _write_trees(listing: _Git, scratch: str, jobs: int, result: HistoryScan) -> list[list[str]]:
+    """The synthetic trees of every blob the listing shows, per worker, whole
+    delta families together; ``blobs_scanned``/``bytes_scanned`` counted."""
+    assert listing.proc.stdout is not None
+    workers = max(1, jobs)
+    writers = [_TreeWriter(scratch) for _ in range(workers)]
+    load = [0] * workers
+    family: dict[bytes, int] = {}  # blob -> worker of its delta family
+    seq = 0
     try:
-        for blob in blobs:
-            dst.write(blob.encode("ascii") + b"\n")
-    except (BrokenPipeError, ValueError):
-        pass  # cat-file stopped reading: the reader reports what went wrong
+        for line in listing.proc.stdout:
+            if not line.startswith(b"blob "):
+                continue
+            _, blob, size_text, base = line.split()
+            size = int(size_text)
+            worker = family.get(base)
+            if worker is None:  # a family's root: to the least loaded worker
+                worker = min(range(workers), key=load.__getitem__)
+            family[blob] = worker
+            load[worker] += size
+            result.blobs_scanned += 1
+            result.bytes_scanned += size
+            writers[worker].add(blob, seq)
+            seq += 1
     finally:
-        with contextlib.suppress(OSError):
-            dst.close()
+        err = listing.finish()
+    family.clear()
+    for writer in writers:
+        writer.flush()
+    if err:
+        raise HistoryError(err)
+    return [writer.trees for writer in writers]
 
 
-def _scan_listed(
-    repo: str, scanner: Scanner, blobs: list[str], result: HistoryScan
-) -> dict[str, list[KeyHit]]:
-    """Decode the candidates in ``blobs`` (read with ``cat-file --batch``)."""
+def _decode_passed(
+    repo: str, scanner: Scanner, greps: list[_Git], result: HistoryScan
+) -> tuple[dict[str, list[KeyHit]], dict[str, int]]:
+    """Decode the blobs the ``greps`` name, read with ``cat-file --batch`` as the
+    names come: ``({blob: hits}, {blob: pack sequence})`` for every blob named.
+
+    One thread per grep relays its output to cat-file (a grep's names arrive in
+    pieces while it runs); this thread decodes what cat-file sends back.
+    """
     found: dict[str, list[KeyHit]] = {}
-    if not blobs:
-        return found
+    order: dict[str, int] = {}
+    if not greps:
+        return found, order
+    # no --buffer: cat-file sends each blob as soon as it is asked for
     catfile = _Git(
-        "cat-file",
-        git_argv("-C", repo, "cat-file", _BATCH_FORMAT, "--buffer"),
-        stdin=subprocess.PIPE,
+        "cat-file", git_argv("-C", repo, "cat-file", _BATCH_FORMAT), stdin=subprocess.PIPE
     )
-    assert catfile.proc.stdin is not None
-    assert catfile.proc.stdout is not None
-    feeder = threading.Thread(target=_feed, args=(catfile.proc.stdin, blobs), daemon=True)
-    feeder.start()
+    stdin = catfile.proc.stdin
+    assert stdin is not None
+    lock = threading.Lock()
+    running = [len(greps)]
+
+    def relay(grep: _Git) -> None:
+        out = grep.proc.stdout
+        assert out is not None
+        pending = b""
+        broken = False
+        try:
+            while data := out.read1(1 << 16):  # type: ignore[attr-defined]
+                names = (pending + data).split(b"\0")
+                pending = names.pop()
+                asked = []
+                for name in names:
+                    # "<tree>:<sequence>-<blob>"
+                    seq, _, blob = name.rpartition(b":")[2].partition(b"-")
+                    order[blob.decode("ascii")] = int(seq)
+                    asked.append(blob + b"\n")
+                if asked and not broken:
+                    with lock:
+                        try:
+                            stdin.write(b"".join(asked))
+                            stdin.flush()
+                        except (BrokenPipeError, ValueError):
+                            broken = True  # cat-file stopped: drain the grep; it is reported
+        finally:
+            with lock:
+                running[0] -= 1
+                if not running[0]:
+                    with contextlib.suppress(OSError):
+                        stdin.close()
+
+    relays = [
+        threading.Thread(target=relay, args=(grep,), name="leaks-grep", daemon=True)
+        for grep in greps
+    ]
+    for thread in relays:
+        thread.start()
     out = catfile.proc.stdout
+    assert out is not None
     chunk = scanner.chunk_size
     try:
         while True:
@@ -386,12 +432,19 @@ def _scan_listed(
             result.rejected += rejected
             if hits:
                 found[sha] = hits
+    except BaseException:  # stop everything; the relays then end at the greps' EOF
+        for proc in (catfile.proc, *(grep.proc for grep in greps)):
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    proc.kill()
+        raise
     finally:
-        feeder.join(timeout=60)
+        for thread in relays:
+            thread.join()
         err = catfile.finish()
     if err:
         result.errors.append(ScanError(repo, err))
-    return found
+    return found, order
 
 
 def _start_log(repo: str) -> tuple[_Git, IO[bytes]]:
@@ -429,12 +482,10 @@ def scan_blobs(
     log, log_out = _start_log(repo)
     try:
         try:
-            candidates = _prefilter(repo, jobs, result)
+            hits = _scan_candidates(repo, jobs, scanner, result)
         except HistoryError as exc:
             result.errors.append(ScanError(repo, str(exc)))
-            candidates = []
-        result.blobs_with_prefix = len(candidates)
-        hits = _scan_listed(repo, scanner, candidates, result)
+            hits = {}
         if not hits:
             log.kill()
             return {}, result

@@ -3,12 +3,14 @@
 A file is read with ``os.readv`` straight into the scanner's reusable buffer
 (no per-file allocation or buffered-IO object: a source tree is mostly small
 files, where that overhead is the cost) and searched in one call when it fits
-in a chunk. A larger file or stream goes through the same buffer in
-:data:`CHUNK_SIZE` pieces that overlap by more than the longest possible key,
-so a key straddling a chunk boundary is still found exactly once. For files,
-newlines are counted only when a candidate turns up past the first chunk (by
-re-reading the file up to there), not for every chunk that passes. Memory is
-O(chunk) whatever the input size.
+in a chunk. A larger file or stream goes through the same buffer in chunks
+that overlap by more than the longest possible key, so a key straddling a
+chunk boundary is still found exactly once. Files are read in
+:data:`FILE_CHUNK_SIZE` chunks, small enough to be searched while the CPU cache
+still holds them; streams in :data:`CHUNK_SIZE` ones. For files, newlines (and
+the columns of lines longer than a chunk) are counted only when a candidate
+turns up past the first chunk (by re-reading the file up to there), not for
+every chunk that passes. Memory is O(chunk) whatever the input size.
 
 Binary content is skipped by sniffing, like git: a NUL byte in the first
 :data:`SNIFF_BYTES` bytes.
@@ -16,11 +18,12 @@ Binary content is skipped by sniffing, like git: a NUL byte in the first
 
 from __future__ import annotations
 
+import codecs
 import functools
 import io
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from phantomkeys.core import keys as keycodec
@@ -34,11 +37,20 @@ from phantomkeys.leaks.patterns import (
 )
 
 CHUNK_SIZE = 8 << 20
+#: Files are read and searched at most this much (plus :data:`OVERLAP`) at a
+#: time: the search then reads what ``readv`` just copied from the page cache
+#: while the CPU's L2 cache still holds it. With 8 MiB chunks each byte went
+#: through main memory three times (page cache, buffer, search) and the same
+#: 1 GB tree took 1.7x the CPU time (benchmarks/leaks.py, 2 cores).
+FILE_CHUNK_SIZE = 256 << 10
 #: Bytes carried from one chunk to the next: longer than any candidate plus the
 #: few bytes looked at after it ("..." truncation marks).
 OVERLAP = MAX_CANDIDATE_BYTES + 64
-#: Bytes carried before the scan window, for the "preceded by base64?" check.
-_LOOKBEHIND = 2
+#: Bytes before a candidate that :func:`_context` looks at.
+_CONTEXT_BYTES = 48
+#: Bytes carried before the scan window: the "preceded by base64?" check and the
+#: context of a candidate right after a chunk boundary see what a whole buffer shows.
+_LOOKBEHIND = _CONTEXT_BYTES
 SNIFF_BYTES = 8000
 
 _HEADER_MARKS = (b"bearer ", b"bearer\t")
@@ -67,7 +79,7 @@ def is_binary(data: bytes | bytearray) -> bool:
 
 
 def _context(buf: bytes | bytearray, start: int) -> str:
-    before = bytes(buf[max(0, start - 48) : start]).lower()
+    before = bytes(buf[max(0, start - _CONTEXT_BYTES) : start]).lower()
     line = before.rsplit(b"\n", 1)[-1]
     if line.rstrip(b"\"' \t").endswith(_HEADER_MARKS) or line.rstrip().endswith(b"bearer"):
         return "authorization-header"
@@ -90,6 +102,8 @@ class Scanner:
         self._buffer: bytearray | None = None
         #: A view of ``_buffer`` kept for the reads (one per file otherwise).
         self._view: memoryview | None = None
+        #: The start of ``_view`` that files are read into.
+        self._file_window: memoryview | None = None
 
     # ---------------------------------------------------------------- decoding
 
@@ -136,6 +150,7 @@ class Scanner:
         if self._buffer is None or len(self._buffer) != size:
             self._buffer = bytearray(size)
             self._view = memoryview(self._buffer)
+            self._file_window = None
         return self._buffer
 
     def scan_stream(
@@ -150,24 +165,26 @@ class Scanner:
         buf[:have] = first
         with memoryview(buf) as view:
             have += _fill(read_into, view, have)
-        return self._scan_filled(read_into, have, label)
+            return self._scan_filled(read_into, view, have, label)
 
     def _scan_filled(
         self,
         read_into: Callable[[memoryview], int],
+        view: memoryview,
         have: int,
         label: str,
-        count_lines: Callable[[int], int] | None = None,
+        reread: _Reread | None = None,
     ) -> FileResult:
-        """Scan the stream whose first ``have`` bytes are already in the chunk buffer.
+        """Scan the stream whose first ``have`` bytes are already in ``view`` (the
+        chunk buffer, or the start of it for a file).
 
-        ``count_lines(offset)`` (for files that can be read again) gives the
-        newlines before ``offset``: then chunks are not counted as they pass,
-        only when a candidate turns up past the first chunk (most large files
-        have none).
+        ``reread`` (for files, which can be read again) counts the newlines
+        before an offset, and the columns of a line longer than a chunk: then
+        chunks are not counted as they pass, only when a candidate turns up past
+        the first chunk (most large files have none).
         """
         buf = self._chunk_buffer()
-        size = len(buf)
+        size = len(view)
         if buf.find(b"\x00", 0, min(have, SNIFF_BYTES)) != -1:
             return FileResult(path=label, size=have, skipped=SkipReason.BINARY)
         if have < size:  # the whole input fits: the common case, no bookkeeping
@@ -176,51 +193,61 @@ class Scanner:
         hits: list[KeyHit] = []
         rejected = 0
         total = have
-        with memoryview(buf) as view:
-            eof = False
-            base = 0  # stream offset of buf[0]
-            lines_before: int | None = 0  # newlines before buf[0] (None: not counted yet)
-            line_start_abs = 0  # stream offset where the line holding buf[0] starts
-            scan_from = 0
-            while True:
-                stop = have if eof else have - OVERLAP
-                for cand in find_candidates(buf, scan_from, stop, have):
-                    if lines_before is None:
-                        assert count_lines is not None
-                        lines_before = count_lines(base)
-                    nl = buf.rfind(b"\n", 0, cand.start)
-                    line = lines_before + buf.count(b"\n", 0, cand.start) + 1
-                    if nl >= 0:
-                        column = _column(buf, nl + 1, cand.start)
-                    else:  # the line started in an earlier chunk: count bytes
-                        column = base + cand.start - line_start_abs + 1
-                    hit = self._decode(buf, cand, line, column, base + cand.start)
-                    if hit is None:
-                        rejected += 1
-                    else:
-                        hits.append(hit)
-                if eof:
-                    break
-                keep_from = stop - _LOOKBEHIND
-                if count_lines is None:
-                    assert lines_before is not None
-                    lines_before += buf.count(b"\n", 0, keep_from)
-                else:
-                    lines_before = None
-                nl = buf.rfind(b"\n", 0, keep_from)
+        eof = False
+        base = 0  # stream offset of buf[0]
+        lines_before: int | None = 0  # newlines before buf[0] (None: not counted yet)
+        line_start_abs = 0  # stream offset where the line holding buf[0] starts
+        scan_from = 0
+        while True:
+            stop = have if eof else have - OVERLAP
+            for cand in find_candidates(buf, scan_from, stop, have):
+                if lines_before is None:
+                    assert reread is not None
+                    lines_before = reread.newlines(base)
+                nl = buf.rfind(b"\n", 0, cand.start)
+                line = lines_before + buf.count(b"\n", 0, cand.start) + 1
                 if nl >= 0:
-                    line_start_abs = base + nl + 1
-                base += keep_from
-                tail = have - keep_from
-                buf[:tail] = bytes(view[keep_from:have])  # copy: the regions overlap
-                got = _fill(read_into, view, tail)
-                total += got
-                have = tail + got
-                eof = have < size
-                scan_from = _LOOKBEHIND
+                    column = _column(buf, nl + 1, cand.start)
+                elif reread is not None:  # the line started in an earlier chunk
+                    column = reread.column(line_start_abs, base + cand.start)
+                else:  # ... of a stream, gone: count bytes
+                    column = base + cand.start - line_start_abs + 1
+                hit = self._decode(buf, cand, line, column, base + cand.start)
+                if hit is None:
+                    rejected += 1
+                else:
+                    hits.append(hit)
+            if eof:
+                break
+            keep_from = stop - _LOOKBEHIND
+            if reread is None:
+                assert lines_before is not None
+                lines_before += buf.count(b"\n", 0, keep_from)
+            else:
+                lines_before = None
+            nl = buf.rfind(b"\n", 0, keep_from)
+            if nl >= 0:
+                line_start_abs = base + nl + 1
+            base += keep_from
+            tail = have - keep_from
+            buf[:tail] = bytes(view[keep_from:have])  # copy: the regions overlap
+            got = _fill(read_into, view, tail)
+            total += got
+            have = tail + got
+            eof = have < size
+            scan_from = _LOOKBEHIND
         return FileResult(path=label, size=total, hits=tuple(hits), rejected=rejected)
 
     # ------------------------------------------------------------------- files
+
+    def _file_view(self) -> memoryview:
+        """The start of the chunk buffer that files are read into (see
+        :data:`FILE_CHUNK_SIZE`)."""
+        if self._file_window is None:
+            self._chunk_buffer()
+            assert self._view is not None
+            self._file_window = self._view[: min(self.chunk_size, FILE_CHUNK_SIZE) + OVERLAP]
+        return self._file_window
 
     def scan_file(self, path: str, *, label: str | None = None) -> FileResult:
         """Scan one file; errors and skips come back as values, never raised.
@@ -240,11 +267,11 @@ class Scanner:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 return FileResult(path=name, skipped=SkipReason.NOT_A_FILE)
-            buf = self._chunk_buffer()
-            view = self._view
-            assert view is not None
+            view = self._file_view()
             have = _read_into(fd, view)
-            if have == st.st_size and have < len(buf):  # the whole file in one read
+            if have == st.st_size and have < len(view):  # the whole file in one read
+                buf = self._buffer
+                assert buf is not None
                 if buf.find(b"\x00", 0, min(have, SNIFF_BYTES)) != -1:
                     return FileResult(path=name, size=have, skipped=SkipReason.BINARY)
                 if not trigger_positions(buf, 0, have, have):  # no key prefix: done
@@ -255,10 +282,7 @@ class Scanner:
             def read_into(v: memoryview) -> int:
                 return _read_into(fd, v)
 
-            def count_lines(offset: int) -> int:
-                return _count_newlines(fd, offset)
-
-            return self._scan_filled(read_into, have, name, count_lines)
+            return self._scan_filled(read_into, view, have, name, _Reread(fd))
         except OSError as exc:
             return FileResult(path=name, error=_os_error(exc))
         finally:
@@ -321,28 +345,43 @@ def _read_into(fd: int, view: memoryview) -> int:
 _HAVE_READV = hasattr(os, "readv")
 
 
-def _count_newlines(fd: int, offset: int) -> int:
-    """Newlines in the first ``offset`` bytes of the file, re-read without moving
-    the file position (``pread``, or seek and seek back where it is missing)."""
-    count = 0
-    pos = 0
-    saved = None if hasattr(os, "pread") else os.lseek(fd, 0, os.SEEK_CUR)
-    try:
-        while pos < offset:
-            size = min(1 << 20, offset - pos)
-            if saved is None:
-                data = os.pread(fd, size, pos)
-            else:
-                os.lseek(fd, pos, os.SEEK_SET)
-                data = os.read(fd, size)
-            if not data:
-                break
-            count += data.count(b"\n")
-            pos += len(data)
-    finally:
-        if saved is not None:
-            os.lseek(fd, saved, os.SEEK_SET)
-    return count
+class _Reread:
+    """What a file scan counts only when a candidate needs it, by reading the file
+    again (``pread``, or seek and seek back where it is missing): the file
+    position is left where it was."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def _pieces(self, start: int, end: int) -> Iterator[bytes]:
+        pos = start
+        saved = None if hasattr(os, "pread") else os.lseek(self.fd, 0, os.SEEK_CUR)
+        try:
+            while pos < end:
+                size = min(1 << 20, end - pos)
+                if saved is None:
+                    data = os.pread(self.fd, size, pos)
+                else:
+                    os.lseek(self.fd, pos, os.SEEK_SET)
+                    data = os.read(self.fd, size)
+                if not data:
+                    return
+                yield data
+                pos += len(data)
+        finally:
+            if saved is not None:
+                os.lseek(self.fd, saved, os.SEEK_SET)
+
+    def newlines(self, offset: int) -> int:
+        """Newlines in the first ``offset`` bytes of the file."""
+        return sum(piece.count(b"\n") for piece in self._pieces(0, offset))
+
+    def column(self, line_start: int, offset: int) -> int:
+        """1-based column in code points of ``offset``, in the line starting at
+        ``line_start`` (what :func:`_column` gives for a line within a buffer)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        count = sum(len(decoder.decode(p)) for p in self._pieces(line_start, offset))
+        return count + len(decoder.decode(b"", final=True)) + 1
 
 
 def _fill(read_into: Callable[[memoryview], int], view: memoryview, start: int) -> int:
