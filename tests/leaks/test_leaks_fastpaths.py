@@ -300,69 +300,109 @@ def test_thread_pool_gives_the_same_results_in_the_same_order(
     assert len({t for *_, t in _found(one)}) == len(KEYS)
 
 
-def _counting_forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    forks: list[int] = []
-    real_fork = os.fork
+# The forked path runs only in a process with one thread (forking a threaded
+# process is unsafe). A pytest worker has leftover threads from other tests, so
+# these tests run the scan in a fresh interpreter and compare what it reports.
+_ISOLATED = r"""
+import json, os, sys
+from phantomkeys.leaks import ScanOptions, engine, scan
+from phantomkeys.leaks.scanner import Scanner
 
-    def fork() -> int:
-        pid = real_fork()
-        if pid:
-            forks.append(pid)
-        return pid
+root, jobs, after, fail = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "1"
+engine.FORK_AFTER_SECONDS = after
+forks = []
+real_fork = os.fork
+def fork():
+    pid = real_fork()
+    if pid:
+        forks.append(pid)
+    return pid
+os.fork = fork
+if fail:
+    parent = os.getpid()
+    real_scan_file = Scanner.scan_file
+    def scan_file(self, path, *, label=None):
+        if os.getpid() != parent:
+            raise PermissionError("helper failed")
+        return real_scan_file(self, path, label=label)
+    Scanner.scan_file = scan_file
+out = {"forks": 0}
+try:
+    res = scan([root], ScanOptions(jobs=jobs, respect_ignore=False))
+    out["found"] = sorted(
+        [h.path, h.hit.line, h.hit.column, h.hit.key.token_sha256] for h in res.hits
+    )
+    out["paths"] = [h.path for h in res.hits]
+    out["skipped"] = len(res.skipped)
+    out["files"] = [res.files_scanned, res.bytes_scanned]
+except PermissionError as exc:
+    out["error"] = str(exc)
+    try:
+        os.waitpid(forks[0], os.WNOHANG)
+        out["reaped"] = False
+    except ChildProcessError:
+        out["reaped"] = True  # no zombie left behind
+out["forks"] = len(forks)
+print(json.dumps(out))
+"""
 
-    monkeypatch.setattr(os, "fork", fork)
-    return forks
+
+def _isolated_scan(root: Path, jobs: int, *, fork_after: float, fail: bool = False) -> dict:
+    import json
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _ISOLATED, str(root), str(jobs), str(fork_after), str(int(fail))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return dict(json.loads(proc.stdout))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
 @pytest.mark.parametrize("jobs", [2, 4])
-def test_forked_workers_give_the_same_results_in_the_same_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
-) -> None:
+def test_forked_workers_give_the_same_results_in_the_same_order(tmp_path: Path, jobs: int) -> None:
     _many_files(tmp_path)
     one = scan([str(tmp_path)], ScanOptions(jobs=1, respect_ignore=False))
-    monkeypatch.setattr(engine, "FORK_AFTER_SECONDS", 0)  # fork after the first batch
-    forks = _counting_forks(monkeypatch)
-    many = scan([str(tmp_path)], ScanOptions(jobs=jobs, respect_ignore=False))
-    assert len(forks) == jobs - 1
-    assert _found(one) == _found(many)
-    assert [h.path for h in one.hits] == [h.path for h in many.hits]  # walk order kept
-    assert one.skipped == many.skipped
-    assert (one.files_scanned, one.bytes_scanned) == (many.files_scanned, many.bytes_scanned)
+    many = _isolated_scan(tmp_path, jobs, fork_after=0)  # fork after the first batch
+    assert many["forks"] == jobs - 1
+    assert [tuple(x) for x in many["found"]] == _found(one)
+    assert many["paths"] == [h.path for h in one.hits]  # walk order kept
+    assert many["skipped"] == len(one.skipped)
+    assert many["files"] == [one.files_scanned, one.bytes_scanned]
     assert len({t for *_, t in _found(one)}) == len(KEYS)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
-def test_small_scans_do_not_fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_scans_do_not_fork(tmp_path: Path) -> None:
     _many_files(tmp_path)
-    monkeypatch.setattr(engine, "FORK_AFTER_SECONDS", 3600)
-    forks = _counting_forks(monkeypatch)
-    scan([str(tmp_path)], ScanOptions(jobs=2, respect_ignore=False))
-    assert forks == []
+    assert _isolated_scan(tmp_path, 2, fork_after=3600)["forks"] == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
-def test_a_failing_forked_worker_fails_the_scan(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failing_forked_worker_fails_the_scan(tmp_path: Path) -> None:
     """An exception in a helper is re-raised in the caller, as the threads did."""
     _many_files(tmp_path)
-    parent = os.getpid()
-    real_scan_file = Scanner.scan_file
+    out = _isolated_scan(tmp_path, 2, fork_after=0, fail=True)
+    assert out["forks"] == 1
+    assert out["error"] == "helper failed"
+    assert out["reaped"] is True
 
-    def scan_file(self: Scanner, path: str, *, label: str | None = None) -> object:
-        if os.getpid() != parent:
-            raise PermissionError("helper failed")
-        return real_scan_file(self, path, label=label)
 
-    monkeypatch.setattr(Scanner, "scan_file", scan_file)
-    monkeypatch.setattr(engine, "FORK_AFTER_SECONDS", 0)
-    forks = _counting_forks(monkeypatch)
-    with pytest.raises(PermissionError, match="helper failed"):
-        scan([str(tmp_path)], ScanOptions(jobs=2, respect_ignore=False))
-    assert len(forks) == 1
-    with pytest.raises(ChildProcessError):
-        os.waitpid(forks[0], os.WNOHANG)  # reaped: no zombie left behind
+def test_threaded_processes_do_not_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert engine._can_fork() is False
+    finally:
+        stop.set()
+        t.join()
 
 
 def test_process_pool_without_the_fast_search(
