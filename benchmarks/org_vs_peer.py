@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scan_vs_peer import run_tool
+from scan_vs_peer import run_rounds
 
 
 def main() -> int:
@@ -48,6 +48,12 @@ def main() -> int:
         help="add this much latency to every lab call (0 = raw lab speed)",
     )
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per tool, alternating which goes first; the median is reported",
+    )
     args = ap.parse_args()
 
     from phantomkeys.lab import Lab
@@ -72,50 +78,33 @@ def main() -> int:
             lab.set_faults(f"*:*=latency:{args.latency_ms}ms")
         env = {**os.environ, **lab.env}
         with tempfile.TemporaryDirectory() as tmp:
-            mine = run_tool(
+            mine_cmd = [
+                sys.executable,
+                "-m",
                 "phantomkeys",
-                [
-                    sys.executable,
-                    "-m",
-                    "phantomkeys",
-                    "scan",
-                    "--org",
-                    "--format",
-                    "json",
-                    "--no-history",
-                    "--max-workers",
-                    str(args.workers),
-                    "--checkpoint",
-                    os.path.join(tmp, "cp.json"),
-                ],
-                env,
-                lab,
-            )
-            doc = json.loads(mine["stdout"]) if mine["stdout"].strip() else {}
-            mine["accounts_scanned"] = len(doc.get("accounts", []))
-            results.append(mine)
+                "scan",
+                "--org",
+                "--format",
+                "json",
+                "--no-history",
+                "--max-workers",
+                str(args.workers),
+                "--checkpoint",
+                os.path.join(tmp, "cp.json"),
+            ]
             exe = shutil.which("bks") or shutil.which("bks", path=os.path.dirname(sys.executable))
             if exe is None:
                 print("peer tool missing: pip install bedrock-keys-security", file=sys.stderr)
-            else:
-                results.append(
-                    run_tool(
-                        "bks",
-                        [
-                            exe,
-                            "--output-dir",
-                            tmp,
-                            "-q",
-                            "scan",
-                            "--org",
-                            "--service",
-                            "all",
-                            "--json",
-                        ],
-                        env,
-                        lab,
-                    )
-                )
+            bks = (
+                None
+                if exe is None
+                else [exe, "--output-dir", tmp, "-q", "scan", "--org", "--service", "all", "--json"]
+            )
+            # Without --resume every run starts its checkpoint afresh and scans all accounts.
+            results = run_rounds([("phantomkeys", mine_cmd), ("bks", bks)], env, lab, args.repeat)
+            mine = results[0]
+            doc = json.loads(mine["stdout"]) if mine["stdout"].strip() else {}
+            mine["accounts_scanned"] = len(doc.get("accounts", []))
     if args.json:
         print(
             json.dumps([{k: v for k, v in r.items() if k != "stdout"} for r in results], indent=2)
@@ -127,11 +116,14 @@ def main() -> int:
         + (f", {args.latency_ms} ms latency per call" if args.latency_ms else "")
         + "\n"
     )
-    print(f"{'tool':<12} {'exit':>4} {'AWS calls':>10} {'wall s':>8} {'client CPU s':>13}")
+    print(
+        f"{'tool':<12} {'exit':>4} {'AWS calls':>10} {'wall s':>8} {'client CPU s':>13}"
+        "   (median of runs: every run's wall s)"
+    )
     for r in results:
         print(
             f"{r['tool']:<12} {r['exit']:>4} {r['calls']:>10} {r['wall_s']:>8.2f} "
-            f"{r['cpu_s']:>13.2f}"
+            f"{r['cpu_s']:>13.2f}   {r['walls']}"
         )
     if len(results) == 2:
         a, b = results

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from phantomkeys.cli.common import (
     ExitCode,
@@ -296,6 +294,15 @@ def _scan_one(
 
     try:
         ctx = AwsContext.from_cli(profile, region)
+        if not sys.stderr.isatty():  # logs and pipes: plain lines, no spinner thread
+            return scan_account(
+                ctx,
+                at=at,
+                surfaces=surfaces,
+                fresh=fresh,
+                max_workers=max_workers,
+                progress=_plain_progress(),
+            )
         with stderr.status("scanning…") as status:
 
             def progress(msg: str) -> None:
@@ -325,6 +332,20 @@ def _scan_one(
                 code=ExitCode.INCOMPLETE,
             ) from None
         raise
+
+
+def _plain_progress() -> Any:
+    """Progress for a stderr that is not a terminal: each phase once, as a line
+    (repeated per-page counts are left out of logs)."""
+    seen: set[str] = set()
+
+    def progress(msg: str) -> None:
+        phase = msg.split(":", 1)[0]
+        if phase not in seen:
+            seen.add(phase)
+            sys.stderr.write(f"scanning: {msg}\n")
+
+    return progress
 
 
 def _render_other(document: dict[str, Any], fmt: str) -> str:
@@ -384,6 +405,9 @@ def _exit(
 
 
 def render_table(document: dict[str, Any], width: int | None = None) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
     term = Console().width if sys.stdout.isatty() else 160
     console = Console(
         record=True, width=width or max(140, term), file=io.StringIO(), highlight=False
