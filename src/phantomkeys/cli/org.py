@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from phantomkeys.cli.common import ExitCode, UsageProblem, info, stderr
 from phantomkeys.core.model import AccountEntry, OrgSnapshot
@@ -74,25 +74,54 @@ def run_org_scan(
     else:
         cp_path.unlink(missing_ok=True)
 
-    counts = {"ok": 0, "failed": 0}
-    progress = Progress(
-        TextColumn("[bold]accounts[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=False,
-    )
-    task = progress.add_task("scan", total=None, detail="")
-
-    def on_start(total: int, already: int) -> None:
-        progress.update(
-            task,
-            total=total,
-            completed=already,
-            detail=f"{already} from checkpoint" if already else "",
+    counts = {"ok": 0, "failed": 0, "total": 0}
+    if sys.stderr.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
         )
+
+        progress: Any = Progress(
+            TextColumn("[bold]accounts[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeRemainingColumn(),
+            console=stderr,
+            transient=False,
+        )
+        task = progress.add_task("scan", total=None, detail="")
+
+        def on_start(total: int, already: int) -> None:
+            progress.update(
+                task,
+                total=total,
+                completed=already,
+                detail=f"{already} from checkpoint" if already else "",
+            )
+
+        def show(entry: AccountEntry) -> None:
+            detail = f"done {counts['ok']} · failed {counts['failed']}"
+            progress.update(task, advance=1, detail=detail)
+
+    else:  # logs and pipes: one plain line per account, no refresh thread
+        progress = contextlib.nullcontext()
+
+        def on_start(total: int, already: int) -> None:
+            counts["total"] = total
+            counts["ok"] = already
+            note = f" ({already} from the checkpoint)" if already else ""
+            sys.stderr.write(f"accounts: {total} to scan{note}\n")
+
+        def show(entry: AccountEntry) -> None:
+            done = counts["ok"] + counts["failed"]
+            why = f": {entry.error}" if entry.status != "ok" and entry.error else ""
+            sys.stderr.write(
+                f"accounts: {done}/{counts['total']} {entry.account_id} {entry.status}{why}\n"
+            )
 
     import threading
 
@@ -104,12 +133,13 @@ def run_org_scan(
 
     def on_account(entry: AccountEntry) -> None:
         counts["failed" if entry.status in ("error", "incomplete") else "ok"] += 1
-        progress.update(task, advance=1, detail=f"done {counts['ok']} · failed {counts['failed']}")
+        show(entry)
         warm.join()
         assessed[entry.account_id] = (
             entry,
             assess_entry(entry, at=at, surfaces=surfaces, catalog=default_catalog_for_scan()),
         )
+
     try:
         ctx = AwsContext.from_cli(profile, region)
         with progress:
