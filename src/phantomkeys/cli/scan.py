@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
@@ -294,18 +295,12 @@ def _scan_one(
 
     try:
         ctx = AwsContext.from_cli(profile, region)
-        if not sys.stderr.isatty():  # logs and pipes: plain lines, no spinner thread
-            return scan_account(
-                ctx,
-                at=at,
-                surfaces=surfaces,
-                fresh=fresh,
-                max_workers=max_workers,
-                progress=_plain_progress(),
-            )
-        with stderr.status("scanning…") as status:
+        # A spinner on a terminal; plain lines (and no spinner thread) in logs and pipes.
+        interactive = sys.stderr.isatty()
+        spinner: Any = stderr.status("scanning…") if interactive else contextlib.nullcontext()
+        with spinner as status:
 
-            def progress(msg: str) -> None:
+            def spin(msg: str) -> None:
                 status.update(f"scanning: {msg}")
 
             return scan_account(
@@ -314,7 +309,7 @@ def _scan_one(
                 surfaces=surfaces,
                 fresh=fresh,
                 max_workers=max_workers,
-                progress=progress,
+                progress=spin if interactive else _plain_progress(),
             )
     except AwsSetupError as exc:
         raise UsageProblem(str(exc)) from None

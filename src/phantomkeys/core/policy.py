@@ -1384,9 +1384,7 @@ class EffectivePermissions:
     #: Maps the statements of a shared (anonymous) evaluation to this
     #: principal's own policies; applied on demand, per action asked about.
     _relabel: Callable[[StatementRef], StatementRef] | None = field(default=None, repr=False)
-    _relabelled: dict[str, tuple[StatementRef, ...]] = field(
-        default_factory=dict, repr=False
-    )
+    _relabelled: dict[str, tuple[StatementRef, ...]] = field(default_factory=dict, repr=False)
 
     def decision(self, action: str) -> Decision:
         key = self._lower.get(action.strip().lower())
