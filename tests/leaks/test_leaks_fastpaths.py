@@ -304,7 +304,7 @@ def test_thread_pool_gives_the_same_results_in_the_same_order(
 # process is unsafe). A pytest worker has leftover threads from other tests, so
 # these tests run the scan in a fresh interpreter and compare what it reports.
 _ISOLATED = r"""
-import json, os, sys
+import json, os, sys, time
 from phantomkeys.leaks import ScanOptions, engine, scan
 from phantomkeys.leaks.scanner import Scanner
 
@@ -324,6 +324,7 @@ if fail:
     def scan_file(self, path, *, label=None):
         if os.getpid() != parent:
             raise PermissionError("helper failed")
+        time.sleep(0.005)  # leave the helper batches to take, however busy the machine
         return real_scan_file(self, path, label=label)
     Scanner.scan_file = scan_file
 out = {"forks": 0}
