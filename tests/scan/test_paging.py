@@ -77,7 +77,7 @@ def test_lab_listing_matches_plain_paging_under_throttling(phantomkeys_lab: Any)
     iam = boto3.client("iam")
     for i in range(230):
         iam.create_user(UserName=f"user-{i:04d}")
-    phantomkeys_lab.set_faults("iam:GetAccountAuthorizationDetails=throttle:0.2")
+    phantomkeys_lab.set_faults("iam:GetAccountAuthorizationDetails=throttle:0.1")
 
     def names(pages: Any) -> list[str]:
         return [u["UserName"] for p in pages for u in p["UserDetailList"]]
