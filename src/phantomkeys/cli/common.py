@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -89,6 +90,11 @@ def info(message: str) -> None:
 def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
     """Run the CLI with the house error policy (no tracebacks, documented exit codes)."""
     debug = os.environ.get("PHANTOMKEYS_DEBUG") == "1"
+    # Scans build hundreds of thousands of short-lived objects (parsed IAM pages,
+    # policies, findings); with the default threshold (700) the cycle collector
+    # runs thousands of times and holds the GIL while the network threads wait.
+    # Collect every 100,000 allocations instead: cycles are still freed.
+    gc.set_threshold(100_000, *gc.get_threshold()[1:])
     try:
         return group.main(
             args=list(argv) if argv is not None else None,
