@@ -59,13 +59,10 @@ class ScanResult:
         return build_document(self)
 
 
-def default_catalog_for_scan() -> Any:
+def _default_catalog() -> Any:
     from phantomkeys.catalog import default_catalog
 
     return default_catalog()
-
-
-_default_catalog = default_catalog_for_scan
 
 
 def warm_catalog() -> None:
@@ -242,7 +239,7 @@ def scan_account(
         now=at,
         while_waiting=warm.start,
     )
-    if not warm.is_alive() and warm.ident is None:  # not started (an early failure)
+    if warm.ident is None:  # the collection never got its requests out
         warm.start()
     warm.join()
     account = assess_snapshot(snapshot, at=at, surfaces=surfaces)

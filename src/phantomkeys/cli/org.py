@@ -42,12 +42,12 @@ def run_org_scan(
         error_code,
         error_message,
     )
+    from phantomkeys.catalog import default_catalog
     from phantomkeys.scan import (
         AccountResult,
         ScanResult,
         assess_entry,
         assess_org_snapshot,
-        default_catalog_for_scan,
         warm_catalog,
     )
 
@@ -137,7 +137,7 @@ def run_org_scan(
         warm.join()
         assessed[entry.account_id] = (
             entry,
-            assess_entry(entry, at=at, surfaces=surfaces, catalog=default_catalog_for_scan()),
+            assess_entry(entry, at=at, surfaces=surfaces, catalog=default_catalog()),
         )
 
     try:
