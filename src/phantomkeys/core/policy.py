@@ -1552,22 +1552,12 @@ def _effective_cached(
     # resources, on the action's resource ARN formats. Actions that agree on
     # both share one evaluation (an AdministratorAccess user has ~20k actions
     # but a handful of such classes).
-    ordered = [st for p in all_policies for st in p.statements]
-    index_of: dict[int, int] = {}
-    for st in ordered:
-        index_of.setdefault(id(st), len(index_of))
+    unique = list({id(st): st for p in all_policies for st in p.statements}.values())
     matching: dict[str, list[int]] = {a: [] for a in candidates}
     needs_universe: set[int] = set()
-    for st in ordered:
-        i = index_of[id(st)]
+    for i, st in enumerate(unique):
         if st.not_resources or (st.resources and "*" not in st.resources):
             needs_universe.add(i)
-    done: set[int] = set()
-    for st in ordered:
-        i = index_of[id(st)]
-        if i in done:
-            continue
-        done.add(i)
         for a in sets[id(st)]:
             found = matching.get(a)
             if found is not None:
