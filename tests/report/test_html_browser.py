@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.report.conftest import COMMANDS, load_fixture
 
-from conftest import COMMANDS, load_fixture
 from phantomkeys.report import html_report
 
 CHROMIUM = (

@@ -6,7 +6,8 @@ import base64
 import hashlib
 import re
 
-from conftest import COMMANDS, load_fixture
+from tests.report.conftest import COMMANDS, load_fixture
+
 from phantomkeys.core import keys
 from phantomkeys.report import html_report
 from phantomkeys.surfaces import BEDROCK

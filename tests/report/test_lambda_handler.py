@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from tests.report.conftest import load_fixture
 
-from conftest import load_fixture
 from phantomkeys.aws.lambda_handler import (
     ConfigurationError,
     ScheduledScanConfig,

@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from tests.report.conftest import COMMANDS, load_fixture
 
-from conftest import COMMANDS, load_fixture
 from phantomkeys.core import keys
 from phantomkeys.report import csv_report, formats, markdown
 from phantomkeys.report.redact import scrub

@@ -9,8 +9,8 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding
+from tests.report.conftest import COMMANDS, load_fixture
 
-from conftest import COMMANDS, load_fixture
 from phantomkeys.report import asff, ocsf
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from tests.report.conftest import load_fixture
 
-from conftest import load_fixture
 from phantomkeys.cli import cli
 from phantomkeys.core import keys
 from phantomkeys.report import schema

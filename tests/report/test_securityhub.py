@@ -9,8 +9,8 @@ import boto3
 import botocore.exceptions
 import pytest
 from moto import mock_aws
+from tests.report.conftest import load_fixture
 
-from conftest import load_fixture
 from phantomkeys.aws.securityhub import import_document, import_findings
 from phantomkeys.report.asff import to_asff
 
