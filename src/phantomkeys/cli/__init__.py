@@ -102,6 +102,16 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    from phantomkeys.cli.common import run_cli
+    """The ``phantomkeys`` program: always ends with ``SystemExit``.
 
-    return run_cli(cli, argv)
+    Run on the program's own command line (``argv`` None), it ends the process
+    itself once the results are written (see :func:`~phantomkeys.cli.common.end_process`).
+    """
+    from phantomkeys.cli.common import end_process, run_cli
+
+    if argv is not None:
+        return run_cli(cli, argv)
+    try:
+        return run_cli(cli, argv)
+    except SystemExit as done:
+        end_process(done.code)

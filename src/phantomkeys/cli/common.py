@@ -8,15 +8,17 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -111,6 +113,31 @@ def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
         _console().print("[bold red]error:[/] " + _escape(f"{name}: {exc}"))
         _console().print("[dim]Set PHANTOMKEYS_DEBUG=1 for a traceback, and please report it.[/]")
         sys.exit(ExitCode.USAGE)
+
+
+def end_process(code: Any) -> NoReturn:
+    """Exit with ``code`` without the interpreter's teardown, when that is safe.
+
+    Tearing down frees every object still alive one by one: the IAM catalog,
+    botocore's service models, the memoised evaluations. After a large scan
+    that is ~0.1 s spent on nothing. So once no other thread runs, the atexit
+    handlers run and stdout and stderr are flushed, and the process ends there.
+    With another thread alive, a code that is not a number, a failed flush, or
+    ``PHANTOMKEYS_DEBUG=1``, it is the ordinary ``sys.exit``.
+    """
+    if (
+        os.environ.get("PHANTOMKEYS_DEBUG") == "1"
+        or threading.active_count() > 1
+        or not (code is None or isinstance(code, int))
+    ):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code or 0)
 
 
 # ----------------------------------------------------------------- output
