@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from phantomkeys.cli.common import ExitCode, UsageProblem, info, stderr
+from phantomkeys.cli.common import ExitCode, UsageProblem, info
 from phantomkeys.core.model import AccountEntry, OrgSnapshot
 from phantomkeys.surfaces import Surface
 
@@ -84,13 +84,15 @@ def run_org_scan(
             TimeRemainingColumn,
         )
 
+        from phantomkeys.cli.common import _console
+
         progress: Any = Progress(
             TextColumn("[bold]accounts[/]"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeRemainingColumn(),
-            console=stderr,
+            console=_console(),
             transient=False,
         )
         task = progress.add_task("scan", total=None, detail="")

@@ -23,7 +23,6 @@ from phantomkeys.cli.common import (
     now_utc,
     output_option,
     parse_fail_on,
-    stderr,
     write_output,
     write_private_file,
 )
@@ -297,7 +296,11 @@ def _scan_one(
         ctx = AwsContext.from_cli(profile, region)
         # A spinner on a terminal; plain lines (and no spinner thread) in logs and pipes.
         interactive = sys.stderr.isatty()
-        spinner: Any = stderr.status("scanning…") if interactive else contextlib.nullcontext()
+        spinner: Any = contextlib.nullcontext()
+        if interactive:
+            from phantomkeys.cli.common import stderr  # rich: only for a terminal
+
+            spinner = stderr.status("scanning…")
         with spinner as status:
 
             def spin(msg: str) -> None:
