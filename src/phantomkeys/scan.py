@@ -11,13 +11,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phantomkeys._meta import envelope
-from phantomkeys.core.assess import RULES, Identity, Status, assess_account, summarize
 from phantomkeys.core.findings import Finding, Rule, sort_findings
 from phantomkeys.core.model import AccountEntry, AccountSnapshot, OrgSnapshot
 from phantomkeys.surfaces import SURFACES, Surface
+
+if TYPE_CHECKING:
+    from phantomkeys.core.assess import Identity, ManagedCache
+
+# The assessment (phantomkeys.core.assess and the policy engine) is imported
+# where it is used: a scan imports it while AWS answers its first requests,
+# not before sending them.
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +72,11 @@ def _default_catalog() -> Any:
 
 
 def warm_catalog() -> None:
-    """Load the IAM catalog (from the user cache when possible) ahead of assessment."""
+    """Load the IAM catalog (from the user cache when possible) and the
+    assessment's modules ahead of assessment."""
     from platformdirs import user_cache_dir
 
+    import phantomkeys.core.assess  # noqa: F401
     from phantomkeys.catalog import default_catalog
 
     default_catalog().warm(Path(user_cache_dir("phantomkeys")))
@@ -80,10 +88,16 @@ def assess_snapshot(
     at: datetime,
     surfaces: Sequence[Surface] = SURFACES,
     catalog: Any = None,
+    parsed: ManagedCache | None = None,
 ) -> AccountResult:
-    """Analyse a snapshot offline (``--from-snapshot``) or right after collection."""
+    """Analyse a snapshot offline (``--from-snapshot``) or right after collection.
+
+    ``parsed``: the managed policies :func:`~phantomkeys.core.assess.prime` parsed.
+    """
+    from phantomkeys.core.assess import Status, assess_account
+
     identities = assess_account(
-        snapshot, catalog=catalog or _default_catalog(), at=at, surfaces=surfaces
+        snapshot, catalog=catalog or _default_catalog(), at=at, surfaces=surfaces, parsed=parsed
     )
     unrecovered = snapshot.unrecovered()
     unknown = any(i.status is Status.UNKNOWN for i in identities)
@@ -149,6 +163,8 @@ def assess_entry(
 
 
 def used_rules(findings: Sequence[Finding]) -> list[Rule]:
+    from phantomkeys.core.assess import RULES
+
     seen: dict[str, Rule] = {}
     for f in findings:
         if f.rule_id in seen:
@@ -168,6 +184,8 @@ def used_rules(findings: Sequence[Finding]) -> list[Rule]:
 
 
 def build_document(result: ScanResult) -> dict[str, Any]:
+    from phantomkeys.core.assess import summarize
+
     findings = result.findings
     accounts = []
     for a in result.accounts:
@@ -229,7 +247,17 @@ def scan_account(
 
     # Index the IAM catalog while AWS answers: once the requests are out, the
     # collection waits on the network (started earlier, it would delay them).
+    # Then evaluate the policies of the users already read while the last pages
+    # arrive: the assessment at the end finds them memoised.
     warm = threading.Thread(target=warm_catalog, name="catalog-warm", daemon=True)
+    parsed: ManagedCache = {}
+
+    def prepare(part: AccountSnapshot) -> None:
+        from phantomkeys.core.assess import prime
+
+        warm.join()
+        prime(part, catalog=_default_catalog(), surfaces=surfaces, parsed=parsed)
+
     snapshot = collect_account(
         ctx,
         surfaces=surfaces,
@@ -238,11 +266,12 @@ def scan_account(
         progress=progress or (lambda _m: None),
         now=at,
         while_waiting=warm.start,
+        prepare=prepare,
     )
     if warm.ident is None:  # the collection never got its requests out
         warm.start()
     warm.join()
-    account = assess_snapshot(snapshot, at=at, surfaces=surfaces)
+    account = assess_snapshot(snapshot, at=at, surfaces=surfaces, parsed=parsed)
     result = ScanResult(
         at=at,
         accounts=[account],

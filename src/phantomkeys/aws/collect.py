@@ -21,11 +21,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -51,6 +52,8 @@ from phantomkeys.core.model import (
 from phantomkeys.surfaces import SURFACES, Surface
 
 Progress = Callable[[str], None]
+#: Authorization details: raw users, groups and customer managed policies.
+_Details = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 
 
 class PagingError(RuntimeError):
@@ -80,6 +83,9 @@ _TRANSIENT = frozenset(
         "EndpointConnectionError",
     }
 )
+
+#: Items per page of the account-wide listings (IAM's maximum).
+PAGE_SIZE = 1000
 
 #: How long to wait for AWS to finish generating a credential report.
 REPORT_TIMEOUT_S = 120.0
@@ -118,7 +124,13 @@ class _Collector:
 
     def get_authorization_details(
         self,
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] | None:
+        kinds: Sequence[str] = ("User", "Group", "LocalManagedPolicy"),
+        on_users: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> _Details | None:
+        """Users, groups and customer managed policies (the ``kinds`` asked for).
+
+        ``on_users`` sees each page's users as soon as the page is parsed.
+        """
         users: list[dict[str, Any]] = []
         groups: list[dict[str, Any]] = []
         policies: list[dict[str, Any]] = []
@@ -126,29 +138,58 @@ class _Collector:
             for page in _prefetched_pages(
                 self.iam,
                 "get_account_authorization_details",
-                Filter=["User", "Group", "LocalManagedPolicy"],
-                MaxItems=1000,
+                Filter=list(kinds),
+                MaxItems=PAGE_SIZE,
             ):
-                users.extend(page.get("UserDetailList", ()))
+                page_users = page.get("UserDetailList", ())
+                users.extend(page_users)
                 groups.extend(page.get("GroupDetailList", ()))
                 policies.extend(page.get("Policies", ()))
-                self.progress(f"authorization details: {len(users)} users")
+                if page_users:
+                    if on_users is not None:
+                        on_users(list(page_users))
+                    self.progress(f"authorization details: {len(users)} users")
         except LOOKUP_ERRORS as exc:
             self.fail("iam:GetAccountAuthorizationDetails", exc)
             return None
-        self.sources["users"] = "GetAccountAuthorizationDetails"
+        if "User" in kinds:
+            self.sources["users"] = "GetAccountAuthorizationDetails"
         return users, groups, policies
 
     def get_users_fallback(self) -> list[dict[str, Any]] | None:
         """``ListUsers`` when authorization details are denied: names only."""
         users: list[dict[str, Any]] = []
         try:
-            for page in _pages(self.iam.list_users, MaxItems=1000):
+            for page in _pages(self.iam.list_users, MaxItems=PAGE_SIZE):
                 users.extend(page.get("Users", ()))
         except LOOKUP_ERRORS as exc:
             self.fail("iam:ListUsers", exc)
             return None
         self.sources["users"] = "ListUsers (authorization details unavailable)"
+        return users
+
+    def get_surface_policy_holders(self, partition: str) -> set[str] | None:
+        """Users a surface's managed policy is attached to, directly or through a
+        group (``ListEntitiesForPolicy``, ``GetGroup``): the key holders without a
+        key, when authorization details are unavailable. None if a lookup failed."""
+        iam = self.iam
+        users: set[str] = set()
+        try:
+            for surface in self.surfaces:
+                for page in _pages(
+                    iam.list_entities_for_policy,
+                    PolicyArn=surface.managed_policy_arn(partition),
+                    MaxItems=PAGE_SIZE,
+                ):
+                    users.update(u["UserName"] for u in page.get("PolicyUsers", ()))
+                    for g in page.get("PolicyGroups", ()):
+                        for members in _pages(
+                            iam.get_group, GroupName=g["GroupName"], MaxItems=PAGE_SIZE
+                        ):
+                            users.update(u["UserName"] for u in members.get("Users", ()))
+        except LOOKUP_ERRORS as exc:
+            self.fail("iam:ListEntitiesForPolicy", exc)
+            return None
         return users
 
     def get_user_policies(self, name: str) -> dict[str, Any] | None:
@@ -235,7 +276,7 @@ class _Collector:
                     self.iam.list_service_specific_credentials,
                     AllUsers=True,
                     ServiceName=surface.credential_service,
-                    MaxItems=1000,
+                    MaxItems=PAGE_SIZE,
                 ):
                     for c in page.get("ServiceSpecificCredentials", ()):
                         cred = _credential(c)
@@ -386,6 +427,137 @@ class AwsManagedPolicies:
         return policy
 
 
+def _policy_arns(u: dict[str, Any], groups: Mapping[str, Group]) -> Iterator[str]:
+    """The managed policies a user's authorization details depend on."""
+    for p in u.get("AttachedManagedPolicies", ()):
+        yield p["PolicyArn"]
+    if u.get("PermissionsBoundary"):
+        yield u["PermissionsBoundary"]["PermissionsBoundaryArn"]
+    for g in u.get("GroupList", ()):
+        if g in groups:
+            yield from groups[g].attached_policy_arns
+
+
+def _succeeded(f: Future[Any]) -> bool:
+    return f.done() and not f.cancelled() and f.exception() is None
+
+
+class _EarlyUsers:
+    """Users built, and their policies requested, while later pages still arrive.
+
+    Only on the common path: API keys listed account-wide, not ``--fresh``, and
+    (once they are in) a credential report and the groups and customer policies.
+    Each page of users then becomes the :class:`IamUser` objects the end of the
+    collection would build from the same facts; the managed policies its key
+    holders use are requested at once instead of after the last page; and
+    ``prepare`` receives, as a partial snapshot, the key holders whose policies
+    are all read. Without this, all of it would wait for the last page.
+    """
+
+    def __init__(
+        self,
+        *,
+        creds: dict[str, list[ServiceCredential]],
+        report: Future[tuple[dict[str, dict[str, str]], datetime] | None],
+        rest: Future[
+            tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] | None
+        ],
+        reads: dict[str, Future[ManagedPolicy]],
+        request: Callable[[str], Future[ManagedPolicy]],
+        surfaces: Sequence[Surface],
+        prepare: Callable[[AccountSnapshot], None] | None,
+        now: datetime,
+        scps: tuple[ScpLevel, ...] | None,
+    ) -> None:
+        self.creds = creds
+        self.report = report
+        self.rest = rest
+        self.reads = reads
+        self.request = request
+        self.surfaces = surfaces
+        self.prepare = prepare
+        self.now = now
+        self.scps = scps
+        self.users: dict[str, IamUser] = {}
+        self.pending: list[dict[str, Any]] = []
+        self.waiting: list[tuple[IamUser, tuple[str, ...]]] = []
+        self.rows: dict[str, dict[str, str]] | None = None
+        self.groups: dict[str, Group] = {}
+        self.local: dict[str, ManagedPolicy] = {}
+        self.off = False
+
+    def add(self, raw_users: list[dict[str, Any]]) -> None:
+        self.pending.extend(raw_users)
+
+    def step(self) -> None:
+        if self.off or not self._ready():
+            return
+        assert self.rows is not None
+        for u in self.pending:
+            name = u["UserName"]
+            parts = str(u.get("Arn") or "").split(":")
+            if len(parts) < 6:  # left to the end of the collection, which knows the account
+                continue
+            fields: dict[str, Any] = {"service_credentials": tuple(self.creds.get(name, ()))}
+            fields.update(_report_fields(self.rows.get(name)))
+            # The user's ARN names the partition and account: no need to wait for
+            # the caller's identity (which only fills in a missing ARN).
+            user = _user(u, parts[1], parts[4], fields)
+            self.users[name] = user
+            if _is_candidate(u, self.creds, self.groups, self.surfaces):
+                arns = tuple(_policy_arns(u, self.groups))
+                for arn in arns:
+                    if arn not in self.local and arn not in self.reads:
+                        self.reads[arn] = self.request(arn)
+                self.waiting.append((user, arns))
+        self.pending = []
+        if self.prepare is not None and self.waiting:
+            self._prepare()
+
+    def _ready(self) -> bool:
+        """The credential report and the groups and policies are in (once)."""
+        if self.rows is not None:
+            return True
+        if not (_succeeded(self.report) and _succeeded(self.rest)):
+            self.off = any(f.done() and not _succeeded(f) for f in (self.report, self.rest))
+            return False
+        report, rest = self.report.result(), self.rest.result()
+        if report is None or rest is None:
+            self.off = True
+            return False
+        self.rows = report[0]
+        self.groups = {g["GroupName"]: _group(g) for g in rest[1]}
+        self.local = {mp.arn: mp for mp in map(_managed_policy, rest[2])}
+        return True
+
+    def _prepare(self) -> None:
+        assert self.prepare is not None
+        managed = dict(self.local)
+        for arn, read in list(self.reads.items()):
+            if _succeeded(read) and read.result().document is not None:
+                managed.setdefault(arn, read.result())
+        ready, waiting = [], []
+        for user, arns in self.waiting:
+            if all(a in managed or self.reads[a].done() for a in arns):
+                ready.append(user)
+            else:
+                waiting.append((user, arns))
+        self.waiting = waiting
+        if ready:
+            parts = ready[0].arn.split(":")
+            self.prepare(
+                AccountSnapshot(
+                    account_id=parts[4],
+                    partition=parts[1],
+                    collected_at=self.now,
+                    users=tuple(ready),
+                    groups=self.groups,
+                    managed_policies=managed,
+                    scps=self.scps,
+                )
+            )
+
+
 def collect_account(
     ctx: AwsContext,
     *,
@@ -399,6 +571,7 @@ def collect_account(
     aws_policies: AwsManagedPolicies | None = None,
     executor: Executor | None = None,
     while_waiting: Callable[[], None] | None = None,
+    prepare: Callable[[AccountSnapshot], None] | None = None,
 ) -> AccountSnapshot:
     """Read one account into a snapshot. Never raises for a failed read: records it.
 
@@ -410,7 +583,10 @@ def collect_account(
     start threads of their own); none of them waits for a queued one.
     ``while_waiting`` runs once the account-wide requests are on their way
     (after the short API-key listings): CPU work placed there fills the wait for
-    the long ones instead of delaying the requests.
+    the long ones instead of delaying the requests. ``prepare`` is called, on the
+    calling thread, with partial snapshots while the users' pages arrive: each
+    holds key holders whose facts and policies are all read (see
+    :class:`_EarlyUsers`), for work that can start before the last page.
     """
     c = _Collector(
         ctx=ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers, progress=progress
@@ -423,16 +599,21 @@ def collect_account(
 
     # The account-wide reads are independent: run them side by side, with the
     # caller's identity (the credential report may need a few seconds to
-    # generate). The surfaces' managed policies, which every key holder is
-    # compared with, are read ahead too, for the partition the region implies.
+    # generate). Users are read apart from groups and customer policies, so that
+    # the policies are in hand while the users' pages still arrive. The surfaces'
+    # managed policies, which every key holder is compared with, are read ahead
+    # too, for the partition the region implies.
     progress("reading users, groups, policies, API keys and the credential report")
     ahead_partition = ctx.partition
-    with _pool_or(executor, 4 + len(surfaces)) as pool:
+    pages: queue.SimpleQueue[list[dict[str, Any]] | None] = queue.SimpleQueue()
+    early: _EarlyUsers | None = None
+    with _pool_or(executor, 5 + len(surfaces)) as pool:
         # The longest reads first; the STS client is built while IAM answers.
-        details_future = pool.submit(c.get_authorization_details)
+        users_future = pool.submit(c.get_authorization_details, ("User",), pages.put)
+        rest_future = pool.submit(c.get_authorization_details, ("Group", "LocalManagedPolicy"))
         report_future = pool.submit(c.get_credential_report)
         creds_future = pool.submit(c.get_service_credentials)
-        ahead = {
+        reads: dict[str, Future[ManagedPolicy]] = {
             arn: pool.submit(read_policy, arn, c.try_managed_policy)
             for arn in {s.managed_policy_arn(ahead_partition) for s in surfaces}
         }
@@ -441,14 +622,49 @@ def collect_account(
             if identity is None
             else None
         )
-        if ident_future is not None:
-            identity = ident_future.result()
-        creds = creds_future.result()  # two short listings: every request is out by now
+        # Every request is out once the first answer is in: CPU work placed
+        # here now fills the wait instead of delaying the requests.
+        first: list[Future[Any]] = [users_future, rest_future, report_future, creds_future]
+        wait([*first, *reads.values()], return_when=FIRST_COMPLETED)
         if while_waiting is not None:
             while_waiting()
-        details = details_future.result()
+        creds = creds_future.result()
+        if creds is not None and not fresh:
+
+            def wake(_: Future[Any]) -> None:
+                pages.put(None)
+
+            def request(arn: str) -> Future[ManagedPolicy]:
+                read = pool.submit(read_policy, arn, c.try_managed_policy)
+                read.add_done_callback(wake)
+                return read
+
+            early = _EarlyUsers(
+                creds=creds,
+                report=report_future,
+                rest=rest_future,
+                reads=reads,
+                request=request,
+                surfaces=surfaces,
+                prepare=prepare,
+                now=now,
+                scps=scps,
+            )
+            watched: list[Future[Any]] = [users_future, rest_future, report_future]
+            for f in (*watched, *reads.values()):
+                f.add_done_callback(wake)
+            while not (users_future.done() and pages.empty()):
+                page = pages.get()
+                if page is not None:
+                    early.add(page)
+                early.step()
+        if ident_future is not None:
+            identity = ident_future.result()
+        users_part = users_future.result()
+        rest = rest_future.result()
+        details = None if users_part is None or rest is None else (users_part[0], *rest[1:])
         report = report_future.result()
-        read_ahead = {arn: f.result() for arn, f in ahead.items()}
+        read_ahead = {arn: f.result() for arn, f in list(reads.items())}
     assert identity is not None
     account_id, caller_arn = identity["Account"], identity["Arn"]
     partition = caller_arn.split(":")[1]
@@ -457,10 +673,11 @@ def collect_account(
     managed: dict[str, ManagedPolicy] = {}
     if details is not None:
         raw_users, raw_groups, raw_policies = details
-        groups = {g["GroupName"]: _group(g) for g in raw_groups}
-        for p in raw_policies:
-            mp = _managed_policy(p)
-            managed[mp.arn] = mp
+        if early is not None and early.rows is not None:  # parsed while the users arrived
+            groups, managed = dict(early.groups), dict(early.local)
+        else:
+            groups = {g["GroupName"]: _group(g) for g in raw_groups}
+            managed = {mp.arn: mp for mp in map(_managed_policy, raw_policies)}
     else:
         raw_users = c.get_users_fallback() or []
 
@@ -497,6 +714,9 @@ def collect_account(
 
     candidates = {u["UserName"] for u in raw_users if _is_candidate(u, creds, groups, surfaces)}
     if details is None:
+        # Holders of a surface policy without a key are only found through the policy.
+        holders = c.get_surface_policy_holders(partition)
+        candidates |= (holders or set()) & {u["UserName"] for u in raw_users}
         progress(f"reading policies of {len(candidates)} key holders one by one")
         fetched = c.run_per_user(candidates, c.get_user_policies)
         raw_users = [fetched.get(u["UserName"]) or u for u in raw_users]
@@ -508,7 +728,10 @@ def collect_account(
                 groups[name] = grp
         c.sources["policies"] = "per user (authorization details unavailable)"
         if raw_users:
-            c.recovered("iam:GetAccountAuthorizationDetails", "ListUsers and per-user policies")
+            c.recovered(
+                "iam:GetAccountAuthorizationDetails",
+                "ListUsers, ListEntitiesForPolicy and per-user policies",
+            )
         candidates = {u["UserName"] for u in raw_users if _is_candidate(u, creds, groups, surfaces)}
 
     login: dict[str, Any] = {}
@@ -527,14 +750,8 @@ def collect_account(
     # candidates depend on: fetched once each, not once per user.
     needed: set[str] = set()
     for u in raw_users:
-        if u["UserName"] not in candidates:
-            continue
-        needed.update(p["PolicyArn"] for p in u.get("AttachedManagedPolicies", ()))
-        if u.get("PermissionsBoundary"):
-            needed.add(u["PermissionsBoundary"]["PermissionsBoundaryArn"])
-        for g in u.get("GroupList", ()):
-            if g in groups:
-                needed.update(groups[g].attached_policy_arns)
+        if u["UserName"] in candidates:
+            needed.update(_policy_arns(u, groups))
     if candidates:  # the reference for "beyond the managed policy", attached or not
         needed.update(s.managed_policy_arn(partition) for s in surfaces)
     for arn, mp in read_ahead.items():
@@ -547,9 +764,14 @@ def collect_account(
             for mp in pool.map(lambda arn: read_policy(arn, c.get_managed_policy), missing):
                 managed[mp.arn] = mp
 
+    # Users built while the pages arrived are exactly what this loop would build.
+    built = early.users if early is not None and details is not None and report else {}
     users = []
     for u in raw_users:
         name = u["UserName"]
+        if name in built:
+            users.append(built[name])
+            continue
         fields: dict[str, Any] = {
             "service_credentials": None
             if listing_failed or name in cred_failed_users

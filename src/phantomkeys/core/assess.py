@@ -20,7 +20,7 @@ from phantomkeys.core.capabilities import Grant, assess_capabilities, beyond_man
 from phantomkeys.core.findings import Finding, Rule, Severity, max_severity
 from phantomkeys.core.model import AccountSnapshot, IamUser, ManagedPolicy, ServiceCredential
 from phantomkeys.core.policy import Policy, PolicyKind, PolicyParseError
-from phantomkeys.surfaces import SURFACES, Surface
+from phantomkeys.surfaces import SURFACES, Surface, SurfaceId
 
 #: A key this far in the future is treated as never expiring (36,600 days is the
 #: API maximum; prowler uses 10,000 days as "never").
@@ -331,29 +331,39 @@ def _parse(
         return None
 
 
-#: Managed policies parsed once per account, not once per user:
-#: (arn, kind) -> (the policy, or None and why it is missing).
-_ManagedCache = dict[tuple[str, PolicyKind], tuple[Policy | None, tuple[str, ...]]]
+#: Managed policies parsed once per account, not once per user: (arn, kind) ->
+#: (the ManagedPolicy it was parsed from, the policy or None, why it is missing).
+#: A hit counts only for the very ManagedPolicy object it was parsed from.
+ManagedCache = dict[
+    tuple[str, PolicyKind], tuple[ManagedPolicy | None, Policy | None, tuple[str, ...]]
+]
+
+
+def _managed(
+    arn: str, kind: PolicyKind, snap: AccountSnapshot, cache: ManagedCache
+) -> tuple[Policy | None, tuple[str, ...]]:
+    mp: ManagedPolicy | None = snap.managed_policies.get(arn)
+    hit = cache.get((arn, kind))
+    if hit is None or hit[0] is not mp:
+        sink = _PolicySet()
+        hit = (
+            mp,
+            _parse(mp.document if mp else None, name=arn, kind=kind, sink=sink),
+            tuple(sink.missing),
+        )
+        cache[(arn, kind)] = hit
+    return hit[1], hit[2]
 
 
 def collect_policies(
-    user: IamUser, snap: AccountSnapshot, parsed: _ManagedCache | None = None
+    user: IamUser, snap: AccountSnapshot, parsed: ManagedCache | None = None
 ) -> _PolicySet:
     ps = _PolicySet()
-    cache: _ManagedCache = {} if parsed is None else parsed
+    cache: ManagedCache = {} if parsed is None else parsed
 
     def managed(arn: str, kind: PolicyKind, via: str | None) -> None:
         ps.refs.append(PolicyRef(name=arn.rsplit("/", 1)[-1], kind=kind.value, arn=arn, via=via))
-        hit = cache.get((arn, kind))
-        if hit is None:
-            mp: ManagedPolicy | None = snap.managed_policies.get(arn)
-            sink = _PolicySet()
-            hit = (
-                _parse(mp.document if mp else None, name=arn, kind=kind, sink=sink),
-                tuple(sink.missing),
-            )
-            cache[(arn, kind)] = hit
-        policy, missing = hit
+        policy, missing = _managed(arn, kind, snap, cache)
         ps.missing.extend(missing)
         if policy is not None:
             ps.identity.append(policy)
@@ -449,26 +459,81 @@ def classify_kind(user: IamUser, surface: Surface, partition: str) -> IdentityKi
     return IdentityKind.HUMAN
 
 
+def _surface_policies(
+    snap: AccountSnapshot, surfaces: Sequence[Surface], parsed: ManagedCache
+) -> dict[SurfaceId, Policy | None]:
+    """Each surface's managed policy, the reference for "beyond" (None: unreadable)."""
+    return {
+        s.id: _managed(s.managed_policy_arn(snap.partition), PolicyKind.MANAGED, snap, parsed)[0]
+        for s in surfaces
+    }
+
+
+def prime(
+    snap: AccountSnapshot,
+    *,
+    catalog: Catalog,
+    surfaces: Sequence[Surface] = SURFACES,
+    parsed: ManagedCache | None = None,
+) -> None:
+    """Evaluate ahead the policies of ``snap``'s users (a partial snapshot will do).
+
+    The costly part of an assessment, the effective permissions of each distinct
+    policy set, is memoised: a scan primes it with the pages of users already
+    read while the last ones are still on their way. ``parsed`` is then shared
+    with :func:`assess_account`, which finds the same policy objects.
+    """
+    cache: ManagedCache = {} if parsed is None else parsed
+    scps = scp_levels(snap)
+    refs = _surface_policies(snap, surfaces, cache)
+    for user in snap.users:
+        for surface in _surfaces_of(user, surfaces, snap):
+            ps = collect_policies(user, snap, cache)
+            _evaluate(ps, surface, scps, refs[surface.id], catalog)
+
+
+def _evaluate(
+    ps: _PolicySet,
+    surface: Surface,
+    scps: tuple[tuple[Policy, ...], ...] | None,
+    managed: Policy | None,
+    catalog: Catalog,
+) -> tuple[tuple[Grant, ...], tuple[str, ...], frozenset[str]]:
+    """Capabilities, and the actions beyond the surface's managed policy (memoised)."""
+    scp_input: Sequence[Sequence[Policy]] = scps or ()
+    grants = assess_capabilities(
+        ps.identity, boundary=ps.boundary, scps=scp_input, surface=surface, catalog=catalog
+    )
+    if managed is None:
+        return grants, (), frozenset()
+    # Most key holders share one policy set: compare each distinct set once.
+    beyond, extra_actions = _beyond_cached(
+        tuple(ps.identity),
+        ps.boundary,
+        tuple(tuple(x) for x in scp_input),
+        managed,
+        cast(Hashable, catalog),
+    )
+    return grants, beyond, extra_actions
+
+
 def assess_account(
     snap: AccountSnapshot,
     *,
     catalog: Catalog,
     at: datetime,
     surfaces: Sequence[Surface] = SURFACES,
+    parsed: ManagedCache | None = None,
 ) -> list[Identity]:
-    """Every identity the scan reports in one account, worst first."""
+    """Every identity the scan reports in one account, worst first.
+
+    ``parsed``: managed policies parsed already (see :func:`prime`).
+    """
     scps = scp_levels(snap)
-    managed_refs: dict[str, Policy | None] = {}
-    for s in surfaces:
-        arn = s.managed_policy_arn(snap.partition)
-        mp = snap.managed_policies.get(arn)
-        managed_refs[s.id] = (
-            Policy.parse(mp.document, name=arn, kind=PolicyKind.MANAGED)
-            if mp and mp.document is not None
-            else None
-        )
+    if parsed is None:
+        parsed = {}
+    managed_refs = _surface_policies(snap, surfaces, parsed)
     out: list[Identity] = []
-    parsed: _ManagedCache = {}
     for user in snap.users:
         for surface in _surfaces_of(user, surfaces, snap):
             out.append(
@@ -516,7 +581,7 @@ def _assess_one(
     at: datetime,
     scps: tuple[tuple[Policy, ...], ...] | None,
     managed: Policy | None,
-    parsed: _ManagedCache | None = None,
+    parsed: ManagedCache | None = None,
 ) -> Identity:
     ps = collect_policies(user, snap, parsed)
     unknown = [
@@ -539,21 +604,8 @@ def _assess_one(
     if managed is None:
         unknown.append(f"{surface.managed_policy_name} could not be read")
 
-    scp_input: Sequence[Sequence[Policy]] = scps or ()
-    grants = assess_capabilities(
-        ps.identity, boundary=ps.boundary, scps=scp_input, surface=surface, catalog=catalog
-    )
-    beyond: tuple[str, ...] = ()
-    extra_actions: frozenset[str] = frozenset()  # canonical catalog names, like Grant.actions
-    if managed is not None:
-        # Most key holders share one policy set: compare each distinct set once.
-        beyond, extra_actions = _beyond_cached(
-            tuple(ps.identity),
-            ps.boundary,
-            tuple(tuple(x) for x in scp_input),
-            managed,
-            cast(Hashable, catalog),
-        )
+    # extra_actions: canonical catalog names, like Grant.actions
+    grants, beyond, extra_actions = _evaluate(ps, surface, scps, managed, catalog)
     kind = classify_kind(user, surface, snap.partition)
     active_keys = [k for k in user.access_keys or () if k.status == "Active"]
     live = [c for c in creds or () if c.is_active(at)]
