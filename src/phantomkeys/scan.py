@@ -19,7 +19,7 @@ from phantomkeys.core.model import AccountEntry, AccountSnapshot, OrgSnapshot
 from phantomkeys.surfaces import SURFACES, Surface
 
 if TYPE_CHECKING:
-    from phantomkeys.core.assess import Identity, ManagedCache
+    from phantomkeys.core.assess import Assessed, Identity, ManagedCache
 
 # The assessment (phantomkeys.core.assess and the policy engine) is imported
 # where it is used: a scan imports it while AWS answers its first requests,
@@ -89,15 +89,22 @@ def assess_snapshot(
     surfaces: Sequence[Surface] = SURFACES,
     catalog: Any = None,
     parsed: ManagedCache | None = None,
+    ahead: Sequence[Assessed] = (),
 ) -> AccountResult:
     """Analyse a snapshot offline (``--from-snapshot``) or right after collection.
 
-    ``parsed``: the managed policies :func:`~phantomkeys.core.assess.prime` parsed.
+    ``parsed`` and ``ahead``: policies parsed and users assessed while the
+    snapshot was collected (:func:`~phantomkeys.core.assess.assess_ahead`).
     """
     from phantomkeys.core.assess import Status, assess_account
 
     identities = assess_account(
-        snapshot, catalog=catalog or _default_catalog(), at=at, surfaces=surfaces, parsed=parsed
+        snapshot,
+        catalog=catalog or _default_catalog(),
+        at=at,
+        surfaces=surfaces,
+        parsed=parsed,
+        ahead=ahead,
     )
     unrecovered = snapshot.unrecovered()
     unknown = any(i.status is Status.UNKNOWN for i in identities)
@@ -247,16 +254,23 @@ def scan_account(
 
     # Index the IAM catalog while AWS answers: once the requests are out, the
     # collection waits on the network (started earlier, it would delay them).
-    # Then evaluate the policies of the users already read while the last pages
-    # arrive: the assessment at the end finds them memoised.
+    # Then assess the users already read while the last pages arrive: the
+    # assessment at the end reuses what it can and assesses only the rest.
     warm = threading.Thread(target=warm_catalog, name="catalog-warm", daemon=True)
     parsed: ManagedCache = {}
+    ahead: list[Assessed] = []
 
     def prepare(part: AccountSnapshot) -> None:
-        from phantomkeys.core.assess import prime
+        from phantomkeys.core.assess import assess_ahead
 
         warm.join()
-        prime(part, catalog=_default_catalog(), surfaces=surfaces, parsed=parsed)
+        done = assess_ahead(
+            part, catalog=_default_catalog(), at=at, surfaces=surfaces, parsed=parsed
+        )
+        ahead.append(done)
+        for _, identities in done.by_user.values():
+            for identity in identities:
+                identity.to_dict(at)  # made now, reused by the report if unchanged
 
     snapshot = collect_account(
         ctx,
@@ -271,7 +285,7 @@ def scan_account(
     if warm.ident is None:  # the collection never got its requests out
         warm.start()
     warm.join()
-    account = assess_snapshot(snapshot, at=at, surfaces=surfaces, parsed=parsed)
+    account = assess_snapshot(snapshot, at=at, surfaces=surfaces, parsed=parsed, ahead=ahead)
     result = ScanResult(
         at=at,
         accounts=[account],

@@ -2,7 +2,8 @@
 
 The collection builds users, requests their managed policies and hands partial
 snapshots to ``prepare`` before the last page is in (``_EarlyUsers``); the scan
-primes the policy evaluations with them (``core.assess.prime``). These tests
+assesses them there (``core.assess.assess_ahead``) and the final assessment
+reuses what is provably unchanged. These tests
 hold both to "the same snapshot and the same assessment as without them", with
 many small pages, and check the fallbacks when one of the two authorization
 detail listings fails.
@@ -10,16 +11,16 @@ detail listings fails.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from phantomkeys.aws import collect
 from phantomkeys.aws.session import AwsContext
-from phantomkeys.core import capabilities
-from phantomkeys.core.assess import assess_account, prime
-from phantomkeys.core.model import AccountSnapshot
+from phantomkeys.core.assess import assess_account, assess_ahead
+from phantomkeys.core.model import AccountSnapshot, LookupFailure, ManagedPolicy
 from phantomkeys.scan import _default_catalog
 
 pytestmark = pytest.mark.lab
@@ -61,56 +62,58 @@ def test_users_built_early_are_the_users_built_at_the_end(
     assert _comparable(early) == _comparable(late)
 
 
-def test_priming_changes_nothing_and_leaves_no_evaluation_for_later(
-    phantomkeys_lab: Any, small_pages: None
-) -> None:
+def test_assessing_ahead_changes_nothing(phantomkeys_lab: Any, small_pages: None) -> None:
     catalog = _default_catalog()
     parts: list[AccountSnapshot] = []
     snap = _collect(prepare=parts.append)
     plain = [i.to_dict(NOW) for i in assess_account(snap, catalog=catalog, at=NOW)]
 
-    capabilities.clear_caches()
     parsed: dict[Any, Any] = {}
-    for part in parts:
-        prime(part, catalog=catalog, parsed=parsed)
-    primed_users = {u.name for p in parts for u in p.users}
-    before = capabilities._assess_cached.cache_info().misses
-    got = assess_account(
-        AccountSnapshot(
-            account_id=snap.account_id,
-            partition=snap.partition,
-            collected_at=snap.collected_at,
-            users=tuple(u for u in snap.users if u.name in primed_users),
-            groups=snap.groups,
-            managed_policies=snap.managed_policies,
-            failures=snap.failures,
-        ),
-        catalog=catalog,
-        at=NOW,
-        parsed=parsed,
-    )
-    assert got, "the demo account has key holders"
-    assert capabilities._assess_cached.cache_info().misses == before
-    again = assess_account(snap, catalog=catalog, at=NOW, parsed=parsed)
-    assert [i.to_dict(NOW) for i in again] == plain
+    ahead = [assess_ahead(p, catalog=catalog, at=NOW, parsed=parsed) for p in parts]
+    early = {id(i) for a in ahead for _, found in a.by_user.values() for i in found}
+    assert early, "the demo account has key holders"
+    got = assess_account(snap, catalog=catalog, at=NOW, parsed=parsed, ahead=ahead)
+    assert [i.to_dict(NOW) for i in got] == plain
+    assert early <= {id(i) for i in got}, "identities assessed ahead are reused"
+
+
+def test_nothing_assessed_ahead_is_reused_when_an_input_differs(phantomkeys_lab: Any) -> None:
+    """A failure recorded later, a policy read again, another time: assessed anew."""
+    catalog = _default_catalog()
+    snap = _collect()
+    user = next(u for u in snap.users if u.attached_policy_arns)
+    ahead = [assess_ahead(replace(snap, users=(user,)), catalog=catalog, at=NOW)]
+    early = {id(i) for _, found in ahead[0].by_user.values() for i in found}
+
+    def reused(final: AccountSnapshot, at: datetime = NOW) -> bool:
+        got = assess_account(final, catalog=catalog, at=at, ahead=ahead)
+        return bool(early & {id(i) for i in got})
+
+    assert reused(snap)
+    failed = LookupFailure("iam:GetCredentialReport", "Throttling", "slow down")
+    assert not reused(replace(snap, failures=(failed,)))
+    arn = user.attached_policy_arns[0]
+    again = dict(snap.managed_policies)
+    if arn in again:
+        again[arn] = replace(again[arn])  # equal, but read again: not the same object
+    else:
+        again[arn] = ManagedPolicy(arn=arn, name="x", document=None)
+    assert not reused(replace(snap, managed_policies=again))
+    assert not reused(snap, at=NOW + timedelta(days=1))
+    assert not reused(replace(snap, users=(replace(user),)))
 
 
 def test_a_managed_policy_read_again_is_parsed_again(phantomkeys_lab: Any) -> None:
-    """The parse cache shared by prime and assess keys on the very policy object:
-    a policy that was missing (or different) when primed is not taken from it."""
+    """The parse cache shared by early and final assessments keys on the very policy
+    object: a policy that was missing (or different) early is not taken from it."""
     catalog = _default_catalog()
     snap = _collect()
     arn = next(a for u in snap.users for a in u.attached_policy_arns if a in snap.managed_policies)
     parsed: dict[Any, Any] = {}
-    without = AccountSnapshot(
-        account_id=snap.account_id,
-        partition=snap.partition,
-        collected_at=snap.collected_at,
-        users=snap.users,
-        groups=snap.groups,
-        managed_policies={k: v for k, v in snap.managed_policies.items() if k != arn},
+    without = replace(
+        snap, managed_policies={k: v for k, v in snap.managed_policies.items() if k != arn}
     )
-    prime(without, catalog=catalog, parsed=parsed)
+    assess_ahead(without, catalog=catalog, at=NOW, parsed=parsed)
     cached = [i.to_dict(NOW) for i in assess_account(snap, catalog=catalog, at=NOW, parsed=parsed)]
     fresh = [i.to_dict(NOW) for i in assess_account(snap, catalog=catalog, at=NOW)]
     assert cached == fresh

@@ -445,23 +445,22 @@ def _succeeded(f: Future[Any]) -> bool:
 class _EarlyUsers:
     """Users built, and their policies requested, while later pages still arrive.
 
-    Only on the common path: API keys listed account-wide, not ``--fresh``, and
-    (once they are in) a credential report and the groups and customer policies.
-    Each page of users then becomes the :class:`IamUser` objects the end of the
-    collection would build from the same facts; the managed policies its key
-    holders use are requested at once instead of after the last page; and
-    ``prepare`` receives, as a partial snapshot, the key holders whose policies
-    are all read. Without this, all of it would wait for the last page.
+    Only on the common path: not ``--fresh``, and the groups and customer
+    policies, the API keys (account-wide) and the credential report all read.
+    As soon as the groups and policies are in, the managed policies each page's
+    key holders use are requested, not after the last page (holders by name or
+    by policy at once, holders by key once the API keys are listed). Once the
+    credential report is in too, each page becomes the :class:`IamUser` objects
+    the end of the collection would build from the same facts, and ``prepare``
+    receives, as a partial snapshot, the key holders whose policies are all read.
     """
 
     def __init__(
         self,
         *,
-        creds: dict[str, list[ServiceCredential]],
+        creds: Future[dict[str, list[ServiceCredential]] | None],
         report: Future[tuple[dict[str, dict[str, str]], datetime] | None],
-        rest: Future[
-            tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] | None
-        ],
+        rest: Future[_Details | None],
         reads: dict[str, Future[ManagedPolicy]],
         request: Callable[[str], Future[ManagedPolicy]],
         surfaces: Sequence[Surface],
@@ -469,7 +468,7 @@ class _EarlyUsers:
         now: datetime,
         scps: tuple[ScpLevel, ...] | None,
     ) -> None:
-        self.creds = creds
+        self.creds_future = creds
         self.report = report
         self.rest = rest
         self.reads = reads
@@ -479,21 +478,45 @@ class _EarlyUsers:
         self.now = now
         self.scps = scps
         self.users: dict[str, IamUser] = {}
-        self.pending: list[dict[str, Any]] = []
+        #: Users seen, with their policies if they are key holders; "settled" once
+        #: the API keys are known (a user may hold a key and nothing else).
+        self.seen: list[tuple[dict[str, Any], tuple[str, ...] | None]] = []
+        self.unsettled: list[dict[str, Any]] = []
         self.waiting: list[tuple[IamUser, tuple[str, ...]]] = []
-        self.rows: dict[str, dict[str, str]] | None = None
-        self.groups: dict[str, Group] = {}
+        self.groups: dict[str, Group] | None = None
         self.local: dict[str, ManagedPolicy] = {}
+        self.creds: dict[str, list[ServiceCredential]] | None = None
+        self.rows: dict[str, dict[str, str]] | None = None
         self.off = False
 
     def add(self, raw_users: list[dict[str, Any]]) -> None:
-        self.pending.extend(raw_users)
+        self.unsettled.extend(raw_users)
 
     def step(self) -> None:
-        if self.off or not self._ready():
+        if self.off or not self._policies_in():
             return
-        assert self.rows is not None
-        for u in self.pending:
+        assert self.groups is not None
+        known = self._creds_in()
+        if self.off:
+            return
+        holders = self.creds or {}
+        unsettled = []
+        for u in self.unsettled:
+            if _is_candidate(u, holders, self.groups, self.surfaces):
+                needs = tuple(_policy_arns(u, self.groups))
+                for arn in needs:
+                    if arn not in self.local and arn not in self.reads:
+                        self.reads[arn] = self.request(arn)
+                self.seen.append((u, needs))
+            elif known:
+                self.seen.append((u, None))
+            else:
+                unsettled.append(u)
+        self.unsettled = unsettled
+        if not known or not self._report_in():
+            return
+        assert self.creds is not None and self.rows is not None
+        for u, arns in self.seen:
             name = u["UserName"]
             parts = str(u.get("Arn") or "").split(":")
             if len(parts) < 6:  # left to the end of the collection, which knows the account
@@ -504,34 +527,47 @@ class _EarlyUsers:
             # the caller's identity (which only fills in a missing ARN).
             user = _user(u, parts[1], parts[4], fields)
             self.users[name] = user
-            if _is_candidate(u, self.creds, self.groups, self.surfaces):
-                arns = tuple(_policy_arns(u, self.groups))
-                for arn in arns:
-                    if arn not in self.local and arn not in self.reads:
-                        self.reads[arn] = self.request(arn)
+            if arns is not None:
                 self.waiting.append((user, arns))
-        self.pending = []
+        self.seen = []
         if self.prepare is not None and self.waiting:
             self._prepare()
 
-    def _ready(self) -> bool:
-        """The credential report and the groups and policies are in (once)."""
-        if self.rows is not None:
+    def _policies_in(self) -> bool:
+        """The groups and customer managed policies are in (parsed once)."""
+        if self.groups is not None:
             return True
-        if not (_succeeded(self.report) and _succeeded(self.rest)):
-            self.off = any(f.done() and not _succeeded(f) for f in (self.report, self.rest))
+        rest = self._result(self.rest)
+        if rest is None:
             return False
-        report, rest = self.report.result(), self.rest.result()
-        if report is None or rest is None:
-            self.off = True
-            return False
-        self.rows = report[0]
         self.groups = {g["GroupName"]: _group(g) for g in rest[1]}
         self.local = {mp.arn: mp for mp in map(_managed_policy, rest[2])}
         return True
 
+    def _creds_in(self) -> bool:
+        if self.creds is None:
+            self.creds = self._result(self.creds_future)
+        return self.creds is not None
+
+    def _report_in(self) -> bool:
+        if self.rows is None:
+            report = self._result(self.report)
+            self.rows = report[0] if report is not None else None
+        return self.rows is not None
+
+    def _result(self, f: Future[Any]) -> Any:
+        """A finished read's result; None while it runs. A failed read (None, or
+        an exception) turns the early work off: the end of the collection takes
+        its own path then."""
+        if not f.done():
+            return None
+        result = f.result() if _succeeded(f) else None
+        if result is None:
+            self.off = True
+        return result
+
     def _prepare(self) -> None:
-        assert self.prepare is not None
+        assert self.prepare is not None and self.groups is not None
         managed = dict(self.local)
         for arn, read in list(self.reads.items()):
             if _succeeded(read) and read.result().document is not None:
@@ -628,8 +664,7 @@ def collect_account(
         wait([*first, *reads.values()], return_when=FIRST_COMPLETED)
         if while_waiting is not None:
             while_waiting()
-        creds = creds_future.result()
-        if creds is not None and not fresh:
+        if not fresh:
 
             def wake(_: Future[Any]) -> None:
                 pages.put(None)
@@ -640,7 +675,7 @@ def collect_account(
                 return read
 
             early = _EarlyUsers(
-                creds=creds,
+                creds=creds_future,
                 report=report_future,
                 rest=rest_future,
                 reads=reads,
@@ -650,7 +685,7 @@ def collect_account(
                 now=now,
                 scps=scps,
             )
-            watched: list[Future[Any]] = [users_future, rest_future, report_future]
+            watched: list[Future[Any]] = [users_future, rest_future, report_future, creds_future]
             for f in (*watched, *reads.values()):
                 f.add_done_callback(wake)
             while not (users_future.done() and pages.empty()):
@@ -658,6 +693,7 @@ def collect_account(
                 if page is not None:
                     early.add(page)
                 early.step()
+        creds = creds_future.result()
         if ident_future is not None:
             identity = ident_future.result()
         users_part = users_future.result()
@@ -673,7 +709,7 @@ def collect_account(
     managed: dict[str, ManagedPolicy] = {}
     if details is not None:
         raw_users, raw_groups, raw_policies = details
-        if early is not None and early.rows is not None:  # parsed while the users arrived
+        if early is not None and early.groups is not None:  # parsed while the users arrived
             groups, managed = dict(early.groups), dict(early.local)
         else:
             groups = {g["GroupName"]: _group(g) for g in raw_groups}

@@ -224,12 +224,25 @@ class Identity:
     findings: tuple[Finding, ...] = ()
     unknown_because: tuple[str, ...] = ()
     scps_evaluated: bool = False
+    #: The last to_dict() result and the time it was made for.
+    _dict: tuple[datetime, dict[str, Any]] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     @property
     def severity(self) -> Severity:
         return max_severity(f.severity for f in self.findings) or Severity.INFO
 
     def to_dict(self, at: datetime) -> dict[str, Any]:
+        """The identity for reports, as of ``at`` (made once per ``at``; a scan
+        makes it while the last pages are read). A fresh top-level dict each call."""
+        made = self._dict
+        if made is None or made[0] != at:
+            made = (at, self._to_dict(at))
+            object.__setattr__(self, "_dict", made)
+        return dict(made[1])
+
+    def _to_dict(self, at: datetime) -> dict[str, Any]:
         u = self.user
         return {
             "username": self.username,
@@ -469,27 +482,80 @@ def _surface_policies(
     }
 
 
-def prime(
-    snap: AccountSnapshot,
+@dataclass(frozen=True)
+class Assessed:
+    """Identities assessed from a partial snapshot, for :func:`assess_account` to reuse."""
+
+    part: AccountSnapshot
+    at: datetime
+    surfaces: tuple[Surface, ...]
+    catalog: Any
+    #: id(user) -> (the user, its identities)
+    by_user: Mapping[int, tuple[IamUser, list[Identity]]]
+
+
+def assess_ahead(
+    part: AccountSnapshot,
     *,
     catalog: Catalog,
+    at: datetime,
     surfaces: Sequence[Surface] = SURFACES,
     parsed: ManagedCache | None = None,
-) -> None:
-    """Evaluate ahead the policies of ``snap``'s users (a partial snapshot will do).
+) -> Assessed:
+    """Assess the users of a partial snapshot while the rest is still being read.
 
-    The costly part of an assessment, the effective permissions of each distinct
-    policy set, is memoised: a scan primes it with the pages of users already
-    read while the last ones are still on their way. ``parsed`` is then shared
-    with :func:`assess_account`, which finds the same policy objects.
+    A scan calls this with the pages of users already read; :func:`assess_account`
+    then reuses each result whose inputs are the very same objects in the final
+    snapshot (see :func:`_same_inputs`) and assesses the others. The costly part,
+    the effective permissions of each distinct policy set, is memoised either way.
     """
     cache: ManagedCache = {} if parsed is None else parsed
-    scps = scp_levels(snap)
-    refs = _surface_policies(snap, surfaces, cache)
-    for user in snap.users:
-        for surface in _surfaces_of(user, surfaces, snap):
-            ps = collect_policies(user, snap, cache)
-            _evaluate(ps, surface, scps, refs[surface.id], catalog)
+    scps = scp_levels(part)
+    refs = _surface_policies(part, surfaces, cache)
+    by_user: dict[int, tuple[IamUser, list[Identity]]] = {}
+    for user in part.users:
+        by_user[id(user)] = (
+            user,
+            [
+                _assess_one(
+                    user,
+                    surface,
+                    part,
+                    catalog=catalog,
+                    at=at,
+                    scps=scps,
+                    managed=refs[surface.id],
+                    parsed=cache,
+                )
+                for surface in _surfaces_of(user, surfaces, part)
+            ],
+        )
+    return Assessed(part, at, tuple(surfaces), catalog, by_user)
+
+
+def _same_inputs(
+    part: AccountSnapshot, snap: AccountSnapshot, user: IamUser, surfaces: Sequence[Surface]
+) -> bool:
+    """Everything :func:`_assess_one` reads about ``user`` is the same object in both
+    snapshots (a partial snapshot records no failures: any in ``snap`` disqualifies)."""
+    if (
+        part.account_id != snap.account_id
+        or part.partition != snap.partition
+        or part.scps is not snap.scps
+        or part.failures
+        or snap.failures_for(user.name)
+    ):
+        return False
+    arns = [*user.attached_policy_arns, *(s.managed_policy_arn(snap.partition) for s in surfaces)]
+    if user.boundary_arn:
+        arns.append(user.boundary_arn)
+    for g in user.group_names:
+        group = snap.groups.get(g)
+        if group is not part.groups.get(g):
+            return False
+        if group is not None:
+            arns.extend(group.attached_policy_arns)
+    return all(snap.managed_policies.get(a) is part.managed_policies.get(a) for a in arns)
 
 
 def _evaluate(
@@ -524,17 +590,28 @@ def assess_account(
     at: datetime,
     surfaces: Sequence[Surface] = SURFACES,
     parsed: ManagedCache | None = None,
+    ahead: Sequence[Assessed] = (),
 ) -> list[Identity]:
     """Every identity the scan reports in one account, worst first.
 
-    ``parsed``: managed policies parsed already (see :func:`prime`).
+    ``parsed``: managed policies parsed already; ``ahead``: users assessed from
+    partial snapshots (see :func:`assess_ahead`), reused where nothing differs.
     """
     scps = scp_levels(snap)
     if parsed is None:
         parsed = {}
     managed_refs = _surface_policies(snap, surfaces, parsed)
+    early: dict[int, tuple[IamUser, list[Identity], AccountSnapshot]] = {}
+    for a in ahead:
+        if a.at == at and a.surfaces == tuple(surfaces) and a.catalog is catalog:
+            for key, (u, found) in a.by_user.items():
+                early[key] = (u, found, a.part)
     out: list[Identity] = []
     for user in snap.users:
+        hit = early.get(id(user))
+        if hit is not None and hit[0] is user and _same_inputs(hit[2], snap, user, surfaces):
+            out.extend(hit[1])
+            continue
         for surface in _surfaces_of(user, surfaces, snap):
             out.append(
                 _assess_one(
