@@ -17,9 +17,9 @@ from phantomkeys.cli.common import (
     UsageProblem,
     aws_options,
     default_format,
-    dumps_json,
     fail_on_option,
     info,
+    json_bytes,
     now_utc,
     output_option,
     parse_fail_on,
@@ -246,10 +246,11 @@ def scan(
     previous_new: set[str] | None = None
     if not no_history and not from_snapshot:
         previous_new = _record_history(document, history_path)
+    text: str | bytes
     if fmt == "table":
         text = render_table(document)
     elif fmt == "json":
-        text = dumps_json(document)
+        text = json_bytes(document)
     else:
         text = _render_other(document, fmt)
     write_output(text, output)
