@@ -2,8 +2,9 @@
 
 The number of AWS calls does not grow with the number of key holders:
 
-* ``GetAccountAuthorizationDetails`` — users, groups, customer policies, inline
-  policies, boundaries, tags (paged, up to 1,000 items a page);
+* ``GetAccountAuthorizationDetails`` — users (with inline policies, boundaries,
+  tags), and side by side groups and customer policies (paged, up to 1,000
+  items a page);
 * ``ListServiceSpecificCredentials(AllUsers=True)`` once per surface service
   (paged by hand: botocore has no paginator for it);
 * the IAM credential report — access keys with last use, console passwords, MFA;
@@ -11,9 +12,12 @@ The number of AWS calls does not grow with the number of key holders:
   the key holders use.
 
 Per-user calls happen only where an account-wide call is denied or unavailable
-(and then only for the users that need them), or for key holders with
-``fresh=True``. Every failure is recorded as a :class:`LookupFailure`; the
-affected fields stay ``None`` (unknown), never empty.
+(and then only for the users that need them; without authorization details,
+``ListEntitiesForPolicy`` finds who holds a surface's managed policy), or for
+key holders with ``fresh=True``. Users are built, and key holders' policies
+requested, page by page while later pages are still on their way. Every
+failure is recorded as a :class:`LookupFailure`; the affected fields stay
+``None`` (unknown), never empty.
 """
 
 from __future__ import annotations
