@@ -446,6 +446,7 @@ def _succeeded(f: Future[Any]) -> bool:
     return f.done() and not f.cancelled() and f.exception() is None
 
 
+@dataclass(eq=False)
 class _EarlyUsers:
     """Users built, and their policies requested, while later pages still arrive.
 
@@ -459,39 +460,26 @@ class _EarlyUsers:
     receives, as a partial snapshot, the key holders whose policies are all read.
     """
 
-    def __init__(
-        self,
-        *,
-        creds: Future[dict[str, list[ServiceCredential]] | None],
-        report: Future[tuple[dict[str, dict[str, str]], datetime] | None],
-        rest: Future[_Details | None],
-        reads: dict[str, Future[ManagedPolicy]],
-        request: Callable[[str], Future[ManagedPolicy]],
-        surfaces: Sequence[Surface],
-        prepare: Callable[[AccountSnapshot], None] | None,
-        now: datetime,
-        scps: tuple[ScpLevel, ...] | None,
-    ) -> None:
-        self.creds_future = creds
-        self.report = report
-        self.rest = rest
-        self.reads = reads
-        self.request = request
-        self.surfaces = surfaces
-        self.prepare = prepare
-        self.now = now
-        self.scps = scps
-        self.users: dict[str, IamUser] = {}
-        #: Users seen, with their policies if they are key holders; "settled" once
-        #: the API keys are known (a user may hold a key and nothing else).
-        self.seen: list[tuple[dict[str, Any], tuple[str, ...] | None]] = []
-        self.unsettled: list[dict[str, Any]] = []
-        self.waiting: list[tuple[IamUser, tuple[str, ...]]] = []
-        self.groups: dict[str, Group] | None = None
-        self.local: dict[str, ManagedPolicy] = {}
-        self.creds: dict[str, list[ServiceCredential]] | None = None
-        self.rows: dict[str, dict[str, str]] | None = None
-        self.off = False
+    creds_future: Future[dict[str, list[ServiceCredential]] | None]
+    report: Future[tuple[dict[str, dict[str, str]], datetime] | None]
+    rest: Future[_Details | None]
+    reads: dict[str, Future[ManagedPolicy]]
+    request: Callable[[str], Future[ManagedPolicy]]
+    surfaces: Sequence[Surface]
+    prepare: Callable[[AccountSnapshot], None] | None
+    now: datetime
+    scps: tuple[ScpLevel, ...] | None
+    users: dict[str, IamUser] = field(default_factory=dict)
+    #: Users seen, with their policies if they are key holders; "settled" once
+    #: the API keys are known (a user may hold a key and nothing else).
+    seen: list[tuple[dict[str, Any], tuple[str, ...] | None]] = field(default_factory=list)
+    unsettled: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[tuple[IamUser, tuple[str, ...]]] = field(default_factory=list)
+    groups: dict[str, Group] | None = None
+    local: dict[str, ManagedPolicy] = field(default_factory=dict)
+    creds: dict[str, list[ServiceCredential]] | None = None
+    rows: dict[str, dict[str, str]] | None = None
+    off: bool = False
 
     def add(self, raw_users: list[dict[str, Any]]) -> None:
         self.unsettled.extend(raw_users)
@@ -679,7 +667,7 @@ def collect_account(
                 return read
 
             early = _EarlyUsers(
-                creds=creds_future,
+                creds_future=creds_future,
                 report=report_future,
                 rest=rest_future,
                 reads=reads,
