@@ -519,10 +519,10 @@ class _EarlyUsers:
             # the caller's identity (which only fills in a missing ARN).
             user = _user(u, parts[1], parts[4], fields)
             self.users[name] = user
-            if arns is not None:
+            if arns is not None and self.prepare is not None:
                 self.waiting.append((user, arns))
         self.seen = []
-        if self.prepare is not None and self.waiting:
+        if self.waiting:
             self._prepare()
 
     def _policies_in(self) -> bool:
@@ -609,9 +609,9 @@ def collect_account(
     Organization scan shares one across its accounts). ``executor``: where the
     side-by-side reads run (an Organization scan shares one, so accounts do not
     start threads of their own); none of them waits for a queued one.
-    ``while_waiting`` runs once the account-wide requests are on their way
-    (after the short API-key listings): CPU work placed there fills the wait for
-    the long ones instead of delaying the requests. ``prepare`` is called, on the
+    ``while_waiting`` runs once the account-wide requests are on their way (at
+    the first answer): CPU work placed there fills the wait for the long ones
+    instead of delaying the requests. ``prepare`` is called, on the
     calling thread, with partial snapshots while the users' pages arrive: each
     holds key holders whose facts and policies are all read (see
     :class:`_EarlyUsers`), for work that can start before the last page.

@@ -84,7 +84,7 @@ def run_org_scan(
             TimeRemainingColumn,
         )
 
-        from phantomkeys.cli.common import _console
+        from phantomkeys.cli.common import stderr  # rich: only for a terminal
 
         progress: Any = Progress(
             TextColumn("[bold]accounts[/]"),
@@ -92,7 +92,7 @@ def run_org_scan(
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeRemainingColumn(),
-            console=_console(),
+            console=stderr,
             transient=False,
         )
         task = progress.add_task("scan", total=None, detail="")

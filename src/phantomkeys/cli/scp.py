@@ -25,7 +25,6 @@ from phantomkeys._meta import __version__, envelope
 from phantomkeys.cli.common import (
     ExitCode,
     UsageProblem,
-    _console,
     aws_options,
     default_format,
     dumps_json,
@@ -35,6 +34,7 @@ from phantomkeys.cli.common import (
     now_utc,
     output_option,
     parse_fail_on,
+    stderr,
     warn,
     write_output,
     write_private_file,
@@ -816,7 +816,7 @@ def deploy(
         info("nothing to do: every policy is up to date and attached")
         _finish(steps, fmt, output, dry_run=False, title="result")
         return
-    _console().print(_steps_table(steps, "plan"))
+    stderr.print(_steps_table(steps, "plan"))
     if needs_type and not enable_policy_type:
         raise UsageProblem(
             f"the SCP policy type is disabled on the root {state.root_id}",
@@ -975,7 +975,7 @@ def alerts_deploy(
         info("nothing to do: every rule, target and topic is in place")
         _finish(steps, fmt, output, dry_run=False, title="result")
         return
-    _console().print(_steps_table(steps, "plan"))
+    stderr.print(_steps_table(steps, "plan"))
     _confirm(steps, yes)
     with _aws_errors():
         result = apply_alerts_plan(ctx, steps)
