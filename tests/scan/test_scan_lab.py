@@ -149,6 +149,8 @@ def test_throttling_is_retried(phantomkeys_lab):
     [
         "iam:ListServiceSpecificCredentials=denied",
         "iam:GetCredentialReport=denied,iam:ListAccessKeys=denied",
+        # without authorization details, the policy holders cannot be found either
+        "iam:GetAccountAuthorizationDetails=denied,iam:ListEntitiesForPolicy=denied",
     ],
 )
 def test_failed_lookup_is_unknown_never_orphaned(phantomkeys_lab, fault):
