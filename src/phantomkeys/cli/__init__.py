@@ -91,7 +91,10 @@ def _module_exists(module: str) -> bool:
     ),
 )
 @click.version_option(__version__, prog_name="phantomkeys")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks and the AWS request log.")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors; no progress or notes.")
+@click.option("--no-color", is_flag=True, help="No colour on stderr or stdout (also NO_COLOR=1).")
+def cli(debug: bool, quiet: bool, no_color: bool) -> None:
     """phantomkeys: Bedrock and Claude Platform API keys and the phantom IAM users behind them.
 
     Decode a leaked key offline, find every key holder in an account or
@@ -99,6 +102,11 @@ def cli() -> None:
     backups, hunt CloudTrail for abuse, prevent it with SCPs, and find keys
     leaked in code.
     """
+    from phantomkeys.cli.common import GLOBALS
+
+    GLOBALS.debug = debug
+    GLOBALS.quiet = quiet
+    GLOBALS.no_color = no_color
 
 
 def main(argv: list[str] | None = None) -> Any:

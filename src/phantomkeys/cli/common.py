@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
@@ -63,6 +64,27 @@ class ExitCode(IntEnum):
     USAGE = 2
     INCOMPLETE = 3
     WRITE_FAILED = 4
+    INTERNAL = 70
+    INTERRUPTED = 130
+
+
+@dataclass(slots=True)
+class GlobalOptions:
+    """The global flags (``phantomkeys --debug -q --no-color COMMAND``), set once by the
+    root group before any command runs; every command and renderer reads them here."""
+
+    debug: bool = False
+    quiet: bool = False
+    no_color: bool = False
+
+
+#: The one instance (the CLI runs one command per process; tests reset it per run).
+GLOBALS = GlobalOptions()
+
+
+def color_disabled() -> bool:
+    """``--no-color`` or a non-empty ``NO_COLOR`` (https://no-color.org)."""
+    return GLOBALS.no_color or bool(os.environ.get("NO_COLOR"))
 
 
 class UsageProblem(click.ClickException):
