@@ -17,12 +17,12 @@ import pytest
 from moto import mock_aws
 from tests.report.conftest import load_fixture
 
-from phantomkeys.aws.lambda_handler import (
+from phantomkeys.report.schema import validate
+from phantomkeys.scheduled import (
     ConfigurationError,
     ScheduledScanConfig,
     run_scheduled_scan,
 )
-from phantomkeys.report.schema import validate
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy")
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "scheduled-scan.yaml"
@@ -102,7 +102,7 @@ def scans(*documents: dict[str, Any]) -> Any:
 
 
 def test_template_wires_the_function_schedule_role_and_environment(stack: Stack) -> None:
-    assert stack.handler == "phantomkeys.aws.lambda_handler.handler"
+    assert stack.handler == "phantomkeys.scheduled.handler"
     config = ScheduledScanConfig.from_env(stack.environment)
     assert config.bucket == stack.outputs["ReportBucketName"]
     assert config.topic_arn == stack.outputs["FindingsTopicArn"]

@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from phantomkeys.aws.lambda_handler import handler
 from phantomkeys.report.schema import validate
+from phantomkeys.scheduled import handler
 
 pytestmark = pytest.mark.lab
 

@@ -32,7 +32,7 @@ MODULE_POLICIES: dict[str, tuple[str, ...]] = {
     "org": ("org-scan.json",),
     "organizations_controls": ("prevention.json",),
     "securityhub": ("securityhub-import.json",),
-    "lambda_handler": (SCHEDULED,),
+    "delivery": (SCHEDULED,),
     "state": ("remediation.json",),  # revoke/cleanup/restore re-read state before acting
     "apply": ("remediation.json",),
     "trail": ("investigate.json",),  # timeline, hunt from S3
@@ -184,7 +184,7 @@ def test_the_inventory_finds_real_calls() -> None:
     found = {(c.module, c.action) for c in all_calls()}
     assert ("collect", "iam:ListServiceSpecificCredentials") in found
     assert ("securityhub", "securityhub:BatchImportFindings") in found
-    assert ("lambda_handler", "sns:Publish") in found
+    assert ("delivery", "sns:Publish") in found
 
 
 def test_every_aws_module_is_mapped_to_its_policies() -> None:

@@ -11,7 +11,8 @@ import pytest
 from moto import mock_aws
 from tests.report.conftest import load_fixture
 
-from phantomkeys.aws.securityhub import import_document, import_findings
+from phantomkeys.aws.securityhub import import_findings
+from phantomkeys.hub import import_document
 from phantomkeys.report.asff import to_asff
 
 

@@ -162,38 +162,7 @@ def import_findings(
     return ImportOutcome(imported, failed, batches, retries, tuple(failures))
 
 
-def import_document(
-    clients: Any, document: Mapping[str, Any], *, region: str | None = None
-) -> ImportOutcome:
-    """Render a report document as ASFF for the caller's account and import it.
-
-    The findings are filed under the importing account (see
-    :mod:`phantomkeys.report.asff` for why), in ``region`` or the context's region.
-    """
-    from phantomkeys.report.asff import account_of_arn, to_asff
-    from phantomkeys.report.document import findings as document_findings
-    from phantomkeys.report.redact import scrub
-
-    region = region or getattr(clients, "region", None) or getattr(clients, "region_name", None)
-    importer = account_of_arn(document.get("metadata", {}).get("caller_arn"))
-    if importer is None:
-        importer = _caller_account(clients)
-    asff = to_asff(scrub(document), region=region, importer_account_id=importer)
-    skipped = len(document_findings(document)) - len(asff)
-    outcome = import_findings(clients, asff, region=region)
-    if skipped:
-        outcome = ImportOutcome(
-            outcome.imported,
-            outcome.failed,
-            outcome.batches,
-            outcome.retries,
-            outcome.failures,
-            skipped,
-        )
-    return outcome
-
-
-def _caller_account(clients: Any) -> str | None:
+def caller_account(clients: Any) -> str | None:
     try:
         identity = clients.client("sts").get_caller_identity()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):

@@ -373,7 +373,7 @@ def _record_history(document: dict[str, Any], path: str | None) -> set[str] | No
 
 def _import_security_hub(document: dict[str, Any], profile: str | None, region: str | None) -> None:
     try:
-        from phantomkeys.aws.securityhub import import_document
+        from phantomkeys.hub import import_document
     except ImportError:
         raise UsageProblem("--security-hub is not available in this build") from None
     from phantomkeys.aws.session import AwsContext

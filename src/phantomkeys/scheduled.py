@@ -1,5 +1,9 @@
 """Scheduled scanning: the AWS Lambda entry point (``deploy/scheduled-scan.yaml``).
 
+Orchestration lives here, in the library; the S3 and SNS calls it makes are in
+:mod:`phantomkeys.aws.delivery` (docs/architecture.md: ``aws`` never imports the
+façade, reports or history).
+
 Every run (an EventBridge schedule, daily by default):
 
 1. scans the Organization (or the account) read-only with the phantomkeys
@@ -34,9 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import botocore.exceptions
-
-from phantomkeys.aws.session import error_code
+from phantomkeys.aws.delivery import publish_message, put_object, read_json_object
 
 ScanFunction = Callable[[Any, datetime, "ScheduledScanConfig"], Mapping[str, Any]]
 
@@ -152,17 +154,6 @@ class RunOutcome:
 # ------------------------------------------------------------------ the run
 
 
-def _read_previous(s3: Any, bucket: str, key: str) -> Mapping[str, Any] | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-            return None
-        raise
-    loaded = json.loads(body)
-    return loaded if isinstance(loaded, Mapping) else None
-
-
 def _run_prefix(config: ScheduledScanConfig, when: datetime) -> str:
     return f"{config.prefix}runs/{when:%Y/%m/%d}/{when:%Y%m%dT%H%M%SZ}/"
 
@@ -218,7 +209,7 @@ def run_scheduled_scan(
     document = scan(clients, now, config)
     s3 = clients.client("s3")
     latest_key = f"{config.prefix}latest.json"
-    previous = _read_previous(s3, config.bucket, latest_key)
+    previous = read_json_object(s3, config.bucket, latest_key)
 
     when = doc.reference_time(document) or now
     run_prefix = _run_prefix(config, when)
@@ -231,19 +222,21 @@ def run_scheduled_scan(
             errors.append(f"{fmt}: {exc}")
             continue
         key = f"{run_prefix}report.{EXTENSIONS.get(fmt, fmt)}"
-        s3.put_object(
-            Bucket=config.bucket,
-            Key=key,
-            Body=body.encode("utf-8"),
-            ContentType=_CONTENT_TYPES.get(fmt, "application/octet-stream"),
+        put_object(
+            s3,
+            config.bucket,
+            key,
+            body.encode("utf-8"),
+            _CONTENT_TYPES.get(fmt, "application/octet-stream"),
         )
         keys[fmt] = key
     # latest.json last: a run that died half-way leaves the previous baseline in place.
-    s3.put_object(
-        Bucket=config.bucket,
-        Key=latest_key,
-        Body=render(document, "json").encode("utf-8"),
-        ContentType=_CONTENT_TYPES["json"],
+    put_object(
+        s3,
+        config.bucket,
+        latest_key,
+        render(document, "json").encode("utf-8"),
+        _CONTENT_TYPES["json"],
     )
 
     changes = diff(previous or {"findings": []}, document)
@@ -255,20 +248,17 @@ def run_scheduled_scan(
         subject, message = _message(
             document, notify, len(changes.resolved), config, keys, incomplete
         )
-        response = clients.client("sns").publish(
-            TopicArn=config.topic_arn,
-            Subject=subject,
-            Message=message,
-            MessageAttributes={
-                "severity": {"DataType": "String", "StringValue": str(notify[0].get("severity"))},
-                "new_findings": {"DataType": "Number", "StringValue": str(len(notify))},
-            },
+        message_id = publish_message(
+            clients.client("sns"),
+            config.topic_arn,
+            subject,
+            message,
+            {"severity": str(notify[0].get("severity")), "new_findings": len(notify)},
         )
-        message_id = response.get("MessageId")
 
     hub: Mapping[str, Any] | None = None
     if config.security_hub:
-        from phantomkeys.aws.securityhub import import_document
+        from phantomkeys.hub import import_document
 
         hub = import_document(clients, document).to_dict()
     return RunOutcome(
@@ -322,7 +312,7 @@ def default_scan(ctx: Any, at: datetime, config: ScheduledScanConfig) -> Mapping
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """AWS Lambda entry point: ``phantomkeys.aws.lambda_handler.handler``."""
+    """AWS Lambda entry point: ``phantomkeys.scheduled.handler``."""
     from phantomkeys.aws.session import AwsContext
 
     config = ScheduledScanConfig.from_env(os.environ)
