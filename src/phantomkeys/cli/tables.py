@@ -1,0 +1,83 @@
+"""Result tables that fit the terminal: the columns that matter stay, the rest wait for ``--wide``.
+
+Each command lists its columns with a priority (0 is never dropped) and the width
+under which a column stops being readable. :func:`fit` keeps columns in priority
+order while their minimum widths fit the terminal and names the ones it left out,
+so the table says what ``--wide`` would add. Cells are text the command built
+with :func:`phantomkeys.report.safetext.markup` for anything from AWS, logs or
+files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``--wide``: as wide as the table needs (lines are never folded by the terminal width).
+WIDE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    #: 0: always shown; higher numbers are dropped first when the terminal is narrow.
+    priority: int
+    #: Below this many characters the column is not worth showing.
+    min_width: int
+    no_wrap: bool = False
+
+
+def fit(columns: Sequence[Column], width: int | None) -> tuple[list[Column], list[Column]]:
+    """The columns to show at ``width`` (table order kept) and the ones dropped.
+
+    ``None`` (``--wide``) keeps every column. The estimate counts rich's default
+    box: one rule per column plus one, and one space of padding each side.
+    """
+    if width is None:
+        return list(columns), []
+    kept: set[str] = set()
+    used = 1
+    for col in sorted(columns, key=lambda c: c.priority):
+        need = col.min_width + 3
+        if col.priority > 0 and used + need > width:
+            break
+        kept.add(col.name)
+        used += need
+    shown = [c for c in columns if c.name in kept]
+    return shown, [c for c in columns if c.name not in kept]
+
+
+def add_columns(table: Any, columns: Sequence[Column]) -> None:
+    for col in columns:
+        table.add_column(
+            col.name,
+            overflow="fold",
+            no_wrap=col.no_wrap,
+            min_width=min(col.min_width, 12) if not col.no_wrap else None,
+        )
+
+
+def row(cells: Mapping[str, str], columns: Sequence[Column]) -> list[str]:
+    return [cells.get(c.name, "") for c in columns]
+
+
+def hidden_note(dropped: Sequence[Column]) -> str | None:
+    """One dim line naming the columns left out, or ``None`` when every column is shown."""
+    if not dropped:
+        return None
+    names = ", ".join(c.name for c in dropped)
+    return f"[dim]not shown at this width: {names} (--wide shows every column)[/]"
+
+
+def wide_option() -> Callable[[F], F]:
+    return click.option(
+        "--wide",
+        is_flag=True,
+        help="Table format: keep every column, however wide the terminal "
+        "(by default low-value columns are left out to fit it).",
+    )
