@@ -58,15 +58,16 @@ def _replace(match: re.Match[str], keep: str) -> str:
     return _escape_char(ch)
 
 
-def visible(value: Any, *, keep_newlines: bool = False) -> str:
+def visible(value: Any, *, keep_newlines: bool = False, keep: str = "") -> str:
     """``value`` as text with every control, format and bidi character shown as an escape.
 
     ``keep_newlines`` keeps ``\\n`` (and only ``\\n``: a lone ``\\r`` still
-    becomes ``\\r``) for messages of several lines made by phantomkeys itself.
+    becomes ``\\r``) for messages of several lines made by phantomkeys itself;
+    ``keep`` names other characters to leave alone (CSV keeps tabs and ``\\r``).
     The result is printable text, so calling this again changes nothing.
     """
     text = value if isinstance(value, str) else ("" if value is None else str(value))
-    keep = "\n" if keep_newlines else ""
+    keep += "\n" if keep_newlines else ""
     if not _CANDIDATE.search(text):
         return text
     return _CANDIDATE.sub(lambda m: _replace(m, keep), text)
