@@ -97,9 +97,24 @@ def terminal_width(output: str | None, *, wide: bool = False, default: int = 160
     return default
 
 
+class _CurrentStderr:
+    """What ``from phantomkeys.cli.common import stderr`` gives: the stderr console of
+    the moment. A command module is imported before the root group has parsed
+    ``--no-color``, so a console bound at import time could be the wrong one."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_console(), name)
+
+    def __enter__(self) -> Console:
+        return _console().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        _console().__exit__(*exc)
+
+
 def __getattr__(name: str) -> Any:
     if name == "stderr":
-        return _console()
+        return _CurrentStderr()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -628,7 +628,9 @@ def least_privilege(
         case "cloudformation":
             text_out = lp.render_cloudformation(result, steps)
         case _:
-            text_out = _render_table(doc, metadata)
+            from phantomkeys.cli.common import terminal_color
+
+            text_out = _render_table(doc, metadata, color=terminal_color(output))
     write_output(text_out, output)
 
     for item in result.review:
@@ -678,16 +680,14 @@ def _rerun(
     return shlex.join(parts)
 
 
-def _render_table(doc: dict[str, Any], metadata: dict[str, Any]) -> str:
+def _render_table(doc: dict[str, Any], metadata: dict[str, Any], *, color: bool = False) -> str:
     import io
 
+    from phantomkeys.cli.common import make_console
+
     buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=max(100, Console().width),
-        highlight=False,
-        soft_wrap=True,
-        force_terminal=sys.stdout.isatty(),
+    console = make_console(
+        buffer, color=color, width=max(100, Console().width), soft_wrap=True
     )
     target = doc["target"]
     records = doc["records"]

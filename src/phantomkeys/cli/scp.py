@@ -196,7 +196,9 @@ def _catalog() -> CatalogAdapter:
 def _render(renderables: Sequence[Any], output: str | None) -> None:
     """Rich output: coloured on a terminal, plain text in files and pipes."""
     if output in (None, "-") and sys.stdout.isatty():
-        console = Console(highlight=False)
+        from phantomkeys.cli.common import make_console
+
+        console = make_console(color=None)
         for r in renderables:
             console.print(r)
         return
