@@ -307,7 +307,7 @@ def _s3_error() -> type[Exception]:
 
 _HUNT_COLUMNS = (
     Column("severity", 0, 8, no_wrap=True),
-    Column("rule", 0, 16),
+    Column("rule", 0, 24),
     Column("subject", 0, 14),
     Column("count", 1, 5, no_wrap=True),
     Column("last seen", 2, 20, no_wrap=True),

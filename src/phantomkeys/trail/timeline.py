@@ -379,7 +379,7 @@ def render_csv(document: Mapping[str, Any]) -> str:
 _TABLE_COLUMNS = (
     ("time", 0, 20, True),
     ("region", 5, 9, True),
-    ("event", 0, 20, False),
+    ("event", 0, 18, False),
     ("principal", 1, 14, False),
     ("source IP", 2, 15, False),
     ("user agent", 4, 16, False),
