@@ -156,7 +156,7 @@ def test_csv_cells_never_run_and_never_drive_a_terminal(outputs: dict[str, str],
     assert "\x1b" not in text and "\u202e" not in text and "\x9b" not in text
     cells = [c for row in csv.reader(io.StringIO(text)) for c in row]
     for cell in cells:
-        assert not cell.lstrip()[:1] in ("=", "+", "-", "@"), repr(cell)
+        assert cell.lstrip()[:1] not in ("=", "+", "-", "@"), repr(cell)
         assert cell[:1] not in ("\t", "\r"), repr(cell)
     assert any(c.startswith("' =cmd") for c in cells)
     assert any(c.startswith("'\u00a0 @SUM(3)") for c in cells)
