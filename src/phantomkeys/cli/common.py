@@ -82,21 +82,6 @@ def terminal_color(output: str | None) -> bool:
     return output in (None, "-") and sys.stdout.isatty() and not color_disabled()
 
 
-def terminal_width(output: str | None, *, wide: bool = False, default: int = 160) -> int | None:
-    """Width for a results table: the terminal's, unless ``--wide`` or not a terminal.
-
-    ``None`` means "as wide as the table needs" (``--wide``); ``default`` is used
-    for a file or a pipe, where no terminal limits the lines.
-    """
-    if wide:
-        return None
-    if output in (None, "-") and sys.stdout.isatty():
-        from rich.console import Console
-
-        return Console(file=sys.stdout).width  # honours COLUMNS, like rich does
-    return default
-
-
 class _CurrentStderr:
     """What ``from phantomkeys.cli.common import stderr`` gives: the stderr console of
     the moment. A command module is imported before the root group has parsed

@@ -24,11 +24,10 @@ from phantomkeys.cli.common import (
     output_option,
     parse_fail_on,
     terminal_color,
-    terminal_width,
     write_output,
     write_private_file,
 )
-from phantomkeys.cli.tables import Column, wide_option
+from phantomkeys.cli.tables import Column, layout, wide_option
 from phantomkeys.core.findings import Severity
 from phantomkeys.core.model import AccountSnapshot, OrgSnapshot, SnapshotError, load_snapshot
 from phantomkeys.report.safetext import markup as escape
@@ -254,9 +253,8 @@ def scan(
         previous_new = _record_history(document, history_path)
     text: str | bytes
     if fmt == "table":
-        text = render_table(
-            document, terminal_width(output, wide=wide), color=terminal_color(output)
-        )
+        width, fit_to = layout(output, wide=wide)
+        text = render_table(document, width, color=terminal_color(output), fit_width=fit_to)
     elif fmt == "json":
         text = json_bytes(document)
     else:
@@ -424,9 +422,14 @@ _SCAN_COLUMNS = (
 
 
 def render_table(
-    document: dict[str, Any], width: int | None = 160, *, color: bool = False
+    document: dict[str, Any],
+    width: int | None = 160,
+    *,
+    color: bool = False,
+    fit_width: bool = False,
 ) -> str:
-    """The key holders for a terminal; ``width=None`` (``--wide``) keeps every column."""
+    """The key holders for a terminal; ``width=None`` (``--wide``) is as wide as it
+    needs; ``fit_width`` leaves out low-value columns to fit ``width``."""
     from rich.table import Table
 
     from phantomkeys.cli.common import make_console
@@ -435,7 +438,8 @@ def render_table(
     buffer = io.StringIO()
     console = make_console(buffer, color=color, width=width or WIDE, soft_wrap=False)
     multi = len(document["accounts"]) > 1
-    columns, dropped = fit([c for c in _SCAN_COLUMNS if multi or c.name != "account"], width)
+    wanted = [c for c in _SCAN_COLUMNS if multi or c.name != "account"]
+    columns, dropped = fit(wanted, width if fit_width else None)
     table = Table(
         title="API-key holders", title_justify="left", header_style="bold", pad_edge=False
     )

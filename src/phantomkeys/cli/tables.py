@@ -32,6 +32,27 @@ class Column:
     no_wrap: bool = False
 
 
+def layout(
+    output: str | None, *, wide: bool = False, default: int = 160
+) -> tuple[int | None, bool]:
+    """``(width, fit)`` for a results table written to ``output``.
+
+    On a terminal: its width (rich reads ``COLUMNS`` and the tty), and ``fit`` so
+    low-value columns are left out to fit it. To a file or a pipe: ``default``
+    columns with every column kept (folded cells). ``--wide``: ``(None, False)``,
+    every column, as wide as the table needs.
+    """
+    import sys
+
+    if wide:
+        return None, False
+    if output in (None, "-") and sys.stdout.isatty():
+        from rich.console import Console
+
+        return Console(file=sys.stdout).width, True
+    return default, False
+
+
 def fit(columns: Sequence[Column], width: int | None) -> tuple[list[Column], list[Column]]:
     """The columns to show at ``width`` (table order kept) and the ones dropped.
 

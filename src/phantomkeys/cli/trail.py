@@ -27,11 +27,19 @@ from phantomkeys.cli.common import (
     parse_fail_on,
     parse_time,
     terminal_color,
-    terminal_width,
     warn,
     write_output,
 )
-from phantomkeys.cli.tables import WIDE, Column, add_columns, fit, hidden_note, row, wide_option
+from phantomkeys.cli.tables import (
+    WIDE,
+    Column,
+    add_columns,
+    fit,
+    hidden_note,
+    layout,
+    row,
+    wide_option,
+)
 from phantomkeys.core.findings import Finding, any_at_or_above
 from phantomkeys.report.safetext import markup as escape
 from phantomkeys.report.safetext import visible
@@ -272,11 +280,13 @@ def hunt(
     )
     fmt = (fmt or default_format()).lower()
     if fmt == "table":
+        width, fit_to = layout(output, wide=wide)
         text = render_hunt_table(
             document,
             result.findings,
             color=terminal_color(output),
-            width=terminal_width(output, wide=wide),
+            width=width,
+            fit_width=fit_to,
         )
     elif fmt == "json":
         text = dumps_json(document)
@@ -307,7 +317,7 @@ def _s3_error() -> type[Exception]:
 
 _HUNT_COLUMNS = (
     Column("severity", 0, 8, no_wrap=True),
-    Column("rule", 0, 24),
+    Column("rule", 0, 32, no_wrap=True),
     Column("subject", 0, 14),
     Column("count", 1, 5, no_wrap=True),
     Column("last seen", 2, 20, no_wrap=True),
@@ -324,14 +334,19 @@ def render_hunt_table(
     *,
     color: bool = False,
     width: int | None = 160,
+    fit_width: bool = False,
 ) -> str:
-    """The findings table; every value from the logs is shown as text, never obeyed."""
+    """The findings table; every value from the logs is shown as text, never obeyed.
+
+    ``width=None``: as wide as it needs; ``fit_width``: leave out low-value columns
+    to fit ``width`` (a terminal) rather than fold them all.
+    """
     buffer = StringIO()
     console = make_console(buffer, color=color, width=width or WIDE, soft_wrap=False)
     if not findings:
         console.print("No findings.")
         return buffer.getvalue()
-    columns, dropped = fit(_HUNT_COLUMNS, width)
+    columns, dropped = fit(_HUNT_COLUMNS, width if fit_width else None)
     table = Table(show_lines=False, header_style="bold")
     add_columns(table, columns)
     for f in findings:
@@ -640,9 +655,8 @@ def timeline(
     elif fmt == "csv":
         text = render_csv(document)
     else:
-        text = render_table(
-            document, color=terminal_color(output), width=terminal_width(output, wide=wide)
-        )
+        width, fit_to = layout(output, wide=wide)
+        text = render_table(document, color=terminal_color(output), width=width, fit_width=fit_to)
     write_output(text, output)
     for note in document["metadata"].get("notes", []):
         info(note)

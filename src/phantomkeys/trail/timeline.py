@@ -390,7 +390,11 @@ _TABLE_COLUMNS = (
 
 
 def render_table(
-    document: Mapping[str, Any], *, color: bool = False, width: int | None = 170
+    document: Mapping[str, Any],
+    *,
+    color: bool = False,
+    width: int | None = 170,
+    fit_width: bool = False,
 ) -> str:
     """The timeline for a terminal: every value from the logs shown as text, never obeyed."""
     from rich.table import Table
@@ -410,7 +414,7 @@ def render_table(
         f"{escape(str(meta['until']))}: "
         f"{meta['events']} events"
     )
-    columns, dropped = fit([Column(*c) for c in _TABLE_COLUMNS], width)
+    columns, dropped = fit([Column(*c) for c in _TABLE_COLUMNS], width if fit_width else None)
     table = Table(header_style="bold")
     add_columns(table, columns)
     for e in document.get("events", []):
