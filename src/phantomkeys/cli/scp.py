@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from phantomkeys._meta import __version__, envelope
@@ -76,6 +75,7 @@ from phantomkeys.core.controls.scp import (
 )
 from phantomkeys.core.controls.validate import CatalogAdapter, PolicyInput, validate_policies
 from phantomkeys.core.findings import Finding, Severity, any_at_or_above, sort_findings
+from phantomkeys.report.safetext import markup as escape
 from phantomkeys.surfaces import PARTITIONS, Surface, select_surfaces
 
 if TYPE_CHECKING:
