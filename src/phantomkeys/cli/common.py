@@ -59,7 +59,8 @@ def make_console(
 
     ``color=None`` lets rich decide from the stream (styles only on a terminal);
     ``True`` forces them (a table drawn into a buffer for a terminal), ``False``
-    never writes one. With colour disabled no escape code of any kind is written.
+    never writes one. With colour disabled no style code of any kind is written
+    (not even bold); a progress bar on a terminal still moves.
     """
     from rich.console import Console
 
@@ -67,7 +68,7 @@ def make_console(
         color = False
     options: dict[str, Any] = {"highlight": False, **kwargs}
     if color is False:
-        options.update(force_terminal=False, color_system=None, no_color=True)
+        options.update(color_system=None, no_color=True)
     elif color:
         options.update(force_terminal=True)
     if width is not None:
