@@ -509,7 +509,7 @@ def rules_test(
             f"{len(outcomes) - len(failed)}/{len(outcomes)} rules pass on {engine}; "
             f"{len(issues)} validator issues"
         )
-        text = "\n".join(lines)
+        text = visible("\n".join(lines), keep_newlines=True)  # names from custom packs
     write_output(text, output)
     if failed or issues:
         sys.exit(ExitCode.FINDINGS)
