@@ -412,10 +412,10 @@ def _exit(
 _SCAN_COLUMNS = (
     Column("account", 1, 12, no_wrap=True),
     Column("user", 0, 18),
-    Column("kind", 3, 9),
+    Column("kind", 4, 9),
     Column("status", 0, 8, no_wrap=True),
-    Column("API keys", 2, 16),
-    Column("way in", 4, 10),
+    Column("API keys", 3, 16),
+    Column("way in", 2, 10),
     Column("beyond the managed policy", 5, 12),
     Column("risk", 0, 8, no_wrap=True),
 )
@@ -430,20 +430,13 @@ def render_table(
 ) -> str:
     """The key holders for a terminal; ``width=None`` (``--wide``) is as wide as it
     needs; ``fit_width`` leaves out low-value columns to fit ``width``."""
-    from rich.table import Table
-
     from phantomkeys.cli.common import make_console
-    from phantomkeys.cli.tables import WIDE, add_columns, fit, hidden_note, row
+    from phantomkeys.cli.tables import WIDE, build_table
 
     buffer = io.StringIO()
     console = make_console(buffer, color=color, width=width or WIDE, soft_wrap=False)
     multi = len(document["accounts"]) > 1
-    wanted = [c for c in _SCAN_COLUMNS if multi or c.name != "account"]
-    columns, dropped = fit(wanted, width if fit_width else None)
-    table = Table(
-        title="API-key holders", title_justify="left", header_style="bold", pad_edge=False
-    )
-    add_columns(table, columns)
+    rows = []
     for acct in document["accounts"]:
         for ident in acct["identities"]:
             surface = "" if ident["surface"] == "bedrock" else " (claude)"
@@ -459,9 +452,18 @@ def render_table(
                 "risk": f"[{_SEV_STYLE[ident['risk']['severity']]}]"
                 f"{ident['risk']['severity']}[/]",
             }
-            table.add_row(*row(cells, columns))
+            rows.append(cells)
+    table, note = build_table(
+        [c for c in _SCAN_COLUMNS if multi or c.name != "account"],
+        rows,
+        width,
+        fit_width=fit_width,
+        title="API-key holders",
+        title_justify="left",
+        header_style="bold",
+        pad_edge=False,
+    )
     console.print(table)
-    note = hidden_note(dropped)
     if note:
         console.print(note)
     for acct in document["accounts"]:

@@ -73,18 +73,72 @@ def fit(columns: Sequence[Column], width: int | None) -> tuple[list[Column], lis
     return shown, [c for c in columns if c.name not in kept]
 
 
-def add_columns(table: Any, columns: Sequence[Column]) -> None:
-    for col in columns:
-        table.add_column(
-            col.name,
-            overflow="fold",
-            no_wrap=col.no_wrap,
-            min_width=min(col.min_width, 12) if not col.no_wrap else None,
-        )
+def build_table(
+    columns: Sequence[Column],
+    rows: Sequence[Mapping[str, str]],
+    width: int | None,
+    *,
+    fit_width: bool = False,
+    **table_options: Any,
+) -> tuple[Any, str | None]:
+    """A rich table of ``rows`` (cell markup by column name) and the note naming the
+    columns left out (``None`` when all are shown).
+
+    With ``fit_width``, columns are left out to fit ``width`` (:func:`fit`) and the
+    rest get widths that fit it: the least important columns give up their width
+    first, down to their minimum, before the ones that are always shown fold.
+    (rich alone shrinks the widest column first, whatever it holds.)
+    """
+    from rich.table import Table
+
+    target = width if fit_width else None
+    shown, dropped = fit(columns, target)
+    table = Table(**table_options)
+    for col in shown:
+        table.add_column(col.name, overflow="fold", no_wrap=col.no_wrap)
+    if target is not None:
+        edge = 0 if table_options.get("pad_edge", True) else 2
+        _assign_widths(table, shown, rows, target - (3 * len(shown) + 1 - edge))
+    for cells in rows:
+        table.add_row(*(cells.get(c.name, "") for c in shown))
+    return table, hidden_note(dropped)
 
 
-def row(cells: Mapping[str, str], columns: Sequence[Column]) -> list[str]:
-    return [cells.get(c.name, "") for c in columns]
+def _assign_widths(
+    table: Any, shown: Sequence[Column], rows: Sequence[Mapping[str, str]], available: int
+) -> None:
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    natural = []
+    for col in shown:
+        lines = [col.name] + [
+            line
+            for cells in rows
+            for line in Text.from_markup(cells.get(col.name, "")).plain.split("\n")
+        ]
+        natural.append(max(cell_len(line) for line in lines))
+    excess = sum(natural) - available
+    if excess <= 0:
+        return  # rich's own widths fit
+    widths = list(natural)
+    for i in sorted(range(len(shown)), key=lambda i: -shown[i].priority):
+        if excess <= 0:
+            break
+        if shown[i].no_wrap:
+            continue
+        cut = min(excess, widths[i] - min(shown[i].min_width, natural[i]))
+        widths[i] -= cut
+        excess -= cut
+    foldable = [i for i, col in enumerate(shown) if not col.no_wrap]
+    while excess > 0 and foldable:  # every column at its minimum: fold the widest
+        widest = max(foldable, key=lambda i: widths[i])
+        if widths[widest] <= 4:
+            break
+        widths[widest] -= 1
+        excess -= 1
+    for column, w in zip(table.columns, widths, strict=True):
+        column.width = w
 
 
 def hidden_note(dropped: Sequence[Column]) -> str | None:

@@ -30,16 +30,7 @@ from phantomkeys.cli.common import (
     warn,
     write_output,
 )
-from phantomkeys.cli.tables import (
-    WIDE,
-    Column,
-    add_columns,
-    fit,
-    hidden_note,
-    layout,
-    row,
-    wide_option,
-)
+from phantomkeys.cli.tables import WIDE, Column, build_table, layout, wide_option
 from phantomkeys.core.findings import Finding, any_at_or_above
 from phantomkeys.report.safetext import markup as escape
 from phantomkeys.report.safetext import visible
@@ -319,12 +310,12 @@ _HUNT_COLUMNS = (
     Column("severity", 0, 8, no_wrap=True),
     Column("rule", 0, 32, no_wrap=True),
     Column("subject", 0, 14),
-    Column("count", 1, 5, no_wrap=True),
-    Column("last seen", 2, 20, no_wrap=True),
     Column("account", 3, 12, no_wrap=True),
+    Column("count", 1, 5, no_wrap=True),
     Column("first seen", 4, 20, no_wrap=True),
-    Column("source IPs", 5, 15),
+    Column("last seen", 2, 20, no_wrap=True),
     Column("regions", 6, 9),
+    Column("source IPs", 5, 15),
 )
 
 
@@ -346,9 +337,7 @@ def render_hunt_table(
     if not findings:
         console.print("No findings.")
         return buffer.getvalue()
-    columns, dropped = fit(_HUNT_COLUMNS, width if fit_width else None)
-    table = Table(show_lines=False, header_style="bold")
-    add_columns(table, columns)
+    rows = []
     for f in findings:
         ev = f.evidence
         cells = {
@@ -362,9 +351,11 @@ def render_hunt_table(
             "regions": escape(", ".join(map(visible, ev.get("regions") or []))),
             "source IPs": escape(_short([visible(ip) for ip in ev.get("source_ips") or []])),
         }
-        table.add_row(*row(cells, columns))
+        rows.append(cells)
+    table, note = build_table(
+        _HUNT_COLUMNS, rows, width, fit_width=fit_width, show_lines=False, header_style="bold"
+    )
     console.print(table)
-    note = hidden_note(dropped)
     if note:
         console.print(note)
     return buffer.getvalue()

@@ -397,10 +397,8 @@ def render_table(
     fit_width: bool = False,
 ) -> str:
     """The timeline for a terminal: every value from the logs shown as text, never obeyed."""
-    from rich.table import Table
-
     from phantomkeys.cli.common import make_console
-    from phantomkeys.cli.tables import WIDE, Column, add_columns, fit, hidden_note, row
+    from phantomkeys.cli.tables import WIDE, Column, build_table
     from phantomkeys.report.safetext import markup as escape
 
     buffer = io.StringIO()
@@ -414,9 +412,7 @@ def render_table(
         f"{escape(str(meta['until']))}: "
         f"{meta['events']} events"
     )
-    columns, dropped = fit([Column(*c) for c in _TABLE_COLUMNS], width if fit_width else None)
-    table = Table(header_style="bold")
-    add_columns(table, columns)
+    rows = []
     for e in document.get("events", []):
         event = f"{(e.get('event_source') or '').split('.')[0]}:{e.get('event_name')}"
         if e.get("target_user") and e.get("target_user") != who:
@@ -432,9 +428,10 @@ def render_table(
             "model": escape(e.get("model") or ""),
             "error": escape(e.get("error_code") or ""),
         }
-        table.add_row(*row(cells, columns))
+        rows.append(cells)
+    columns = [Column(*c) for c in _TABLE_COLUMNS]
+    table, note = build_table(columns, rows, width, fit_width=fit_width, header_style="bold")
     console.print(table)
-    note = hidden_note(dropped)
     if note:
         console.print(note)
     return buffer.getvalue()
