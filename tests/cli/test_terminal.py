@@ -186,3 +186,38 @@ def test_scan_to_a_file_on_a_terminal_writes_no_colour(
     written = target.read_text()
     assert "API-key holders" in written and "BedrockAPIKey" in written
     assert "\x1b" not in written
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80, 100, 120, 160])
+def test_tables_fit_any_width_and_keep_names_whole(columns: int) -> None:
+    import io
+
+    from phantomkeys.cli.common import make_console
+    from phantomkeys.cli.tables import Column, build_table
+
+    cols = [
+        Column("user", 0, 18),
+        Column("status", 0, 8, no_wrap=True),
+        Column("detail", 1, 10),
+        Column("notes", 2, 12),
+        Column("more", 3, 16),
+    ]
+    rows = [
+        {
+            "user": f"BedrockAPIKey-{i:04d}",
+            "status": "orphaned",
+            "detail": "active 40d, until 2027-10-27 " * (i % 3),
+            "notes": "2 access keys, password, MFA",
+            "more": "x" * (10 * i),
+        }
+        for i in range(6)
+    ]
+    table, note = build_table(cols, rows, columns, fit_width=True, header_style="bold")
+    buffer = io.StringIO()
+    make_console(buffer, color=False, width=columns).print(table)
+    lines = buffer.getvalue().splitlines()
+    assert max(cell_len(line) for line in lines) <= columns
+    if columns >= 80:  # room for the user column: names are never folded
+        assert all(f"BedrockAPIKey-{i:04d}" in buffer.getvalue() for i in range(6))
+    shown = {c for c in ("detail", "notes", "more") if c in lines[1]}
+    assert (note is None) == (shown == {"detail", "notes", "more"})
