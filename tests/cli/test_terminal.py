@@ -221,3 +221,11 @@ def test_tables_fit_any_width_and_keep_names_whole(columns: int) -> None:
         assert all(f"BedrockAPIKey-{i:04d}" in buffer.getvalue() for i in range(6))
     shown = {c for c in ("detail", "notes", "more") if c in lines[1]}
     assert (note is None) == (shown == {"detail", "notes", "more"})
+
+
+def test_rules_list_fits_80_columns() -> None:
+    code, out = run_on_pty(["rules", "list"])
+    assert code == 0 and "api-key-created-without-expiry" in out  # rule names whole
+    assert_fits(out)
+    code, out = run_on_pty(["rules", "list", "--wide"], env={"NO_COLOR": "1"})
+    assert code == 0 and "ATT&CK" in out and "\x1b" not in out

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from phantomkeys.cli.common import (
     ExitCode,
@@ -374,11 +373,23 @@ def rules() -> None:
     """List, self-test and export the Sigma rule pack."""
 
 
+_RULES_COLUMNS = (
+    Column("rule", 0, 32, no_wrap=True),
+    Column("severity", 0, 8, no_wrap=True),
+    Column("kind", 2, 11, no_wrap=True),
+    Column("ATT&CK", 3, 12),
+    Column("title", 1, 20),
+)
+
+
 @rules.command("list")
 @format_option(["table", "json"])
 @output_option()
+@wide_option()
 @rules_option
-def rules_list(fmt: str | None, output: str | None, rules_paths: tuple[str, ...]) -> None:
+def rules_list(
+    fmt: str | None, output: str | None, wide: bool, rules_paths: tuple[str, ...]
+) -> None:
     """List the rules: name, severity, kind, ATT&CK techniques, title."""
     from phantomkeys._meta import envelope
 
@@ -396,20 +407,22 @@ def rules_list(fmt: str | None, output: str | None, rules_paths: tuple[str, ...]
         )
         return
     buffer = StringIO()
-    console = make_console(buffer, color=terminal_color(output), width=160)
-    table = Table(header_style="bold")
-    for col in ("rule", "severity", "kind", "ATT&CK", "title"):
-        table.add_column(col, overflow="fold")
-    for r in pack:
-        kind = "correlation" if r.correlation else ("detection" if r.emits else "base")
-        table.add_row(
-            escape(r.name),
-            f"[{_SEVERITY_STYLE[r.severity.value]}]{r.severity.value}[/]",
-            kind,
-            escape(", ".join(r.rule.attack)),
-            escape(r.title),
-        )
+    width, fit_to = layout(output, wide=wide)
+    console = make_console(buffer, color=terminal_color(output), width=width or WIDE)
+    rows = [
+        {
+            "rule": escape(r.name),
+            "severity": f"[{_SEVERITY_STYLE[r.severity.value]}]{r.severity.value}[/]",
+            "kind": "correlation" if r.correlation else ("detection" if r.emits else "base"),
+            "ATT&CK": escape(", ".join(r.rule.attack)),
+            "title": escape(r.title),
+        }
+        for r in pack
+    ]
+    table, note = build_table(_RULES_COLUMNS, rows, width, fit_width=fit_to, header_style="bold")
     console.print(table)
+    if note:
+        console.print(note)
     console.print(f"{len(pack)} rules ({len(pack.correlations)} correlations, sliding windows)")
     write_output(buffer.getvalue(), output)
 
