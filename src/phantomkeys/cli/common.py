@@ -35,27 +35,80 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 _stderr: Console | None = None
+_stderr_plain: bool | None = None
 
 
 def _console() -> Console:
-    global _stderr
-    if _stderr is None:
-        from rich.console import Console
-
-        _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+    global _stderr, _stderr_plain
+    plain = color_disabled()
+    if _stderr is None or _stderr_plain != plain:  # --no-color is parsed after first use
+        _stderr = make_console(color=None, stderr=True, soft_wrap=True)
+        _stderr_plain = plain
     return _stderr
+
+
+def make_console(
+    file: Any = None,
+    *,
+    color: bool | None = None,
+    width: int | None = None,
+    stderr: bool = False,
+    **kwargs: Any,
+) -> Console:
+    """The one way to make a rich console; every console honours ``--no-color``/``NO_COLOR``.
+
+    ``color=None`` lets rich decide from the stream (styles only on a terminal);
+    ``True`` forces them (a table drawn into a buffer for a terminal), ``False``
+    never writes one. With colour disabled no style code of any kind is written
+    (not even bold); a progress bar on a terminal still moves.
+    """
+    from rich.console import Console
+
+    if color_disabled():
+        color = False
+    options: dict[str, Any] = {"highlight": False, **kwargs}
+    if color is False:
+        options.update(color_system=None, no_color=True)
+    elif color:
+        options.update(force_terminal=True)
+    if width is not None:
+        options["width"] = width
+    if file is None and not stderr:
+        file = sys.stdout
+    return Console(file=file, stderr=stderr and file is None, **options)
+
+
+def terminal_color(output: str | None) -> bool:
+    """Colour for results: only to a terminal on stdout, never to a file or a pipe."""
+    return output in (None, "-") and sys.stdout.isatty() and not color_disabled()
+
+
+class _CurrentStderr:
+    """What ``from phantomkeys.cli.common import stderr`` gives: the stderr console of
+    the moment. A command module is imported before the root group has parsed
+    ``--no-color``, so a console bound at import time could be the wrong one."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_console(), name)
+
+    def __enter__(self) -> Console:
+        return _console().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        _console().__exit__(*exc)
 
 
 def __getattr__(name: str) -> Any:
     if name == "stderr":
-        return _console()
+        return _CurrentStderr()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+def _escape(text: str, *, keep_newlines: bool = True) -> str:
+    """Plain text for the stderr console: controls made visible, markup escaped."""
+    from phantomkeys.report.safetext import markup
 
-    return escape(text)
+    return markup(text, keep_newlines=keep_newlines)
 
 
 class ExitCode(IntEnum):
@@ -98,17 +151,23 @@ class UsageProblem(click.ClickException):
         self.hint = hint
 
     def show(self, file: Any = None) -> None:
-        _console().print("[bold red]error:[/] " + _escape(self.message))
+        # One line each, whatever a file name or a log field in them holds.
+        _console().print("[bold red]error:[/] " + _escape(self.message, keep_newlines=False))
         if self.hint:
-            _console().print(f"[dim]hint:[/] {self.hint}")
+            _console().print("[dim]hint:[/] " + _escape(self.hint, keep_newlines=False))
 
 
-def warn(message: str) -> None:
-    _console().print(f"[yellow]warning:[/] {message}", highlight=False)
+def warn(message: str, *, markup: bool = False) -> None:
+    """A warning on stderr. ``message`` is plain text: controls and markup are shown as
+    they are (see :mod:`phantomkeys.report.safetext`); ``markup=True`` only for
+    rich markup phantomkeys wrote itself, with any data in it already escaped."""
+    text = message if markup else _escape(message)
+    _console().print("[yellow]warning:[/] " + text, highlight=False)
 
 
-def info(message: str) -> None:
-    _console().print(message, highlight=False)
+def info(message: str, *, markup: bool = False) -> None:
+    """A line (or lines) of information on stderr; ``message`` as for :func:`warn`."""
+    _console().print(message if markup else _escape(message), highlight=False)
 
 
 def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:

@@ -163,23 +163,28 @@ def decode(
 
 
 def render_table(results: list[dict[str, Any]], stream: Any, *, reveal: bool) -> None:
-    console = Console(file=stream, width=max(100, Console().width), highlight=False, soft_wrap=True)
+    from phantomkeys.cli.common import make_console
+    from phantomkeys.report.safetext import markup as escape
+
+    console = make_console(stream, width=max(100, Console().width), soft_wrap=True)
     for r in results:
         table = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column(overflow="fold")
-        status = "[green]valid[/]" if r["valid"] else f"[red]invalid[/]: {r['error']}"
-        table.add_row("input", f"{r['input']}  {status}")
+        status = "[green]valid[/]" if r["valid"] else f"[red]invalid[/]: {escape(r['error'])}"
+        table.add_row("input", f"{escape(r['input'])}  {status}")
         for field in _TABLE_FIELDS:
             if field in r and r[field] is not None and field not in ("valid", "input", "error"):
                 value = r[field]
                 if field == "expired":
                     value = "[red]yes[/]" if value else "[green]no[/]"
                 elif field == "access_key_type":
-                    value = f"{value} ({_AKID_MEANING.get(value, '')})"
+                    value = escape(f"{value} ({_AKID_MEANING.get(value, '')})")
+                else:
+                    value = escape(value)
                 table.add_row(field, str(value))
         if reveal and "secret" in r:
-            table.add_row("secret", r["secret"])
+            table.add_row("secret", escape(r["secret"]))
         console.print(table)
         console.print()
 

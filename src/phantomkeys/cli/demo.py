@@ -359,12 +359,14 @@ def demo(out_dir: str, seed: int) -> None:
     require_lab()
     from phantomkeys.cli import COMMANDS, _module_exists
     from phantomkeys.lab import Lab, LabError
+    from phantomkeys.report.safetext import markup as safe
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     info(
         "[bold]phantomkeys demo[/] - an emulated AWS account, seeded with phantom users, "
-        "API keys and an attack in CloudTrail."
+        "API keys and an attack in CloudTrail.",
+        markup=True,
     )
     try:
         lab = Lab.start(scenario="demo", seed=seed)
@@ -390,12 +392,13 @@ def demo(out_dir: str, seed: int) -> None:
             )
             if command is None:
                 info(
-                    f"[dim]{label}: skipped (`phantomkeys {step.command}` is not available "
-                    "in this version)[/]"
+                    f"[dim]{safe(label)}: skipped (`phantomkeys {step.command}` is not "
+                    "available in this version)[/]",
+                    markup=True,
                 )
                 skipped += 1
                 continue
-            info(f"[bold cyan]{label}[/]\n  {step.explain}")
+            info(f"[bold cyan]{safe(label)}[/]\n  {safe(step.explain)}", markup=True)
             argv = [step.command] + ([step.subcommand] if step.subcommand else [])
             argv += step.args(ctx) + _format_args(command, step.formats)
             if _has_option(command, "--no-history"):
@@ -404,7 +407,10 @@ def demo(out_dir: str, seed: int) -> None:
             with lab_environment(lab.env):
                 run = run_cli_in_process(argv)
             if run.missing_module:
-                info(f"[dim]  skipped: this version lacks {run.missing_module}[/]\n")
+                info(
+                    f"[dim]  skipped: this version lacks {safe(run.missing_module)}[/]\n",
+                    markup=True,
+                )
                 skipped += 1
                 continue
             code, message = run.code, run.message
@@ -425,7 +431,7 @@ def demo(out_dir: str, seed: int) -> None:
                 failed.append(step.command)
                 warn(f"{step.command} exited {code}" + (f": {message}" if message else ""))
                 info("")
-    info(f"[bold]Done.[/] {ran} steps ran, {skipped} skipped; files in {out}/")
+    info(f"[bold]Done.[/] {ran} steps ran, {skipped} skipped; files in {safe(out)}/", markup=True)
     info("Next: run the same commands on your own account (read-only): phantomkeys scan")
     if failed:
         raise UsageProblem(f"demo steps failed: {', '.join(failed)}", code=ExitCode.INCOMPLETE)

@@ -22,6 +22,7 @@ from phantomkeys.cli.common import (
     write_output,
 )
 from phantomkeys.report.document import SEVERITIES
+from phantomkeys.report.safetext import markup as escape
 
 _SEV_STYLE = {
     "critical": "bold red",
@@ -48,8 +49,10 @@ def _store() -> Any:
 
 
 def _console(width: int = 120) -> tuple[Console, io.StringIO]:
+    from phantomkeys.cli.common import make_console
+
     buffer = io.StringIO()
-    return Console(file=buffer, width=width, highlight=False, force_terminal=False), buffer
+    return make_console(buffer, color=False, width=width), buffer
 
 
 @click.group("history")
@@ -120,9 +123,9 @@ def history_list(
     for s in scans:
         table.add_row(
             str(s.id),
-            s.scan_time or s.recorded_at,
-            s.command,
-            s.scope,
+            escape(s.scan_time or s.recorded_at),
+            escape(s.command),
+            escape(s.scope),
             str(s.finding_count),
             *(str(s.severity_counts.get(sev, 0)) for sev in SEVERITIES),
             str(s.summary.get("at-risk", "")),
@@ -217,13 +220,13 @@ def render_diff_table(result: Any) -> str:
     console, buffer = _console()
     counts = result.to_dict()["counts"]
     console.print(
-        f"[bold]{result.before_label} → {result.after_label}[/]: "
+        f"[bold]{escape(result.before_label)} → {escape(result.after_label)}[/]: "
         f"[red]{counts['new']} new[/], [green]{counts['resolved']} resolved[/], "
         f"{counts['changed']} changed, {counts['unverified']} unverified, "
         f"{counts['unchanged']} unchanged"
     )
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     sections: Sequence[tuple[str, Sequence[Mapping[str, Any]]]] = (
         ("new", result.new),
         ("resolved", result.resolved),
@@ -237,7 +240,12 @@ def render_diff_table(result: Any) -> str:
             table.add_column(col, overflow="fold")
         for f in items:
             sev, title, account, subject = _finding_line(f)
-            table.add_row(f"[{_SEV_STYLE.get(sev, '')}]{sev}[/]", title, account, subject)
+            table.add_row(
+                f"[{_SEV_STYLE.get(sev, '')}]{escape(sev)}[/]",
+                escape(title),
+                escape(account),
+                escape(subject),
+            )
         console.print(table)
     if result.changed:
         table = Table(title="changed", title_justify="left", header_style="bold")
@@ -248,7 +256,9 @@ def render_diff_table(result: Any) -> str:
                 f"{k}: {json.dumps(b, default=str)} → {json.dumps(a, default=str)}"
                 for k, (b, a) in c.fields.items()
             )
-            table.add_row(str(c.after.get("title")), str(c.after.get("subject")), what)
+            table.add_row(
+                escape(str(c.after.get("title"))), escape(str(c.after.get("subject"))), escape(what)
+            )
         console.print(table)
     return buffer.getvalue()
 

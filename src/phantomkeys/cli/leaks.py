@@ -20,6 +20,7 @@ from phantomkeys.cli.common import (
     output_option,
     parse_fail_on,
     parse_time,
+    terminal_color,
     warn,
     write_output,
     write_private_file,
@@ -36,6 +37,8 @@ from phantomkeys.leaks import (
     split_new,
 )
 from phantomkeys.leaks.model import Verification
+from phantomkeys.report.safetext import markup as escape
+from phantomkeys.report.safetext import visible
 
 # rich is imported where a table or a warning is printed: a JSON or SARIF run
 # that prints neither does not pay for it at start-up.
@@ -203,11 +206,11 @@ def leaks(
 
         text = render(document)
     else:
-        text = render_table(document, new)
+        text = render_table(document, new, color=terminal_color(output))
     write_output(text, output)
 
     for err in result.errors:
-        warn(f"{_escape(err.path)}: {_escape(err.error)}")
+        warn(f"{visible(err.path)}: {err.error}")
     if any_at_or_above(new, threshold):
         sys.exit(ExitCode.FINDINGS)
     if result.errors or failed_lookups:
@@ -247,7 +250,7 @@ def _verify(
         raise UsageProblem(str(exc)) from None
     report = verify_keys(ctx, [h.hit.key for h in hits], at=when)
     if report.error:
-        warn(f"--verify: {_escape(report.error)}; keys are reported as 'unknown'")
+        warn(f"--verify: {report.error}; keys are reported as 'unknown'")
     meta = report.to_dict(api_calls=ctx.counter.snapshot())
     return report.verifications, meta, report.failed_lookups
 
@@ -255,28 +258,19 @@ def _verify(
 # ------------------------------------------------------------------ table
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def render_table(document: dict[str, Any], findings: Sequence[Finding]) -> str:
+def render_table(
+    document: dict[str, Any], findings: Sequence[Finding], *, color: bool = False
+) -> str:
     from io import StringIO
 
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+
+    from phantomkeys.cli.common import make_console
 
     buffer = StringIO()
     width = max(120, Console().width) if sys.stdout.isatty() else 250
-    console = Console(
-        file=buffer,
-        width=width,
-        highlight=False,
-        soft_wrap=False,
-        force_terminal=sys.stdout.isatty(),
-    )
+    console = make_console(buffer, color=color, width=width, soft_wrap=False)
     meta = document["metadata"]
     if findings:
         table = Table(box=None, pad_edge=False, header_style="bold")
@@ -307,7 +301,9 @@ def render_table(document: dict[str, Any], findings: Sequence[Finding]) -> str:
             sev = f.severity.value
             table.add_row(
                 f"[{_SEVERITY_STYLE.get(sev, '')}]{sev}[/]",
-                escape(f"{ev.get('surface')} {ev.get('kind')}\n{ev.get('key_preview', '')}"),
+                escape(f"{ev.get('surface')} {ev.get('kind')}")
+                + "\n"
+                + escape(ev.get("key_preview", "")),
                 escape(f.account_id or "?"),
                 escape(f.subject),
                 escape(where),

@@ -1623,25 +1623,31 @@ def _incident_sections(doc: dict[str, Any]) -> list[tuple[str, list[str]]]:
 
 
 def render_incident_text(doc: dict[str, Any]) -> str:
+    from phantomkeys.report.safetext import visible
+
+    # Log fields and names reach a terminal: every control shown as an escape.
     lines = [
-        f"phantomkeys incident report — account {doc['metadata']['account_id']}, "
+        f"phantomkeys incident report — account {visible(doc['metadata']['account_id'])}, "
         f"{doc['metadata']['generated_at']}"
     ]
     for title, rows in _incident_sections(doc):
         lines.append("")
         lines.append(title)
-        lines += [f"  {r}" for r in rows]
+        lines += [f"  {visible(r)}" for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def render_incident_markdown(doc: dict[str, Any]) -> str:
+    from phantomkeys.report.markdown import code, esc
+
     lines = [
-        f"# Incident report — account {doc['metadata']['account_id']}",
+        f"# Incident report — account {esc(doc['metadata']['account_id'])}",
         "",
-        f"Generated {doc['metadata']['generated_at']} by phantomkeys {doc['tool']['version']}.",
+        f"Generated {esc(doc['metadata']['generated_at'])} by phantomkeys "
+        f"{esc(doc['tool']['version'])}.",
     ]
     for title, rows in _incident_sections(doc):
         lines += ["", f"## {title}", ""]
-        code = title == "Recommended"
-        lines += [f"- `{r}`" if code else "- " + r.replace("|", "\\|") for r in rows]
+        as_code = title == "Recommended"
+        lines += ["- " + (code(r) if as_code else esc(r)) for r in rows]
     return "\n".join(lines) + "\n"

@@ -628,7 +628,9 @@ def least_privilege(
         case "cloudformation":
             text_out = lp.render_cloudformation(result, steps)
         case _:
-            text_out = _render_table(doc, metadata)
+            from phantomkeys.cli.common import terminal_color
+
+            text_out = _render_table(doc, metadata, color=terminal_color(output))
     write_output(text_out, output)
 
     for item in result.review:
@@ -678,42 +680,41 @@ def _rerun(
     return shlex.join(parts)
 
 
-def _render_table(doc: dict[str, Any], metadata: dict[str, Any]) -> str:
+def _render_table(doc: dict[str, Any], metadata: dict[str, Any], *, color: bool = False) -> str:
     import io
 
+    from phantomkeys.cli.common import make_console
+    from phantomkeys.report.safetext import markup as escape
+    from phantomkeys.report.safetext import visible
+
     buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=max(100, Console().width),
-        highlight=False,
-        soft_wrap=True,
-        force_terminal=sys.stdout.isatty(),
-    )
+    console = make_console(buffer, color=color, width=max(100, Console().width), soft_wrap=True)
     target = doc["target"]
     records = doc["records"]
     console.print(
-        f"[bold]Least privilege for[/] {target['label']}  (account "
+        f"[bold]Least privilege for[/] {escape(target['label'])}  (account "
         f"{doc['account_id']}, {doc['window']['since']} to {doc['window']['until']})"
     )
     console.print(
         f"{records['used']} calls used, {records['denied']} refused by AWS, "
-        f"{records['unmapped']} unmapped; regions: {', '.join(doc['regions'])}"
+        f"{records['unmapped']} unmapped; regions: {escape(', '.join(doc['regions']))}"
     )
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
     for column in ("action", "calls", "regions", "resources", "source IPs"):
         table.add_column(column, overflow="fold")
     for a in doc["actions"]:
         table.add_row(
-            a["action"],
+            escape(a["action"]),
             str(a["calls"]),
-            ", ".join(a["regions"]),
-            "\n".join(a["resources"][:4]) + ("\n…" if len(a["resources"]) > 4 else ""),
+            escape(", ".join(a["regions"])),
+            "\n".join(map(escape, a["resources"][:4]))
+            + ("\n…" if len(a["resources"]) > 4 else ""),
             str(len(a["source_ips"])),
         )
     console.print(table)
     for r in doc["review"]:
         flag = " [dim](excluded)[/]" if r["excluded"] else ""
-        console.print(f"[yellow]review[/] {r['action']}{flag}: {r['reason']}")
+        console.print(f"[yellow]review[/] {escape(r['action'])}{flag}: {escape(r['reason'])}")
     checks = doc["checks"]
     status = "[green]passed[/]" if checks["passed"] else "[red]FAILED[/]"
     console.print(
@@ -739,7 +740,7 @@ def _render_table(doc: dict[str, Any], metadata: dict[str, Any]) -> str:
     for step in doc["commands"]:
         console.print(f"{step['step']}. {step['title']}")
         for command in step["commands"]:
-            console.print(f"     {command}", markup=False)
+            console.print(f"     {visible(command)}", markup=False)
     for note in doc["notes"]:
-        console.print(f"[dim]note:[/] {note}")
+        console.print(f"[dim]note:[/] {escape(note)}")
     return buffer.getvalue()

@@ -23,11 +23,14 @@ from phantomkeys.cli.common import (
     now_utc,
     output_option,
     parse_fail_on,
+    terminal_color,
     write_output,
     write_private_file,
 )
+from phantomkeys.cli.tables import Column, layout, wide_option
 from phantomkeys.core.findings import Severity
 from phantomkeys.core.model import AccountSnapshot, OrgSnapshot, SnapshotError, load_snapshot
+from phantomkeys.report.safetext import markup as escape
 from phantomkeys.surfaces import select_surfaces
 
 SCAN_FORMATS = ("table", "json", "csv", "sarif", "markdown", "html", "ocsf", "asff")
@@ -64,6 +67,7 @@ _SEV_STYLE = {
     help="Output format; default: table on a terminal, json when piped.",
 )
 @output_option()
+@wide_option()
 @click.option(
     "--save-snapshot",
     metavar="FILE",
@@ -139,6 +143,7 @@ def scan(
     surface: str,
     fmt: str | None,
     output: str | None,
+    wide: bool,
     save_snapshot: str | None,
     from_snapshot: str | None,
     fail_on: str | None,
@@ -248,7 +253,8 @@ def scan(
         previous_new = _record_history(document, history_path)
     text: str | bytes
     if fmt == "table":
-        text = render_table(document)
+        width, fit_to = layout(output, wide=wide)
+        text = render_table(document, width, color=terminal_color(output), fit_width=fit_to)
     elif fmt == "json":
         text = json_bytes(document)
     else:
@@ -403,51 +409,73 @@ def _exit(
 # ------------------------------------------------------------------ table
 
 
-def render_table(document: dict[str, Any], width: int | None = None) -> str:
-    from rich.console import Console
-    from rich.table import Table
+_SCAN_COLUMNS = (
+    Column("account", 1, 12, no_wrap=True),
+    Column("user", 0, 18),
+    Column("kind", 4, 9),
+    Column("status", 0, 8, no_wrap=True),
+    Column("API keys", 3, 16),
+    Column("way in", 2, 10),
+    Column("beyond the managed policy", 5, 12),
+    Column("risk", 0, 8, no_wrap=True),
+)
 
-    term = Console().width if sys.stdout.isatty() else 160
-    console = Console(
-        record=True, width=width or max(140, term), file=io.StringIO(), highlight=False
-    )
+
+def render_table(
+    document: dict[str, Any],
+    width: int | None = 160,
+    *,
+    color: bool = False,
+    fit_width: bool = False,
+) -> str:
+    """The key holders for a terminal; ``width=None`` (``--wide``) is as wide as it
+    needs; ``fit_width`` leaves out low-value columns to fit ``width``."""
+    from phantomkeys.cli.common import make_console
+    from phantomkeys.cli.tables import WIDE, build_table
+
+    buffer = io.StringIO()
+    console = make_console(buffer, color=color, width=width or WIDE, soft_wrap=False)
     multi = len(document["accounts"]) > 1
-    table = Table(
-        title="API-key holders", title_justify="left", header_style="bold", pad_edge=False
-    )
-    if multi:
-        table.add_column("account", no_wrap=True)
-    table.add_column("user", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("API keys", no_wrap=True)
-    table.add_column("way in")
-    table.add_column("beyond the managed policy", ratio=1)
-    table.add_column("risk", no_wrap=True)
+    rows = []
     for acct in document["accounts"]:
         for ident in acct["identities"]:
             surface = "" if ident["surface"] == "bedrock" else " (claude)"
-            row = [
-                ident["username"] + surface,
-                _KIND_SHORT.get(ident["kind"], ident["kind"]),
-                f"[{_STATUS_STYLE.get(ident['status'], '')}]{ident['status']}[/]",
-                _keys_cell(ident),
-                _way_in_cell(ident),
-                _caps_cell(ident),
-                f"[{_SEV_STYLE[ident['risk']['severity']]}]{ident['risk']['severity']}[/]",
-            ]
-            table.add_row(*([acct["account_id"]] if multi else []), *row)
+            cells = {
+                "account": escape(acct["account_id"]),
+                "user": escape(ident["username"]) + surface,
+                "kind": escape(_KIND_SHORT.get(ident["kind"], ident["kind"])),
+                "status": f"[{_STATUS_STYLE.get(ident['status'], '')}]"
+                f"{escape(ident['status'])}[/]",
+                "API keys": _keys_cell(ident),
+                "way in": _way_in_cell(ident),
+                "beyond the managed policy": _caps_cell(ident),
+                "risk": f"[{_SEV_STYLE[ident['risk']['severity']]}]"
+                f"{ident['risk']['severity']}[/]",
+            }
+            rows.append(cells)
+    table, note = build_table(
+        [c for c in _SCAN_COLUMNS if multi or c.name != "account"],
+        rows,
+        width,
+        fit_width=fit_width,
+        title="API-key holders",
+        title_justify="left",
+        header_style="bold",
+        pad_edge=False,
+    )
     console.print(table)
+    if note:
+        console.print(note)
     for acct in document["accounts"]:
         if acct["status"] not in ("ok", "skipped"):
             console.print(
-                f"[bold red]account {acct['account_id']}: {acct['status']}[/]"
-                f" — {acct.get('error') or ''}"
+                f"[bold red]account {escape(acct['account_id'])}: {escape(acct['status'])}[/]"
+                f" — {escape(acct.get('error') or '')}"
             )
         age = acct.get("credential_report_age_minutes")
         if age is not None and age > 60:
             console.print(
-                f"[dim]account {acct['account_id']}: credential report is {age} min "
+                f"[dim]account {escape(acct['account_id'])}: credential report is {age} min "
                 "old; --fresh confirms key holders' access keys and passwords.[/]"
             )
     s = document["summary"]
@@ -461,7 +489,7 @@ def render_table(document: dict[str, Any], width: int | None = None) -> str:
         + f"   ({calls} AWS calls)"
     )
     console.print(_next_steps(document))
-    return console.export_text(styles=sys.stdout.isatty())
+    return buffer.getvalue()
 
 
 _KIND_SHORT = {"suspected-phantom": "suspected"}
@@ -475,9 +503,9 @@ def _keys_cell(ident: dict[str, Any]) -> str:
         return "none"
     parts = []
     for c in creds:
-        exp = f"until {c['expires'][:10]}" if c["expires"] else "[red]never expires[/]"
+        exp = f"until {escape(c['expires'][:10])}" if c["expires"] else "[red]never expires[/]"
         age = f"{c['age_days']}d" if c["age_days"] is not None else "?d"
-        parts.append(f"{c['status'].lower()} {age}, {exp}")
+        parts.append(f"{escape(c['status'].lower())} {age}, {exp}")
     return "\n".join(parts)
 
 
@@ -516,7 +544,7 @@ def _caps_cell(ident: dict[str, Any]) -> str:
     if not extra:
         return "[dim]-[/]" if not ident.get("permissions_beyond_managed_policy") else "yes"
     extra.sort(key=lambda c: -Severity(c["severity"]).rank)
-    names = [c["id"] + ("*" if c.get("conditional") else "") for c in extra[:3]]
+    names = [escape(c["id"]) + ("*" if c.get("conditional") else "") for c in extra[:3]]
     more = len(extra) - len(names)
     return ", ".join(names) + (f" +{more}" if more > 0 else "")
 

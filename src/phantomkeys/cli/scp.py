@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from phantomkeys._meta import __version__, envelope
@@ -76,6 +75,7 @@ from phantomkeys.core.controls.scp import (
 )
 from phantomkeys.core.controls.validate import CatalogAdapter, PolicyInput, validate_policies
 from phantomkeys.core.findings import Finding, Severity, any_at_or_above, sort_findings
+from phantomkeys.report.safetext import markup as escape
 from phantomkeys.surfaces import PARTITIONS, Surface, select_surfaces
 
 if TYPE_CHECKING:
@@ -196,7 +196,9 @@ def _catalog() -> CatalogAdapter:
 def _render(renderables: Sequence[Any], output: str | None) -> None:
     """Rich output: coloured on a terminal, plain text in files and pipes."""
     if output in (None, "-") and sys.stdout.isatty():
-        console = Console(highlight=False)
+        from phantomkeys.cli.common import make_console
+
+        console = make_console(color=None)
         for r in renderables:
             console.print(r)
         return

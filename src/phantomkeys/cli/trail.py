@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from phantomkeys.cli.common import (
     ExitCode,
@@ -23,14 +20,19 @@ from phantomkeys.cli.common import (
     fail_on_option,
     format_option,
     info,
+    make_console,
     now_utc,
     output_option,
     parse_fail_on,
     parse_time,
+    terminal_color,
     warn,
     write_output,
 )
+from phantomkeys.cli.tables import WIDE, Column, build_table, layout, wide_option
 from phantomkeys.core.findings import Finding, any_at_or_above
+from phantomkeys.report.safetext import markup as escape
+from phantomkeys.report.safetext import visible
 
 _SEVERITY_STYLE = {
     "critical": "bold red",
@@ -113,6 +115,7 @@ rule_option = click.option(
 )
 @format_option(["table", "json", "csv", "sarif", "ocsf", "asff", "markdown", "html"])
 @output_option()
+@wide_option()
 @fail_on_option(default="high")
 @rules_option
 @rule_option
@@ -154,6 +157,7 @@ def hunt(
     engine: str,
     fmt: str | None,
     output: str | None,
+    wide: bool,
     fail_on: str | None,
     rules_paths: tuple[str, ...],
     only: tuple[str, ...],
@@ -266,7 +270,14 @@ def hunt(
     )
     fmt = (fmt or default_format()).lower()
     if fmt == "table":
-        text = render_hunt_table(document, result.findings)
+        width, fit_to = layout(output, wide=wide)
+        text = render_hunt_table(
+            document,
+            result.findings,
+            color=terminal_color(output),
+            width=width,
+            fit_width=fit_to,
+        )
     elif fmt == "json":
         text = dumps_json(document)
     else:
@@ -276,7 +287,7 @@ def hunt(
     write_output(text, output)
     meta = document["metadata"]
     for bad in meta["bad_files"]:
-        warn(f"{escape(bad['path'])}: {escape(bad['reason'])}")
+        warn(f"{visible(bad['path'])}: {bad['reason']}")
     info(
         f"{meta['files_read']} files, {meta['records_read']} records "
         f"({meta['records_in_window']} in the time window), {len(result.findings)} findings, "
@@ -294,45 +305,58 @@ def _s3_error() -> type[Exception]:
     return S3SourceError
 
 
-def render_hunt_table(document: dict[str, Any], findings: Sequence[Finding]) -> str:
+_HUNT_COLUMNS = (
+    Column("severity", 0, 8, no_wrap=True),
+    Column("rule", 0, 32, no_wrap=True),
+    Column("subject", 0, 14),
+    Column("account", 3, 12, no_wrap=True),
+    Column("count", 1, 5, no_wrap=True),
+    Column("first seen", 4, 20, no_wrap=True),
+    Column("last seen", 2, 20, no_wrap=True),
+    Column("regions", 6, 9),
+    Column("source IPs", 5, 15),
+)
+
+
+def render_hunt_table(
+    document: dict[str, Any],
+    findings: Sequence[Finding],
+    *,
+    color: bool = False,
+    width: int | None = 160,
+    fit_width: bool = False,
+) -> str:
+    """The findings table; every value from the logs is shown as text, never obeyed.
+
+    ``width=None``: as wide as it needs; ``fit_width``: leave out low-value columns
+    to fit ``width`` (a terminal) rather than fold them all.
+    """
     buffer = StringIO()
-    console = Console(
-        file=buffer, width=160, highlight=False, soft_wrap=False, force_terminal=sys.stdout.isatty()
-    )
+    console = make_console(buffer, color=color, width=width or WIDE, soft_wrap=False)
     if not findings:
         console.print("No findings.")
         return buffer.getvalue()
-    table = Table(show_lines=False, header_style="bold")
-    for col in (
-        "severity",
-        "rule",
-        "subject",
-        "account",
-        "count",
-        "first seen",
-        "last seen",
-        "regions",
-        "source IPs",
-    ):
-        table.add_column(
-            col,
-            overflow="fold",
-            no_wrap=col in ("severity", "rule", "account", "first seen", "last seen"),
-        )
+    rows = []
     for f in findings:
         ev = f.evidence
-        table.add_row(
-            f"[{_SEVERITY_STYLE[f.severity.value]}]{f.severity.value}[/]",
-            escape(f.rule_id),
-            escape(f.subject),
-            f.account_id or "",
-            str(ev.get("count", "")),
-            str(ev.get("first_seen") or ""),
-            str(ev.get("last_seen") or ""),
-            escape(", ".join(ev.get("regions") or [])),
-            escape(_short(ev.get("source_ips") or [])),
-        )
+        cells = {
+            "severity": f"[{_SEVERITY_STYLE[f.severity.value]}]{f.severity.value}[/]",
+            "rule": escape(f.rule_id),
+            "subject": escape(f.subject),
+            "account": escape(f.account_id or ""),
+            "count": escape(ev.get("count", "")),
+            "first seen": escape(ev.get("first_seen") or ""),
+            "last seen": escape(ev.get("last_seen") or ""),
+            "regions": escape(", ".join(map(visible, ev.get("regions") or []))),
+            "source IPs": escape(_short([visible(ip) for ip in ev.get("source_ips") or []])),
+        }
+        rows.append(cells)
+    table, note = build_table(
+        _HUNT_COLUMNS, rows, width, fit_width=fit_width, show_lines=False, header_style="bold"
+    )
     console.print(table)
+    if note:
+        console.print(note)
     return buffer.getvalue()
 
 
@@ -349,11 +373,23 @@ def rules() -> None:
     """List, self-test and export the Sigma rule pack."""
 
 
+_RULES_COLUMNS = (
+    Column("rule", 0, 32, no_wrap=True),
+    Column("severity", 0, 8, no_wrap=True),
+    Column("kind", 2, 11, no_wrap=True),
+    Column("ATT&CK", 3, 12),
+    Column("title", 1, 20),
+)
+
+
 @rules.command("list")
 @format_option(["table", "json"])
 @output_option()
+@wide_option()
 @rules_option
-def rules_list(fmt: str | None, output: str | None, rules_paths: tuple[str, ...]) -> None:
+def rules_list(
+    fmt: str | None, output: str | None, wide: bool, rules_paths: tuple[str, ...]
+) -> None:
     """List the rules: name, severity, kind, ATT&CK techniques, title."""
     from phantomkeys._meta import envelope
 
@@ -371,20 +407,22 @@ def rules_list(fmt: str | None, output: str | None, rules_paths: tuple[str, ...]
         )
         return
     buffer = StringIO()
-    console = Console(file=buffer, width=160, highlight=False, force_terminal=sys.stdout.isatty())
-    table = Table(header_style="bold")
-    for col in ("rule", "severity", "kind", "ATT&CK", "title"):
-        table.add_column(col, overflow="fold")
-    for r in pack:
-        kind = "correlation" if r.correlation else ("detection" if r.emits else "base")
-        table.add_row(
-            escape(r.name),
-            f"[{_SEVERITY_STYLE[r.severity.value]}]{r.severity.value}[/]",
-            kind,
-            ", ".join(r.rule.attack),
-            escape(r.title),
-        )
+    width, fit_to = layout(output, wide=wide)
+    console = make_console(buffer, color=terminal_color(output), width=width or WIDE)
+    rows = [
+        {
+            "rule": escape(r.name),
+            "severity": f"[{_SEVERITY_STYLE[r.severity.value]}]{r.severity.value}[/]",
+            "kind": "correlation" if r.correlation else ("detection" if r.emits else "base"),
+            "ATT&CK": escape(", ".join(r.rule.attack)),
+            "title": escape(r.title),
+        }
+        for r in pack
+    ]
+    table, note = build_table(_RULES_COLUMNS, rows, width, fit_width=fit_to, header_style="bold")
     console.print(table)
+    if note:
+        console.print(note)
     console.print(f"{len(pack)} rules ({len(pack.correlations)} correlations, sliding windows)")
     write_output(buffer.getvalue(), output)
 
@@ -475,7 +513,7 @@ def rules_test(
             f"{len(outcomes) - len(failed)}/{len(outcomes)} rules pass on {engine}; "
             f"{len(issues)} validator issues"
         )
-        text = "\n".join(lines)
+        text = visible("\n".join(lines), keep_newlines=True)  # names from custom packs
     write_output(text, output)
     if failed or issues:
         sys.exit(ExitCode.FINDINGS)
@@ -572,6 +610,7 @@ def rules_export(
 )
 @format_option(["table", "json", "csv"])
 @output_option()
+@wide_option()
 @click.option("--profile", metavar="NAME")
 @click.option("--region", metavar="REGION")
 def timeline(
@@ -581,6 +620,7 @@ def timeline(
     from_sources: tuple[str, ...],
     fmt: str | None,
     output: str | None,
+    wide: bool,
     profile: str | None,
     region: str | None,
 ) -> None:
@@ -619,11 +659,12 @@ def timeline(
     elif fmt == "csv":
         text = render_csv(document)
     else:
-        text = render_table(document, color=sys.stdout.isatty())
+        width, fit_to = layout(output, wide=wide)
+        text = render_table(document, color=terminal_color(output), width=width, fit_width=fit_to)
     write_output(text, output)
     for note in document["metadata"].get("notes", []):
         info(note)
     if failed:
         for err in document["metadata"].get("errors", []):
-            warn(escape(err))
+            warn(err)
         sys.exit(ExitCode.INCOMPLETE)

@@ -10,7 +10,13 @@ and scripts that read them by position keep working.
 Formula injection (CWE-1236): IAM user names may contain ``=``, ``+``, ``-``
 and ``@`` (``[\\w+=,.@-]``), and CloudTrail user agents or file paths are
 attacker-controlled, so any cell starting with ``= + - @``, a tab or a carriage
-return is prefixed with a single quote, as OWASP recommends.
+return is prefixed with a single quote, as OWASP recommends; so is a cell where
+whitespace comes before one of them (`` =cmd``: spreadsheets trim it and run the
+formula). Other control and bidi characters are shown as escapes (``\\x1b``,
+``\\u202e``; see :mod:`phantomkeys.report.safetext`), so a CSV shown on a terminal
+cannot drive it; tabs and line breaks inside a (quoted) cell stay as they are.
+This is the one CSV cell guard: every CSV phantomkeys writes goes through
+:func:`safe_cell`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from phantomkeys.report import document as doc
+from phantomkeys.report.safetext import visible
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -28,8 +35,11 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def safe_cell(value: Any) -> str | int | float:
     """One cell: numbers stay numbers; text that a spreadsheet would execute is defused."""
     if isinstance(value, bool) or value is None or not isinstance(value, (int, float)):
-        text = doc.text(value)
-        return "'" + text if text.startswith(_FORMULA_START) else text
+        raw = doc.text(value)
+        text = visible(raw, keep="\t\r\n")
+        if raw.startswith(_FORMULA_START) or raw.lstrip().startswith(_FORMULA_START):
+            return "'" + text
+        return text
     return value
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from phantomkeys.report import document as doc
+from phantomkeys.report.safetext import visible
 
 _SEVERITY_BADGE = {
     "critical": "🟥 critical",
@@ -29,7 +30,18 @@ _STATE_BADGE = {
     "not-enforceable": "➖ n/a (management)",
     "unknown": "❔ unknown",
 }
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+#: Characters with an inline meaning (links, images, emphasis, code, tables,
+#: strikethrough, escapes); a backslash makes them literal. ``<``, ``>`` and ``&``
+#: become entities instead, so no raw HTML or autolink can form.
+_MD_INLINE = re.compile(r"([\\`*_\[\]!|~])")
+_HTML_ENTITIES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+#: What starts a block when it opens a line: an ATX heading, a list item, a
+#: setext underline or thematic break (``*`` and ``_`` are escaped already).
+_LINE_START = re.compile(
+    r"^(\s*)(?:(#{1,6}|[+\-])(?=\s|$)|(\d{1,9})([.)])(?=\s|$)|([=\-])(?=[=\-\s]*$))"
+)
+#: CommonMark line endings (a lone ``\r`` too) and other vertical breaks.
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\v\f\u0085\u2028\u2029]")
 _MAX_FINDING_SECTIONS = 200
 #: Characters GitHub may still read as Markdown inside ``<summary>``.
 _SUMMARY_ENTITIES = str.maketrans(
@@ -37,18 +49,33 @@ _SUMMARY_ENTITIES = str.maketrans(
 )
 
 
+def _flat(value: Any) -> str:
+    """One line of plain text: line breaks (``\\r`` alone too) flattened to spaces,
+    controls and bidi characters shown as escapes (:mod:`phantomkeys.report.safetext`)."""
+    return visible(_LINE_BREAK.sub(" ", doc.text(value)))
+
+
 def esc(value: Any) -> str:
-    """Inline-safe text: Markdown and HTML metacharacters escaped, newlines flattened."""
-    text = doc.text(value).replace("\r", " ").replace("\n", " ")
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    # Entities, not backslashes, for HTML: GitHub renders them as the characters.
-    return text.replace("\\<", "&lt;").replace("\\>", "&gt;")
+    """Inline-safe text: Markdown punctuation escaped, HTML as entities, one line.
+
+    No link, image, emphasis, heading, autolink or raw HTML can come out of it.
+    """
+    text = _MD_INLINE.sub(r"\\\1", _flat(value))
+    text = _LINE_START.sub(_block_start, text)
+    return text.translate(_HTML_ENTITIES)
+
+
+def _block_start(m: re.Match[str]) -> str:
+    lead, marker, number, delimiter, rule = m.groups()
+    if number:
+        return f"{lead}{number}\\{delimiter}"
+    return f"{lead}\\{marker or rule}"
 
 
 def code(value: Any) -> str:
-    """Inline code that survives any backticks in the value."""
+    """Inline code that survives any backticks in the value (and stays on one line)."""
     # GFM splits table cells on "|" even inside code spans, unless it is escaped.
-    text = doc.text(value).replace("\n", " ").replace("|", "\\|")
+    text = _flat(value).replace("|", "\\|")
     if not text:
         return ""
     fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
@@ -218,9 +245,10 @@ def _findings_sections(document: Mapping[str, Any], command: str) -> list[str]:
 
 def _finding_details(f: Mapping[str, Any], rule: Mapping[str, Any]) -> list[str]:
     # Inside an HTML block Markdown escapes do not apply: escape as HTML instead.
+    # One line: a blank line would end the HTML block and let Markdown back in.
     summary = html.escape(
-        f"{_SEVERITY_BADGE.get(str(f.get('severity')), f.get('severity'))} "
-        f"{doc.text(f.get('title'))} — {doc.text(f.get('subject'))}"
+        f"{_SEVERITY_BADGE.get(str(f.get('severity')), _flat(f.get('severity')))} "
+        f"{_flat(f.get('title'))} — {_flat(f.get('subject'))}"
     ).translate(_SUMMARY_ENTITIES)
     lines = ["<details>", f"<summary>{summary}</summary>", ""]
     rationale = f.get("rationale") or rule.get("rationale")

@@ -376,47 +376,62 @@ def render_csv(document: Mapping[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def render_table(document: Mapping[str, Any], *, color: bool = False) -> str:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+_TABLE_COLUMNS = (
+    ("time", 0, 20, True),
+    ("region", 5, 9, True),
+    ("event", 0, 18, False),
+    ("principal", 1, 14, False),
+    ("source IP", 2, 15, False),
+    ("user agent", 4, 16, False),
+    ("bearer", 6, 6, True),
+    ("model", 7, 12, False),
+    ("error", 3, 10, False),
+)
+
+
+def render_table(
+    document: Mapping[str, Any],
+    *,
+    color: bool = False,
+    width: int | None = 170,
+    fit_width: bool = False,
+) -> str:
+    """The timeline for a terminal: every value from the logs shown as text, never obeyed."""
+    from phantomkeys.cli.common import make_console
+    from phantomkeys.cli.tables import WIDE, Column, build_table
+    from phantomkeys.report.safetext import markup as escape
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=170, highlight=False, force_terminal=color)
+    console = make_console(buffer, color=color, width=width or WIDE, soft_wrap=False)
     meta = document["metadata"]
     target = meta["target"]
     who = target.get("username") or target.get("access_key_id")
     console.print(
-        f"Timeline of {escape(str(who))} ({target['kind']}) from {meta['source']}, "
-        f"{meta['since']} to {meta['until']}: {meta['events']} events"
+        f"Timeline of {escape(str(who))} ({escape(str(target['kind']))}) from "
+        f"{escape(str(meta['source']))}, {escape(str(meta['since']))} to "
+        f"{escape(str(meta['until']))}: "
+        f"{meta['events']} events"
     )
-    table = Table(header_style="bold")
-    for col in (
-        "time",
-        "region",
-        "event",
-        "principal",
-        "source IP",
-        "user agent",
-        "bearer",
-        "model",
-        "error",
-    ):
-        table.add_column(col, overflow="fold", no_wrap=col in ("time", "region"))
+    rows = []
     for e in document.get("events", []):
         event = f"{(e.get('event_source') or '').split('.')[0]}:{e.get('event_name')}"
         if e.get("target_user") and e.get("target_user") != who:
             event += f" -> {e['target_user']}"
-        table.add_row(
-            str(e.get("time") or ""),
-            str(e.get("region") or ""),
-            escape(event),
-            escape(str(e.get("principal") or "")),
-            str(e.get("source_ip") or ""),
-            escape(str(e.get("user_agent") or "")[:40]),
-            "yes" if e.get("bearer_token") else "",
-            escape(str(e.get("model") or "")),
-            str(e.get("error_code") or ""),
-        )
+        cells = {
+            "time": escape(e.get("time") or ""),
+            "region": escape(e.get("region") or ""),
+            "event": escape(event),
+            "principal": escape(e.get("principal") or ""),
+            "source IP": escape(e.get("source_ip") or ""),
+            "user agent": escape(str(e.get("user_agent") or "")[:40]),
+            "bearer": "yes" if e.get("bearer_token") else "",
+            "model": escape(e.get("model") or ""),
+            "error": escape(e.get("error_code") or ""),
+        }
+        rows.append(cells)
+    columns = [Column(*c) for c in _TABLE_COLUMNS]
+    table, note = build_table(columns, rows, width, fit_width=fit_width, header_style="bold")
     console.print(table)
+    if note:
+        console.print(note)
     return buffer.getvalue()
