@@ -1365,7 +1365,10 @@ def restore(
         raise UsageProblem(
             f"cannot read {name} completely ({_incomplete(current)})", code=ExitCode.INCOMPLETE
         )
-    plan = _plan_or_refuse(lambda: build_restore_plan(backup, current, at=now))
+    try:
+        plan = build_restore_plan(backup, current, at=now)
+    except PlanError as exc:  # a safety check: the backup does not fit what is there now
+        raise UsageProblem(f"refusing to restore: {exc}", code=ExitCode.WRITE_FAILED) from None
     if backup.operation is Operation.CLEANUP and plan.empty and not plan.not_restorable:
         session.say(f"{name} is already as it was before the cleanup")
 

@@ -1450,6 +1450,12 @@ def rederive_run(backup: Backup) -> Plan:
         raise PlanError(f"its plan is for a {plan.subject_type}, its saved state is not")
     if not state.exists:
         raise PlanError(f"its saved state says {state.name} did not exist: nothing was changed")
+    kind = "role" if isinstance(state, RoleState) else "user"
+    if state.arn and not (
+        state.arn.startswith(f"arn:{state.partition}:iam::{state.account_id}:{kind}/")
+        and state.arn.endswith(f"/{state.name}")
+    ):
+        raise PlanError(f"its saved state names {state.name}, but its ARN is {state.arn[:120]}")
     at = plan.built_at
     if plan.operation is Operation.CLEANUP:
         if not isinstance(state, UserState):
@@ -1549,12 +1555,23 @@ def build_restore_plan(backup: Backup, current: State, *, at: datetime) -> Plan:
         raise PlanError("backup holds no user state")
     if current.name != s0.name or current.account_id != s0.account_id:
         raise PlanError("backup is for another user or account")
+    deleted_user = any(s.action == "iam:DeleteUser" for s in ran)
+    if (
+        not deleted_user
+        and current.exists
+        and s0.user_id
+        and current.user_id
+        and current.user_id != s0.user_id
+    ):
+        raise PlanError(
+            f"{current.name} is not the user this backup was taken from (unique id "
+            f"{s0.user_id}, now {current.user_id})"
+        )
     facts = user_facts(current)
     name = s0.name
     u = {"UserName": name}
     steps: dict[str, Step] = {}
     lost: list[str] = []
-    deleted_user = any(s.action == "iam:DeleteUser" for s in ran)
 
     def add(step: Step) -> None:
         steps.setdefault(step.id, step)
@@ -1791,6 +1808,11 @@ def _restore_role(
     """Remove the session-deny statements the run added; keep anything added since."""
     if current.name != r0.name or current.account_id != r0.account_id:
         raise PlanError("backup is for another role or account")
+    if current.exists and r0.role_id and current.role_id and current.role_id != r0.role_id:
+        raise PlanError(
+            f"{current.name} is not the role this backup was taken from (unique id "
+            f"{r0.role_id}, now {current.role_id})"
+        )
     before_sids = {str(s.get("Sid")) for s in _statements(r0.session_policy)}
     added: set[str] = set()
     for step in ran:
