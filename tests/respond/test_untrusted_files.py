@@ -179,12 +179,14 @@ def test_planted_steps_labelled_detach_never_attach_admin(
             "iam:AttachUserPolicy",
             {**u, "PolicyArn": ADMIN},
             f"detach policy {ADMIN}",
+            removes=(f"attached:{BEDROCK_POLICY}",),  # looks not done yet
         ),
         Step(
             "detach-policy:inline",
             "iam:PutUserPolicy",
             {**u, "PolicyName": "ops", "PolicyDocument": STAR},
             "detach policy ops",
+            removes=(f"attached:{BEDROCK_POLICY}",),
         ),
     )
     plant(backups, _interrupted_backup("BedrockAPIKey-0dfl", evil), signed=signed)
@@ -195,6 +197,7 @@ def test_planted_steps_labelled_detach_never_attach_admin(
             "iam:AttachUserPolicy",
             {"UserName": "BedrockAPIKey-vict", "PolicyArn": ADMIN},
             f"detach policy {ADMIN}",
+            removes=(f"attached:{BEDROCK_POLICY}",),
         ),
     )
     plant(backups, _interrupted_backup("BedrockAPIKey-vict", victim), signed=signed)
