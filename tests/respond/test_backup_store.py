@@ -13,7 +13,6 @@ from tests.respond.fixtures import ACCOUNT, NOW, phantom
 from phantomkeys.aws.apply import (
     ApplyError,
     BackupStore,
-    Journal,
     load_backup,
     validate_plan,
 )

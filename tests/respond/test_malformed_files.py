@@ -143,7 +143,7 @@ def test_verified_run_is_pending(tmp_path: Path):
 
 
 def test_forged_journal_line_is_never_resumed(tmp_path: Path):
-    store, backup, path = _store_with_run(tmp_path)
+    store, _backup, path = _store_with_run(tmp_path)
     with journal_path_for(path).open("a") as fh:
         fh.write(json.dumps({"step": "delete-user", "outcome": "applied"}) + "\n")
     assert store.pending(operation="cleanup", account_id=ACCOUNT) == []
@@ -151,7 +151,7 @@ def test_forged_journal_line_is_never_resumed(tmp_path: Path):
 
 
 def test_journal_line_from_another_run_does_not_verify(tmp_path: Path):
-    store, backup, path = _store_with_run(tmp_path)
+    store, _backup, path = _store_with_run(tmp_path)
     other = store.journal(type("F", (), {"journal": tmp_path / "x.jsonl"})(), "c" * 32)
     other.append(step="delete-user", outcome="applied")
     line = (tmp_path / "x.jsonl").read_text()
@@ -161,7 +161,7 @@ def test_journal_line_from_another_run_does_not_verify(tmp_path: Path):
 
 
 def test_edited_backup_is_never_resumed(tmp_path: Path):
-    store, backup, path = _store_with_run(tmp_path)
+    store, _backup, path = _store_with_run(tmp_path)
     doc = json.loads(path.read_text())
     doc["plan"]["intent"]["allow_live"] = False
     path.write_text(json.dumps(doc))
@@ -171,7 +171,7 @@ def test_edited_backup_is_never_resumed(tmp_path: Path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
 def test_backup_of_another_owner_is_never_resumed(tmp_path: Path):
-    store, backup, path = _store_with_run(tmp_path)
+    store, _backup, path = _store_with_run(tmp_path)
     os.chown(path, 12345, 12345)
     assert store.pending(operation="cleanup", account_id=ACCOUNT) == []
     assert "owned by uid 12345" in store.rejected[path]

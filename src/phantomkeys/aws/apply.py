@@ -532,7 +532,8 @@ def backup_from_document(path: Path, data: Any) -> Backup:
     except KeyError as exc:
         raise InvalidFile(path, "phantomkeys backup", f"missing field {exc}") from None
     except (TypeError, ValueError, AttributeError) as exc:
-        raise InvalidFile(path, "phantomkeys backup", f"a field has the wrong type ({exc})") from None
+        reason = f"a field has the wrong type ({exc})"
+        raise InvalidFile(path, "phantomkeys backup", reason) from None
 
 
 def _looks_like_journal(path: Path, text: str) -> bool:

@@ -1450,9 +1450,9 @@ def rederive_run(backup: Backup) -> Plan:
         raise PlanError(f"its plan is for a {plan.subject_type}, its saved state is not")
     if not state.exists:
         raise PlanError(f"its saved state says {state.name} did not exist: nothing was changed")
-    kind = "role" if isinstance(state, RoleState) else "user"
+    principal = "role" if isinstance(state, RoleState) else "user"
     if state.arn and not (
-        state.arn.startswith(f"arn:{state.partition}:iam::{state.account_id}:{kind}/")
+        state.arn.startswith(f"arn:{state.partition}:iam::{state.account_id}:{principal}/")
         and state.arn.endswith(f"/{state.name}")
     ):
         raise PlanError(f"its saved state names {state.name}, but its ARN is {state.arn[:120]}")

@@ -355,7 +355,9 @@ def load_document(path: str | os.PathLike[str] | None, scan_id: int) -> dict[str
             f"({type(exc).__name__})"
         ) from None
     if not isinstance(loaded, dict):
-        raise HistoryError(f"scan #{scan_id} is not a valid history row: its document is not an object")
+        raise HistoryError(
+            f"scan #{scan_id} is not a valid history row: its document is not an object"
+        )
     return loaded
 
 
