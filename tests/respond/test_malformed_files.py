@@ -195,3 +195,19 @@ def test_a_backup_subject_never_reaches_a_file_path(tmp_path: Path):
         store.create(evil)
     assert not (tmp_path / "escape").exists()
     assert not list(tmp_path.rglob("*escape*"))
+
+
+def test_integrity_key_is_private_and_refused_when_not(private_state_dir: Path):
+    import stat
+
+    from phantomkeys.aws.apply import ApplyError, IntegrityKey
+
+    key = IntegrityKey.load()
+    path = private_state_dir / "integrity.key"
+    assert key.path == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(private_state_dir.stat().st_mode) == 0o700
+    assert IntegrityKey.load().tag("x", "y") == key.tag("x", "y")  # the same key again
+    os.chmod(path, 0o644)
+    with pytest.raises(ApplyError, match="integrity key .* cannot be trusted"):
+        IntegrityKey.load()

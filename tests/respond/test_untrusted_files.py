@@ -470,3 +470,31 @@ def test_revoking_a_key_signed_by_the_callers_own_credentials_warns(
     )
     plain = run(["revoke", "-", "--dry-run", "--backup-dir", str(backups)], cli_env, stdin=token2)
     assert "denies this very session" not in plain.output
+
+
+def test_resumed_run_of_a_live_user_needs_user_and_force_again(
+    iam: Any, lab: Lab, cli_env: dict[str, str], backups: Path
+):
+    """Even a tagged interrupted run of ``--user X --force`` resumes only with both again."""
+    seed_active(iam, "BedrockAPIKey-55zi")
+    plant(backups, _interrupted_backup("BedrockAPIKey-55zi"), signed=True)
+    lab.reset_stats()
+    plain = run(["cleanup", "--yes", "--backup-dir", str(backups)], cli_env)
+    assert plain.exit_code == 0, plain.output
+    named = run(
+        ["cleanup", "--yes", "--user", "BedrockAPIKey-55zi", "--backup-dir", str(backups)],
+        cli_env,
+    )
+    assert named.exit_code == 2, named.output
+    assert "--force" in named.stdout
+    assert write_calls(lab.stats()) == {}
+    assert user_exists(iam, "BedrockAPIKey-55zi")
+    forced = run(
+        ["cleanup", "--yes", "--user", "BedrockAPIKey-55zi", "--force"]
+        + ["--backup-dir", str(backups)],
+        cli_env,
+    )
+    assert forced.exit_code == 0, forced.output
+    assert "resuming interrupted run" in forced.stdout
+    assert not user_exists(iam, "BedrockAPIKey-55zi")
+    assert len(list(backups.rglob("*.json"))) == 1  # the interrupted run's backup, reused
