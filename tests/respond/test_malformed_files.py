@@ -209,5 +209,5 @@ def test_integrity_key_is_private_and_refused_when_not(private_state_dir: Path):
     assert stat.S_IMODE(private_state_dir.stat().st_mode) == 0o700
     assert IntegrityKey.load().tag("x", "y") == key.tag("x", "y")  # the same key again
     os.chmod(path, 0o644)
-    with pytest.raises(ApplyError, match="integrity key .* cannot be trusted"):
+    with pytest.raises(ApplyError, match=r"integrity key .* cannot be trusted"):
         IntegrityKey.load()

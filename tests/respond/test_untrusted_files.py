@@ -490,8 +490,15 @@ def test_resumed_run_of_a_live_user_needs_user_and_force_again(
     assert write_calls(lab.stats()) == {}
     assert user_exists(iam, "BedrockAPIKey-55zi")
     forced = run(
-        ["cleanup", "--yes", "--user", "BedrockAPIKey-55zi", "--force"]
-        + ["--backup-dir", str(backups)],
+        [
+            "cleanup",
+            "--yes",
+            "--user",
+            "BedrockAPIKey-55zi",
+            "--force",
+            "--backup-dir",
+            str(backups),
+        ],
         cli_env,
     )
     assert forced.exit_code == 0, forced.output
