@@ -211,3 +211,10 @@ def test_integrity_key_is_private_and_refused_when_not(private_state_dir: Path):
     os.chmod(path, 0o644)
     with pytest.raises(ApplyError, match=r"integrity key .* cannot be trusted"):
         IntegrityKey.load()
+
+
+def test_binary_journal_is_rejected_not_a_crash(tmp_path: Path):
+    store, _backup, path = _store_with_run(tmp_path)
+    journal_path_for(path).write_bytes(b"\xff\xfe\x00garbage\n")
+    assert store.pending(operation="cleanup", account_id=ACCOUNT) == []
+    assert "is not a valid phantomkeys journal: not UTF-8 text" in store.rejected[path]

@@ -253,6 +253,11 @@ def test_backups_default_to_the_state_directory_and_the_path_is_printed(
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE(private_state_dir.stat().st_mode) == 0o700
     assert json.loads(backup.read_text())["integrity"]["algorithm"] == "HMAC-SHA256"
+    (work / "phantomkeys-backups").mkdir()  # the old default folder is never read
+    old = run(["cleanup", "--dry-run"], cli_env)
+    assert "./phantomkeys-backups (the old default folder) is no longer read" in " ".join(
+        old.stderr.split()
+    )
 
 
 # ------------------------------------------------------------ restore

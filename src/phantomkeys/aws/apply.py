@@ -379,6 +379,11 @@ class Journal:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
+        except UnicodeDecodeError:
+            raise InvalidFile(self.path, "phantomkeys journal", "not UTF-8 text") from None
+        except OSError as exc:
+            reason = f"it cannot be read ({exc.strerror})"
+            raise InvalidFile(self.path, "phantomkeys journal", reason) from None
         out = []
         for line in text.splitlines():
             try:

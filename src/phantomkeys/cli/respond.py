@@ -61,6 +61,8 @@ from phantomkeys.core.plans import (
 from phantomkeys.surfaces import SURFACES
 
 _IAM_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+#: Where backups went before they moved to the state directory (never read any more).
+OLD_BACKUP_DIR = "phantomkeys-backups"
 _ALL_KEY_PREFIXES = tuple(
     p for s in SURFACES for p in (s.long_term_key_prefix, s.short_term_key_prefix)
 )
@@ -477,6 +479,12 @@ def backup_store(backup_dir: str | None) -> Any:
 
     root = Path(backup_dir) if backup_dir else default_backup_dir()
     info(f"backups and journals: {root}")
+    if backup_dir is None and Path(OLD_BACKUP_DIR).is_dir():
+        warn(
+            f"./{OLD_BACKUP_DIR} (the old default folder) is no longer read: its runs are "
+            "not resumed from there; restore from it with --allow-unverified if you need "
+            "to, and keep it out of version control"
+        )
     return BackupStore(root)
 
 
