@@ -13,7 +13,6 @@ from tests.respond.fixtures import ACCOUNT, NOW, phantom
 from phantomkeys.aws.apply import (
     ApplyError,
     BackupStore,
-    Journal,
     load_backup,
     validate_plan,
 )
@@ -81,7 +80,7 @@ def test_pending_runs_until_finished_cleanly(tmp_path: Path):
     store = BackupStore(tmp_path)
     b = _backup()
     files = store.create(b)
-    journal = Journal(files.journal)
+    journal = store.journal(files, b.run_id)
     journal.append(event="started")
     journal.append(step="delete-login-profile", event="start")
     with files.journal.open("a") as fh:
@@ -109,7 +108,7 @@ def test_load_backup_errors_are_one_line(tmp_path: Path):
         load_backup(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "phantomkeys/account-snapshot"}')
-    with pytest.raises(ApplyError, match="not a usable phantomkeys backup"):
+    with pytest.raises(ApplyError, match="is not a valid phantomkeys backup"):
         load_backup(bad)
 
 

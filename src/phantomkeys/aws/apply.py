@@ -15,12 +15,23 @@ The sequence for every plan (DESIGN "Mutations only through plans"):
 Only the actions plan builders produce can run (``ALLOWED_ACTIONS``), and only
 on the plan's own subject: a backup file edited by hand cannot make phantomkeys
 call arbitrary APIs or touch another user.
+
+Files on disk are never trusted to steer a write (``docs/backups.md``): backups
+and journals carry an HMAC-SHA256 tag made with a per-user key kept in the
+user's state directory (0600), and a file whose tag, owner or mode is wrong is
+ignored (never resumed) and refused by ``restore``. A resumed run only learns
+from its files which steps were done; its plan is always derived again by the
+same builders, from the saved and the fresh state.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import secrets
+import stat
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,11 +53,13 @@ from phantomkeys.core.plans import (
     State,
     Step,
     UserState,
+    canonical_json,
     drift,
     facts_of,
     journal_complete,
     journal_outcomes,
     step_done,
+    valid_iam_name,
 )
 
 #: Every write phantomkeys can make, and the boto3 method that makes it.
@@ -86,6 +99,24 @@ StepHook = Callable[[Step, str], None]
 
 class ApplyError(Exception):
     """A plan or backup that must not run (message is user-facing)."""
+
+
+class InvalidFile(ApplyError):
+    """A file that is not what it claims to be (malformed): ``FILE is not a valid KIND: why``."""
+
+    def __init__(self, path: Path, kind: str, reason: str) -> None:
+        super().__init__(f"{path} is not a valid {kind}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class UntrustedFile(ApplyError):
+    """A well-formed backup or journal whose integrity tag, owner or mode is wrong."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} cannot be trusted: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class RunStatus(StrEnum):
@@ -148,6 +179,129 @@ class RunReport:
         }
 
 
+# ================================================================ integrity
+
+
+def state_dir() -> Path:
+    """The user's phantomkeys state directory (platformdirs ``user_state_dir``)."""
+    import platformdirs
+
+    return platformdirs.user_state_path("phantomkeys", appauthor=False)
+
+
+def default_backup_dir() -> Path:
+    """Backups live with the user's state, never in the current directory (a repository)."""
+    return state_dir() / "backups"
+
+
+def private_file_problem(path: Path) -> str | None:
+    """Why a file phantomkeys wrote for this user cannot be trusted (None: it can).
+
+    A regular file (not a symlink), owned by the current user, that neither group nor
+    others can read or write: anything else may have been planted or edited by someone
+    else.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "it does not exist"
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a regular file"
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return f"it is owned by uid {st.st_uid}, not by you (uid {os.getuid()})"
+    if st.st_mode & 0o066:
+        return (
+            f"its mode {stat.S_IMODE(st.st_mode):04o} lets group or others read or write "
+            "it (phantomkeys writes 0600)"
+        )
+    return None
+
+
+KEY_FILE_NAME = "integrity.key"
+
+
+class IntegrityKey:
+    """The per-user HMAC-SHA256 key that tags backups and journal lines.
+
+    Kept in the user's state directory (directory 0700, file 0600), created on first
+    use. A file copied from elsewhere, or written by anyone without this key, does not
+    verify.
+    """
+
+    def __init__(self, secret: bytes, path: Path | None = None) -> None:
+        self._secret = secret
+        self.path = path
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> IntegrityKey:
+        directory = directory if directory is not None else state_dir()
+        path = directory / KEY_FILE_NAME
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(directory, 0o700)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                try:
+                    os.write(fd, secrets.token_hex(32).encode() + b"\n")
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            problem = private_file_problem(path)
+            if problem is not None:
+                raise ApplyError(
+                    f"the integrity key {path} cannot be trusted: {problem}; fix or remove it"
+                )
+            text = path.read_text(encoding="ascii").strip()
+        except OSError as exc:
+            raise ApplyError(f"the integrity key {path} cannot be used: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            text = ""
+        try:
+            secret = bytes.fromhex(text)
+        except ValueError:
+            secret = b""
+        if len(secret) < 32:
+            raise ApplyError(f"{path} is not a valid integrity key: expected 64 hex digits")
+        return cls(secret, path)
+
+    def tag(self, purpose: str, data: str) -> str:
+        message = purpose.encode() + b"\n" + data.encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def verify(self, purpose: str, data: str, tag: object) -> bool:
+        return isinstance(tag, str) and hmac.compare_digest(self.tag(purpose, data), tag)
+
+
+INTEGRITY_FIELD = "integrity"
+
+
+def sign_backup_document(document: dict[str, Any], key: IntegrityKey) -> dict[str, Any]:
+    body = {k: v for k, v in document.items() if k != INTEGRITY_FIELD}
+    return {
+        **body,
+        INTEGRITY_FIELD: {
+            "algorithm": "HMAC-SHA256",
+            "key": "per-user key in the phantomkeys state directory",
+            "tag": key.tag("backup", canonical_json(body)),
+        },
+    }
+
+
+def backup_tag_problem(document: Mapping[str, Any], key: IntegrityKey) -> str | None:
+    integrity = document.get(INTEGRITY_FIELD)
+    if not isinstance(integrity, Mapping) or "tag" not in integrity:
+        return "it has no integrity tag (not written by this phantomkeys user, or edited)"
+    body = {k: v for k, v in document.items() if k != INTEGRITY_FIELD}
+    if not key.verify("backup", canonical_json(body), integrity.get("tag")):
+        return "its integrity tag does not match (edited, or written with another user's key)"
+    return None
+
+
 # ================================================================ backup store
 
 
@@ -191,13 +345,27 @@ def journal_path_for(backup_path: Path) -> Path:
 
 
 class Journal:
-    """Append-only JSON lines, fsynced per line; a torn last line is ignored on read."""
+    """Append-only JSON lines, fsynced per line; a torn last line is ignored on read.
 
-    def __init__(self, path: Path) -> None:
+    With a key, every line carries ``tag``: an HMAC of the line bound to its run id, so
+    lines cannot be forged, edited or moved from another run's journal.
+    """
+
+    def __init__(
+        self, path: Path, *, key: IntegrityKey | None = None, run_id: str | None = None
+    ) -> None:
         self.path = path
+        self.key = key
+        self.run_id = run_id
+
+    def _purpose(self) -> str:
+        return f"journal:{self.run_id or ''}"
 
     def append(self, **record: Any) -> None:
         record.setdefault("at", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        record.pop("tag", None)
+        if self.key is not None:
+            record["tag"] = self.key.tag(self._purpose(), canonical_json(record))
         line = json.dumps(record, sort_keys=True) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -211,6 +379,11 @@ class Journal:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
+        except UnicodeDecodeError:
+            raise InvalidFile(self.path, "phantomkeys journal", "not UTF-8 text") from None
+        except OSError as exc:
+            reason = f"it cannot be read ({exc.strerror})"
+            raise InvalidFile(self.path, "phantomkeys journal", reason) from None
         out = []
         for line in text.splitlines():
             try:
@@ -221,12 +394,38 @@ class Journal:
                 out.append(rec)
         return out
 
+    def tag_problem(self, records: list[dict[str, Any]]) -> str | None:
+        """Why these records cannot be trusted (None: every line carries a valid tag)."""
+        if self.key is None:
+            return None
+        for n, rec in enumerate(records, 1):
+            body = {k: v for k, v in rec.items() if k != "tag"}
+            if not self.key.verify(self._purpose(), canonical_json(body), rec.get("tag")):
+                return f"its record {n} has no valid integrity tag (forged or edited)"
+        return None
+
 
 class BackupStore:
-    """Backups and journals under ``root/ACCOUNT/`` (directories 0700, files 0600)."""
+    """Backups and journals under ``root/ACCOUNT/`` (directories 0700, files 0600).
 
-    def __init__(self, root: Path) -> None:
+    Every backup and journal line is tagged with the user's :class:`IntegrityKey`;
+    :meth:`pending` ignores files that do not verify and lists them in ``rejected``
+    (path -> reason) for the caller to warn about.
+    """
+
+    def __init__(self, root: Path, *, key: IntegrityKey | None = None) -> None:
         self.root = root
+        self._key = key
+        self.rejected: dict[Path, str] = {}
+
+    @property
+    def key(self) -> IntegrityKey:
+        if self._key is None:
+            self._key = IntegrityKey.load()
+        return self._key
+
+    def journal(self, files: RunFiles, run_id: str) -> Journal:
+        return Journal(files.journal, key=self.key, run_id=run_id)
 
     def _dir(self, account_id: str) -> Path:
         # Only directories phantomkeys creates are made private; an existing
@@ -238,11 +437,16 @@ class BackupStore:
         return path
 
     def create(self, backup: Backup) -> RunFiles:
-        directory = self._dir(backup.plan.account_id)
+        subject, account = backup.plan.subject, backup.plan.account_id
+        if not valid_iam_name(subject) or not (account.isdigit() and len(account) == 12):
+            raise ApplyError(f"refusing a backup file name from {account!r}/{subject!r}")
+        key = self.key
+        directory = self._dir(account)
         stamp = backup.created_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-        base = f"{stamp}-{backup.operation.value}-{backup.plan.subject}-{backup.run_id[:8]}"
+        base = f"{stamp}-{backup.operation.value}-{subject}-{backup.run_id[:8]}"
         path = directory / f"{base}.json"
-        text = json.dumps(envelope(**backup.to_dict()), indent=2, sort_keys=False) + "\n"
+        document = sign_backup_document(envelope(**backup.to_dict()), key)
+        text = json.dumps(document, indent=2, sort_keys=False) + "\n"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, text.encode())
@@ -255,6 +459,9 @@ class BackupStore:
         return RunFiles(backup=path, journal=journal)
 
     def runs(self, account_id: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Every file of ``account_id`` that claims to be a backup (not yet verified)."""
+        if not (account_id.isdigit() and len(account_id) == 12):
+            return
         directory = self.root / account_id
         if not directory.is_dir():
             return
@@ -265,6 +472,23 @@ class BackupStore:
                 continue
             if isinstance(data, dict) and data.get("format") == "phantomkeys/backup":
                 yield path, data
+
+    def verify(self, path: Path, data: Mapping[str, Any]) -> tuple[Backup, list[dict[str, Any]]]:
+        """The backup and its journal records, or :class:`UntrustedFile`/:class:`InvalidFile`."""
+        problem = private_file_problem(path) or backup_tag_problem(data, self.key)
+        if problem is not None:
+            raise UntrustedFile(path, problem)
+        backup = backup_from_document(path, data)
+        journal_file = journal_path_for(path)
+        problem = private_file_problem(journal_file)
+        if problem is not None:
+            raise UntrustedFile(journal_file, problem)
+        journal = Journal(journal_file, key=self.key, run_id=backup.run_id)
+        records = journal.records()
+        problem = journal.tag_problem(records)
+        if problem is not None:
+            raise UntrustedFile(journal_file, problem)
+        return backup, records
 
     def pending(
         self,
@@ -285,12 +509,12 @@ class BackupStore:
                 continue
             if intent_key is not None and plan.get("intent_key") != intent_key:
                 continue
-            records = Journal(journal_path_for(path)).records()
-            if journal_complete(records):
-                continue
             try:
-                backup = Backup.from_dict(data)
-            except (PlanError, KeyError, ValueError):
+                backup, records = self.verify(path, data)
+            except ApplyError as exc:
+                self.rejected[path] = str(exc)
+                continue
+            if journal_complete(records):
                 continue
             out.append(
                 PendingRun(
@@ -302,19 +526,102 @@ class BackupStore:
         return out
 
 
-def load_backup(path: Path) -> Backup:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ApplyError(f"backup {path} not found") from None
-    except (OSError, ValueError) as exc:
-        raise ApplyError(f"backup {path} cannot be read: {exc}") from None
+def backup_from_document(path: Path, data: Any) -> Backup:
+    """A :class:`Backup` from a parsed document, or :class:`InvalidFile` saying why not."""
     if not isinstance(data, dict):
-        raise ApplyError(f"{path} is not a phantomkeys backup")
+        raise InvalidFile(path, "phantomkeys backup", "not a JSON object")
     try:
         return Backup.from_dict(data)
-    except (PlanError, KeyError, ValueError) as exc:
-        raise ApplyError(f"{path} is not a usable phantomkeys backup: {exc}") from None
+    except PlanError as exc:
+        raise InvalidFile(path, "phantomkeys backup", str(exc)) from None
+    except KeyError as exc:
+        raise InvalidFile(path, "phantomkeys backup", f"missing field {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        reason = f"a field has the wrong type ({exc})"
+        raise InvalidFile(path, "phantomkeys backup", reason) from None
+
+
+def _looks_like_journal(path: Path, text: str) -> bool:
+    if path.name.endswith(".journal.jsonl"):
+        return True
+    first = text.lstrip().split("\n", 1)[0]
+    try:
+        rec = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(rec, dict) and ("event" in rec or "step" in rec) and "format" not in rec
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedBackup:
+    backup: Backup
+    #: The backup file used (the one given, or the backup next to a given journal).
+    path: Path
+    #: Why it cannot be trusted (integrity tag, owner, mode: "FILE cannot be trusted:
+    #: reason"); None when it and its journal verify.
+    untrusted: str | None = None
+    #: Set when the user gave the journal and the backup next to it was used.
+    from_journal: Path | None = None
+
+
+def load_backup(path: Path) -> Backup:
+    """A backup that verifies (:func:`open_backup`), or :class:`ApplyError` saying why not."""
+    loaded = open_backup(path)
+    if loaded.untrusted is not None:
+        raise ApplyError(loaded.untrusted)
+    return loaded.backup
+
+
+def open_backup(path: Path, *, store: BackupStore | None = None) -> LoadedBackup:
+    """The backup at ``path`` (or next to the journal at ``path``), checked.
+
+    Malformed input raises :class:`InvalidFile`. A well-formed backup whose tag, owner,
+    mode or journal does not verify is returned with ``untrusted`` set: the caller
+    refuses it unless the user overrides explicitly.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ApplyError(f"backup {path} not found") from None
+    except IsADirectoryError:
+        raise InvalidFile(path, "phantomkeys backup", "it is a directory") from None
+    except UnicodeDecodeError:
+        raise InvalidFile(path, "phantomkeys backup", "not UTF-8 text") from None
+    except OSError as exc:
+        raise ApplyError(f"backup {path} cannot be read: {exc.strerror}") from None
+    from_journal = None
+    if _looks_like_journal(path, text):
+        name = path.name
+        stem = name[: -len(".journal.jsonl")] if name.endswith(".journal.jsonl") else None
+        candidate = path.with_name(stem + ".json") if stem else None
+        if candidate is None or not candidate.is_file():
+            raise InvalidFile(
+                path,
+                "phantomkeys backup",
+                "it is a journal, and its backup "
+                f"({candidate.name if candidate else 'NAME.json'}) is not next to it",
+            )
+        from_journal, path = path, candidate
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidFile(path, "phantomkeys backup", f"cannot be read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InvalidFile(path, "phantomkeys backup", f"not JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != "phantomkeys/backup":
+        raise InvalidFile(path, "phantomkeys backup", "it has no phantomkeys backup marker")
+    backup = backup_from_document(path, data)
+    store = store if store is not None else BackupStore(path.parent)
+    untrusted = None
+    try:
+        store.verify(path, data)
+    except UntrustedFile as exc:
+        untrusted = str(exc)
+    except InvalidFile as exc:  # the journal next to it is malformed
+        untrusted = str(exc)
+    return LoadedBackup(backup=backup, path=path, untrusted=untrusted, from_journal=from_journal)
 
 
 # ================================================================ execution
@@ -366,8 +673,14 @@ def apply_plan(
     hook: StepHook = _noop_hook,
     restores: str | None = None,
 ) -> RunReport:
-    """Re-check, back up, and apply ``plan`` (or continue ``resume``'s run)."""
-    base = resume.backup.plan if resume is not None else plan
+    """Re-check, back up, and apply ``plan`` (or continue ``resume``'s run).
+
+    ``plan`` is always the one phantomkeys derived for this run; a resumed run's files
+    only say which of its steps were already done (``resume.records``) and where the
+    backup of the state before the first write is. The steps written in the backup
+    file are never run.
+    """
+    base = plan
     validate_plan(base)
     fresh = read_state()
     if not fresh.complete:
@@ -379,6 +692,8 @@ def apply_plan(
         )
     facts = facts_of(fresh)
     changes = drift(base.baseline, facts, base.steps)
+    if resume is not None:
+        changes = _identity_change(resume.backup.state, fresh) + changes
     if changes:
         fresh_plan: Plan | None = None
         message = None
@@ -389,7 +704,7 @@ def apply_plan(
         if resume is not None:
             # The interrupted run cannot continue on changed state; its backup stays for
             # restore, and the next run starts from the fresh plan shown to the user.
-            Journal(resume.files.journal).append(
+            store.journal(resume.files, resume.backup.run_id).append(
                 event="abandoned", reason="state changed since the plan", drift=changes
             )
         return RunReport(
@@ -401,6 +716,10 @@ def apply_plan(
             run_id=resume.backup.run_id if resume else None,
         )
     if not base.steps:
+        if resume is not None:  # nothing left: the interrupted run is over
+            store.journal(resume.files, resume.backup.run_id).append(
+                event="finished", failed=0, stopped=0
+            )
         return RunReport(plan=base, status=RunStatus.NOTHING)
 
     earlier = journal_outcomes(resume.records) if resume is not None else {}
@@ -431,7 +750,7 @@ def apply_plan(
         files = store.create(backup)
     else:
         backup, files = resume.backup, resume.files
-    journal = Journal(files.journal)
+    journal = store.journal(files, backup.run_id)
     journal.append(
         event="resumed" if resume is not None else "started",
         run_id=backup.run_id,
@@ -478,6 +797,20 @@ def apply_plan(
         journal_path=files.journal,
         resumed=resume is not None,
     )
+
+
+def _identity_change(saved: State, fresh: State) -> list[str]:
+    """A principal deleted and re-created under the same name is not the one the
+    interrupted run was about (its unique id differs): never continue on it."""
+    if type(saved) is not type(fresh) or saved.name != fresh.name:
+        return [f"the interrupted run was about {saved.name}, not {fresh.name}"]
+    if saved.account_id != fresh.account_id:
+        return [f"the interrupted run was in account {saved.account_id}"]
+    old = saved.user_id if isinstance(saved, UserState) else saved.role_id
+    new = fresh.user_id if isinstance(fresh, UserState) else fresh.role_id
+    if fresh.exists and old and new and old != new:
+        return [f"{fresh.name} was re-created since the interrupted run (unique id {old} -> {new})"]
+    return []
 
 
 def _run_step(ctx: AwsContext, step: Step) -> StepResult:

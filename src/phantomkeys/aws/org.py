@@ -271,27 +271,42 @@ class Checkpoint:
         self._synced = time.monotonic()
 
     def load(self) -> None:
+        """Read an earlier checkpoint; ``ValueError`` ("FILE is not a valid org-scan
+        checkpoint: reason") when it is malformed or of another scan."""
+        invalid = f"{self.path} is not a valid org-scan checkpoint"
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise ValueError(f"{invalid}: it cannot be read ({exc.strerror})") from None
         if not lines:
             return
         try:
             head = json.loads(lines[0])
         except ValueError:
-            raise ValueError(f"checkpoint {self.path} is not a phantomkeys checkpoint") from None
+            raise ValueError(f"{invalid}: its first line is not JSON") from None
+        if not isinstance(head, dict) or "scope" not in head:
+            raise ValueError(f"{invalid}: its first line holds no scope")
         if head.get("scope") != self.scope:
             raise ValueError(
                 f"checkpoint {self.path} is for a different scan "
                 f"(scope {head.get('scope')}); remove it or drop --resume"
             )
-        for line in lines[1:]:
+        done: dict[str, dict[str, Any]] = {}
+        for n, line in enumerate(lines[1:], 2):
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue  # torn last line after a crash
-            self.done[entry["account_id"]] = entry
+            try:
+                if not isinstance(entry, dict) or not isinstance(entry.get("account_id"), str):
+                    raise ValueError("no account_id")
+                AccountEntry.from_dict(entry)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ValueError(f"{invalid}: line {n}: {type(exc).__name__}: {exc}") from None
+            done[entry["account_id"]] = entry
+        self.done.update(done)
         self._started = True
 
     def record(self, entry: AccountEntry) -> None:

@@ -19,6 +19,7 @@ from phantomkeys.cli.common import (
     default_format,
     dumps_json,
     output_option,
+    warn,
     write_output,
 )
 from phantomkeys.report.document import SEVERITIES
@@ -42,9 +43,34 @@ def _history_option(f: Any) -> Any:
     )(f)
 
 
+_ROW_WARNINGS: list[bool] = []
+
+
 def _store() -> Any:
+    """The history store; a corrupt row it skips is said on stderr (one line each)."""
+    import warnings
+
     from phantomkeys.history import store
 
+    if not _ROW_WARNINGS:
+        _ROW_WARNINGS.append(True)
+        previous = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: Any = None,
+            line: str | None = None,
+        ) -> None:
+            if issubclass(category, store.HistoryRowWarning):
+                warn(f"history: {message}")
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        warnings.simplefilter("always", store.HistoryRowWarning)
     return store
 
 

@@ -3,7 +3,10 @@
 Every write goes through a plan (``core/plans.py``): it is printed, confirmed
 (``--yes`` for automation, ``--dry-run`` stops after printing and writes
 nothing), re-checked against a fresh read just before the first write, backed
-up (``--backup-dir``, 0600) and journaled, so a rerun after a crash resumes.
+up (the user's state directory, or ``--backup-dir``; 0600, tagged with the
+user's integrity key) and journaled, so a rerun after a crash resumes. A
+resumed run is derived again from the user's state and this command's options;
+its files only say which steps were done.
 
 Exit codes: 0 done (or nothing to do); 2 usage error, refusal or not
 confirmed; 3 incomplete (a read failed, so something was not done or not
@@ -57,8 +60,9 @@ from phantomkeys.core.plans import (
 )
 from phantomkeys.surfaces import SURFACES
 
-DEFAULT_BACKUP_DIR = "phantomkeys-backups"
 _IAM_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+#: Where backups went before they moved to the state directory (never read any more).
+OLD_BACKUP_DIR = "phantomkeys-backups"
 _ALL_KEY_PREFIXES = tuple(
     p for s in SURFACES for p in (s.long_term_key_prefix, s.short_term_key_prefix)
 )
@@ -81,10 +85,11 @@ def _write_options(f: Any) -> Any:
         click.option(
             "--backup-dir",
             metavar="DIR",
-            default=DEFAULT_BACKUP_DIR,
-            show_default=True,
+            default=None,
             type=click.Path(file_okay=False),
-            help="Where backups and journals are written (files 0600).",
+            help="Where backups and journals are written (files 0600, tagged with your "
+            "integrity key). Default: 'backups' in your phantomkeys state directory "
+            "(e.g. ~/.local/state/phantomkeys/backups), never the current directory.",
         ),
         click.option(
             "--format",
@@ -401,6 +406,8 @@ class Job:
     resume: Any = None  # PendingRun
     #: The account the job writes to (member accounts with --org); None: the session's.
     aws: Aws | None = None
+    #: Set when the plan denies the very credentials running the tool (printed always).
+    self_lockout: str | None = None
 
 
 @dataclass
@@ -451,7 +458,34 @@ def _find_resume(store: Any, plan: Plan) -> Any:
         subject=plan.subject,
         intent_key=plan.intent_key,
     )
+    _warn_rejected(store)
     return found[0] if found else None
+
+
+_WARNED: set[Path] = set()
+
+
+def _warn_rejected(store: Any) -> None:
+    """Backups and journals that did not verify: never resumed, said once per file."""
+    for path, reason in sorted(store.rejected.items()):
+        if path not in _WARNED:
+            _WARNED.add(path)
+            warn(f"ignoring {reason}; it is never resumed")
+
+
+def backup_store(backup_dir: str | None) -> Any:
+    """The one place the backup directory is decided (and printed, on every run)."""
+    from phantomkeys.aws.apply import BackupStore, default_backup_dir
+
+    root = Path(backup_dir) if backup_dir else default_backup_dir()
+    info(f"backups and journals: {root}")
+    if backup_dir is None and Path(OLD_BACKUP_DIR).is_dir():
+        warn(
+            f"./{OLD_BACKUP_DIR} (the old default folder) is no longer read: its runs are "
+            "not resumed from there; restore from it with --allow-unverified if you need "
+            "to, and keep it out of version control"
+        )
+    return BackupStore(root)
 
 
 def run_jobs(
@@ -459,20 +493,25 @@ def run_jobs(
     jobs: list[Job],
     *,
     yes: bool,
-    backup_dir: str,
+    backup_dir: str | None,
     now: datetime,
+    store: Any = None,
 ) -> None:
     """Print, confirm, apply; exit with the documented code. Never returns."""
-    from phantomkeys.aws.apply import ApplyError, BackupStore, RunStatus, apply_plan
+    from phantomkeys.aws.apply import ApplyError, RunStatus, apply_plan
 
-    store = BackupStore(Path(backup_dir))
-    for job in jobs:
-        if job.resume is None:  # reading the journals is harmless in a dry run too
-            job.resume = _find_resume(store, job.plan)
+    if store is None:
+        store = backup_store(backup_dir)
+    try:
+        for job in jobs:
+            if job.resume is None:  # reading the journals is harmless in a dry run too
+                job.resume = _find_resume(store, job.plan)
+    except ApplyError as exc:
+        raise UsageProblem(str(exc), code=ExitCode.WRITE_FAILED) from None
     shown: list[Plan] = []
     for job in jobs:
         if job.resume is not None:
-            plan = job.resume.backup.plan
+            plan = job.plan  # derived again; the file only says which steps were done
             total = len(plan.steps)
             label = (
                 f"interrupted run {job.resume.backup.run_id[:8]} "
@@ -489,19 +528,24 @@ def run_jobs(
     if not active:
         session.say("nothing to do")
         session.finish(code, plans=shown)
+    lockouts = [j.self_lockout for j in active if j.self_lockout]
+    for text in lockouts:
+        warn(text)
     if session.dry_run:
         session.say("dry run: nothing was written")
         session.finish(code, plans=shown)
     if not yes:
-        steps = sum(len(j.resume.backup.plan.steps if j.resume else j.plan.steps) for j in active)
+        steps = sum(len(j.plan.steps) for j in active)
         try:
             accounts = sorted({j.plan.account_id for j in active})
             where = f"account {accounts[0]}" if len(accounts) == 1 else f"{len(accounts)} accounts"
-            ok = click.confirm(
-                f"Apply {steps} step(s) to {len(active)} principal(s) in {where}?",
-                default=False,
-                err=True,
-            )
+            question = f"Apply {steps} step(s) to {len(active)} principal(s) in {where}?"
+            if lockouts:
+                question = (
+                    "This denies the credentials phantomkeys is running with (see the "
+                    f"warning above). {question}"
+                )
+            ok = click.confirm(question, default=False, err=True)
         except click.Abort:
             ok = False
         if not ok:
@@ -599,7 +643,7 @@ def revoke(
     region: str | None,
     yes: bool,
     dry_run: bool,
-    backup_dir: str,
+    backup_dir: str | None,
     fmt: str,
     deny: bool | None,
     api_keys: bool,
@@ -669,7 +713,47 @@ def revoke(
             explicit_access_keys=access_keys,
             explicit_console=console,
         )
+    job.self_lockout = _self_lockout(aws, key, job.plan)
     run_jobs(session, [job], yes=yes, backup_dir=backup_dir, now=now)
+
+
+def _caller_access_key_id(aws: Aws) -> str | None:
+    """The access key id of the credentials this process signs its calls with."""
+    import botocore.exceptions
+
+    try:
+        creds = aws.ctx.session.get_credentials()
+    except botocore.exceptions.BotoCoreError:
+        return None
+    value = getattr(creds, "access_key", None) if creds is not None else None
+    return value if isinstance(value, str) and value else None
+
+
+def _self_lockout(aws: Aws, key: DecodedKey | None, plan: Plan) -> str | None:
+    """Why this revocation would deny the very credentials running phantomkeys (or None)."""
+    own = _caller_access_key_id(aws)
+    if key is not None and key.kind is KeyKind.SHORT_TERM and own and key.access_key_id == own:
+        return (
+            f"the key was signed by the credentials you are running phantomkeys with "
+            f"(access key {own}): revoking it denies this very session, so anything after "
+            "it (and a restore) needs other credentials"
+        )
+    if own and any(s.params.get("AccessKeyId") == own for s in plan.steps):
+        return (
+            f"this deactivates access key {own}, the one you are running phantomkeys with: "
+            "anything after it (and a restore) needs other credentials"
+        )
+    if (
+        plan.subject_type == "role"
+        and plan.intent.get("all_sessions")
+        and f":assumed-role/{plan.subject}/" in aws.caller_arn
+        and not plan.empty
+    ):
+        return (
+            f"you are running phantomkeys in a session of role {plan.subject}: denying all "
+            "its sessions issued before now denies yours too"
+        )
+    return None
 
 
 def _plan_or_refuse(build: Callable[[], Plan]) -> Plan:
@@ -942,7 +1026,7 @@ def cleanup(
     region: str | None,
     yes: bool,
     dry_run: bool,
-    backup_dir: str,
+    backup_dir: str | None,
     fmt: str,
     include_expired: bool,
     older_than: int | None,
@@ -968,6 +1052,9 @@ def cleanup(
     """
     if force and not users:
         raise UsageProblem("--force needs --user NAME: live users are deleted only by name")
+    bad = [u for u in users if not _IAM_NAME_RE.match(u)]
+    if bad:
+        raise UsageProblem(f"--user {bad[0][:40]!r} is not a valid IAM user name")
     now = now_utc()
     aws = _connect(profile, region)
     if org:
@@ -986,6 +1073,7 @@ def cleanup(
         )
         return
     session = Session(command="cleanup", aws=aws, fmt=fmt, dry_run=dry_run)
+    store = backup_store(backup_dir)
     by_user, result = _candidates(aws, now)
     if result.incomplete:
         session.incomplete = True
@@ -997,9 +1085,9 @@ def cleanup(
         older_than=older_than,
         users=users,
         force=force,
-        backup_dir=backup_dir,
+        store=store,
     )
-    run_jobs(session, jobs, yes=yes, backup_dir=backup_dir, now=now)
+    run_jobs(session, jobs, yes=yes, backup_dir=backup_dir, now=now, store=store)
 
 
 def cleanup_jobs(
@@ -1011,10 +1099,17 @@ def cleanup_jobs(
     older_than: int | None,
     users: Sequence[str],
     force: bool,
-    backup_dir: str,
+    store: Any,
 ) -> list[Job]:
-    """One account: select from the scan, add interrupted runs, read and plan each user."""
-    from phantomkeys.aws.apply import BackupStore
+    """One account: select from the scan, add interrupted runs, read and plan each user.
+
+    An interrupted run is resumed only for a user this command selects by the same
+    rules as a first run (``--include-expired``, ``--user``, ``--force``), and its plan
+    is derived again from the state saved before its first write, with this command's
+    options; its files only say which steps were done. A user the scan no longer lists
+    (half deleted) is resumed only when named with ``--user``.
+    """
+    from phantomkeys.aws.apply import ApplyError
 
     aws = session.aws
     flat = [c for cs in by_user.values() for c in cs]
@@ -1029,17 +1124,28 @@ def cleanup_jobs(
     refused = [{"username": r.username, "reason": r.reason} for r in selection.refused]
     names = list(selection.selected)
     resumed: dict[str, Any] = {}
-    # An interrupted cleanup continues even when the half-deleted user no longer looks
-    # like a phantom to the scan (its policy may already be detached).
-    for pending in BackupStore(Path(backup_dir)).pending(
-        operation="cleanup", account_id=aws.account_id
-    ):
+    try:
+        pending_runs = store.pending(operation="cleanup", account_id=aws.account_id)
+    except ApplyError as exc:
+        raise UsageProblem(str(exc), code=ExitCode.WRITE_FAILED) from None
+    _warn_rejected(store)
+    for pending in pending_runs:
         name = pending.backup.plan.subject
-        if users and name not in users:
+        if name in resumed or (users and name not in users):
             continue
-        if name in by_user and combined(by_user[name]).status == "unknown":
-            continue  # refused like any unknown user
-        resumed.setdefault(name, pending)
+        if name in by_user:
+            if name not in selection.selected:
+                continue  # refused or passed over by the rules of a first run (said above)
+        elif name not in users:
+            # Half deleted, the scan no longer lists it: only by name, as a first run.
+            session.say(
+                f"not resumed: an interrupted cleanup of {name} (the scan no longer lists "
+                f"it); finish it with --user {name}"
+            )
+            continue
+        else:  # named, half deleted: the interrupted run is why it is not in the scan
+            refused = [r for r in refused if r["username"] != name]
+        resumed[name] = pending
         if name not in names:
             names.append(name)
     jobs: list[Job] = []
@@ -1054,10 +1160,16 @@ def cleanup_jobs(
             )
             continue
         allow_live = force and name in users
+        pending = resumed.get(name)
         try:
-            plan = build_cleanup_plan(state, at=now, allow_live=allow_live)
+            if pending is not None and isinstance(pending.backup.user, UserState):
+                # the same builder, on the state saved before the run's first write
+                plan = build_cleanup_plan(pending.backup.user, at=now, allow_live=allow_live)
+            else:
+                plan = build_cleanup_plan(state, at=now, allow_live=allow_live)
         except PlanError as exc:
-            refused.append({"username": name, "reason": str(exc)})
+            what = "its interrupted cleanup: " if pending is not None else ""
+            refused.append({"username": name, "reason": f"{what}{exc}"})
             continue
 
         def rebuild(fresh: State, allow_live: bool = allow_live) -> Plan:
@@ -1068,7 +1180,7 @@ def cleanup_jobs(
             Job(
                 plan=plan,
                 rebuild=rebuild,
-                resume=resumed.get(name),
+                resume=pending,
                 read_state=_user_reader(aws, name),
                 aws=aws,
             )
@@ -1094,7 +1206,7 @@ def _cleanup_org(
     fmt: str,
     dry_run: bool,
     yes: bool,
-    backup_dir: str,
+    backup_dir: str | None,
     now: datetime,
     include_expired: bool,
     older_than: int | None,
@@ -1116,6 +1228,7 @@ def _cleanup_org(
             now=now,
         )
     session = Session(command="cleanup", aws=aws, fmt=fmt, dry_run=dry_run)
+    store = backup_store(backup_dir)
     accounts: list[dict[str, Any]] = []
     jobs: list[Job] = []
     for acct in assess_org_snapshot(org, at=now):
@@ -1148,13 +1261,13 @@ def _cleanup_org(
             older_than=older_than,
             users=users,
             force=force,
-            backup_dir=backup_dir,
+            store=store,
         )
         session.incomplete |= sub.incomplete or acct.status == "incomplete"
         session.refused_named |= sub.refused_named
         entry.update(refused=sub.document["refused"], passed_over=sub.document["passed_over"])
     session.document["accounts"] = accounts
-    run_jobs(session, jobs, yes=yes, backup_dir=backup_dir, now=now)
+    run_jobs(session, jobs, yes=yes, backup_dir=backup_dir, now=now, store=store)
 
 
 # ================================================================ restore
@@ -1163,16 +1276,29 @@ def _cleanup_org(
 @click.command("restore")
 @click.argument("backup_file", metavar="BACKUP", type=click.Path(dir_okay=False))
 @_write_options
+@click.option(
+    "--allow-unverified",
+    is_flag=True,
+    help="Accept a backup whose integrity tag, owner or mode does not check out (one "
+    "copied from another machine or user, or written before backups were tagged). Its "
+    "steps are still derived from its saved state and checked against it; a plan that "
+    "disagrees with the state is refused all the same.",
+)
 def restore(
     backup_file: str,
     profile: str | None,
     region: str | None,
     yes: bool,
     dry_run: bool,
-    backup_dir: str,
+    backup_dir: str | None,
     fmt: str,
+    allow_unverified: bool,
 ) -> None:
     """Undo what a revoke or cleanup backup allows.
+
+    \b
+    BACKUP is the backup file, or its journal (NAME.journal.jsonl, next to it):
+    the backup next to the journal is used, and the command says so.
 
     \b
     Re-creates the user (path, tags, boundary), its inline and attached
@@ -1181,24 +1307,53 @@ def restore(
     the deny a revoke added. Lists what cannot come back: deleted key secrets,
     console passwords, MFA seeds. Plan, confirmation, backup and journal as for
     every write.
+
+    \b
+    Every step is derived from the state saved in the backup, never from the
+    plan written in it: a plan that disagrees with that state (an added step, a
+    renamed subject, a policy the user never had) is refused (exit 4), and so is
+    a backup whose integrity tag, owner or mode is wrong, unless
+    --allow-unverified. A malformed file exits 2.
     """
-    from phantomkeys.aws.apply import ApplyError, load_backup
+    from phantomkeys.aws.apply import ApplyError, open_backup
+    from phantomkeys.core.plans import verified_run_steps
 
     now = now_utc()
     try:
-        backup = load_backup(Path(backup_file))
-    except ApplyError as exc:
+        loaded = open_backup(Path(backup_file))
+    except ApplyError as exc:  # missing, unreadable or malformed: bad input
         raise UsageProblem(str(exc)) from None
+    backup = loaded.backup
+    if loaded.from_journal is not None:
+        info(f"{backup_file} is a journal: using its backup {loaded.path}")
+    if loaded.untrusted is not None:
+        if not allow_unverified:
+            raise UsageProblem(
+                f"refusing to restore: {loaded.untrusted}",
+                hint="if you know where this backup comes from, pass --allow-unverified "
+                "(its steps are still derived from its saved state)",
+                code=ExitCode.WRITE_FAILED,
+            )
+        warn(f"--allow-unverified: {loaded.untrusted}; its steps are derived from its state")
+    try:
+        verified_run_steps(backup)
+    except PlanError as exc:
+        raise UsageProblem(
+            f"refusing to restore {loaded.path}: {exc}", code=ExitCode.WRITE_FAILED
+        ) from None
     aws = _connect(profile, region)
     if backup.plan.account_id != aws.account_id:
         raise UsageProblem(
             f"the backup is for account {backup.plan.account_id}, but your "
             f"credentials are for account {aws.account_id}",
             hint=f"use credentials for account {backup.plan.account_id}",
+            code=ExitCode.WRITE_FAILED,
         )
     session = Session(command="restore", aws=aws, fmt=fmt, dry_run=dry_run)
     session.document["backup"] = {
-        "path": backup_file,
+        "path": str(loaded.path),
+        "given": backup_file,
+        "verified": loaded.untrusted is None,
         "run_id": backup.run_id,
         "operation": backup.operation.value,
         "subject": backup.plan.subject,
@@ -1218,7 +1373,10 @@ def restore(
         raise UsageProblem(
             f"cannot read {name} completely ({_incomplete(current)})", code=ExitCode.INCOMPLETE
         )
-    plan = _plan_or_refuse(lambda: build_restore_plan(backup, current, at=now))
+    try:
+        plan = build_restore_plan(backup, current, at=now)
+    except PlanError as exc:  # a safety check: the backup does not fit what is there now
+        raise UsageProblem(f"refusing to restore: {exc}", code=ExitCode.WRITE_FAILED) from None
     if backup.operation is Operation.CLEANUP and plan.empty and not plan.not_restorable:
         session.say(f"{name} is already as it was before the cleanup")
 

@@ -276,16 +276,23 @@ def _ids(value: str | None) -> tuple[str, ...]:
 
 
 def _read_snapshot(path: str) -> AccountSnapshot | OrgSnapshot:
+    invalid = f"{path} is not a valid phantomkeys snapshot"
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise UsageProblem(f"cannot read {path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
-        raise UsageProblem(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+        raise UsageProblem(f"{invalid}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise UsageProblem(f"{invalid}: not UTF-8 text") from None
+    if not isinstance(data, dict):
+        raise UsageProblem(f"{invalid}: not a JSON object")
     try:
         return load_snapshot(data)
-    except (SnapshotError, KeyError, TypeError, ValueError) as exc:
-        raise UsageProblem(f"{path}: {exc}") from None
+    except KeyError as exc:
+        raise UsageProblem(f"{invalid}: missing field {exc}") from None
+    except (SnapshotError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageProblem(f"{invalid}: {exc}") from None
 
 
 def _scan_one(

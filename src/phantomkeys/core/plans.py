@@ -59,6 +59,14 @@ SERVICE_LINKED_PATH_PREFIX = "/aws-service-role/"
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
+#: IAM user and role names (IAM API reference, ``UserName``/``RoleName``): the only
+#: subjects a plan, a backup or a file name may carry.
+IAM_NAME_RE = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+
+
+def valid_iam_name(name: object) -> bool:
+    return isinstance(name, str) and IAM_NAME_RE.fullmatch(name) is not None
+
 
 class PlanError(ValueError):
     """A plan cannot be built for this state and intent (message is user-facing)."""
@@ -663,6 +671,34 @@ class RevokeOptions:
             ),
             "surfaces": list(self.surfaces),
         }
+
+    @classmethod
+    def from_intent(cls, intent: Mapping[str, Any]) -> RevokeOptions:
+        """The options recorded in a long-term revoke plan's intent (strictly typed)."""
+
+        def flag(name: str) -> bool:
+            value = intent.get(name)
+            if not isinstance(value, bool):
+                raise PlanError(f"revoke intent {name!r} is not true/false")
+            return value
+
+        only = intent.get("only_access_key_ids")
+        if only is not None and not (
+            isinstance(only, list) and all(isinstance(k, str) for k in only)
+        ):
+            raise PlanError("revoke intent 'only_access_key_ids' is not a list of ids")
+        surfaces = intent.get("surfaces", [s.id.value for s in SURFACES])
+        if not (isinstance(surfaces, list) and all(isinstance(x, str) for x in surfaces)):
+            raise PlanError("revoke intent 'surfaces' is not a list of names")
+        return cls(
+            deny=flag("deny"),
+            api_keys=flag("api_keys"),
+            delete_credentials=flag("delete_credentials"),
+            access_keys=flag("access_keys"),
+            console=flag("console"),
+            only_access_key_ids=tuple(only) if only is not None else None,
+            surfaces=tuple(surfaces),
+        )
 
 
 def build_revoke_plan(
@@ -1367,15 +1403,113 @@ class Backup:
         created = _parse_ts(d.get("created_at"))
         if created is None:
             raise PlanError("backup without created_at")
-        return cls(
-            run_id=d["run_id"],
+        run_id = d["run_id"]
+        if not (isinstance(run_id, str) and re.fullmatch(r"[0-9a-f]{8,64}", run_id)):
+            raise PlanError("run_id is not a hex run id")
+        plan = Plan.from_dict(d["plan"])
+        backup = cls(
+            run_id=run_id,
             created_at=created,
             caller_arn=d.get("caller_arn"),
-            plan=Plan.from_dict(d["plan"]),
+            plan=plan,
             user=UserState.from_dict(d["user"]) if d.get("user") else None,
             role=RoleState.from_dict(d["role"]) if d.get("role") else None,
             restores=d.get("restores"),
         )
+        for name, value in (
+            ("operation", plan.operation.value),
+            ("account_id", plan.account_id),
+            ("subject", plan.subject),
+            ("subject_type", plan.subject_type),
+        ):
+            if name in d and d[name] != value:
+                raise PlanError(f"its {name} {d[name]!r} disagrees with its plan's {value!r}")
+        return backup
+
+
+def rederive_run(backup: Backup) -> Plan:
+    """The plan the backed-up run made, derived again from its saved state alone.
+
+    The same builders, on the state saved before the first write, with the options
+    the run recorded: what a backup's plan may hold is exactly this, so an edited or
+    planted plan (an added step, another subject, a foreign policy) is told apart.
+    """
+    plan = backup.plan
+    state = backup.state
+    if not valid_iam_name(plan.subject):
+        raise PlanError(f"its subject {plan.subject[:80]!r} is not a valid IAM name")
+    if not valid_iam_name(state.name):
+        raise PlanError(f"its saved state names {state.name[:80]!r}, not a valid IAM name")
+    if state.name != plan.subject:
+        raise PlanError(f"its plan is for {plan.subject}, but its saved state is of {state.name}")
+    if state.account_id != plan.account_id:
+        raise PlanError(
+            f"its plan is for account {plan.account_id}, its saved state for {state.account_id}"
+        )
+    if (plan.subject_type == "role") != isinstance(state, RoleState):
+        raise PlanError(f"its plan is for a {plan.subject_type}, its saved state is not")
+    if not state.exists:
+        raise PlanError(f"its saved state says {state.name} did not exist: nothing was changed")
+    principal = "role" if isinstance(state, RoleState) else "user"
+    if state.arn and not (
+        state.arn.startswith(f"arn:{state.partition}:iam::{state.account_id}:{principal}/")
+        and state.arn.endswith(f"/{state.name}")
+    ):
+        raise PlanError(f"its saved state names {state.name}, but its ARN is {state.arn[:120]}")
+    at = plan.built_at
+    if plan.operation is Operation.CLEANUP:
+        if not isinstance(state, UserState):
+            raise PlanError("a cleanup backup holds a user")
+        return build_cleanup_plan(state, at=at, allow_live=True)
+    if plan.operation is Operation.REVOKE:
+        kind = plan.intent.get("kind")
+        if kind == "long-term" and isinstance(state, UserState):
+            return build_revoke_plan(state, RevokeOptions.from_intent(plan.intent), at=at)
+        if kind == "short-term":
+            principal_id = plan.intent.get("principal_id")
+            all_sessions = plan.intent.get("all_sessions")
+            if not isinstance(all_sessions, bool) or not (
+                principal_id is None or isinstance(principal_id, str)
+            ):
+                raise PlanError("its short-term revoke intent is malformed")
+            session = SessionInfo(
+                principal_type="AssumedRole" if isinstance(state, RoleState) else "IAMUser",
+                principal_name=state.name,
+                principal_id=principal_id,
+            )
+            return build_session_revoke_plan(state, session, at=at, all_sessions=all_sessions)
+        raise PlanError(f"its revoke intent {kind!r} is not one phantomkeys records")
+    raise PlanError(
+        "this is the backup of a restore; restoring it is not supported "
+        "(revoke or clean up again instead)"
+    )
+
+
+def verified_run_steps(backup: Backup) -> tuple[Step, ...]:
+    """The steps the backed-up run made, as derived from its saved state.
+
+    Every step of the file's plan must be one :func:`rederive_run` derives, with the
+    same action and parameters; anything else is a disagreement between state and
+    plan and raises :class:`PlanError` (the backup is refused as a whole).
+    """
+    expected = {s.id: s for s in rederive_run(backup).steps}
+    out: list[Step] = []
+    for step in backup.plan.steps:
+        want = expected.get(step.id)
+        if want is None:
+            raise PlanError(
+                f"its plan has a step its saved state does not explain: {step.id[:120]} "
+                f"({step.action[:60]})"
+            )
+        if want.action != step.action or canonical_json(dict(want.params)) != canonical_json(
+            dict(step.params)
+        ):
+            raise PlanError(
+                f"step {step.id[:120]} of its plan disagrees with its saved state "
+                f"({step.action[:60]} {canonical_json(dict(step.params))[:160]})"
+            )
+        out.append(want)
+    return tuple(out)
 
 
 # Restore order: the user first, then what hangs off it, the revoke deny last.
@@ -1400,9 +1534,10 @@ _PHASE = {
 def build_restore_plan(backup: Backup, current: State, *, at: datetime) -> Plan:
     """Undo what the backed-up run did, where AWS allows; list what cannot come back.
 
-    Each step of the original plan is inverted using the state saved before it
-    ran. Inverses already in place (never applied, or restored before) are left
-    out, so a restore is idempotent too.
+    The steps come from the state saved before the run: the run's steps are derived
+    again from it (:func:`verified_run_steps`; a plan that disagrees with its state is
+    refused) and each is inverted with the saved values. Inverses already in place
+    (never applied, or restored before) are left out, so a restore is idempotent too.
     """
     _require_complete(current)
     if backup.operation is Operation.RESTORE:
@@ -1410,21 +1545,33 @@ def build_restore_plan(backup: Backup, current: State, *, at: datetime) -> Plan:
             "this is the backup of a restore; restoring it is not supported "
             "(revoke or clean up again instead)"
         )
+    ran = verified_run_steps(backup)
     if isinstance(current, RoleState):
         if backup.role is None:
             raise PlanError("backup and current state are of different kinds")
-        return _restore_role(backup, backup.role, current, at=at)
+        return _restore_role(backup, backup.role, current, ran, at=at)
     s0 = backup.user
     if s0 is None:
         raise PlanError("backup holds no user state")
     if current.name != s0.name or current.account_id != s0.account_id:
         raise PlanError("backup is for another user or account")
+    deleted_user = any(s.action == "iam:DeleteUser" for s in ran)
+    if (
+        not deleted_user
+        and current.exists
+        and s0.user_id
+        and current.user_id
+        and current.user_id != s0.user_id
+    ):
+        raise PlanError(
+            f"{current.name} is not the user this backup was taken from (unique id "
+            f"{s0.user_id}, now {current.user_id})"
+        )
     facts = user_facts(current)
     name = s0.name
     u = {"UserName": name}
     steps: dict[str, Step] = {}
     lost: list[str] = []
-    deleted_user = any(s.action == "iam:DeleteUser" for s in backup.plan.steps)
 
     def add(step: Step) -> None:
         steps.setdefault(step.id, step)
@@ -1474,7 +1621,7 @@ def build_restore_plan(backup: Backup, current: State, *, at: datetime) -> Plan:
     keys0 = {k.id: k for k in s0.access_keys}
     certs0 = {c.id: c for c in s0.signing_certificates}
     ssh0 = {k.id: k for k in s0.ssh_public_keys}
-    for step in backup.plan.steps:
+    for step in ran:
         p = step.params
         match step.action:
             case "iam:DeleteUserPermissionsBoundary" if s0.boundary_arn:
@@ -1655,13 +1802,20 @@ def build_restore_plan(backup: Backup, current: State, *, at: datetime) -> Plan:
     )
 
 
-def _restore_role(backup: Backup, r0: RoleState, current: RoleState, *, at: datetime) -> Plan:
+def _restore_role(
+    backup: Backup, r0: RoleState, current: RoleState, ran: Sequence[Step], *, at: datetime
+) -> Plan:
     """Remove the session-deny statements the run added; keep anything added since."""
-    if current.name != r0.name:
-        raise PlanError("backup is for another role")
+    if current.name != r0.name or current.account_id != r0.account_id:
+        raise PlanError("backup is for another role or account")
+    if current.exists and r0.role_id and current.role_id and current.role_id != r0.role_id:
+        raise PlanError(
+            f"{current.name} is not the role this backup was taken from (unique id "
+            f"{r0.role_id}, now {current.role_id})"
+        )
     before_sids = {str(s.get("Sid")) for s in _statements(r0.session_policy)}
     added: set[str] = set()
-    for step in backup.plan.steps:
+    for step in ran:
         if step.action == "iam:PutRolePolicy":
             doc = json.loads(step.params["PolicyDocument"])
             added |= {str(s.get("Sid")) for s in _statements(doc)} - before_sids

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import warnings
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
@@ -33,6 +34,10 @@ from phantomkeys.report import document as doc
 #: Bumped when the table layout changes; older databases are migrated in place.
 DB_VERSION = 1
 ENV_VAR = "PHANTOMKEYS_HISTORY"
+
+
+class HistoryRowWarning(UserWarning):
+    """A corrupt history row that was skipped (the message is user-facing)."""
 
 
 class HistoryError(Exception):
@@ -183,6 +188,24 @@ def _migrate(conn: sqlite3.Connection, target: Path) -> None:
         conn.execute(f"PRAGMA user_version = {DB_VERSION}")
 
 
+def _records(rows: list[Any]) -> list[ScanRecord]:
+    """Rows as records; a corrupt row is skipped with a :class:`HistoryRowWarning`, so one
+    bad row never breaks every ``history`` command."""
+    out = []
+    for row in rows:
+        try:
+            out.append(_row_to_record(row))
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            ident = row[0] if isinstance(row, tuple | sqlite3.Row) and len(row) else "?"
+            warnings.warn(
+                f"scan #{ident} is not a valid history row: {type(exc).__name__}: "
+                f"{str(exc)[:120]}; skipped",
+                HistoryRowWarning,
+                stacklevel=2,
+            )
+    return out
+
+
 def _row_to_record(row: sqlite3.Row | tuple[Any, ...]) -> ScanRecord:
     (
         id_,
@@ -205,9 +228,16 @@ def _row_to_record(row: sqlite3.Row | tuple[Any, ...]) -> ScanRecord:
         tool_version=version,
         caller_arn=caller,
         finding_count=int(count),
-        severity_counts=json.loads(sev_json),
-        summary=json.loads(summary_json),
+        severity_counts=_json_object(sev_json, "severity_json"),
+        summary=_json_object(summary_json, "summary_json"),
     )
+
+
+def _json_object(text: Any, column: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"{column} is not a JSON object")
+    return value
 
 
 _RECORD_COLUMNS = (
@@ -308,7 +338,7 @@ def list_scans(
         args.append(str(int(limit)))
     with connect(path, create=False) as conn:
         rows = conn.execute(query, args).fetchall()
-    return [_row_to_record(r) for r in reversed(rows)]
+    return _records(list(reversed(rows)))
 
 
 def load_document(path: str | os.PathLike[str] | None, scan_id: int) -> dict[str, Any]:
@@ -317,7 +347,17 @@ def load_document(path: str | os.PathLike[str] | None, scan_id: int) -> dict[str
         row = conn.execute("SELECT document_z FROM scans WHERE id = ?", (scan_id,)).fetchone()
     if row is None:
         raise HistoryError(f"no scan #{scan_id} in the history")
-    loaded: dict[str, Any] = json.loads(zlib.decompress(row[0]))
+    try:
+        loaded = json.loads(zlib.decompress(row[0]))
+    except (zlib.error, TypeError, ValueError) as exc:
+        raise HistoryError(
+            f"scan #{scan_id} is not a valid history row: its document cannot be read "
+            f"({type(exc).__name__})"
+        ) from None
+    if not isinstance(loaded, dict):
+        raise HistoryError(
+            f"scan #{scan_id} is not a valid history row: its document is not an object"
+        )
     return loaded
 
 
