@@ -39,6 +39,12 @@ from phantomkeys.cli.common import (
     write_output,
     write_private_file,
 )
+from phantomkeys.cli.options import (
+    account_option,
+    output_dir_option,
+    regions_option,
+    yes_option,
+)
 from phantomkeys.core.controls.alerts import (
     DEFAULT_TOPIC_NAME,
     build_alert_rules,
@@ -254,12 +260,7 @@ def scp() -> None:
     is_flag=True,
     help="json: indent for review (deploy the minified form: whitespace counts).",
 )
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False),
-    metavar="DIR",
-    help="json: write each policy to DIR/<name>.json.",
-)
+@output_dir_option(help="json: write each policy to DIR/<name>.json.")
 @output_option()
 def generate(
     presets: tuple[str, ...],
@@ -444,13 +445,7 @@ def _findings_table(findings: Sequence[Finding], files: Sequence[str]) -> list[A
 
 @scp.command("coverage")
 @click.option("--org", is_flag=True, help="Every account of the Organization.")
-@click.option(
-    "--account",
-    "accounts",
-    metavar="ID",
-    multiple=True,
-    help="Only these account ids (default: the caller's account); repeatable.",
-)
+@account_option(help="Only these account ids (default: the caller's account); repeatable.")
 @click.option(
     "--policy",
     "policy_files",
@@ -736,7 +731,7 @@ def _finish(
     is_flag=True,
     help="Consent to enabling the SCP policy type on the root if it is disabled.",
 )
-@click.option("--yes", is_flag=True, help="Apply without asking for confirmation.")
+@yes_option()
 @format_option(["table", "json"])
 @output_option()
 @aws_options
@@ -911,12 +906,12 @@ def _topic_region(arn: str) -> str:
 
 @alerts.command("deploy")
 @_surface_option
-@click.option(
-    "--regions",
-    "regions_text",
-    metavar="REGIONS",
-    help="Comma-separated regions for the API-call rules (default: --region or your "
-    "configured region). The IAM rules always go to the IAM event region.",
+@regions_option(
+    dest="regions_text",
+    help="Regions for the API-call rules, comma-separated or repeated (default: --region "
+    "or your configured region). The IAM rules always go to the IAM event region.",
+    as_text=True,
+    allow_all=False,
 )
 @click.option(
     "--topic-arn",
@@ -933,7 +928,7 @@ def _topic_region(arn: str) -> str:
     help="Name of the topic created where none is given.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@click.option("--yes", is_flag=True, help="Apply without asking for confirmation.")
+@yes_option()
 @format_option(["table", "json"])
 @output_option()
 @aws_options
