@@ -302,7 +302,12 @@ class CliRun:
 def run_cli_in_process(argv: list[str]) -> CliRun:
     """Run ``phantomkeys ARGV`` in this process, capturing its stdout."""
     from phantomkeys.cli import cli
+    from phantomkeys.cli.common import GLOBALS
 
+    # The global flags the demo itself was given hold for each step too.
+    given = (("--debug", GLOBALS.debug), ("-q", GLOBALS.quiet), ("--no-color", GLOBALS.no_color))
+    flags = [flag for flag, on in given if on]
+    argv = [*flags, *argv]
     buffer = io.StringIO()
     message: str | None = None
     missing: str | None = None
