@@ -221,7 +221,7 @@ MAX_LOOKUP_DAYS = 90
 class _Gathered:
     records: list[dict[str, Any]]
     source: dict[str, Any]
-    failures: list[dict[str, str]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
     account_id: str | None = None
     partition: str | None = None
     api_calls: dict[str, Any] | None = None
@@ -254,7 +254,7 @@ def _from_files(
     except ImportError:  # pragma: no cover - the trail package ships with phantomkeys
         raise UsageProblem("reading CloudTrail files needs phantomkeys.trail") from None
 
-    failures: list[dict[str, str]] = []
+    failures: list[dict[str, Any]] = []
     bad: list[dict[str, str]] = []
     local = [s for s in sources if not s.startswith("s3://")]
     remote = [s for s in sources if s.startswith("s3://")]
@@ -364,7 +364,7 @@ def _from_api(
             failures.append(failure)
             regions = tuple(sorted({ctx.region, "us-east-1"}))
             warn(
-                f"cannot list enabled regions ({failure.code}); searching only "
+                f"cannot list enabled regions ({failure.error_code}); searching only "
                 f"{', '.join(regions)}: pass --regions"
             )
     attribute, value = target.lookup_attribute
@@ -548,7 +548,8 @@ def least_privilege(
     records = gathered.records
     incomplete = bool(gathered.failures)
     for failure in gathered.failures:
-        warn(f"could not read {failure['where']}: {failure['code']}: {failure['message']}")
+        where = failure.get("where") or failure["operation"]
+        warn(f"could not read {where}: {failure['error_code']}: {failure['message']}")
 
     account = account_id or gathered.account_id or resolved.account_id or lp.account_of(records)
     if account_id and gathered.account_id and account_id != gathered.account_id:

@@ -259,8 +259,10 @@ class IamUser:
 
 @dataclass(frozen=True, slots=True)
 class LookupFailure:
-    """A read that failed. ``user`` None means it affected the whole account.
+    """A read that failed (the one value for it: IAM state, CloudTrail history, S3 logs).
 
+    ``user`` None means it affected the whole account. ``where`` names the place
+    a history read was for (a region, or an ``s3://`` location), None for IAM.
     ``fallback`` names the path that recovered the same facts (e.g. per-user calls
     after a denied account-wide listing); a recovered failure is still reported
     but no longer makes anything unknown.
@@ -271,6 +273,7 @@ class LookupFailure:
     message: str
     user: str | None = None
     fallback: str | None = None
+    where: str | None = None
 
     @property
     def recovered(self) -> bool:
@@ -283,6 +286,7 @@ class LookupFailure:
             "message": self.message,
             "user": self.user,
             "fallback": self.fallback,
+            **({"where": self.where} if self.where is not None else {}),
         }
 
     @classmethod
@@ -293,6 +297,7 @@ class LookupFailure:
             message=d.get("message", ""),
             user=d.get("user"),
             fallback=d.get("fallback"),
+            where=d.get("where"),
         )
 
 

@@ -157,7 +157,7 @@ def _envelope(
         "tool": _ref("tool"),
     }
     # Every document says when it was made: metadata.generated_at (ISO 8601 UTC).
-    meta = metadata if metadata is not None else {"type": "object"}
+    meta: dict[str, Any] = metadata if metadata is not None else {"type": "object"}
     props["metadata"] = {
         **meta,
         "required": ["generated_at", *meta.get("required", [])],
