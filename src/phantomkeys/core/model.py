@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from phantomkeys.core.timeparse import parse_iso
+
 SNAPSHOT_FORMAT = "phantomkeys/account-snapshot"
 ORG_SNAPSHOT_FORMAT = "phantomkeys/org-snapshot"
 SNAPSHOT_VERSION = 1
@@ -30,11 +32,7 @@ def _ts(value: datetime | None) -> str | None:
 def _parse_ts(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso(value if isinstance(value, datetime) else str(value))
 
 
 @dataclass(frozen=True, slots=True)
