@@ -155,7 +155,7 @@ def split_accounts(
                 continue
             if not _ACCOUNT_RE.match(item):
                 raise UsageProblem(
-                    f"{option}: {item!r} is not an AWS account id (12 digits)",
+                    f"{option}: {item!r} is not a 12-digit AWS account id",
                     hint="for example --account 111122223333,444455556666",
                 )
             ids.append(item)
