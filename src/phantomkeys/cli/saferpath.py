@@ -17,6 +17,7 @@ from rich.table import Table
 
 from phantomkeys._meta import envelope
 from phantomkeys.cli.common import (
+    GLOBALS,
     ExitCode,
     UsageProblem,
     default_format,
@@ -368,7 +369,7 @@ def _from_api(
                 f"{', '.join(regions)}: pass --regions"
             )
     attribute, value = target.lookup_attribute
-    with_status = sys.stderr.isatty()
+    with_status = sys.stderr.isatty() and not GLOBALS.quiet
     if with_status:
         from phantomkeys.cli.common import stderr
 
