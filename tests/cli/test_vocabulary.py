@@ -416,3 +416,28 @@ def test_every_json_document_has_metadata_generated_at(
             assert datetime.fromisoformat(stamp) >= before - timedelta(minutes=1), name
         if "scan_time" in doc["metadata"]:  # the alias stays, and says the same
             assert doc["metadata"]["scan_time"] == stamp, name
+
+
+def test_regions_go_through_the_region_check_when_there_is_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hook for the offline region-name check (``phantomkeys.aws.regions``)."""
+    import sys
+    import types
+
+    checked: list[str] = []
+
+    def validate_region(name: str, *, option: str = "--region") -> str:
+        checked.append(name)
+        if name.strip().lower() != "us-east-1":
+            raise ValueError(f"{option}: {name!r} is not an AWS region")
+        return name.strip().lower()
+
+    fake = types.ModuleType("phantomkeys.aws.regions")
+    fake.validate_region = validate_region  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "phantomkeys.aws.regions", fake)
+    result = run(["timeline", "someone", "--regions", "US-EAST-1,us-est-1"])
+    assert result.exit_code == 2
+    assert "--regions: 'us-est-1' is not an AWS region" in result.stderr
+    assert checked == ["US-EAST-1", "us-est-1"]
+    assert run(["report", "someone", "--regions", "all"]).exit_code == 2

@@ -214,17 +214,33 @@ def _flag_of(param: click.Parameter) -> str:
 # ------------------------------------------------------------- regions
 
 
-def _region_validator() -> Callable[[str], Any] | None:
-    """The region-name check, when this tree has one (``validate_region(name)``
-    raising ``ValueError`` or :class:`UsageProblem`); otherwise names are only parsed."""
-    for module in ("phantomkeys.cli.common", "phantomkeys.surfaces"):
+#: Where the offline region-name check lives, when this tree has one: a function
+#: ``validate_region(name, *, option)`` returning the normalised name or raising
+#: ``ValueError`` (``phantomkeys.aws.regions`` checks botocore's partition data).
+_REGION_VALIDATORS = ("phantomkeys.aws.regions", "phantomkeys.cli.common", "phantomkeys.surfaces")
+
+
+def _region_validator() -> Callable[..., Any] | None:
+    """The region-name check when one exists; otherwise names are only parsed."""
+    for module in _REGION_VALIDATORS:
         try:
             found = getattr(importlib.import_module(module), "validate_region", None)
-        except ImportError:  # pragma: no cover
+        except ImportError:
             continue
         if callable(found):
             return found  # type: ignore[no-any-return]
     return None
+
+
+def _checked_region(validate: Callable[..., Any], name: str, option: str) -> str:
+    try:
+        checked = validate(name, option=option)
+    except ValueError as exc:
+        message = str(exc)
+        raise UsageProblem(
+            message if message.startswith(option) else f"{option}: {message}"
+        ) from None
+    return checked if isinstance(checked, str) else name
 
 
 def split_regions(
@@ -245,12 +261,8 @@ def split_regions(
             raise UsageProblem(f"{option}: name the regions here ('all' is not accepted)")
         return ("all",)
     validate = _region_validator()
-    for name in names:
-        if validate is not None:
-            try:
-                validate(name)
-            except ValueError as exc:
-                raise UsageProblem(f"{option}: {exc}") from None
+    if validate is not None:
+        names = [_checked_region(validate, name, option) for name in names]
     return tuple(dict.fromkeys(names))
 
 
