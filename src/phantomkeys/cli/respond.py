@@ -34,7 +34,7 @@ from phantomkeys.cli.common import (
     warn,
     write_output,
 )
-from phantomkeys.cli.options import regions_option, yes_option
+from phantomkeys.cli.options import dry_run_option, regions_option, yes_option
 from phantomkeys.core import keys as keycodec
 from phantomkeys.core.keys import DecodedKey, KeyDecodeError, KeyKind
 from phantomkeys.core.plans import (
@@ -71,9 +71,7 @@ _ALL_KEY_PREFIXES = tuple(
 def _write_options(f: Any) -> Any:
     options = [
         yes_option(),
-        click.option(
-            "--dry-run", is_flag=True, help="Print the plan and stop: no backup, no write call."
-        ),
+        dry_run_option("Print the plan and stop: no backup, no write call."),
         click.option(
             "--backup-dir",
             metavar="DIR",

@@ -41,6 +41,7 @@ from phantomkeys.cli.common import (
 )
 from phantomkeys.cli.options import (
     account_option,
+    dry_run_option,
     output_dir_option,
     regions_option,
     yes_option,
@@ -719,7 +720,7 @@ def _finish(
     required=True,
     help="Root (r-…), OU (ou-…) or account id to attach to; repeatable.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@dry_run_option("Print the plan and change nothing.")
 @click.option(
     "--i-understand-root",
     "root_ok",
@@ -927,7 +928,7 @@ def _topic_region(arn: str) -> str:
     show_default=True,
     help="Name of the topic created where none is given.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@dry_run_option("Print the plan and change nothing.")
 @yes_option()
 @format_option(["table", "json"])
 @output_option()
