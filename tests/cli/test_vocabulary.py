@@ -441,3 +441,60 @@ def test_regions_go_through_the_region_check_when_there_is_one(
     assert "--regions: 'us-est-1' is not an AWS region" in result.stderr
     assert checked == ["US-EAST-1", "us-est-1"]
     assert run(["report", "someone", "--regions", "all"]).exit_code == 2
+
+
+# ------------------------------------------------------------------ the definitions
+
+
+def _probe() -> click.Command:
+    from phantomkeys.cli.options import (
+        account_option,
+        jobs_option,
+        output_dir_option,
+        regions_option,
+    )
+
+    @click.command()
+    @jobs_option(default=4, maximum=8, help="Jobs.", old=["--max-workers"])
+    @account_option(help="Accounts.", old=["--accounts"])
+    @regions_option(help="Regions.", old=["--trail-region"])
+    @output_dir_option(help="Folder.", default="out", old=["--out"])
+    def probe(
+        jobs: int, accounts: tuple[str, ...], regions: tuple[str, ...], output_dir: str
+    ) -> None:
+        click.echo(json.dumps([jobs, accounts, regions, output_dir]))
+
+    return probe
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "warned"),
+    [
+        ([], [4, [], [], "out"], []),
+        (["--max-workers", "2"], [2, [], [], "out"], ["--max-workers"]),
+        (["-j", "3", "--max-workers", "2"], [3, [], [], "out"], ["--max-workers"]),
+        (
+            ["--account", "111111111111", "--accounts", "222222222222,111111111111"],
+            [4, ["111111111111", "222222222222"], [], "out"],
+            ["--accounts"],
+        ),
+        (
+            ["--regions", "us-east-1", "--trail-region", "eu-west-1"],
+            [4, [], ["us-east-1", "eu-west-1"], "out"],
+            ["--trail-region"],
+        ),
+        (["--regions", "us-east-1", "--regions", "all"], [4, [], ["all"], "out"], []),
+        (["--out", "d"], [4, [], [], "d"], ["--out"]),
+        (["--output-dir", "e", "--out", "d"], [4, [], [], "e"], ["--out"]),
+    ],
+)
+def test_old_and_new_spellings_merge(
+    args: list[str], expected: list[Any], warned: list[str]
+) -> None:
+    """Single values: the new spelling wins; repeatable ones: both, new first, once each."""
+    result = CliRunner().invoke(_probe(), args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == expected
+    assert result.stderr.count("is deprecated") == len(warned)
+    for flag in warned:
+        assert f"warning: {flag} is deprecated" in result.stderr
