@@ -78,15 +78,15 @@ COMMANDS = dict(_commands())
 
 #: command -> spellings its --help must show.
 SHOWN: dict[str, list[str]] = {
-    "scan": ["-j, --jobs", "--account ID[,ID…]"],
-    "audit": ["-j, --jobs", "--account ID[,ID…]"],
+    "scan": ["-j, --jobs", "--account ID[,ID…]", "--exclude ID[,ID…]"],
+    "audit": ["-j, --jobs", "--account ID[,ID…]", "--exclude ID[,ID…]"],
     "hunt": ["-j, --jobs", "--since TIME", "--until TIME"],
     "leaks": ["-j, --jobs", "--at TIME"],
     "decode": ["--at TIME"],
     "least-privilege": ["--at TIME", "--regions all|R[,R…]", "--account ID[,ID…]"],
     "timeline": ["--regions all|R[,R…]"],
-    "report": ["--regions all|R[,R…]"],
-    "alerts deploy": ["--regions all|R[,R…]", "-y, --yes", "--dry-run"],
+    "report": ["--regions R[,R…]"],
+    "alerts deploy": ["--regions R[,R…]", "-y, --yes", "--dry-run"],
     "scp deploy": ["-y, --yes", "--dry-run"],
     "scp coverage": ["--account ID[,ID…]"],
     "scp generate": ["--output-dir DIR"],

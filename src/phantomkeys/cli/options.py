@@ -308,7 +308,7 @@ def regions_option(
             "--regions",
             dest,
             multiple=True,
-            metavar="all|R[,R…]",
+            metavar="all|R[,R…]" if allow_all else "R[,R…]",
             callback=convert,
             help=help + suffix,
         )(g)

@@ -92,7 +92,12 @@ _SEV_STYLE = {
 )
 @click.option("--org", is_flag=True, help="Scan every account of the Organization.")
 @account_option(help="--org: only these account ids (repeatable).", old=["--accounts"])
-@click.option("--exclude", metavar="IDS", help="--org: skip these account ids (comma-separated).")
+@click.option(
+    "--exclude",
+    metavar="ID[,ID…]",
+    multiple=True,
+    help="--org: skip these account ids (repeatable).",
+)
 @click.option(
     "--ou",
     "ous",
@@ -148,7 +153,7 @@ def scan(
     max_workers: int,
     org: bool,
     accounts: tuple[str, ...],
-    exclude: str | None,
+    exclude: tuple[str, ...],
     ous: Sequence[str],
     role: str,
     external_id: str | None,
