@@ -39,7 +39,7 @@ def main() -> int:
         "--workers",
         type=int,
         default=8,
-        help="phantomkeys --max-workers (the peer uses 8 accounts in parallel)",
+        help="phantomkeys -j/--jobs (the peer uses 8 accounts in parallel)",
     )
     ap.add_argument(
         "--latency-ms",
@@ -87,7 +87,7 @@ def main() -> int:
                 "--format",
                 "json",
                 "--no-history",
-                "--max-workers",
+                "-j",
                 str(args.workers),
                 "--checkpoint",
                 os.path.join(tmp, "cp.json"),

@@ -335,7 +335,8 @@ def test_lookup_pages_every_region_and_a_failed_region_is_a_failure_not_silence(
         min_interval=0,
     )
     assert not fetch.complete
-    assert [(f.where, f.code) for f in fetch.failures] == [("eu-west-1", "ThrottlingException")]
+    failed = [(f.where, f.error_code) for f in fetch.failures]
+    assert failed == [("eu-west-1", "ThrottlingException")]
     assert len(fetch.records) == 82  # every call of the user in the window, both regions
     assert fetch.pages == len(ctx.clients["us-east-1"].calls) + len(ctx.clients["us-west-2"].calls)
     assert len(ctx.clients["us-east-1"].calls) > 5  # it followed NextToken

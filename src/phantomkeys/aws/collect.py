@@ -53,6 +53,7 @@ from phantomkeys.core.model import (
     ScpLevel,
     ServiceCredential,
 )
+from phantomkeys.core.timeparse import parse_iso_or_none
 from phantomkeys.surfaces import SURFACES, Surface
 
 Progress = Callable[[str], None]
@@ -931,11 +932,7 @@ def _user(
 def _report_time(value: str | None) -> datetime | None:
     if not value or value in ("N/A", "no_information", "not_supported"):
         return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso_or_none(value)
 
 
 def _report_fields(row: dict[str, str] | None) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from phantomkeys.aws.session import (
     error_message,
 )
 from phantomkeys.core import keys as keycodec
+from phantomkeys.core.model import LookupFailure
 from phantomkeys.surfaces import BEDROCK, CLAUDE_PLATFORM, Surface, SurfaceId
 
 __all__ = [
@@ -231,18 +232,6 @@ def mint_key(
 # ------------------------------------------------------------------ CloudTrail
 
 
-@dataclass(frozen=True, slots=True)
-class LookupFailure:
-    """A region (or S3 prefix) whose history could not be read."""
-
-    where: str
-    code: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"where": self.where, "code": self.code, "message": self.message}
-
-
 @dataclass(slots=True)
 class ActivityFetch:
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -266,7 +255,9 @@ def get_enabled_regions(ctx: AwsContext) -> tuple[tuple[str, ...], LookupFailure
     try:
         answer = ctx.client("ec2").describe_regions(AllRegions=False)
     except LOOKUP_ERRORS as exc:
-        return (), LookupFailure("ec2:DescribeRegions", error_code(exc), error_message(exc))
+        return (), LookupFailure(
+            "ec2:DescribeRegions", error_code(exc), error_message(exc), where=ctx.region
+        )
     names = sorted(str(r["RegionName"]) for r in answer.get("Regions", []) if r.get("RegionName"))
     return tuple(names), None
 
@@ -331,7 +322,9 @@ def _lookup_region(
             if not token:
                 return records, pages, None
     except LOOKUP_ERRORS as exc:
-        return records, pages, LookupFailure(region, error_code(exc), error_message(exc))
+        return records, pages, LookupFailure(
+            "cloudtrail:LookupEvents", error_code(exc), error_message(exc), where=region
+        )
 
 
 def get_principal_events(
@@ -381,7 +374,8 @@ def download_s3_logs(
 
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     if not bucket:
-        return [], [LookupFailure(uri, "InvalidUri", "expected s3://bucket/prefix")]
+        problem = "expected s3://bucket/prefix"
+        return [], [LookupFailure("s3:ListObjectsV2", "InvalidUri", problem, where=uri)]
     client = ctx.client("s3")
     written: list[Path] = []
     failures: list[LookupFailure] = []
@@ -400,10 +394,17 @@ def download_s3_logs(
                     client.download_file(bucket, key, str(target))
                 except LOOKUP_ERRORS as exc:
                     failures.append(
-                        LookupFailure(f"s3://{bucket}/{key}", error_code(exc), error_message(exc))
+                        LookupFailure(
+                            "s3:GetObject",
+                            error_code(exc),
+                            error_message(exc),
+                            where=f"s3://{bucket}/{key}",
+                        )
                     )
                     continue
                 written.append(target)
     except LOOKUP_ERRORS as exc:
-        failures.append(LookupFailure(uri, error_code(exc), error_message(exc)))
+        failures.append(
+            LookupFailure("s3:ListObjectsV2", error_code(exc), error_message(exc), where=uri)
+        )
     return written, failures

@@ -376,7 +376,7 @@ class OrgScanOptions:
 def select_accounts(
     tree: OrgTree, opts: OrgScanOptions
 ) -> tuple[list[OrgAccount], list[OrgAccount]]:
-    """(to scan, skipped as suspended) after --accounts / --exclude / --ou."""
+    """(to scan, skipped as suspended) after --account / --exclude / --ou."""
     chosen: list[OrgAccount] = []
     suspended: list[OrgAccount] = []
     for a in tree.accounts:

@@ -166,7 +166,10 @@ def warn(message: str, *, markup: bool = False) -> None:
 
 
 def info(message: str, *, markup: bool = False) -> None:
-    """A line (or lines) of information on stderr; ``message`` as for :func:`warn`."""
+    """Progress and notes on stderr (``message`` as for :func:`warn`); ``-q/--quiet``
+    silences them (not warnings or errors)."""
+    if GLOBALS.quiet:
+        return
     _console().print(message if markup else _escape(message), highlight=False)
 
 
@@ -364,18 +367,17 @@ def parse_fail_on(value: str | None) -> Severity | None:
 
 
 def parse_time(value: str, *, option: str = "--at") -> datetime:
-    """ISO-8601 time (``2026-11-29T10:00:00Z``, a date, or ``now``) as aware UTC."""
-    text = value.strip()
-    if text.lower() == "now":
-        return datetime.now(UTC)
+    """A time a user typed (ISO 8601, ``now`` or an age such as ``7d``) as aware UTC.
+
+    The one parser is :func:`phantomkeys.core.timeparse.parse_time`; options use
+    :func:`phantomkeys.cli.options.time_option`."""
+    from phantomkeys.core.timeparse import TimeParseError
+    from phantomkeys.core.timeparse import parse_time as parse
+
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageProblem(
-            f"{option}: {value!r} is not an ISO-8601 time",
-            hint="for example 2026-11-29T10:00:00Z or 2026-11-29",
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parse(value, now=now_utc())
+    except TimeParseError as exc:
+        raise UsageProblem(f"{option}: {exc}", hint=exc.hint) from None
 
 
 def now_utc() -> datetime:

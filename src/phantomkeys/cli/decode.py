@@ -23,9 +23,9 @@ from phantomkeys.cli.common import (
     now_utc,
     open_output,
     output_option,
-    parse_time,
     warn,
 )
+from phantomkeys.cli.options import time_option
 from phantomkeys.core import keys as keycodec
 from phantomkeys.core.keys import DecodedKey, KeyDecodeError, normalize
 
@@ -91,12 +91,7 @@ def decode_one(item: KeyInput, *, at: datetime, reveal: bool, partition: str) ->
 @click.option(
     "--reveal", is_flag=True, help="Also print the secret part of each key (never shown otherwise)."
 )
-@click.option(
-    "--at",
-    "at",
-    metavar="TIME",
-    help="Judge expiry at TIME (ISO-8601, e.g. when the key leaked) instead of now.",
-)
+@time_option("--at", help="Judge expiry at TIME (e.g. when the key leaked) instead of now.")
 @click.option(
     "--partition",
     type=click.Choice(["aws", "aws-us-gov", "aws-cn"]),
@@ -110,7 +105,7 @@ def decode(
     fmt: str | None,
     output: str | None,
     reveal: bool,
-    at: str | None,
+    at: datetime | None,
     partition: str,
 ) -> None:
     """Decode Bedrock and Claude Platform API keys offline.
@@ -139,7 +134,7 @@ def decode(
             "keys given as arguments stay in your shell history; prefer stdin "
             "('phantomkeys decode -') or -f FILE."
         )
-    when = parse_time(at) if at else now_utc()
+    when = at or now_utc()
     items = list(read_inputs(keys, file))
     if not items:
         raise UsageProblem("no keys given", hint="pass keys as arguments, -f FILE, or on stdin")

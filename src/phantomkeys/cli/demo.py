@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from phantomkeys.cli.common import ExitCode, UsageProblem, info, warn, write_private_file
+from phantomkeys.cli.options import output_dir_option
 from phantomkeys.lab.scenarios import DEMO_VICTIM
 
 #: The healthy phantom whose benign history the least-privilege step replays.
@@ -301,7 +302,12 @@ class CliRun:
 def run_cli_in_process(argv: list[str]) -> CliRun:
     """Run ``phantomkeys ARGV`` in this process, capturing its stdout."""
     from phantomkeys.cli import cli
+    from phantomkeys.cli.common import GLOBALS
 
+    # The global flags the demo itself was given hold for each step too.
+    given = (("--debug", GLOBALS.debug), ("-q", GLOBALS.quiet), ("--no-color", GLOBALS.no_color))
+    flags = [flag for flag, on in given if on]
+    argv = [*flags, *argv]
     buffer = io.StringIO()
     message: str | None = None
     missing: str | None = None
@@ -338,13 +344,8 @@ def _redact(text: str, secrets: list[str]) -> tuple[str, bool]:
 
 
 @click.command("demo")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default="phantomkeys-demo",
-    show_default=True,
-    help="Folder for the report files.",
+@output_dir_option(
+    dest="out_dir", default="phantomkeys-demo", help="Folder for the report files.", old=["--out"]
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Lab seed.")
 def demo(out_dir: str, seed: int) -> None:
@@ -352,7 +353,7 @@ def demo(out_dir: str, seed: int) -> None:
 
     Starts an emulated AWS account with every kind of API-key holder and an attack
     in its CloudTrail, then runs each phantomkeys command on it, explaining as it
-    goes. Results are written to --out.
+    goes. Results are written to --output-dir.
     """
     from phantomkeys.cli.lab import require_lab
 

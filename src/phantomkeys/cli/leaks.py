@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import click
@@ -19,12 +20,12 @@ from phantomkeys.cli.common import (
     now_utc,
     output_option,
     parse_fail_on,
-    parse_time,
     terminal_color,
     warn,
     write_output,
     write_private_file,
 )
+from phantomkeys.cli.options import jobs_option, time_option
 from phantomkeys.core.findings import Finding, any_at_or_above
 from phantomkeys.leaks import (
     BaselineError,
@@ -97,19 +98,8 @@ _SEVERITY_STYLE = {
 )
 @click.option("--profile", metavar="NAME", help="AWS profile for --verify.")
 @click.option("--region", metavar="REGION", help="AWS region for --verify.")
-@click.option(
-    "--at",
-    "at",
-    metavar="TIME",
-    help="Judge short-term key expiry at TIME (ISO-8601) instead of now.",
-)
-@click.option(
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=2,
-    show_default=True,
-    help="Processes reading files in parallel on large scans.",
-)
+@time_option("--at", help="Judge short-term key expiry at TIME instead of now.")
+@jobs_option(default=2, maximum=64, help="Processes reading files in parallel on large scans.")
 @click.option(
     "--partition",
     type=click.Choice(["aws", "aws-us-gov", "aws-cn"]),
@@ -130,7 +120,7 @@ def leaks(
     verify: bool,
     profile: str | None,
     region: str | None,
-    at: str | None,
+    at: datetime | None,
     jobs: int,
     partition: str,
 ) -> None:
@@ -167,7 +157,7 @@ def leaks(
     if baseline_path:
         baseline = _read_baseline(baseline_path)
     threshold = parse_fail_on(fail_on)
-    when = parse_time(at) if at else now_utc()
+    when = at or now_utc()
     options = ScanOptions(
         history=history, respect_ignore=not scan_all, staged=staged, jobs=jobs, partition=partition
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from phantomkeys.cli.common import ExitCode, UsageProblem, info
+from phantomkeys.cli.common import GLOBALS, ExitCode, UsageProblem, info
 from phantomkeys.core.model import AccountEntry, OrgSnapshot
 from phantomkeys.surfaces import Surface
 
@@ -75,7 +75,7 @@ def run_org_scan(
         cp_path.unlink(missing_ok=True)
 
     counts = {"ok": 0, "failed": 0, "total": 0}
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not GLOBALS.quiet:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -116,11 +116,14 @@ def run_org_scan(
             counts["total"] = total
             counts["ok"] = already
             note = f" ({already} from the checkpoint)" if already else ""
-            sys.stderr.write(f"accounts: {total} to scan{note}\n")
+            if not GLOBALS.quiet:
+                sys.stderr.write(f"accounts: {total} to scan{note}\n")
 
         def show(entry: AccountEntry) -> None:
             done = counts["ok"] + counts["failed"]
             why = f": {entry.error}" if entry.status != "ok" and entry.error else ""
+            if GLOBALS.quiet:
+                return
             sys.stderr.write(
                 f"accounts: {done}/{counts['total']} {entry.account_id} {entry.status}{why}\n"
             )

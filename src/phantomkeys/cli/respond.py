@@ -37,6 +37,7 @@ from phantomkeys.cli.common import (
     warn,
     write_output,
 )
+from phantomkeys.cli.options import dry_run_option, regions_option, yes_option
 from phantomkeys.core import keys as keycodec
 from phantomkeys.core.keys import DecodedKey, KeyDecodeError, KeyKind
 from phantomkeys.core.plans import (
@@ -73,15 +74,8 @@ _ALL_KEY_PREFIXES = tuple(
 
 def _write_options(f: Any) -> Any:
     options = [
-        click.option(
-            "--yes",
-            "-y",
-            is_flag=True,
-            help="Apply without asking (automation). The plan is still printed.",
-        ),
-        click.option(
-            "--dry-run", is_flag=True, help="Print the plan and stop: no backup, no write call."
-        ),
+        yes_option(),
+        dry_run_option("Print the plan and stop: no backup, no write call."),
         click.option(
             "--backup-dir",
             metavar="DIR",
@@ -1412,13 +1406,12 @@ def restore(
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Write the report to FILE (created 0600) instead of stdout.",
 )
-@click.option(
-    "--trail-region",
-    "trail_regions",
-    multiple=True,
-    metavar="REGION",
-    help="Also look for activity in REGION (repeatable; us-east-1, where IAM events "
-    "are recorded, and your region are always read).",
+@regions_option(
+    dest="trail_regions",
+    help="Also look for activity in these regions (comma-separated or repeated; us-east-1, "
+    "where IAM events are recorded, and your region are always read).",
+    old=["--trail-region"],
+    allow_all=False,
 )
 @click.option(
     "--max-events",

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from phantomkeys._meta import envelope
 from phantomkeys.cli.common import (
+    GLOBALS,
     ExitCode,
     UsageProblem,
     default_format,
@@ -25,10 +26,10 @@ from phantomkeys.cli.common import (
     info,
     now_utc,
     output_option,
-    parse_time,
     warn,
     write_output,
 )
+from phantomkeys.cli.options import account_option, regions_option, time_option
 from phantomkeys.core import keys as keycodec
 from phantomkeys.core.findings import Severity
 from phantomkeys.surfaces import SURFACES, get_surface, partition_for_region
@@ -221,7 +222,7 @@ MAX_LOOKUP_DAYS = 90
 class _Gathered:
     records: list[dict[str, Any]]
     source: dict[str, Any]
-    failures: list[dict[str, str]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
     account_id: str | None = None
     partition: str | None = None
     api_calls: dict[str, Any] | None = None
@@ -254,7 +255,7 @@ def _from_files(
     except ImportError:  # pragma: no cover - the trail package ships with phantomkeys
         raise UsageProblem("reading CloudTrail files needs phantomkeys.trail") from None
 
-    failures: list[dict[str, str]] = []
+    failures: list[dict[str, Any]] = []
     bad: list[dict[str, str]] = []
     local = [s for s in sources if not s.startswith("s3://")]
     remote = [s for s in sources if s.startswith("s3://")]
@@ -364,11 +365,11 @@ def _from_api(
             failures.append(failure)
             regions = tuple(sorted({ctx.region, "us-east-1"}))
             warn(
-                f"cannot list enabled regions ({failure.code}); searching only "
+                f"cannot list enabled regions ({failure.error_code}); searching only "
                 f"{', '.join(regions)}: pass --regions"
             )
     attribute, value = target.lookup_attribute
-    with_status = sys.stderr.isatty()
+    with_status = sys.stderr.isatty() and not GLOBALS.quiet
     if with_status:
         from phantomkeys.cli.common import stderr
 
@@ -434,7 +435,7 @@ def _controls_checker() -> Any | None:
     show_default=True,
     help="How far back to read activity (the CloudTrail API keeps 90 days).",
 )
-@click.option("--at", "at", metavar="TIME", help="End of the window (ISO-8601; default now).")
+@time_option("--at", help="End of the window (default now).")
 @click.option(
     "--from",
     "sources",
@@ -443,11 +444,10 @@ def _controls_checker() -> Any | None:
     help="Read CloudTrail log files (folders, .json/.json.gz, the S3 layout) instead "
     "of the LookupEvents API. Repeatable.",
 )
-@click.option(
-    "--regions",
-    metavar="all|LIST",
+@regions_option(
     help="Regions to search with the API (default: every enabled region; a "
     "short-term key: its own region).",
+    as_text=True,
 )
 @format_option(_FORMATS, help_extra="policy: the bare IAM policy document.")
 @output_option()
@@ -477,13 +477,18 @@ def _controls_checker() -> Any | None:
     is_flag=True,
     help="Do not grant the bearer-token action: the workload will sign with SigV4.",
 )
-@click.option("--account-id", help="Account id when --from logs do not say it.")
+@account_option(
+    dest="account_id",
+    help="Account id when --from logs do not say it.",
+    old=["--account-id"],
+    single=True,
+)
 @click.option("--profile", help="AWS profile (API and s3:// sources).")
 @click.option("--region", help="AWS region for API clients.")
 def least_privilege(
     target: str,
     days: int,
-    at: str | None,
+    at: datetime | None,
     sources: tuple[str, ...],
     regions: str | None,
     fmt: str | None,
@@ -528,7 +533,7 @@ def least_privilege(
         resolved = lp.resolve_target(text)
     except lp.TargetError as exc:
         raise UsageProblem(str(exc)) from None
-    until = parse_time(at) if at else now_utc()
+    until = at or now_utc()
     since = until - timedelta(days=days)
     if not sources and days > MAX_LOOKUP_DAYS:
         warn(
@@ -544,12 +549,13 @@ def least_privilege(
     records = gathered.records
     incomplete = bool(gathered.failures)
     for failure in gathered.failures:
-        warn(f"could not read {failure['where']}: {failure['code']}: {failure['message']}")
+        where = failure.get("where") or failure["operation"]
+        warn(f"could not read {where}: {failure['error_code']}: {failure['message']}")
 
     account = account_id or gathered.account_id or resolved.account_id or lp.account_of(records)
     if account_id and gathered.account_id and account_id != gathered.account_id:
         raise UsageProblem(
-            f"--account-id {account_id} is not the caller's account {gathered.account_id}"
+            f"--account {account_id} is not the caller's account {gathered.account_id}"
         )
     if not records:
         where = "in the window" if not incomplete else "in the history that could be read"
@@ -564,7 +570,7 @@ def least_privilege(
             ),
         )
     if account is None or not re.fullmatch(r"\d{12}", account):
-        raise UsageProblem("cannot tell the account id from the logs: pass --account-id")
+        raise UsageProblem("cannot tell the account id from the logs: pass --account")
     partition = gathered.partition or lp.partition_of(records)
     catalog = default_catalog()
     try:
@@ -659,7 +665,7 @@ def _rerun(
     reference: str,
     sources: Sequence[str],
     days: int,
-    at: str | None,
+    at: datetime | None,
     regions: str | None,
     profile: str | None,
 ) -> str:
@@ -672,7 +678,7 @@ def _rerun(
     if days != 90:
         parts += ["--days", str(days)]
     if at:
-        parts += ["--at", at]
+        parts += ["--at", _iso(at) or ""]
     if regions:
         parts += ["--regions", regions]
     if profile:

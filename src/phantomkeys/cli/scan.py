@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from phantomkeys.cli.common import (
+    GLOBALS,
     ExitCode,
     UsageProblem,
     aws_options,
@@ -27,6 +28,7 @@ from phantomkeys.cli.common import (
     write_output,
     write_private_file,
 )
+from phantomkeys.cli.options import account_option, jobs_option, split_accounts
 from phantomkeys.cli.tables import Column, layout, wide_option
 from phantomkeys.core.findings import Severity
 from phantomkeys.core.model import AccountSnapshot, OrgSnapshot, SnapshotError, load_snapshot
@@ -85,16 +87,21 @@ _SEV_STYLE = {
     help="Confirm key holders' access keys, passwords and MFA with per-user calls "
     "instead of trusting the (up to 4 h old) credential report.",
 )
-@click.option(
-    "--max-workers",
-    type=click.IntRange(1, 64),
+@jobs_option(
+    dest="max_workers",
     default=8,
-    show_default=True,
+    maximum=64,
     help="Parallel AWS calls (per-user lookups; accounts with --org).",
+    old=["--max-workers"],
 )
 @click.option("--org", is_flag=True, help="Scan every account of the Organization.")
-@click.option("--accounts", metavar="IDS", help="--org: only these account ids (comma-separated).")
-@click.option("--exclude", metavar="IDS", help="--org: skip these account ids (comma-separated).")
+@account_option(help="--org: only these account ids (repeatable).", old=["--accounts"])
+@click.option(
+    "--exclude",
+    metavar="ID[,ID…]",
+    multiple=True,
+    help="--org: skip these account ids (repeatable).",
+)
 @click.option(
     "--ou",
     "ous",
@@ -150,8 +157,8 @@ def scan(
     fresh: bool,
     max_workers: int,
     org: bool,
-    accounts: str | None,
-    exclude: str | None,
+    accounts: tuple[str, ...],
+    exclude: tuple[str, ...],
     ous: Sequence[str],
     role: str,
     external_id: str | None,
@@ -181,7 +188,7 @@ def scan(
     Examples:
       phantomkeys scan                              # this account, table
       phantomkeys scan --format json -o scan.json
-      phantomkeys scan --org --max-workers 16       # the whole Organization
+      phantomkeys scan --org -j 16                  # the whole Organization
       phantomkeys scan --save-snapshot snap.json    # then, offline:
       phantomkeys scan --from-snapshot snap.json --format html -o report.html
       phantomkeys scan --fail-on high               # CI gate: exit 1 on high+
@@ -227,8 +234,8 @@ def scan(
             at=at,
             fresh=fresh,
             max_workers=max_workers,
-            accounts=_ids(accounts),
-            exclude=_ids(exclude),
+            accounts=accounts,
+            exclude=split_accounts(exclude, option="--exclude"),
             ous=tuple(ous),
             role=role,
             external_id=external_id,
@@ -239,7 +246,7 @@ def scan(
     else:
         if any((accounts, exclude, ous, resume, checkpoint, external_id)):
             raise UsageProblem(
-                "--accounts, --exclude, --ou, --resume, --checkpoint and --external-id need --org"
+                "--account, --exclude, --ou, --resume, --checkpoint and --external-id need --org"
             )
         result, snapshot = _scan_one(profile, region, surfaces, at, fresh, max_workers)
     if save_snapshot:
@@ -263,16 +270,6 @@ def scan(
     if security_hub:
         _import_security_hub(document, profile, region)
     _exit(document, result.incomplete, fail_on, previous_new)
-
-
-def _ids(value: str | None) -> tuple[str, ...]:
-    if not value:
-        return ()
-    ids = tuple(v.strip() for v in value.split(",") if v.strip())
-    bad = [v for v in ids if not (v.isdigit() and len(v) == 12)]
-    if bad:
-        raise UsageProblem(f"not 12-digit account ids: {', '.join(bad)}")
-    return ids
 
 
 def _read_snapshot(path: str) -> AccountSnapshot | OrgSnapshot:
@@ -309,7 +306,7 @@ def _scan_one(
     try:
         ctx = AwsContext.from_cli(profile, region)
         # A spinner on a terminal; plain lines (and no spinner thread) in logs and pipes.
-        interactive = sys.stderr.isatty()
+        interactive = sys.stderr.isatty() and not GLOBALS.quiet
         spinner: Any = contextlib.nullcontext()
         if interactive:
             from phantomkeys.cli.common import stderr  # rich: only for a terminal
@@ -353,7 +350,7 @@ def _plain_progress() -> Any:
 
     def progress(msg: str) -> None:
         phase = msg.split(":", 1)[0]
-        if phase not in seen:
+        if phase not in seen and not GLOBALS.quiet:
             seen.add(phase)
             sys.stderr.write(f"scanning: {msg}\n")
 

@@ -38,6 +38,13 @@ from phantomkeys.cli.common import (
     write_output,
     write_private_file,
 )
+from phantomkeys.cli.options import (
+    account_option,
+    dry_run_option,
+    output_dir_option,
+    regions_option,
+    yes_option,
+)
 from phantomkeys.core.controls.alerts import (
     DEFAULT_TOPIC_NAME,
     build_alert_rules,
@@ -256,12 +263,7 @@ def scp() -> None:
     is_flag=True,
     help="json: indent for review (deploy the minified form: whitespace counts).",
 )
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False),
-    metavar="DIR",
-    help="json: write each policy to DIR/<name>.json.",
-)
+@output_dir_option(help="json: write each policy to DIR/<name>.json.")
 @output_option()
 def generate(
     presets: tuple[str, ...],
@@ -446,13 +448,7 @@ def _findings_table(findings: Sequence[Finding], files: Sequence[str]) -> list[A
 
 @scp.command("coverage")
 @click.option("--org", is_flag=True, help="Every account of the Organization.")
-@click.option(
-    "--account",
-    "accounts",
-    metavar="ID",
-    multiple=True,
-    help="Only these account ids (default: the caller's account); repeatable.",
-)
+@account_option(help="Only these account ids (default: the caller's account); repeatable.")
 @click.option(
     "--policy",
     "policy_files",
@@ -726,7 +722,7 @@ def _finish(
     required=True,
     help="Root (r-…), OU (ou-…) or account id to attach to; repeatable.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@dry_run_option("Print the plan and change nothing.")
 @click.option(
     "--i-understand-root",
     "root_ok",
@@ -738,7 +734,7 @@ def _finish(
     is_flag=True,
     help="Consent to enabling the SCP policy type on the root if it is disabled.",
 )
-@click.option("--yes", is_flag=True, help="Apply without asking for confirmation.")
+@yes_option()
 @format_option(["table", "json"])
 @output_option()
 @aws_options
@@ -913,12 +909,12 @@ def _topic_region(arn: str) -> str:
 
 @alerts.command("deploy")
 @_surface_option
-@click.option(
-    "--regions",
-    "regions_text",
-    metavar="REGIONS",
-    help="Comma-separated regions for the API-call rules (default: --region or your "
-    "configured region). The IAM rules always go to the IAM event region.",
+@regions_option(
+    dest="regions_text",
+    help="Regions for the API-call rules, comma-separated or repeated (default: --region "
+    "or your configured region). The IAM rules always go to the IAM event region.",
+    as_text=True,
+    allow_all=False,
 )
 @click.option(
     "--topic-arn",
@@ -934,8 +930,8 @@ def _topic_region(arn: str) -> str:
     show_default=True,
     help="Name of the topic created where none is given.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@click.option("--yes", is_flag=True, help="Apply without asking for confirmation.")
+@dry_run_option("Print the plan and change nothing.")
+@yes_option()
 @format_option(["table", "json"])
 @output_option()
 @aws_options

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,11 @@ from phantomkeys.cli.common import (
     now_utc,
     output_option,
     parse_fail_on,
-    parse_time,
     terminal_color,
     warn,
     write_output,
 )
+from phantomkeys.cli.options import jobs_option, regions_option, time_option
 from phantomkeys.cli.tables import WIDE, Column, build_table, layout, wide_option
 from phantomkeys.core.findings import Finding, any_at_or_above
 from phantomkeys.report.safetext import markup as escape
@@ -41,20 +40,6 @@ _SEVERITY_STYLE = {
     "low": "cyan",
     "info": "dim",
 }
-_RELATIVE_RE = re.compile(r"^(\d+)\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_when(value: str | None, option: str, now: datetime) -> datetime | None:
-    """ISO-8601, ``now``, or a relative age such as ``7d`` / ``12h`` (before ``now``)."""
-    if value is None:
-        return None
-    m = _RELATIVE_RE.match(value.strip().lower())
-    if m:
-        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-    return parse_time(value, option=option)
-
-
 def _load_pack(rules_paths: Sequence[str], only: Sequence[str]) -> Any:
     from phantomkeys.trail.pack import PackError, load_pack
 
@@ -104,8 +89,8 @@ rule_option = click.option(
 
 @click.command("hunt")
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
-@click.option("--since", metavar="TIME", help="Only events at or after TIME (ISO-8601 or 7d, 12h).")
-@click.option("--until", metavar="TIME", help="Only events before TIME (ISO-8601 or 1d).")
+@time_option("--since", help="Only events at or after TIME.")
+@time_option("--until", help="Only events before TIME.")
 @click.option(
     "--engine",
     type=click.Choice(["duckdb", "athena", "spark"]),
@@ -119,11 +104,12 @@ rule_option = click.option(
 @fail_on_option(default="high")
 @rules_option
 @rule_option
-@click.option(
-    "--threads",
-    type=click.IntRange(1, 256),
+@jobs_option(
+    dest="threads",
     default=None,
+    maximum=256,
     help="DuckDB threads (default: all cores).",
+    old=["--threads"],
 )
 @click.option("--profile", metavar="NAME", help="AWS profile (s3:// sources, Athena).")
 @click.option("--region", metavar="REGION", help="AWS region (Athena, S3 bucket region).")
@@ -152,8 +138,8 @@ rule_option = click.option(
 )
 def hunt(
     sources: tuple[str, ...],
-    since: str | None,
-    until: str | None,
+    since: datetime | None,
+    until: datetime | None,
     engine: str,
     fmt: str | None,
     output: str | None,
@@ -197,8 +183,7 @@ def hunt(
     if not sources:
         raise UsageProblem("no SOURCE given", hint="phantomkeys hunt ./AWSLogs --since 7d")
     now = now_utc()
-    since_t = parse_when(since, "--since", now)
-    until_t = parse_when(until, "--until", now)
+    since_t, until_t = since, until
     if since_t and until_t and since_t >= until_t:
         raise UsageProblem("--since must be before --until")
     threshold = parse_fail_on(fail_on)
@@ -595,11 +580,10 @@ def rules_export(
     show_default=True,
     help="How far back to look (LookupEvents keeps 90 days).",
 )
-@click.option(
-    "--regions",
+@regions_option(
+    help="Regions to read: 'all' enabled regions, or a comma-separated list (repeatable).",
     default="all",
-    show_default=True,
-    help="'all' enabled regions, or a comma-separated list.",
+    as_text=True,
 )
 @click.option(
     "--from",

@@ -50,6 +50,7 @@ from phantomkeys.core.controls.iac import hcl_string, hcl_value
 from phantomkeys.core.findings import Finding, Location, Rule, Severity
 from phantomkeys.core.keys import KeyDecodeError, KeyKind
 from phantomkeys.core.policy import Decision, PolicyKind, Request, evaluate, parse_policy
+from phantomkeys.core.timeparse import parse_iso_or_none
 from phantomkeys.surfaces import SURFACES, Surface, SurfaceId, partition_for_region
 
 __all__ = [
@@ -347,15 +348,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso_or_none(value)
 
 
 def _record_username(record: Mapping[str, Any]) -> str | None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from phantomkeys.core.timeparse import parse_iso
+
 SNAPSHOT_FORMAT = "phantomkeys/account-snapshot"
 ORG_SNAPSHOT_FORMAT = "phantomkeys/org-snapshot"
 SNAPSHOT_VERSION = 1
@@ -30,11 +32,7 @@ def _ts(value: datetime | None) -> str | None:
 def _parse_ts(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso(value if isinstance(value, datetime) else str(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,8 +257,10 @@ class IamUser:
 
 @dataclass(frozen=True, slots=True)
 class LookupFailure:
-    """A read that failed. ``user`` None means it affected the whole account.
+    """A read that failed (the one value for it: IAM state, CloudTrail history, S3 logs).
 
+    ``user`` None means it affected the whole account. ``where`` names the place
+    a history read was for (a region, or an ``s3://`` location), None for IAM.
     ``fallback`` names the path that recovered the same facts (e.g. per-user calls
     after a denied account-wide listing); a recovered failure is still reported
     but no longer makes anything unknown.
@@ -271,6 +271,7 @@ class LookupFailure:
     message: str
     user: str | None = None
     fallback: str | None = None
+    where: str | None = None
 
     @property
     def recovered(self) -> bool:
@@ -283,6 +284,7 @@ class LookupFailure:
             "message": self.message,
             "user": self.user,
             "fallback": self.fallback,
+            **({"where": self.where} if self.where is not None else {}),
         }
 
     @classmethod
@@ -293,6 +295,7 @@ class LookupFailure:
             message=d.get("message", ""),
             user=d.get("user"),
             fallback=d.get("fallback"),
+            where=d.get("where"),
         )
 
 

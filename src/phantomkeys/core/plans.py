@@ -42,6 +42,7 @@ from enum import StrEnum
 from typing import Any
 
 from phantomkeys.core.model import AccessKey, InlinePolicy, LookupFailure, ServiceCredential
+from phantomkeys.core.timeparse import parse_iso
 from phantomkeys.surfaces import SURFACES, Surface, surface_for_credential_service
 
 BACKUP_FORMAT = "phantomkeys/backup"
@@ -92,10 +93,7 @@ def _ts(value: datetime | None) -> str | None:
 def _parse_ts(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso(value if isinstance(value, datetime) else str(value))
 
 
 def canonical_json(document: Any) -> str:

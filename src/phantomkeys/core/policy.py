@@ -84,6 +84,8 @@ from types import MappingProxyType
 from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import unquote
 
+from phantomkeys.core.timeparse import parse_iso_or_none
+
 __all__ = [
     "ActionCatalog",
     "Condition",
@@ -874,11 +876,7 @@ def _to_time(text: str) -> datetime | None:
             return datetime.fromtimestamp(float(number), tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso_or_none(raw)
 
 
 def _ip_in(value: str, network: str) -> bool:

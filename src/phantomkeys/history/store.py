@@ -262,7 +262,7 @@ def _insert(
     assert isinstance(summary, Mapping)
     values = (
         recorded_at or _now(),
-        meta.get("scan_time"),
+        meta.get("scan_time") or meta.get("generated_at"),
         doc.command_of(document),
         scope_of(document),
         str(tool.get("version") or ""),

@@ -10,10 +10,11 @@ field is handled once, here, and never raises inside a renderer.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from phantomkeys.core.findings import Severity
+from phantomkeys.core.timeparse import parse_iso_or_none
 
 #: Commands whose documents the report formats understand.
 COMMANDS: tuple[str, ...] = ("scan", "hunt", "leaks", "coverage")
@@ -90,15 +91,7 @@ def severity_rank(value: Any) -> int:
 
 def parse_time(value: Any) -> datetime | None:
     """ISO-8601 text to an aware UTC datetime; ``None`` for anything else."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso_or_none(value)
 
 
 def reference_time(document: Mapping[str, Any]) -> datetime | None:

@@ -156,9 +156,16 @@ def _envelope(
         "schema_version": {"type": "string", "pattern": rf"^{_MAJOR}\.\d+$"},
         "tool": _ref("tool"),
     }
-    if metadata is not None:
-        props["metadata"] = metadata
+    # Every document says when it was made: metadata.generated_at (ISO 8601 UTC).
+    meta: dict[str, Any] = metadata if metadata is not None else {"type": "object"}
+    props["metadata"] = {
+        **meta,
+        "required": ["generated_at", *meta.get("required", [])],
+        "properties": {"generated_at": _ref("timestamp"), **meta.get("properties", {})},
+    }
     props.update(properties)
+    if "metadata" not in required:
+        required = ["metadata", *required]
     return {
         "$schema": DIALECT,
         "$id": schema_id(name),

@@ -49,6 +49,7 @@ from phantomkeys.core.policy import (
     evaluate,
 )
 from phantomkeys.core.policy import Statement as PolicyStatement
+from phantomkeys.core.timeparse import parse_iso
 from phantomkeys.surfaces import Surface
 
 COVERAGE_SNAPSHOT_FORMAT = "phantomkeys/scp-coverage-snapshot"
@@ -70,8 +71,7 @@ def _ts(value: datetime) -> str:
 def _parse_ts(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso(value)
 
 
 @dataclass(frozen=True, slots=True)
