@@ -41,8 +41,19 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from phantomkeys.core.model import AccessKey, InlinePolicy, LookupFailure, ServiceCredential
-from phantomkeys.surfaces import SURFACES, Surface, surface_for_credential_service
+from phantomkeys.core.model import (
+    AccessKey,
+    InlinePolicy,
+    LookupFailure,
+    ServiceCredential,
+    other_ways_in,
+)
+from phantomkeys.surfaces import (
+    SURFACES,
+    Surface,
+    is_api_key_service,
+    surface_for_credential_service,
+)
 
 BACKUP_FORMAT = "phantomkeys/backup"
 BACKUP_VERSION = 1
@@ -961,13 +972,24 @@ def build_session_revoke_plan(
 
 
 def live_items(state: UserState, *, at: datetime) -> list[str]:
-    """Credentials that still work: what makes deleting a user more than tidying up."""
+    """Credentials that still work: what makes deleting a user more than tidying up.
+
+    Live API keys, then :func:`~phantomkeys.core.model.other_ways_in`: the one
+    definition the scan's ``at-risk`` uses too.
+    """
     out = [
-        f"active API key {c.id} ({c.service})" for c in state.service_credentials if c.is_active(at)
+        f"active API key {c.id} ({c.service})"
+        for c in state.service_credentials
+        if is_api_key_service(c.service) and c.is_active(at)
     ]
-    out += [f"active access key {k.id}" for k in state.access_keys if k.status == "Active"]
-    if state.login_profile:
-        out.append("console password")
+    out += other_ways_in(
+        service_credentials=state.service_credentials,
+        access_keys=state.access_keys,
+        password=state.login_profile,
+        signing_certificates=sum(1 for c in state.signing_certificates if c.status == "Active"),
+        ssh_public_keys=sum(1 for k in state.ssh_public_keys if k.status == "Active"),
+        at=at,
+    )
     return out
 
 
