@@ -133,6 +133,9 @@ resource "aws_cloudwatch_event_rule" "phantomkeys_phantom_user_created" {
               {
                 "suffix" = ":iam::aws:policy/AnthropicLimitedAccess"
               },
+              {
+                "suffix" = ":iam::aws:policy/AnthropicInferenceAccess"
+              },
             ]
           }
         },

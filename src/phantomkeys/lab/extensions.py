@@ -105,7 +105,7 @@ def _aware(value: datetime) -> datetime:
 # (botocore ``iam`` model; IAM API reference; DOMAIN-FACTS §1). moto 5.2 has
 # none of them. Behaviour reproduced:
 # * services: bedrock, aws-external-anthropic, codecommit, cassandra (Keyspaces),
-#   logs; anything else -> ServiceNotSupportedException, wire code
+#   cloudwatch, logs; anything else -> ServiceNotSupportedException, wire code
 #   NotSupportedService (404).
 # * CredentialAgeDays 1..36600; absent -> the credential never expires and has no
 #   ExpirationDate. ExpirationDate is returned only for the API-key services.
@@ -124,10 +124,14 @@ def _aware(value: datetime) -> datetime:
 # =====================================================================
 
 LOGS_SERVICE = next(s for s in OTHER_CREDENTIAL_SERVICES if s.startswith("logs."))
+CLOUDWATCH_SERVICE = next(s for s in OTHER_CREDENTIAL_SERVICES if s.startswith("cloudwatch."))
+#: Services whose credentials carry an ExpirationDate and an alias ("Bedrock API
+#: keys and CloudWatch Logs API keys", botocore model; Claude Platform keys too).
 API_KEY_SERVICES = (
     BEDROCK.credential_service,
     CLAUDE_PLATFORM.credential_service,
     LOGS_SERVICE,
+    CLOUDWATCH_SERVICE,
 )
 SUPPORTED_CREDENTIAL_SERVICES = (
     BEDROCK.credential_service,
@@ -1015,6 +1019,58 @@ _ANTHROPIC_V4: dict[str, Any] = {
     },
 }
 
+#: AnthropicInferenceAccess v2 (2026-04-01), as the AWS managed policy reference
+#: publishes it (docs.aws.amazon.com/aws-managed-policy/latest/reference/
+#: AnthropicInferenceAccess.html): workspace read + inference, the resourceless
+#: bearer-token actions, GetWebIdentityToken for Anthropic audiences. The last
+#: statement (TagGetWebIdentityToken) mirrors AnthropicLimitedAccess and is
+#: unconfirmed for this policy (docs/aws-facts.md "Managed policies").
+_ANTHROPIC_INFERENCE_V2: dict[str, Any] = {
+    "CreateDate": "2026-04-01T04:57:00+00:00",
+    "UpdateDate": "2026-04-01T22:42:00+00:00",
+    "DefaultVersionId": "v2",
+    "Path": "/",
+    "Document": {
+        "Version": "2012-10-17",
+        "Statement": [
+            _allow(
+                "AnthropicInferenceWorkspace",
+                [
+                    "aws-external-anthropic:Get*",
+                    "aws-external-anthropic:List*",
+                    "aws-external-anthropic:CreateInference",
+                    "aws-external-anthropic:CreateBatchInference",
+                    "aws-external-anthropic:CancelBatchInference",
+                    "aws-external-anthropic:DeleteBatchInference",
+                    "aws-external-anthropic:CountTokens",
+                ],
+                "arn:aws:aws-external-anthropic:*:*:workspace/*",
+            ),
+            _allow(
+                "AnthropicInferenceResourceless",
+                [
+                    "aws-external-anthropic:GetAccountStatus",
+                    "aws-external-anthropic:CallWithBearerToken",
+                ],
+            ),
+            _allow(
+                "AnthropicInferenceGetToken",
+                ["sts:GetWebIdentityToken"],
+                Condition={
+                    "ForAnyValue:StringEquals": {
+                        "sts:IdentityTokenAudience": [
+                            "https://api.anthropic.com",
+                            "https://platform.claude.com",
+                        ]
+                    },
+                    "StringEquals": {"aws:CalledViaLast": "aws-external-anthropic.amazonaws.com"},
+                },
+            ),
+            _allow("AnthropicInferenceTagToken", ["sts:TagGetWebIdentityToken"]),
+        ],
+    },
+}
+
 _AMAZON_BEDROCK_WEBSEARCH_STATEMENT = {
     "Sid": "BedrockWebSearch",
     "Effect": "Allow",
@@ -1076,14 +1132,19 @@ def managed_policy_catalogue() -> dict[str, tuple[dict[str, Any], str]]:
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
     data: dict[str, Any] = json.loads(aws_managed_policies_data)
-    bedrock = BEDROCK.managed_policy_name
-    anthropic = CLAUDE_PLATFORM.managed_policy_name
+    bedrock = "AmazonBedrockLimitedAccess"
+    anthropic = "AnthropicLimitedAccess"
+    inference = "AnthropicInferenceAccess"
+    assert {bedrock} == set(BEDROCK.managed_policy_names)
+    assert {anthropic, inference} == set(CLAUDE_PLATFORM.managed_policy_names)
     # Only ever upgrade: a moto release with a newer copy keeps its own; an older
-    # moto without them gets them built from the DOMAIN-FACTS description.
+    # moto without them gets them built from docs/aws-facts.md's description.
     if _version(data.get(bedrock)) < 9:
         data[bedrock] = _bedrock_limited_access_v9(data.get(bedrock) or _BEDROCK_V8)
     if _version(data.get(anthropic)) < 6:
         data[anthropic] = _anthropic_limited_access_v6(data.get(anthropic) or _ANTHROPIC_V4)
+    if _version(data.get(inference)) < 2:
+        data[inference] = _ANTHROPIC_INFERENCE_V2
     return {name: (d, json.dumps(d["Document"])) for name, d in data.items()}
 
 
@@ -1514,14 +1575,22 @@ def backdate(account_id: str, item: dict[str, Any]) -> None:
     """Move timestamps into the past, as if things had happened earlier.
 
     ``item``: ``{"user_name", "what": user|password|access_key|access_key_last_used|
-    service_credential|mfa, "id"?: str, "days": float, "region"?, "service"?}``.
+    service_credential|credential_report, "id"?: str, "days": float, "region"?,
+    "service"?}`` (``credential_report`` ignores ``user_name``).
     Moving a service credential's CreateDate moves its ExpirationDate with it.
     """
     backend = iam_backend(account_id)
-    user = backend.get_user(item["user_name"])
     when = now() - timedelta(days=float(item["days"]))
     naive = when.replace(tzinfo=None)
     what = item["what"]
+    if what == "credential_report":
+        # The report keeps its content: it now reads as generated ``days`` ago,
+        # before any change made since (AWS reuses a report up to 4 hours old).
+        if getattr(backend, "lab_report_time", None) is None:
+            raise NotFoundException("no credential report generated yet")
+        backend.lab_report_time = when
+        return
+    user = backend.get_user(item["user_name"])
     if what == "user":
         user.create_date = when
     elif what == "password":

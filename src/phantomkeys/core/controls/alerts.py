@@ -2,7 +2,7 @@
 
 IAM is a global service: its CloudTrail events (key creation, user creation,
 policy attachment, the pivot) reach EventBridge only in the partition's IAM
-home region, us-east-1 for ``aws`` (DOMAIN-FACTS §6). Bearer-token calls and a
+home region, us-east-1 for ``aws`` (docs/aws-facts.md "CloudTrail"). Bearer-token calls and a
 phantom user's other activity arrive in the region where the call was made,
 so those rules go to every region you use.
 
@@ -97,9 +97,11 @@ def build_alert_rules(surfaces: Sequence[Surface]) -> list[AlertRule]:
                         {
                             "eventName": [_event_name(a) for a in POLICY_ATTACH_ACTIONS],
                             "requestParameters": {
+                                # Every variant (Claude Platform: both policies).
                                 "policyArn": [
-                                    {"suffix": f":iam::aws:policy/{s.managed_policy_name}"}
+                                    {"suffix": f":iam::aws:policy/{name}"}
                                     for s in surfaces
+                                    for name in s.managed_policy_names
                                 ]
                             },
                         },
