@@ -486,7 +486,7 @@ def _succeeded(f: Future[Any]) -> bool:
 class _EarlyUsers:
     """Users built, and their policies requested, while later pages still arrive.
 
-    Only on the common path: not ``--fresh``, and the groups and customer
+    Only on the common path: not ``--verify-credentials``, and the groups and customer
     policies, the API keys (account-wide) and the credential report all read.
     As soon as the groups and policies are in, the managed policies each page's
     key holders use are requested, not after the last page (holders by name or
@@ -814,7 +814,7 @@ def collect_account(
         )
         login = c.run_per_user(candidates, c.get_login_facts)
         c.sources["access_keys"] = (
-            "per user (--fresh)"
+            "per user (--verify-credentials)"
             if fresh and report is not None
             else "per user (credential report unavailable)"
         )

@@ -250,7 +250,10 @@ def _candidates(aws: Aws, now: datetime) -> tuple[dict[str, list[Candidate]], An
 
     info(f"scanning account {aws.account_id} for API-key holders…")
     with _aws_errors():
-        result, _snapshot = scan_account(aws.ctx, at=now)
+        # revoke, cleanup and report never trust the (up to 4 h old) credential
+        # report: key holders' access keys, password, MFA, SSH keys and signing
+        # certificates are read live (docs/aws-facts.md "Credential report").
+        result, _snapshot = scan_account(aws.ctx, at=now, fresh=True)
     return candidates_from_identities(result.identities), result
 
 
@@ -1479,7 +1482,7 @@ def _recommend(username: str, status: str | None, tgt: Target) -> list[str]:
         case "unknown":
             return [
                 "rerun with permissions for the failed lookups (see incomplete), or "
-                "phantomkeys scan --fresh",
+                "phantomkeys scan --verify-credentials",
                 revoke,
             ]
         case "deleted":

@@ -596,11 +596,15 @@ def _key_decisions(
     for prefix in surface.key_service_prefixes:
         action = _bearer_action(surface, prefix)
         values = [token_type]
-        if any(k in surface.unpublished_type_keys for k in surface.bearer_token_type_keys):
+        if token_type == LONG_TERM and surface.unpublished_type_keys:
             values += [v for v in UNPUBLISHED_TYPE_VALUES if v != token_type]
         decisions = []
         for value in values:
-            context = {key: [value] for key in surface.bearer_token_type_keys}
+            # Only the unpublished keys take the other spellings.
+            context = {
+                key: [value if key in surface.unpublished_type_keys else token_type]
+                for key in surface.bearer_token_type_keys
+            }
             request = Request(action, context=context, context_is_complete=False)
             decisions.append(
                 evaluate(
