@@ -1510,6 +1510,9 @@ def _incident_envelope(
             "account_id": aws.account_id,
             "caller_arn": aws.caller_arn,
             "api_calls": aws.ctx.counter.snapshot(),
+            # Access keys, password, MFA, SSH keys and signing certificates are
+            # read live for a report, never taken from the credential report.
+            "credentials_read": "live",
         },
         **doc,
         activity={

@@ -599,6 +599,8 @@ def _section(index: int, document: Mapping[str, Any]) -> tuple[str, str]:
     facts = []
     for key, label in (
         ("scan_time", "Time"),
+        # Freshness: AWS reuses a credential report up to 4 hours old.
+        ("credential_report_generated_at", "Credential report"),
         ("caller_arn", "Caller"),
         ("organization_id", "Organization"),
         ("engine", "Engine"),
