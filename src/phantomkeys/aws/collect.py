@@ -18,7 +18,8 @@ Per-user calls happen only where an account-wide call is denied or unavailable
 (and then only for the users that need them; without authorization details,
 ``ListEntitiesForPolicy`` finds who holds any of a surface's managed policies),
 or for key holders with ``fresh=True`` (``--verify-credentials``: access keys,
-password, MFA, SSH public keys and signing certificates, read live). Users are built, and key holders' policies
+password, MFA, SSH public keys and signing certificates, read live). Users are
+built, and key holders' policies
 requested, page by page while later pages are still on their way. Every
 failure is recorded as a :class:`LookupFailure`; the affected fields stay
 ``None`` (unknown), never empty.

@@ -184,7 +184,8 @@ RULES: dict[str, Rule] = {
             Severity.MEDIUM,
             "A lookup this identity depends on failed, so its status cannot be trusted; "
             "phantomkeys never calls such a user orphaned and never cleans it up.",
-            "Rerun with permissions for the failed calls (see the evidence), or with --verify-credentials.",
+            "Rerun with permissions for the failed calls (see the evidence), or with "
+            "--verify-credentials.",
             tags=("coverage",),
         ),
         Rule(

@@ -445,7 +445,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
         rationale=(
             "AnthropicLimitedAccess grants Get* on file, skill, session and memory content and "
-            "the creation of webhooks that send events out (DOMAIN-FACTS §3)."
+            "the creation of webhooks that send events out (docs/aws-facts.md, Managed policies)."
         ),
         remediation=(
             "Give inference-only workloads AnthropicInferenceAccess instead of "

@@ -22,7 +22,7 @@ Every step declares its effect on facts: the keys it ``removes`` and the
   effects of its own earlier steps and nothing else: a key re-activated or a
   policy attached in the meantime stops the run.
 
-Peer defects this module makes impossible (``shared/reference/PEERS.md``):
+Peer defects this module makes impossible (``docs/architecture.md``):
 cleanup removes *every* ``DeleteUser`` prerequisite (not only keys and
 policies); it never selects ``unknown`` identities, nor live key holders
 without ``--user`` + ``--force``; revoking a role session narrows the deny to
@@ -581,7 +581,7 @@ def bearer_deny_document(surfaces: Sequence[Surface] = SURFACES) -> dict[str, An
     """The fixed deny a revoke puts on a user: no bearer-token use on any surface.
 
     Fixed text, so repeated revocations leave exactly one identical policy.
-    ``bedrock-mantle:CallWithBearerToken`` is included (DOMAIN-FACTS §5).
+    ``bedrock-mantle:CallWithBearerToken`` is included (docs/aws-facts.md "Controlling keys").
     """
     actions = sorted({a for s in surfaces for a in s.bearer_token_actions})
     return {
@@ -996,10 +996,11 @@ def live_items(state: UserState, *, at: datetime) -> list[str]:
 def build_cleanup_plan(state: UserState, *, at: datetime, allow_live: bool = False) -> Plan:
     """Delete a user completely: every ``DeleteUser`` prerequisite in order, then the user.
 
-    Order (IAM user guide id_users_remove; DOMAIN-FACTS §9): login profile,
-    access keys, signing certificates, SSH keys, every service's credentials,
-    MFA devices (deactivate; delete virtual ones), inline policies, attached
-    policies, group memberships, permissions boundary, the user.
+    Order (IAM user guide id_users_remove; docs/aws-facts.md "DeleteUser
+    prerequisites"): login profile, access keys, signing certificates, SSH keys,
+    every service's credentials, MFA devices (deactivate; delete virtual ones),
+    inline policies, attached policies, group memberships, permissions
+    boundary, the user.
     """
     _require_complete(state)
     name = state.name

@@ -3,7 +3,7 @@
 moto 5.2 emulates IAM, STS and Organizations well enough for most tools, but
 phantomkeys depends on AWS behaviour moto does not have. Each extension below
 names the AWS behaviour it reproduces and its source (sections of
-``shared/reference/DOMAIN-FACTS.md``, the botocore API model, or the IAM user
+``docs/aws-facts.md``, the botocore API model, or the IAM user
 guide). :func:`install` applies them; it runs only inside the lab's server
 process, never in a test process, so moto users elsewhere are unaffected.
 
@@ -102,7 +102,8 @@ def _aware(value: datetime) -> datetime:
 # 1. IAM service-specific credentials
 #
 # AWS: CreateServiceSpecificCredential / List / Update / Reset / Delete
-# (botocore ``iam`` model; IAM API reference; DOMAIN-FACTS §1). moto 5.2 has
+# (botocore ``iam`` model; IAM API reference; docs/aws-facts.md "Service-specific
+# credentials"). moto 5.2 has
 # none of them. Behaviour reproduced:
 # * services: bedrock, aws-external-anthropic, codecommit, cassandra (Keyspaces),
 #   cloudwatch, logs; anything else -> ServiceNotSupportedException, wire code
@@ -118,7 +119,7 @@ def _aware(value: datetime) -> datetime:
 #   is the whole key, ``ABSK``/``AEAA`` + base64(alias ":" secret), built by
 #   ``core/keys.py``; it is put in ServiceCredentialSecret (what public write-ups
 #   saw) and in ServiceApiKeyValue (what the Bedrock guide names; not in the API
-#   model, so SDKs ignore it) - DOMAIN-FACTS §1 "Doc inconsistency".
+#   model, so SDKs ignore it) - docs/aws-facts.md "Key formats".
 # * the alias is ``<user>-at-<account>``; a user's second key for a service is
 #   ``<user>+1-at-<account>`` (the ``+N`` marker BKS reports; unconfirmed).
 # =====================================================================
@@ -141,7 +142,7 @@ SUPPORTED_CREDENTIAL_SERVICES = (
 MAX_CREDENTIALS_PER_SERVICE = 2
 MAX_CREDENTIAL_AGE_DAYS = 36_600
 #: CloudWatch Logs API keys: ``ACWL`` + base64(alias ":" secret) per a third party
-#: (DOMAIN-FACTS §1, stackd); not a surface of phantomkeys, so not in surfaces.py.
+#: (docs/aws-facts.md "Key formats"); not a surface of phantomkeys, so not in surfaces.py.
 _LOGS_KEY_PREFIX = "ACWL"
 
 
@@ -350,7 +351,8 @@ def _iam_create_service_specific_credential(self: IamResponse) -> Any:
 
 
 def _iam_reset_service_specific_credential(self: IamResponse) -> Any:
-    # AWS: "returns a new secret and invalidates the old one immediately" (DOMAIN-FACTS §1).
+    # AWS: "returns a new secret and invalidates the old one immediately"
+    # (docs/aws-facts.md "Service-specific credentials").
     user, cred = _find_credential(
         self.backend,
         self._get_param("UserName"),
@@ -432,7 +434,8 @@ def _iam_list_service_specific_credentials(self: IamResponse) -> Any:
 #
 # AWS: every IAM List* call and GetAccountAuthorizationDetails return at most
 # MaxItems (1..1000, default 100) items with IsTruncated and an opaque Marker
-# (botocore model; DOMAIN-FACTS §10). moto 5.2 returns everything at once for
+# (botocore model; docs/aws-facts.md "Paging and authorization details"). moto 5.2
+# returns everything at once for
 # ListUsers, ListAccessKeys and GetAccountAuthorizationDetails.
 # =====================================================================
 
@@ -537,7 +540,8 @@ def _iam_get_account_authorization_details(self: IamResponse) -> Any:
 def _policy_detail(policy: Any, backend: Any) -> dict[str, Any]:
     """ManagedPolicyDetail (moto's serializer cannot find PolicyName on its objects).
 
-    Policy documents are URL-encoded, as AWS returns them (DOMAIN-FACTS §10).
+    Policy documents are URL-encoded, as AWS returns them (docs/aws-facts.md
+    "Paging and authorization details").
     """
     boundary_uses = sum(
         1
@@ -575,7 +579,8 @@ def _boundary_arns(backend: Any) -> set[str]:
 # login profile, access keys, signing certificates, SSH public keys,
 # service-specific credentials, MFA devices, inline policies, attached managed
 # policies or group memberships (botocore DeleteUser docs; IAM user guide
-# id_users_remove; DOMAIN-FACTS §9). moto 5.2 checks only the two policy kinds.
+# id_users_remove; docs/aws-facts.md "DeleteUser prerequisites"). moto 5.2 checks
+# only the two policy kinds.
 # A permissions boundary and tags are not prerequisites.
 # =====================================================================
 
@@ -664,7 +669,8 @@ def _iam_create_user(self: IamResponse) -> Any:
 # AWS: GenerateCredentialReport returns STARTED the first time and COMPLETE while
 # a report younger than four hours exists (which it does not regenerate);
 # GetCredentialReport returns the CSV as generated and its GeneratedTime, or
-# ReportNotPresent (DOMAIN-FACTS §10; IAM user guide id_credentials_getting-report).
+# ReportNotPresent (docs/aws-facts.md "Credential report"; IAM user guide
+# id_credentials_getting-report).
 # Columns per the user guide. moto 5.2 regenerates on every read, returns a fixed
 # GeneratedTime, dates the password with the user's creation time, prints
 # ``not_supported`` for the access keys' last-used region/service and N/A for
@@ -842,7 +848,7 @@ def _backend_update_login_profile(
 # JSON for each account. Its copies of the two surface policies are older than
 # AWS's current versions: AmazonBedrockLimitedAccess v8 (v9 of 2026-08-04 adds
 # the BedrockWebSearch statement) and AnthropicLimitedAccess v4 (v6 of 2026-06-12
-# adds Managed Agents, AssumeConsole). DOMAIN-FACTS §3-§4 (zoph-io/IAMTrail
+# adds Managed Agents, AssumeConsole). docs/aws-facts.md "Managed policies" (zoph-io/IAMTrail
 # history). The Managed Agents action names below are rebuilt from that summary.
 # Older copies are upgraded; a moto with newer copies keeps them.
 # =====================================================================
@@ -914,7 +920,8 @@ _BEDROCK_LIMITED_ACTIONS = [
     "bedrock:InvokeModelWithResponseStream",
 ]
 
-#: AmazonBedrockLimitedAccess v8 (2026-04-09), DOMAIN-FACTS §4: the base for v9 when
+#: AmazonBedrockLimitedAccess v8 (2026-04-09), docs/aws-facts.md "Managed policies":
+#: the base for v9 when
 #: moto does not ship the policy.
 _BEDROCK_V8: dict[str, Any] = {
     "CreateDate": "2025-06-29T22:22:06+00:00",
@@ -964,7 +971,8 @@ _BEDROCK_V8: dict[str, Any] = {
     },
 }
 
-#: AnthropicLimitedAccess v4 (2026-04), DOMAIN-FACTS §3: the base for v6 when moto
+#: AnthropicLimitedAccess v4 (2026-04), docs/aws-facts.md "Managed policies": the
+#: base for v6 when moto
 #: does not ship the policy.
 _ANTHROPIC_V4: dict[str, Any] = {
     "CreateDate": "2026-04-01T04:57:18+00:00",
@@ -1242,7 +1250,7 @@ def assume_role_denial(access_key: str | None, account_id: str, body: bytes) -> 
 #
 # AWS: management events of the last 90 days in the region queried, newest first,
 # one LookupAttribute, StartTime/EndTime, MaxResults <= 50 with NextToken
-# (botocore cloudtrail model; DOMAIN-FACTS §6). moto 5.2 has no LookupEvents.
+# (botocore cloudtrail model; docs/aws-facts.md "CloudTrail"). moto 5.2 has no LookupEvents.
 # The semantics are in trail.EventStore.lookup; the HTTP layer calls this.
 # =====================================================================
 
@@ -1261,7 +1269,7 @@ def lookup_events(store: EventStore, account_id: str, region: str, body: bytes) 
 # 10. CloudTrail records of IAM calls
 #
 # AWS: every IAM write call is a management event with eventSource
-# iam.amazonaws.com, recorded in us-east-1 (IAM is global; DOMAIN-FACTS §6),
+# iam.amazonaws.com, recorded in us-east-1 (IAM is global; docs/aws-facts.md "CloudTrail"),
 # with the request's parameters in lowerCamelCase, passwords left out, and the
 # secret of a new credential never logged. Failed calls carry errorCode.
 # =====================================================================

@@ -508,7 +508,7 @@ def demo_plan(seed: int = 0) -> LabPlan:
 # ------------------------------------------------------------------ org
 
 #: aws-samples/service-control-policy-examples Deny-Bedrock-api-keys.json
-#: (DOMAIN-FACTS §5), with the bedrock-mantle action of the newer copy.
+#: (docs/aws-facts.md "Controlling keys"), with the bedrock-mantle action of the newer copy.
 DENY_BEDROCK_API_KEYS = {
     "Version": "2012-10-17",
     "Statement": [
