@@ -122,6 +122,25 @@ resource "aws_organizations_policy" "phantomkeys_block_long_term_block_phantom_c
           "arn:*:iam::*:user/*/AeaApiKey-*",
         ]
       },
+      {
+        "Sid" = "DenyPhantomUserOtherCredentials"
+        "Effect" = "Deny"
+        "Action" = "iam:CreateServiceSpecificCredential"
+        "Resource" = [
+          "arn:*:iam::*:user/BedrockAPIKey-*",
+          "arn:*:iam::*:user/*/BedrockAPIKey-*",
+          "arn:*:iam::*:user/AeaApiKey-*",
+          "arn:*:iam::*:user/*/AeaApiKey-*",
+        ]
+        "Condition" = {
+          "StringNotEquals" = {
+            "iam:ServiceSpecificCredentialServiceName" = [
+              "bedrock.amazonaws.com",
+              "aws-external-anthropic.amazonaws.com",
+            ]
+          }
+        }
+      },
     ]
   })
   tags = {

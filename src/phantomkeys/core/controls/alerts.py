@@ -111,15 +111,27 @@ def build_alert_rules(surfaces: Sequence[Surface]) -> list[AlertRule]:
         ),
         AlertRule(
             name=f"{RULE_PREFIX}phantom-user-pivot",
-            description="An access key, console password, MFA device, SSH key or signing "
-            "certificate was added to a phantom user (phantomkeys).",
+            description="An access key, console password, MFA device, SSH key, signing "
+            "certificate or another service's credential (CodeCommit, Keyspaces, "
+            "CloudWatch, ...) was added to a phantom user (phantomkeys).",
             scope=AlertScope.IAM_HOME,
             pattern={
                 **iam_call,
                 "detail": {
                     "eventSource": [IAM_EVENT_SOURCE],
-                    "eventName": [_event_name(a) for a in PIVOT_ACTIONS],
-                    "requestParameters": {"userName": _prefixes(surfaces)},
+                    "$or": [
+                        {
+                            "eventName": [_event_name(a) for a in PIVOT_ACTIONS],
+                            "requestParameters": {"userName": _prefixes(surfaces)},
+                        },
+                        {
+                            "eventName": [_event_name(CREATE_CREDENTIAL)],
+                            "requestParameters": {
+                                "userName": _prefixes(surfaces),
+                                "serviceName": [{"anything-but": services}],
+                            },
+                        },
+                    ],
                 },
             },
         ),

@@ -85,7 +85,8 @@ PRESET_HELP: dict[Preset, str] = {
     Preset.BLOCK_LONG_TERM: "block creating and using long-term keys; short-term keys stay",
     Preset.MAX_AGE: "cap new keys at --max-age-days N and deny keys that never expire",
     Preset.BLOCK_PHANTOM_CREATION: "block phantom-user creation and attaching the key policy",
-    Preset.BLOCK_PIVOT: "block access keys, console passwords and MFA on phantom users",
+    Preset.BLOCK_PIVOT: "block access keys, passwords, MFA, SSH keys, certificates and other "
+    "services' credentials on phantom users",
 }
 
 
@@ -319,7 +320,17 @@ def preset_statements(preset: Preset, options: ScpOptions) -> list[Statement]:
             return [
                 Statement(
                     "DenyPhantomUserPivot", PIVOT_ACTIONS, resources=_phantom_user_arns(surfaces)
-                )
+                ),
+                # Another service's credential (CodeCommit, Keyspaces, CloudWatch, ...)
+                # on a phantom user is a way in that outlives its API keys.
+                Statement(
+                    "DenyPhantomUserOtherCredentials",
+                    (CREATE_CREDENTIAL,),
+                    resources=_phantom_user_arns(surfaces),
+                    conditions=(
+                        Condition("StringNotEquals", CREDENTIAL_SERVICE_KEY, _services(surfaces)),
+                    ),
+                ),
             ]
     raise ScpError(f"unknown preset {preset!r}")  # pragma: no cover
 
