@@ -116,7 +116,7 @@ class UserSpec:
             "extra_policies": [
                 p
                 for p in self.managed_policies
-                if not self.surface or p != get_surface(self.surface).managed_policy_arn()
+                if not self.surface or p not in get_surface(self.surface).managed_policy_arns()
             ]
             + [name for name, _ in self.inline_policies],
             "groups": list(self.groups),
@@ -443,6 +443,22 @@ def demo_plan(seed: int = 0) -> LabPlan:
             status="active",
             credentials=(_key(c, 90, 7),),
             case="Claude Platform phantom with an active key",
+        ),
+        _phantom(
+            c,
+            "cpin",
+            status="active",
+            managed_policies=(c.managed_policy_arns()[1],),
+            credentials=(_key(c, 30, 3),),
+            case="Claude Platform phantom with AnthropicInferenceAccess (the policy AWS's "
+            "IAM guide names; write-ups name AnthropicLimitedAccess)",
+        ),
+        _phantom(
+            b,
+            "cc0m",
+            status="at-risk",
+            credentials=(CredentialSpec(service="codecommit.amazonaws.com", age_days=None),),
+            case="phantom holding a CodeCommit credential (another way in, no API key)",
         ),
         _phantom(
             c,
