@@ -208,7 +208,12 @@ def _evidence(evidence: Mapping[str, Any]) -> str:
 
 
 def _credentials(ident: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [c for c in ident.get("credentials") or () if isinstance(c, Mapping)]
+    """The identity's API keys (``credentials`` also lists other services' credentials)."""
+    return [
+        c
+        for c in ident.get("credentials") or ()
+        if isinstance(c, Mapping) and c.get("api_key", True)
+    ]
 
 
 def _age_days(created: Any, at: datetime | None) -> int | None:
