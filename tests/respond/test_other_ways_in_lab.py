@@ -159,3 +159,22 @@ def test_other_ways_in_is_the_one_rule() -> None:
     with pytest.raises(PlanError, match="SSH public key"):
         build_cleanup_plan(state, at=at)
     assert build_cleanup_plan(state, at=at, allow_live=True).steps
+
+
+def test_revoke_names_the_ways_in_it_leaves_open(
+    iam: Any, cli_env: dict[str, str], tmp_path: Any
+) -> None:
+    from tests.respond.conftest import seed_active
+
+    seed_active(iam, "BedrockAPIKey-rv01")
+    iam.create_service_specific_credential(
+        UserName="BedrockAPIKey-rv01", ServiceName="codecommit.amazonaws.com"
+    )
+    iam.upload_ssh_public_key(UserName="BedrockAPIKey-rv01", SSHPublicKeyBody=SSH_KEY)
+    result = run(
+        ["revoke", "BedrockAPIKey-rv01", "--dry-run", "--backup-dir", str(tmp_path)], cli_env
+    )
+    assert result.exit_code == 0, result.output
+    assert "still open after this revoke" in result.output
+    assert "codecommit.amazonaws.com credential" in result.output
+    assert "SSH public key" in result.output

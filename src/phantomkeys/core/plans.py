@@ -798,6 +798,26 @@ def build_revoke_plan(
         )
         cannot.append("console password: AWS cannot give it back; a new one must be set")
 
+    # Ways in a revoke leaves open (other services' credentials, SSH keys,
+    # certificates): named, so nobody mistakes the user for closed.
+    left = other_ways_in(
+        service_credentials=state.service_credentials,
+        access_keys=[
+            k
+            for k in state.access_keys
+            if not opts.access_keys
+            or (opts.only_access_key_ids is not None and k.id not in opts.only_access_key_ids)
+        ],
+        password=state.login_profile and not opts.console,
+        signing_certificates=sum(1 for c in state.signing_certificates if c.status == "Active"),
+        ssh_public_keys=sum(1 for k in state.ssh_public_keys if k.status == "Active"),
+        at=at,
+    )
+    if left:
+        notes.append(
+            f"still open after this revoke: {', '.join(left)}; "
+            f"phantomkeys cleanup --user {name} --force deletes every credential"
+        )
     notes.append(
         "IAM is eventually consistent: a deny or deactivation can take a few "
         "seconds to apply everywhere."
