@@ -232,9 +232,14 @@ def test_throttled_scan_finishes_within_a_bound_with_the_default_retry_mode(
         _user(iam, f"BedrockAPIKey-t{n:03d}", BEDROCK_POLICY)
     phantomkeys_lab.set_faults("iam:*=throttle:0.4")
     started = time.monotonic()
-    code, doc = scan_json()
+    result = CliRunner().invoke(
+        cli, ["scan", "--no-history", "--format", "json"], catch_exceptions=False
+    )
     elapsed = time.monotonic() - started
     phantomkeys_lab.set_faults(None)
+    code, doc = result.exit_code, json.loads(result.stdout)
+    # Progress says why the scan is waiting (one line in logs, a spinner on a terminal).
+    assert result.stderr.count("scanning: waiting on AWS throttling") == 1, result.stderr
     assert elapsed < 90, f"throttled scan took {elapsed:.0f} s"
     assert code in (0, 3)
     got = identities(doc)
@@ -277,6 +282,36 @@ def test_progress_says_when_aws_throttles(
             # retries exhausted is fine: the point is the message
             with contextlib.suppress(Exception):
                 ctx.client("iam").list_users()
+            if said:
+                break
     finally:
         phantomkeys_lab.set_faults(None)
-    assert said and all("waiting on AWS throttling" in s for s in said)
+    assert said and all(s.startswith("waiting on AWS throttling: ") for s in said)
+
+
+def test_credential_report_na_fields() -> None:
+    """``access_key_N_last_rotated`` is N/A for a key that is not active: an active
+    key is kept without a date, an inactive one shows through its last use, and
+    ``N/A`` is never taken for a service name."""
+    from phantomkeys.aws.collect import _report_fields
+
+    row = {
+        "access_key_1_active": "true",
+        "access_key_1_last_rotated": "N/A",
+        "access_key_1_last_used_date": "N/A",
+        "access_key_1_last_used_service": "N/A",
+        "access_key_2_active": "false",
+        "access_key_2_last_rotated": "N/A",
+        "access_key_2_last_used_date": "2026-11-30T10:00:00+00:00",
+        "access_key_2_last_used_service": "s3",
+        "password_enabled": "false",
+        "mfa_active": "false",
+        "cert_1_active": "true",
+    }
+    fields = _report_fields(row)
+    keys = fields["access_keys"]
+    assert [(k.status, k.created, k.last_used_service) for k in keys] == [
+        ("Active", None, None),
+        ("Inactive", None, "s3"),
+    ]
+    assert fields["signing_certificates"] == 1

@@ -898,7 +898,7 @@ def throttle_reporter(progress: Progress, every_s: float = 1.0) -> Callable[[str
                 return
             state["last"] = now
             count = int(state["count"])
-        progress(f"waiting on AWS throttling ({operation}; {count} throttled so far), retrying")
+        progress(f"waiting on AWS throttling: {operation}, {count} throttled so far; retrying")
 
     return on_throttle
 
