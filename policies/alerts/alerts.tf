@@ -133,6 +133,9 @@ resource "aws_cloudwatch_event_rule" "phantomkeys_phantom_user_created" {
               {
                 "suffix" = ":iam::aws:policy/AnthropicLimitedAccess"
               },
+              {
+                "suffix" = ":iam::aws:policy/AnthropicInferenceAccess"
+              },
             ]
           }
         },
@@ -151,7 +154,7 @@ resource "aws_cloudwatch_event_target" "phantomkeys_phantom_user_created" {
 resource "aws_cloudwatch_event_rule" "phantomkeys_phantom_user_pivot" {
   count = local.in_iam_region ? 1 : 0
   name          = "phantomkeys-phantom-user-pivot"
-  description   = "An access key, console password, MFA device, SSH key or signing certificate was added to a phantom user (phantomkeys)."
+  description   = "An access key, console password, MFA device, SSH key, signing certificate or another service's credential (CodeCommit, Keyspaces, CloudWatch, ...) was added to a phantom user (phantomkeys)."
   event_pattern = jsonencode({
     "source" = [
       "aws.iam",
@@ -163,24 +166,51 @@ resource "aws_cloudwatch_event_rule" "phantomkeys_phantom_user_pivot" {
       "eventSource" = [
         "iam.amazonaws.com",
       ]
-      "eventName" = [
-        "CreateAccessKey",
-        "CreateLoginProfile",
-        "UpdateLoginProfile",
-        "EnableMFADevice",
-        "UploadSSHPublicKey",
-        "UploadSigningCertificate",
+      "$or" = [
+        {
+          "eventName" = [
+            "CreateAccessKey",
+            "CreateLoginProfile",
+            "UpdateLoginProfile",
+            "EnableMFADevice",
+            "UploadSSHPublicKey",
+            "UploadSigningCertificate",
+          ]
+          "requestParameters" = {
+            "userName" = [
+              {
+                "prefix" = "BedrockAPIKey-"
+              },
+              {
+                "prefix" = "AeaApiKey-"
+              },
+            ]
+          }
+        },
+        {
+          "eventName" = [
+            "CreateServiceSpecificCredential",
+          ]
+          "requestParameters" = {
+            "userName" = [
+              {
+                "prefix" = "BedrockAPIKey-"
+              },
+              {
+                "prefix" = "AeaApiKey-"
+              },
+            ]
+            "serviceName" = [
+              {
+                "anything-but" = [
+                  "bedrock.amazonaws.com",
+                  "aws-external-anthropic.amazonaws.com",
+                ]
+              },
+            ]
+          }
+        },
       ]
-      "requestParameters" = {
-        "userName" = [
-          {
-            "prefix" = "BedrockAPIKey-"
-          },
-          {
-            "prefix" = "AeaApiKey-"
-          },
-        ]
-      }
     }
   })
 }

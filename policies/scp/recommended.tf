@@ -37,8 +37,19 @@ resource "aws_organizations_policy" "phantomkeys_block_long_term_block_phantom_c
         "Action" = "bedrock-mantle:CallWithBearerToken"
         "Resource" = "*"
         "Condition" = {
-          "StringEquals" = {
-            "bedrock-mantle:BearerTokenType" = "LONG_TERM"
+          "StringNotEquals" = {
+            "bedrock-mantle:BearerTokenType" = "SHORT_TERM"
+          }
+        }
+      },
+      {
+        "Sid" = "DenyUntypedKeyUseBedrockMantle"
+        "Effect" = "Deny"
+        "Action" = "bedrock-mantle:CallWithBearerToken"
+        "Resource" = "*"
+        "Condition" = {
+          "Null" = {
+            "bedrock-mantle:BearerTokenType" = "true"
           }
         }
       },
@@ -48,8 +59,19 @@ resource "aws_organizations_policy" "phantomkeys_block_long_term_block_phantom_c
         "Action" = "aws-external-anthropic:CallWithBearerToken"
         "Resource" = "*"
         "Condition" = {
-          "StringEquals" = {
-            "aws-external-anthropic:BearerTokenType" = "LONG_TERM"
+          "StringNotEquals" = {
+            "aws-external-anthropic:BearerTokenType" = "SHORT_TERM"
+          }
+        }
+      },
+      {
+        "Sid" = "DenyUntypedKeyUseAwsExternalAnthropic"
+        "Effect" = "Deny"
+        "Action" = "aws-external-anthropic:CallWithBearerToken"
+        "Resource" = "*"
+        "Condition" = {
+          "Null" = {
+            "aws-external-anthropic:BearerTokenType" = "true"
           }
         }
       },
@@ -77,6 +99,7 @@ resource "aws_organizations_policy" "phantomkeys_block_long_term_block_phantom_c
             "iam:PolicyARN" = [
               "arn:*:iam::aws:policy/AmazonBedrockLimitedAccess",
               "arn:*:iam::aws:policy/AnthropicLimitedAccess",
+              "arn:*:iam::aws:policy/AnthropicInferenceAccess",
             ]
           }
         }
@@ -98,6 +121,25 @@ resource "aws_organizations_policy" "phantomkeys_block_long_term_block_phantom_c
           "arn:*:iam::*:user/AeaApiKey-*",
           "arn:*:iam::*:user/*/AeaApiKey-*",
         ]
+      },
+      {
+        "Sid" = "DenyPhantomUserOtherCredentials"
+        "Effect" = "Deny"
+        "Action" = "iam:CreateServiceSpecificCredential"
+        "Resource" = [
+          "arn:*:iam::*:user/BedrockAPIKey-*",
+          "arn:*:iam::*:user/*/BedrockAPIKey-*",
+          "arn:*:iam::*:user/AeaApiKey-*",
+          "arn:*:iam::*:user/*/AeaApiKey-*",
+        ]
+        "Condition" = {
+          "StringNotEquals" = {
+            "iam:ServiceSpecificCredentialServiceName" = [
+              "bedrock.amazonaws.com",
+              "aws-external-anthropic.amazonaws.com",
+            ]
+          }
+        }
       },
     ]
   })

@@ -220,10 +220,19 @@ def build_document(result: ScanResult) -> dict[str, Any]:
                 acct["credential_report_age_minutes"] = max(0, int(age.total_seconds() // 60))
         accounts.append(acct)
     api_total = sum(result.api_calls.values())
+    reports = [
+        a.snapshot.credential_report_generated_at
+        for a in result.accounts
+        if a.snapshot is not None and a.snapshot.credential_report_generated_at is not None
+    ]
     metadata = {
         "command": "scan",
         "scan_time": result.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "caller_arn": result.caller_arn,
+        # The credential report's freshness: facts it holds may be up to 4 h old.
+        "credential_report_generated_at": min(reports).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if reports
+        else None,
         "api_calls": {"total": api_total, "by_operation": dict(sorted(result.api_calls.items()))},
         **result.metadata,
     }

@@ -265,6 +265,27 @@ EVENTS: list[tuple[str, dict[str, Any], set[str]]] = [
         set(),
     ),
     (
+        "codecommit credential on a phantom user (issue 18)",
+        _event(
+            "aws.iam",
+            "CreateServiceSpecificCredential",
+            request={"userName": "BedrockAPIKey-hr8l", "serviceName": "codecommit.amazonaws.com"},
+        ),
+        {"phantomkeys-phantom-user-pivot"},
+    ),
+    (
+        "AnthropicInferenceAccess attached (issue 18: both Claude policies)",
+        _event(
+            "aws.iam",
+            "AttachUserPolicy",
+            request={
+                "userName": "renamed",
+                "policyArn": "arn:aws:iam::aws:policy/AnthropicInferenceAccess",
+            },
+        ),
+        {"phantomkeys-phantom-user-created"},
+    ),
+    (
         "key reset",
         _event(
             "aws.iam",

@@ -13,8 +13,10 @@ from phantomkeys.core.controls.scp import (
     ScpError,
     ScpOptions,
     build_statements,
+    document_size,
     generate_policies,
     minify,
+    split_statements,
 )
 from phantomkeys.core.controls.validate import PolicyInput, validate_policies
 from phantomkeys.core.policy import Decision, Policy, PolicyKind, Request, evaluate
@@ -273,13 +275,52 @@ def test_too_large_policy_is_split_and_every_part_fits(catalog) -> None:
 
 def test_small_limit_splits_an_action_list() -> None:
     options = ScpOptions(presets=(Preset.BLOCK_PIVOT,))
-    policies = generate_policies(options, limit=420)
-    actions = [a for p in policies for s in p.statements for a in s.actions]
-    assert sorted(actions) == sorted(build_statements(options)[0].actions)
-    assert all(p.size <= 420 for p in policies)
+    pivot = build_statements(options)[0]
+    assert pivot.sid == "DenyPhantomUserPivot"
+    groups = split_statements([pivot], limit=300)
+    assert len(groups) > 1
+    actions = [a for g in groups for st in g for a in st.actions]
+    assert sorted(actions) == sorted(pivot.actions)
+    assert all(document_size(g) <= 300 for g in groups)
+    # The whole preset still fits a small limit: one statement per document.
+    policies = generate_policies(options, limit=440)
+    assert all(p.size <= 440 for p in policies)
 
 
 def test_statement_that_cannot_fit_is_an_error() -> None:
     exempt = tuple(f"arn:aws:iam::{n:012d}:role/BreakGlassAdministrator" for n in range(200))
     with pytest.raises(ScpError, match="over the 5120-character SCP limit"):
         generate_policies(ScpOptions(presets=(Preset.BLOCK_ALL,), exempt_principals=exempt))
+
+
+def test_block_pivot_denies_other_services_credentials_on_phantom_users() -> None:
+    """issue 18: a CodeCommit/Keyspaces/CloudWatch credential on a phantom user is a
+    way in that outlives its API keys; the phantom's own API key stays allowed."""
+    options = ScpOptions(presets=(Preset.BLOCK_PIVOT,))
+    phantom = "arn:aws:iam::111122223333:user/BedrockAPIKey-hr8l"
+    for service in (
+        "codecommit.amazonaws.com",
+        "cassandra.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+    ):
+        decision = _decide(
+            options, "iam:CreateServiceSpecificCredential", _create(service, None), phantom
+        )
+        assert decision is Decision.EXPLICIT_DENY, service
+    own = _decide(
+        options,
+        "iam:CreateServiceSpecificCredential",
+        _create("bedrock.amazonaws.com", 30),
+        phantom,
+    )
+    assert own is Decision.ALLOWED
+    other_user = "arn:aws:iam::111122223333:user/alice"
+    assert (
+        _decide(
+            options,
+            "iam:CreateServiceSpecificCredential",
+            _create("codecommit.amazonaws.com", None),
+            other_user,
+        )
+        is Decision.ALLOWED
+    )

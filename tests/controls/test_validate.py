@@ -153,8 +153,51 @@ def test_bearer_token_type_values_must_be_the_documented_ones(catalog) -> None:
         ],
     }
     findings = _run(catalog, policy)
-    assert _ids(findings) == ["scp-condition-value"]
-    assert findings[0].evidence["values"] == ["long_term"]
+    # Statement B is valid but sidestepped: Mantle's type values are unpublished.
+    assert sorted(_ids(findings)) == ["scp-condition-value", "scp-long-term-value-unpublished"]
+    bad = next(f for f in findings if f.rule_id == "scp-condition-value")
+    assert bad.evidence["values"] == ["long_term"]
+
+
+def test_mantle_long_term_deny_with_string_equals_is_warned(catalog) -> None:
+    """issue 18: Mantle's CloudTrail records bearerTokenType "ABSK"; StringEquals
+    LONG_TERM on bedrock-mantle:BearerTokenType can be sidestepped."""
+    weak = _deny(
+        "bedrock-mantle:CallWithBearerToken",
+        {"StringEquals": {"bedrock-mantle:BearerTokenType": "LONG_TERM"}},
+    )
+    findings = _run(catalog, weak)
+    warned = [f for f in findings if f.rule_id == "scp-long-term-value-unpublished"]
+    assert len(warned) == 1
+    assert warned[0].severity.value == "medium"
+    strong = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "A",
+                "Effect": "Deny",
+                "Action": "bedrock-mantle:CallWithBearerToken",
+                "Resource": "*",
+                "Condition": {
+                    "StringNotEquals": {"bedrock-mantle:BearerTokenType": "SHORT_TERM"}
+                },
+            },
+            {
+                "Sid": "B",
+                "Effect": "Deny",
+                "Action": "bedrock-mantle:CallWithBearerToken",
+                "Resource": "*",
+                "Condition": {"Null": {"bedrock-mantle:BearerTokenType": "true"}},
+            },
+        ],
+    }
+    assert "scp-long-term-value-unpublished" not in _ids(_run(catalog, strong))
+    # bedrock:BearerTokenType's values are published: StringEquals LONG_TERM is fine.
+    published = _deny(
+        "bedrock:CallWithBearerToken",
+        {"StringEquals": {"bedrock:BearerTokenType": "LONG_TERM"}},
+    )
+    assert "scp-long-term-value-unpublished" not in _ids(_run(catalog, published))
 
 
 def test_credential_service_name_must_be_a_real_service(catalog) -> None:

@@ -15,21 +15,25 @@ from phantomkeys.lab.scenarios import (
     org_plan,
     plan_for,
 )
-from phantomkeys.surfaces import get_surface, surface_for_username
+from phantomkeys.surfaces import get_surface, is_api_key_service, surface_for_username
 
 
 def expected_status(user: UserSpec, plan_accounts_groups: dict[str, tuple[str, ...]]) -> str:
     """The status rules of issue 4, re-derived independently from the user's facts."""
     assert user.surface is not None
     surface_policy = get_surface(user.surface).managed_policy_arn()
+    # Every variant of the surface's policy is normal (Claude Platform has two).
+    surface_policies = set(get_surface(user.surface).managed_policy_arns())
     beyond = (
-        any(p != surface_policy for p in user.managed_policies)
+        any(p not in surface_policies for p in user.managed_policies)
         or bool(user.inline_policies)
         or any(plan_accounts_groups.get(g) for g in user.groups)
     )
     if user.boundary == surface_policy:
         beyond = False
-    if any(k.active for k in user.access_keys) or user.password or beyond:
+    # Another service's live credential (CodeCommit, ...) is a way in too (issue 18).
+    other = any(c.usable() and not is_api_key_service(c.service) for c in user.credentials)
+    if any(k.active for k in user.access_keys) or user.password or beyond or other:
         return "at-risk"
     creds = [
         c for c in user.credentials if c.service == get_surface(user.surface).credential_service
@@ -50,7 +54,8 @@ def expected_kind(user: UserSpec) -> str:
         and not user.password
         and not user.groups
         and not user.inline_policies
-        and set(user.managed_policies) <= {get_surface(user.surface).managed_policy_arn()}
+        and len(user.managed_policies) <= 1
+        and set(user.managed_policies) <= set(get_surface(user.surface).managed_policy_arns())
     )
     return "suspected-phantom" if only_surface else "human"
 

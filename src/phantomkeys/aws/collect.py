@@ -5,16 +5,21 @@ The number of AWS calls does not grow with the number of key holders:
 * ``GetAccountAuthorizationDetails`` — users (with inline policies, boundaries,
   tags), and side by side groups and customer policies (paged, up to 1,000
   items a page);
-* ``ListServiceSpecificCredentials(AllUsers=True)`` once per surface service
-  (paged by hand: botocore has no paginator for it);
-* the IAM credential report — access keys with last use, console passwords, MFA;
+* ``ListServiceSpecificCredentials(AllUsers=True)`` without ``ServiceName``:
+  every service's credentials (API keys, CodeCommit, Keyspaces, CloudWatch and
+  future services) in one listing (paged by hand: botocore has no paginator);
+* the IAM credential report — access keys with last use, console passwords,
+  MFA, signing certificates; its generation time goes into the snapshot (AWS
+  reuses a report up to 4 hours old: docs/aws-facts.md "Credential report");
 * ``GetPolicy`` + ``GetPolicyVersion`` for each *distinct* AWS managed policy
   the key holders use.
 
 Per-user calls happen only where an account-wide call is denied or unavailable
 (and then only for the users that need them; without authorization details,
-``ListEntitiesForPolicy`` finds who holds a surface's managed policy), or for
-key holders with ``fresh=True``. Users are built, and key holders' policies
+``ListEntitiesForPolicy`` finds who holds any of a surface's managed policies),
+or for key holders with ``fresh=True`` (``--verify-credentials``: access keys,
+password, MFA, SSH public keys and signing certificates, read live). Users are
+built, and key holders' policies
 requested, page by page while later pages are still on their way. Every
 failure is recorded as a :class:`LookupFailure`; the affected fields stay
 ``None`` (unknown), never empty.
@@ -54,7 +59,7 @@ from phantomkeys.core.model import (
     ServiceCredential,
 )
 from phantomkeys.core.timeparse import parse_iso_or_none
-from phantomkeys.surfaces import SURFACES, Surface
+from phantomkeys.surfaces import SURFACES, Surface, is_api_key_service
 
 Progress = Callable[[str], None]
 #: Authorization details: raw users, groups and customer managed policies.
@@ -107,6 +112,7 @@ class _Collector:
     fresh: bool
     max_workers: int
     progress: Progress
+    now: datetime | None = None
     failures: list[LookupFailure] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     all_users_unavailable: bool = False
@@ -181,17 +187,22 @@ class _Collector:
         users: set[str] = set()
         try:
             for surface in self.surfaces:
-                for page in _pages(
-                    iam.list_entities_for_policy,
-                    PolicyArn=surface.managed_policy_arn(partition),
-                    MaxItems=PAGE_SIZE,
-                ):
-                    users.update(u["UserName"] for u in page.get("PolicyUsers", ()))
-                    for g in page.get("PolicyGroups", ()):
-                        for members in _pages(
-                            iam.get_group, GroupName=g["GroupName"], MaxItems=PAGE_SIZE
+                # Every variant of the surface's policy (Claude Platform has two).
+                for arn in surface.managed_policy_arns(partition):
+                    try:
+                        for page in _pages(
+                            iam.list_entities_for_policy, PolicyArn=arn, MaxItems=PAGE_SIZE
                         ):
-                            users.update(u["UserName"] for u in members.get("Users", ()))
+                            users.update(u["UserName"] for u in page.get("PolicyUsers", ()))
+                            for g in page.get("PolicyGroups", ()):
+                                for members in _pages(
+                                    iam.get_group, GroupName=g["GroupName"], MaxItems=PAGE_SIZE
+                                ):
+                                    users.update(u["UserName"] for u in members.get("Users", ()))
+                    except botocore.exceptions.ClientError as exc:
+                        # A policy that does not exist (in this partition) has no holders.
+                        if error_code(exc) != "NoSuchEntity":
+                            raise
         except LOOKUP_ERRORS as exc:
             self.fail("iam:ListEntitiesForPolicy", exc)
             return None
@@ -273,23 +284,24 @@ class _Collector:
     # ------------------------------------------------------------ credentials
 
     def get_service_credentials(self) -> dict[str, list[ServiceCredential]] | None:
-        """All surface credentials in the account, by user; None if the listing failed."""
+        """Every service's credentials in the account, by user; None if the listing failed.
+
+        Without ``ServiceName`` the listing returns all services' credentials
+        (botocore model, ListServiceSpecificCredentialsRequest.ServiceName):
+        one listing, whatever the number of surfaces or services.
+        """
         by_user: dict[str, list[ServiceCredential]] = {}
-        for surface in self.surfaces:
-            try:
-                for page in _pages(
-                    self.iam.list_service_specific_credentials,
-                    AllUsers=True,
-                    ServiceName=surface.credential_service,
-                    MaxItems=PAGE_SIZE,
-                ):
-                    for c in page.get("ServiceSpecificCredentials", ()):
-                        cred = _credential(c)
-                        by_user.setdefault(cred.username, []).append(cred)
-            except _LISTING_ERRORS as exc:
-                self.fail("iam:ListServiceSpecificCredentials(AllUsers)", exc)
-                self.all_users_unavailable = error_code(exc) not in _TRANSIENT
-                return None
+        try:
+            for page in _pages(
+                self.iam.list_service_specific_credentials, AllUsers=True, MaxItems=PAGE_SIZE
+            ):
+                for c in page.get("ServiceSpecificCredentials", ()):
+                    cred = _credential(c)
+                    by_user.setdefault(cred.username, []).append(cred)
+        except _LISTING_ERRORS as exc:
+            self.fail("iam:ListServiceSpecificCredentials(AllUsers)", exc)
+            self.all_users_unavailable = error_code(exc) not in _TRANSIENT
+            return None
         self.sources["service_credentials"] = "ListServiceSpecificCredentials(AllUsers=True)"
         return by_user
 
@@ -332,7 +344,8 @@ class _Collector:
         return rows, generated
 
     def get_login_facts(self, name: str) -> dict[str, Any] | None:
-        """Per-user access keys, password and MFA (``--fresh`` or no credential report)."""
+        """Per-user access keys, password, MFA, SSH public keys and signing
+        certificates (``--verify-credentials`` or no credential report)."""
         iam = self.iam
         try:
             keys = []
@@ -357,10 +370,34 @@ class _Collector:
                 for page in _pages(iam.list_mfa_devices, UserName=name)
                 for d in page.get("MFADevices", ())
             )
+            ssh = sum(
+                1
+                for page in _pages(iam.list_ssh_public_keys, UserName=name)
+                for k in page.get("SSHPublicKeys", ())
+                if k.get("Status") == "Active"
+            )
+            certs = sum(
+                1
+                for page in _pages(iam.list_signing_certificates, UserName=name)
+                for c in page.get("Certificates", ())
+                if c.get("Status") == "Active"
+            )
         except LOOKUP_ERRORS as exc:
-            self.fail("iam:ListAccessKeys/GetLoginProfile/ListMFADevices", exc, user=name)
+            self.fail(
+                "iam:ListAccessKeys/GetLoginProfile/ListMFADevices/ListSSHPublicKeys/"
+                "ListSigningCertificates",
+                exc,
+                user=name,
+            )
             return None
-        return {"access_keys": tuple(keys), "password_enabled": password, "mfa_devices": mfa}
+        return {
+            "access_keys": tuple(keys),
+            "password_enabled": password,
+            "mfa_devices": mfa,
+            "ssh_public_keys": ssh,
+            "signing_certificates": certs,
+            "credentials_verified_at": self.now or datetime.now(UTC),
+        }
 
     def recovered(self, operation: str, fallback: str) -> None:
         """Mark account-wide failures of ``operation`` as covered by ``fallback``."""
@@ -451,7 +488,7 @@ def _succeeded(f: Future[Any]) -> bool:
 class _EarlyUsers:
     """Users built, and their policies requested, while later pages still arrive.
 
-    Only on the common path: not ``--fresh``, and the groups and customer
+    Only on the common path: not ``--verify-credentials``, and the groups and customer
     policies, the API keys (account-wide) and the credential report all read.
     As soon as the groups and policies are in, the managed policies each page's
     key holders use are requested, not after the last page (holders by name or
@@ -480,6 +517,7 @@ class _EarlyUsers:
     local: dict[str, ManagedPolicy] = field(default_factory=dict)
     creds: dict[str, list[ServiceCredential]] | None = None
     rows: dict[str, dict[str, str]] | None = None
+    report_time: datetime | None = None
     off: bool = False
 
     def add(self, raw_users: list[dict[str, Any]]) -> None:
@@ -546,6 +584,7 @@ class _EarlyUsers:
         if self.rows is None:
             report = self._result(self.report)
             self.rows = report[0] if report is not None else None
+            self.report_time = report[1] if report is not None else None
         return self.rows is not None
 
     def _result(self, f: Future[Any]) -> Any:
@@ -582,6 +621,7 @@ class _EarlyUsers:
                     users=tuple(ready),
                     groups=self.groups,
                     managed_policies=managed,
+                    credential_report_generated_at=self.report_time,
                     scps=self.scps,
                 )
             )
@@ -618,8 +658,15 @@ def collect_account(
     :class:`_EarlyUsers`), for work that can start before the last page.
     """
     c = _Collector(
-        ctx=ctx, surfaces=surfaces, fresh=fresh, max_workers=max_workers, progress=progress
+        ctx=ctx,
+        surfaces=surfaces,
+        fresh=fresh,
+        max_workers=max_workers,
+        progress=progress,
+        now=now,
     )
+    if ctx.on_throttle is None:
+        ctx.on_throttle = throttle_reporter(progress)
 
     def read_policy(arn: str, read: Callable[[str], ManagedPolicy]) -> ManagedPolicy:
         if aws_policies is not None and _is_aws_managed(arn):
@@ -644,7 +691,7 @@ def collect_account(
         creds_future = pool.submit(c.get_service_credentials)
         reads: dict[str, Future[ManagedPolicy]] = {
             arn: pool.submit(read_policy, arn, c.try_managed_policy)
-            for arn in {s.managed_policy_arn(ahead_partition) for s in surfaces}
+            for arn in {a for s in surfaces for a in s.managed_policy_arns(ahead_partition)}
         }
         ident_future = (
             pool.submit(lambda: ctx.client("sts").get_caller_identity())
@@ -723,9 +770,7 @@ def collect_account(
         creds = {}
         for name, listed in per_user.items():
             if listed is not None:
-                creds[name] = [
-                    x for x in listed if any(x.service == s.credential_service for s in surfaces)
-                ]
+                creds[name] = listed  # every service's, as the AllUsers listing has
     listing_failed = creds is None
     if creds is None:
         creds = {}
@@ -765,10 +810,13 @@ def collect_account(
 
     login: dict[str, Any] = {}
     if report is None or fresh:
-        progress(f"confirming access keys, passwords and MFA of {len(candidates)} key holders")
+        progress(
+            "verifying access keys, passwords, MFA, SSH keys and signing certificates of "
+            f"{len(candidates)} key holders"
+        )
         login = c.run_per_user(candidates, c.get_login_facts)
         c.sources["access_keys"] = (
-            "per user (--fresh)"
+            "per user (--verify-credentials)"
             if fresh and report is not None
             else "per user (credential report unavailable)"
         )
@@ -782,7 +830,7 @@ def collect_account(
         if u["UserName"] in candidates:
             needed.update(_policy_arns(u, groups))
     if candidates:  # the reference for "beyond the managed policy", attached or not
-        needed.update(s.managed_policy_arn(partition) for s in surfaces)
+        needed.update(a for s in surfaces for a in s.managed_policy_arns(partition))
     for arn, mp in read_ahead.items():
         if arn in needed and arn not in managed and mp.document is not None:
             managed[arn] = mp
@@ -812,7 +860,13 @@ def collect_account(
         if facts is not None:
             fields.update(facts)
         elif name in login:  # per-user lookup failed: unknown, not "none"
-            fields.update(access_keys=None, password_enabled=None, mfa_devices=None)
+            fields.update(
+                access_keys=None,
+                password_enabled=None,
+                mfa_devices=None,
+                ssh_public_keys=None,
+                signing_certificates=None,
+            )
         users.append(_user(u, partition, account_id, fields))
 
     return AccountSnapshot(
@@ -831,6 +885,25 @@ def collect_account(
     )
 
 
+def throttle_reporter(progress: Progress, every_s: float = 1.0) -> Callable[[str], None]:
+    """A :attr:`AwsContext.on_throttle` that tells ``progress`` AWS is throttling
+    (at most once per ``every_s``, with the count so far)."""
+    lock = threading.Lock()
+    state = {"count": 0, "last": 0.0}
+
+    def on_throttle(operation: str) -> None:
+        with lock:
+            state["count"] += 1
+            now = time.monotonic()
+            if now - state["last"] < every_s:
+                return
+            state["last"] = now
+            count = int(state["count"])
+        progress(f"waiting on AWS throttling: {operation}, {count} throttled so far; retrying")
+
+    return on_throttle
+
+
 # ------------------------------------------------------------------ transforms
 
 
@@ -840,9 +913,12 @@ def _is_candidate(
     groups: dict[str, Group],
     surfaces: Sequence[Surface],
 ) -> bool:
-    """Users the scan reports: key holders, phantom names, holders of a surface policy."""
+    """Users the scan reports: API-key holders, phantom names, holders of a surface policy.
+
+    Another service's credential alone (CodeCommit, ...) does not make a user one.
+    """
     name = u["UserName"]
-    if creds.get(name):
+    if any(is_api_key_service(c.service) for c in creds.get(name, ())):
         return True
     if any(s.is_phantom_name(name) for s in surfaces):
         return True
@@ -850,7 +926,7 @@ def _is_candidate(
     for g in u.get("GroupList", ()):
         if g in groups:
             policy_names.update(a.rsplit("/", 1)[-1] for a in groups[g].attached_policy_arns)
-    return any(s.managed_policy_name in policy_names for s in surfaces)
+    return any(not policy_names.isdisjoint(s.managed_policy_names) for s in surfaces)
 
 
 def _document(doc: Any) -> dict[str, Any]:
@@ -929,8 +1005,12 @@ def _user(
     )
 
 
+#: Credential-report cell values that mean "nothing here".
+_REPORT_NONE = frozenset({"", "N/A", "no_information", "not_supported"})
+
+
 def _report_time(value: str | None) -> datetime | None:
-    if not value or value in ("N/A", "no_information", "not_supported"):
+    if not value or value in _REPORT_NONE:
         return None
     return parse_iso_or_none(value)
 
@@ -942,15 +1022,20 @@ def _report_fields(row: dict[str, str] | None) -> dict[str, Any]:
     keys = []
     for n in (1, 2):
         active = row.get(f"access_key_{n}_active", "false").lower() == "true"
+        # ``access_key_N_last_rotated`` is N/A for a key that is not active
+        # (docs/aws-facts.md "Credential report"): an inactive key then shows
+        # only through its last use, and an active one is kept without a date.
         rotated = _report_time(row.get(f"access_key_{n}_last_rotated"))
-        if active or rotated:
+        used = _report_time(row.get(f"access_key_{n}_last_used_date"))
+        service = row.get(f"access_key_{n}_last_used_service") or ""
+        if active or rotated or used:
             keys.append(
                 AccessKey(
                     id="",
                     status="Active" if active else "Inactive",
                     created=rotated,
-                    last_used=_report_time(row.get(f"access_key_{n}_last_used_date")),
-                    last_used_service=(row.get(f"access_key_{n}_last_used_service") or None),
+                    last_used=used,
+                    last_used_service=None if service in _REPORT_NONE else service,
                 )
             )
     password = row.get("password_enabled", "false").lower() == "true"

@@ -61,7 +61,8 @@ __all__ = [
     "resolve_signer",
 ]
 
-#: LookupEvents allows 2 requests per second per account and region (DOMAIN-FACTS §6).
+#: LookupEvents allows 2 requests per second per account and region
+#: (docs/aws-facts.md "CloudTrail").
 LOOKUP_MIN_INTERVAL = 0.5
 
 

@@ -1,8 +1,9 @@
-"""boto3 sessions and clients: AWS CLI conventions, adaptive retries, call counting.
+"""boto3 sessions and clients: AWS CLI conventions, bounded retries, call counting.
 
 Every client phantomkeys creates goes through :class:`AwsContext`, so every
 AWS call is counted by operation (``metadata.api_calls``) and retried with
-botocore's adaptive mode on throttling.
+botocore's ``standard`` mode on throttling (bounded attempts, capped backoff)
+unless the user chose a retry mode (docs/aws-facts.md "Retries").
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,20 +23,59 @@ from botocore.parsers import DEFAULT_TIMESTAMP_PARSER as _DEFAULT_TIMESTAMP_PARS
 
 from phantomkeys.surfaces import partition_for_region
 
-#: Retries with backoff and client-side rate limiting on throttling.
-DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 6}
+#: Retries on throttling: botocore's ``standard`` mode (exponential backoff with
+#: jitter, each wait capped at 20 s, throttling codes retried) with 5 attempts,
+#: so one call waits at most about 1+2+4+8 s before it fails. ``legacy`` (the
+#: botocore default) had a throttled 3,000-user scan still waiting after 500 s;
+#: ``adaptive`` adds a client-side rate limiter that can stall a whole scan.
+DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
+RETRY_MODES = ("legacy", "standard", "adaptive")
 
 
-def retry_config() -> dict[str, Any]:
-    """Adaptive retries; ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` override as in the AWS CLI."""
+def retry_config(session: Any = None) -> dict[str, Any]:
+    """The ``retries`` of every client.
+
+    ``standard`` with :data:`DEFAULT_RETRIES` unless the user chose: a mode or
+    attempt count set in ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` or in the
+    profile's ``retry_mode`` / ``max_attempts`` (AWS config file) is left to
+    botocore, which reads them as the AWS CLI does. ``session``: the botocore
+    session whose profile to look at (None: environment only).
+    """
     config: dict[str, Any] = dict(DEFAULT_RETRIES)
-    mode = os.environ.get("AWS_RETRY_MODE")
-    if mode in ("legacy", "standard", "adaptive"):
+    scoped: dict[str, Any] = {}
+    if session is not None:
+        try:
+            scoped = dict(session.get_scoped_config())
+        except Exception:  # a broken profile is reported where the session is made
+            scoped = {}
+    mode = os.environ.get("AWS_RETRY_MODE") or scoped.get("retry_mode")
+    if mode in RETRY_MODES:
         config["mode"] = mode
-    attempts = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    attempts = str(os.environ.get("AWS_MAX_ATTEMPTS") or scoped.get("max_attempts") or "")
     if attempts.isdigit() and int(attempts) >= 1:
         config["max_attempts"] = int(attempts)
     return config
+
+
+#: Error codes botocore's standard mode retries as throttling.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
 
 
 class AwsSetupError(Exception):
@@ -98,6 +139,9 @@ class AwsContext:
     session: boto3.session.Session
     counter: CallCounter = field(default_factory=CallCounter)
     max_pool: int = 16
+    #: Called with the operation name each time AWS throttles a call and the
+    #: client waits to retry (progress shows "waiting on throttling").
+    on_throttle: Callable[[str], None] | None = None
     _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -128,7 +172,7 @@ class AwsContext:
         with self._lock:
             if key not in self._clients:
                 config = Config(
-                    retries=retry_config(),
+                    retries=retry_config(self.session._session),
                     max_pool_connections=self.max_pool,
                     user_agent_extra="phantomkeys",
                 )
@@ -140,12 +184,31 @@ class AwsContext:
                     client = self.session.client(service, **kwargs)
                 except botocore.exceptions.NoRegionError:
                     raise AwsSetupError("no AWS region configured; pass --region") from None
+                client.meta.events.register("needs-retry", self._on_retry)
                 self._clients[key] = self.counter.attach(client)
             return self._clients[key]
 
+    def _on_retry(self, response: Any = None, operation: Any = None, **_: Any) -> None:
+        """Observe (never decide) a retry: report throttling to :attr:`on_throttle`."""
+        listener = self.on_throttle
+        if listener is None or not response:
+            return None
+        try:
+            code = response[1].get("Error", {}).get("Code")
+        except (AttributeError, IndexError, TypeError):
+            return None
+        if code in THROTTLING_CODES:
+            listener(getattr(operation, "name", "a call"))
+        return None
+
     def child(self, session: boto3.session.Session) -> AwsContext:
         """A context for another session (an assumed role) sharing this call counter."""
-        return AwsContext(session=session, counter=self.counter, max_pool=self.max_pool)
+        return AwsContext(
+            session=session,
+            counter=self.counter,
+            max_pool=self.max_pool,
+            on_throttle=self.on_throttle,
+        )
 
 
 def error_code(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ a private temporary folder and deleted once the engine has read them.
 
 LookupEvents: management events only, 90 days, one lookup attribute per call,
 50 events per page and 2 requests per second per account and region
-(DOMAIN-FACTS §6); :func:`lookup_events` paces itself under that limit.
+(docs/aws-facts.md "CloudTrail"); :func:`lookup_events` paces itself under that limit.
 """
 
 from __future__ import annotations

@@ -249,7 +249,10 @@ def _candidates(aws: Aws, now: datetime) -> tuple[dict[str, list[Candidate]], An
 
     info(f"scanning account {aws.account_id} for API-key holders…")
     with _aws_errors():
-        result, _snapshot = scan_account(aws.ctx, at=now)
+        # revoke, cleanup and report never trust the (up to 4 h old) credential
+        # report: key holders' access keys, password, MFA, SSH keys and signing
+        # certificates are read live (docs/aws-facts.md "Credential report").
+        result, _snapshot = scan_account(aws.ctx, at=now, fresh=True)
     return candidates_from_identities(result.identities), result
 
 
@@ -1630,7 +1633,7 @@ def _recommend(username: str, status: str | None, tgt: Target) -> list[str]:
         case "unknown":
             return [
                 "rerun with permissions for the failed lookups (see incomplete), or "
-                "phantomkeys scan --fresh",
+                "phantomkeys scan --verify-credentials",
                 revoke,
             ]
         case "deleted":
@@ -1658,6 +1661,9 @@ def _incident_envelope(
             "account_id": aws.account_id,
             "caller_arn": aws.caller_arn,
             "api_calls": aws.ctx.counter.snapshot(),
+            # Access keys, password, MFA, SSH keys and signing certificates are
+            # read live for a report, never taken from the credential report.
+            "credentials_read": "live",
         },
         **doc,
         activity={

@@ -33,7 +33,7 @@ from phantomkeys.cli.tables import Column, layout, wide_option
 from phantomkeys.core.findings import Severity
 from phantomkeys.core.model import AccountSnapshot, OrgSnapshot, SnapshotError, load_snapshot
 from phantomkeys.report.safetext import markup as escape
-from phantomkeys.surfaces import select_surfaces
+from phantomkeys.surfaces import SURFACES, select_surfaces
 
 SCAN_FORMATS = ("table", "json", "csv", "sarif", "markdown", "html", "ocsf", "asff")
 
@@ -82,10 +82,13 @@ _SEV_STYLE = {
 )
 @fail_on_option(allow_new=True)
 @click.option(
+    "--verify-credentials",
     "--fresh",
+    "fresh",
     is_flag=True,
-    help="Confirm key holders' access keys, passwords and MFA with per-user calls "
-    "instead of trusting the (up to 4 h old) credential report.",
+    help="Read key holders' access keys, password, MFA, SSH keys and signing certificates "
+    "live (per-user calls, counted in api_calls) instead of trusting the credential "
+    "report, which AWS reuses for up to 4 hours.",
 )
 @jobs_option(
     dest="max_workers",
@@ -480,7 +483,7 @@ def render_table(
         if age is not None and age > 60:
             console.print(
                 f"[dim]account {escape(acct['account_id'])}: credential report is {age} min "
-                "old; --fresh confirms key holders' access keys and passwords.[/]"
+                "old; --verify-credentials reads key holders' credentials live.[/]"
             )
     s = document["summary"]
     calls = document["metadata"]["api_calls"]["total"]
@@ -497,12 +500,14 @@ def render_table(
 
 
 _KIND_SHORT = {"suspected-phantom": "suspected"}
+_SURFACE_POLICIES = frozenset(n for s in SURFACES for n in s.managed_policy_names)
 
 
 def _keys_cell(ident: dict[str, Any]) -> str:
     creds = ident["credentials"]
     if creds is None:
         return "[bright_red]unknown[/]"
+    creds = [c for c in creds if c.get("api_key", True)]
     if not creds:
         return "none"
     parts = []
@@ -528,6 +533,18 @@ def _way_in_cell(ident: dict[str, Any]) -> str:
         bits.append("[red]password[/]")
     if ident["mfa_devices"]:
         bits.append("MFA")
+    others = [
+        c
+        for c in ident["credentials"] or ()
+        if not c.get("api_key", True) and c["status"] == "Active"
+    ]
+    if others:
+        services = sorted({c["service"].split(".", 1)[0] for c in others})
+        bits.append(f"[red]{', '.join(services)} credential[/]")
+    if ident.get("ssh_public_keys"):
+        bits.append("[red]SSH key[/]")
+    if ident.get("signing_certificates"):
+        bits.append("[red]signing cert[/]")
     return ", ".join(bits) or "-"
 
 
@@ -538,7 +555,7 @@ def _caps_cell(ident: dict[str, Any]) -> str:
         for p in ident["policies"]
         if p["kind"] == "managed"
         and p["arn"]
-        and p["arn"].endswith(("/AmazonBedrockLimitedAccess", "/AnthropicLimitedAccess"))
+        and p["arn"].rsplit("/", 1)[-1] in _SURFACE_POLICIES
     }
     extra = [
         c
@@ -566,7 +583,7 @@ def _next_steps(document: dict[str, Any]) -> str:
     if s["unknown"]:
         steps.append(
             "unknown = a lookup failed: check permissions (permissions/scan-readonly.json)"
-            " or rerun with --fresh"
+            " or rerun with --verify-credentials"
         )
     if s["identities"]:
         steps.append(

@@ -10,7 +10,7 @@ information, because ``orphaned`` is what ``cleanup`` deletes.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -18,9 +18,15 @@ from typing import Any, Protocol, cast
 
 from phantomkeys.core.capabilities import Grant, assess_capabilities, beyond_managed_policy
 from phantomkeys.core.findings import Finding, Rule, Severity, max_severity
-from phantomkeys.core.model import AccountSnapshot, IamUser, ManagedPolicy, ServiceCredential
+from phantomkeys.core.model import (
+    AccountSnapshot,
+    IamUser,
+    ManagedPolicy,
+    ServiceCredential,
+    other_ways_in,
+)
 from phantomkeys.core.policy import Policy, PolicyKind, PolicyParseError
-from phantomkeys.surfaces import SURFACES, Surface, SurfaceId
+from phantomkeys.surfaces import SURFACES, Surface, SurfaceId, is_api_key_service
 
 #: A key this far in the future is treated as never expiring (36,600 days is the
 #: API maximum; prowler uses 10,000 days as "never").
@@ -75,6 +81,18 @@ RULES: dict[str, Rule] = {
             "Delete the login profile (phantomkeys revoke USER --console), then investigate who "
             "created it (phantomkeys timeline USER).",
             attack=("T1098", "T1078.004"),
+            tags=("pivot",),
+        ),
+        Rule(
+            "pivot-other-credential",
+            "Another long-term credential on an API-key user",
+            Severity.HIGH,
+            "A service-specific credential of another service (CodeCommit, Keyspaces, "
+            "CloudWatch, ...), an SSH public key or a signing certificate is a way into the "
+            "user that outlives its API keys: revoking the keys does not close it.",
+            "Delete it (phantomkeys cleanup --user USER --force deletes every credential), "
+            "then find who added it in CloudTrail (phantomkeys timeline USER).",
+            attack=("T1098.001", "T1078.004"),
             tags=("pivot",),
         ),
         Rule(
@@ -166,7 +184,8 @@ RULES: dict[str, Rule] = {
             Severity.MEDIUM,
             "A lookup this identity depends on failed, so its status cannot be trusted; "
             "phantomkeys never calls such a user orphaned and never cleans it up.",
-            "Rerun with permissions for the failed calls (see the evidence), or with --fresh.",
+            "Rerun with permissions for the failed calls (see the evidence), or with "
+            "--verify-credentials.",
             tags=("coverage",),
         ),
         Rule(
@@ -251,18 +270,25 @@ class Identity:
             "kind": self.kind.value,
             "surface": self.surface.id.value,
             "status": self.status.value,
+            # Every service's credentials of the user, the surface's API keys
+            # first; AWS reports no last use for service-specific credentials.
             "credentials": None
-            if self.credentials is None
+            if self.credentials is None or u.service_credentials is None
             else [
                 {
                     "id": c.id,
                     "service": c.service,
+                    "api_key": c.service == self.surface.credential_service,
                     "status": _cred_status(c, at),
                     "created": _ts(c.created),
                     "expires": _ts(c.expires),
                     "age_days": _age_days(c.created, at),
+                    "last_used": None,
                 }
-                for c in self.credentials
+                for c in sorted(
+                    u.service_credentials,
+                    key=lambda c: (c.service != self.surface.credential_service, c.service, c.id),
+                )
             ],
             "access_keys": None
             if u.access_keys is None
@@ -276,6 +302,9 @@ class Identity:
                 for k in u.access_keys
             ],
             "console_access": u.password_enabled,
+            "signing_certificates": u.signing_certificates,
+            "ssh_public_keys": u.ssh_public_keys,
+            "credentials_verified_at": _ts(u.credentials_verified_at),
             "mfa_devices": list(u.mfa_devices)
             if u.mfa_devices is not None
             else (None if u.mfa_active is None else (["(MFA active)"] if u.mfa_active else [])),
@@ -448,7 +477,11 @@ def _surfaces_of(
             policy_names.update(a.rsplit("/", 1)[-1] for a in snap.groups[g].attached_policy_arns)
     for s in surfaces:
         holds = any(c.service == s.credential_service for c in user.service_credentials or ())
-        if s.is_phantom_name(user.name) or holds or s.managed_policy_name in policy_names:
+        if (
+            s.is_phantom_name(user.name)
+            or holds
+            or not policy_names.isdisjoint(s.managed_policy_names)
+        ):
             found.append(s)
     return found
 
@@ -456,12 +489,16 @@ def _surfaces_of(
 def classify_kind(user: IamUser, surface: Surface, partition: str) -> IdentityKind:
     if surface.is_phantom_name(user.name):
         return IdentityKind.PHANTOM
+    attached = set(user.attached_policy_arns)
     only_managed = (
-        user.attached_policy_arns == (surface.managed_policy_arn(partition),)
+        len(attached) == 1
+        and attached <= set(surface.managed_policy_arns(partition))
         and not user.inline_policies
         and not user.group_names
     )
-    creds = user.service_credentials or ()
+    # Other services' credentials do not change what the user is shaped like
+    # (they make it at-risk instead); another surface's key does.
+    creds = [c for c in user.service_credentials or () if is_api_key_service(c.service)]
     only_surface_creds = all(c.service == surface.credential_service for c in creds)
     no_login = not user.password_enabled and not any(
         k.status == "Active" for k in user.access_keys or ()
@@ -475,11 +512,30 @@ def classify_kind(user: IamUser, surface: Surface, partition: str) -> IdentityKi
 def _surface_policies(
     snap: AccountSnapshot, surfaces: Sequence[Surface], parsed: ManagedCache
 ) -> dict[SurfaceId, Policy | None]:
-    """Each surface's managed policy, the reference for "beyond" (None: unreadable)."""
-    return {
-        s.id: _managed(s.managed_policy_arn(snap.partition), PolicyKind.MANAGED, snap, parsed)[0]
-        for s in surfaces
-    }
+    """Each surface's managed policies, the reference for "beyond" (None: unreadable).
+
+    Where sources disagree on the policy the console attaches (Claude Platform:
+    AnthropicInferenceAccess or AnthropicLimitedAccess), the reference is the
+    union of every variant that could be read: holding either is normal. An
+    unreadable variant only narrows the reference (more is "beyond", never less).
+    """
+    out: dict[SurfaceId, Policy | None] = {}
+    for s in surfaces:
+        found = [
+            p
+            for arn in s.managed_policy_arns(snap.partition)
+            if (p := _managed(arn, PolicyKind.MANAGED, snap, parsed)[0]) is not None
+        ]
+        out[s.id] = _union(found, s) if len(found) > 1 else (found[0] if found else None)
+    return out
+
+
+def _union(policies: Sequence[Policy], surface: Surface) -> Policy:
+    return replace(
+        policies[0],
+        name=" + ".join(p.name for p in policies),
+        statements=tuple(st for p in policies for st in p.statements),
+    )
 
 
 @dataclass(frozen=True)
@@ -542,11 +598,15 @@ def _same_inputs(
         part.account_id != snap.account_id
         or part.partition != snap.partition
         or part.scps is not snap.scps
+        or part.credential_report_generated_at != snap.credential_report_generated_at
         or part.failures
         or snap.failures_for(user.name)
     ):
         return False
-    arns = [*user.attached_policy_arns, *(s.managed_policy_arn(snap.partition) for s in surfaces)]
+    arns = [
+        *user.attached_policy_arns,
+        *(a for s in surfaces for a in s.managed_policy_arns(snap.partition)),
+    ]
     if user.boundary_arn:
         arns.append(user.boundary_arn)
     for g in user.group_names:
@@ -675,21 +735,36 @@ def _assess_one(
     if creds is None:
         unknown.append("API keys could not be listed")
     if user.access_keys is None:
-        unknown.append("access keys unknown (not in the credential report; rerun with --fresh)")
+        unknown.append(
+            "access keys unknown (not in the credential report; rerun with --verify-credentials)"
+        )
     if user.password_enabled is None:
         unknown.append("console password unknown")
     if managed is None:
-        unknown.append(f"{surface.managed_policy_name} could not be read")
+        unknown.append(f"{' and '.join(surface.managed_policy_names)} could not be read")
+    stale = stale_credential_data(user, snap.credential_report_generated_at)
 
     # extra_actions: canonical catalog names, like Grant.actions
     grants, beyond, extra_actions = _evaluate(ps, surface, scps, managed, catalog)
     kind = classify_kind(user, surface, snap.partition)
     active_keys = [k for k in user.access_keys or () if k.status == "Active"]
     live = [c for c in creds or () if c.is_active(at)]
+    ways_in = other_ways_in(
+        service_credentials=user.service_credentials or (),
+        access_keys=user.access_keys or (),
+        password=bool(user.password_enabled),
+        signing_certificates=user.signing_certificates or 0,
+        ssh_public_keys=user.ssh_public_keys or 0,
+        at=at,
+    )
+    # A credential report older than a change to the user cannot show what the
+    # change added: unknown, unless the user is at-risk anyway (fail closed).
+    if stale and not (ways_in or beyond):
+        unknown.append(stale)
 
     if unknown:
         status = Status.UNKNOWN
-    elif active_keys or user.password_enabled or beyond:
+    elif ways_in or beyond:
         status = Status.AT_RISK
     elif live:
         status = Status.ACTIVE
@@ -732,6 +807,21 @@ def _assess_one(
             )
     if user.password_enabled and phantom_like:
         add("pivot-console-password", {"password_last_used": _ts(user.password_last_used)})
+    others = [
+        c
+        for c in user.service_credentials or ()
+        if not is_api_key_service(c.service) and c.is_active(at)
+    ]
+    if phantom_like and (others or user.ssh_public_keys or user.signing_certificates):
+        add(
+            "pivot-other-credential",
+            {
+                "credentials": [f"{c.service} {c.id}" for c in others],
+                "ssh_public_keys": user.ssh_public_keys,
+                "signing_certificates": user.signing_certificates,
+            },
+            *(c.id for c in others),
+        )
     if user.has_mfa and phantom_like:
         add("mfa-on-api-key-user", {"mfa_devices": list(user.mfa_devices or ())})
     if phantom_like and any(k.status != "Active" for k in user.access_keys or ()):
@@ -803,6 +893,35 @@ def _assess_one(
         unknown_because=tuple(unknown),
         scps_evaluated=scps is not None,
     )
+
+
+def stale_credential_data(user: IamUser, report_generated_at: datetime | None) -> str | None:
+    """Why the credential report cannot speak for ``user`` (None when it can).
+
+    AWS hands back a report up to four hours old (docs/aws-facts.md "Credential
+    report"): a user created, or given a service-specific credential, at or
+    after its generation time may hold an access key, password or certificate
+    the report does not show. Facts read per user (``--verify-credentials``)
+    are never stale.
+    """
+    if user.credentials_verified_at is not None or report_generated_at is None:
+        return None
+    if user.created is not None and user.created >= report_generated_at:
+        return (
+            f"created after the credential report of {_ts(report_generated_at)}: "
+            "rerun with --verify-credentials"
+        )
+    changed = [
+        c.created
+        for c in user.service_credentials or ()
+        if c.created is not None and c.created >= report_generated_at
+    ]
+    if changed:
+        return (
+            f"changed at {_ts(max(changed))}, after the credential report of "
+            f"{_ts(report_generated_at)}: rerun with --verify-credentials"
+        )
+    return None
 
 
 def summarize(identities: Iterable[Identity]) -> dict[str, Any]:

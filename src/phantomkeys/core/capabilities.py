@@ -14,8 +14,8 @@ statements that grant it and which credentials reach it:
 * ``other-credentials`` — any IAM credential of the user (access keys, a
   console session) can use every granted action.
 
-Facts about what the managed policies grant are in
-``shared/reference/DOMAIN-FACTS.md`` §3-§4.
+Facts about what the managed policies grant are in ``docs/aws-facts.md``
+("Managed policies").
 """
 
 from __future__ import annotations
@@ -54,8 +54,12 @@ __all__ = [
 ]
 
 
-#: ``BearerTokenType`` value of a long-term key (DOMAIN-FACTS §5). Not a secret.
+#: ``BearerTokenType`` value of a long-term key (docs/aws-facts.md "Controlling
+#: keys"). Not a secret.
 LONG_TERM = "LONG_TERM"
+#: Other values a long-term key's type may take where AWS has not published them:
+#: Mantle's CloudTrail example records ``bearerTokenType: "ABSK"``.
+UNPUBLISHED_TYPE_VALUES = (LONG_TERM, "ABSK")
 
 
 class Reach(StrEnum):
@@ -236,7 +240,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
         rationale=(
             "Turning logging off hides model abuse and the rest of the intrusion; "
-            "AmazonBedrockLimitedAccess deliberately does not grant it (DOMAIN-FACTS §4)."
+            "AmazonBedrockLimitedAccess deliberately does not grant it (docs/aws-facts.md)."
         ),
         remediation=(
             "Remove these actions from the user; protect logging configuration with an SCP "
@@ -441,7 +445,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
         rationale=(
             "AnthropicLimitedAccess grants Get* on file, skill, session and memory content and "
-            "the creation of webhooks that send events out (DOMAIN-FACTS §3)."
+            "the creation of webhooks that send events out (docs/aws-facts.md, Managed policies)."
         ),
         remediation=(
             "Give inference-only workloads AnthropicInferenceAccess instead of "
@@ -581,17 +585,43 @@ def _key_decisions(
     catalog: ActionCatalog,
     token_type: str,
 ) -> dict[str, Decision]:
-    """Per service prefix the key reaches: may a long-term key be used there?"""
-    context = {key: [token_type] for key in surface.bearer_token_type_keys}
+    """Per service prefix the key reaches: may a long-term key be used there?
+
+    Where AWS has not published a type key's values (``Surface.unpublished_type_keys``)
+    the key is also tried with the value CloudTrail records (``ABSK``), and the
+    most permissive answer wins: a deny written for one spelling does not count
+    as closing the door (docs/aws-facts.md "Bearer-token type values").
+    """
     out: dict[str, Decision] = {}
     for prefix in surface.key_service_prefixes:
-        request = Request(
-            _bearer_action(surface, prefix), context=context, context_is_complete=False
-        )
-        out[prefix] = evaluate(
-            request, identity=identity, boundary=boundary, scps=scps, catalog=catalog
-        ).decision
+        action = _bearer_action(surface, prefix)
+        values = [token_type]
+        if token_type == LONG_TERM and surface.unpublished_type_keys:
+            values += [v for v in UNPUBLISHED_TYPE_VALUES if v != token_type]
+        decisions = []
+        for value in values:
+            # Only the unpublished keys take the other spellings.
+            context = {
+                key: [value if key in surface.unpublished_type_keys else token_type]
+                for key in surface.bearer_token_type_keys
+            }
+            request = Request(action, context=context, context_is_complete=False)
+            decisions.append(
+                evaluate(
+                    request, identity=identity, boundary=boundary, scps=scps, catalog=catalog
+                ).decision
+            )
+        out[prefix] = min(decisions, key=_PERMISSIVE.index)
     return out
+
+
+#: Decisions, most permissive first.
+_PERMISSIVE = (
+    Decision.ALLOWED,
+    Decision.CONDITIONAL,
+    Decision.IMPLICIT_DENY,
+    Decision.EXPLICIT_DENY,
+)
 
 
 def _dedupe(refs: Iterable[StatementRef]) -> tuple[StatementRef, ...]:

@@ -2,7 +2,7 @@
 
 Every producer emits :class:`Finding` values built from a :class:`Rule`; every
 output format (``report/``) renders the same values. The JSON field names are
-the contract in ``shared/DESIGN.md`` ("Findings anywhere").
+the contract in ``docs/architecture.md`` ("Findings anywhere").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Key formats: decode and encode every supported API key, offline and pure.
 
-Formats (``shared/reference/DOMAIN-FACTS.md`` §1-§3):
+Formats (``docs/aws-facts.md`` "Key formats"):
 
 * long-term: ``<prefix>`` + base64(``<user>[+N]-at-<account>:<secret>``), prefix
   ``ABSK`` (Bedrock) or ``AEAA`` (Claude Platform). The ``+N`` marker on a
@@ -121,7 +121,7 @@ class DecodedKey:
         return self._secret
 
     def to_dict(self, *, at: datetime, reveal: bool = False) -> dict[str, Any]:
-        """JSON fields as in DESIGN.md ``decode``; the secret only with ``reveal``."""
+        """JSON fields as in docs/architecture.md ``decode``; the secret only with ``reveal``."""
         out: dict[str, Any] = {
             "valid": True,
             "surface": self.surface.value,

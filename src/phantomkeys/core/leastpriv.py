@@ -172,7 +172,7 @@ _DENIED_CODES = frozenset(
 )
 
 #: Destructive, costly or escalating actions checked to be denied unless recorded
-#: (DOMAIN-FACTS §4: what AmazonBedrockLimitedAccess allows and attackers use).
+#: (docs/aws-facts.md "Managed policies": what AmazonBedrockLimitedAccess allows and attackers use).
 DESTRUCTIVE_PROBES: tuple[str, ...] = (
     "bedrock:DeleteGuardrail",
     "bedrock:UpdateGuardrail",
@@ -369,7 +369,7 @@ def _record_username(record: Mapping[str, Any]) -> str | None:
 
 
 def bearer_flag(record: Mapping[str, Any]) -> bool:
-    """True when the call was authorised by an API key (DOMAIN-FACTS §6)."""
+    """True when the call was authorised by an API key (docs/aws-facts.md "CloudTrail")."""
     for section in ("additionalEventData", "requestParameters"):
         block = record.get(section)
         if isinstance(block, Mapping):

@@ -9,12 +9,13 @@ failure is recorded in :attr:`AccountSnapshot.failures`), never ``()``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from phantomkeys.core.timeparse import parse_iso
+from phantomkeys.surfaces import is_api_key_service
 
 SNAPSHOT_FORMAT = "phantomkeys/account-snapshot"
 ORG_SNAPSHOT_FORMAT = "phantomkeys/org-snapshot"
@@ -189,8 +190,13 @@ class IamUser:
     mfa_devices: tuple[str, ...] | None = None
     #: From the credential report, which says whether MFA is on but not which device.
     mfa_active: bool | None = None
+    #: Active signing certificates (the credential report has them).
     signing_certificates: int | None = None
+    #: Active SSH public keys: only a per-user read has them (None: not read).
     ssh_public_keys: int | None = None
+    #: When access keys, password, MFA, SSH keys and certificates were read per
+    #: user (live); None when they come from the credential report.
+    credentials_verified_at: datetime | None = None
 
     @property
     def has_mfa(self) -> bool | None:
@@ -225,6 +231,7 @@ class IamUser:
             "mfa_active": self.mfa_active,
             "signing_certificates": self.signing_certificates,
             "ssh_public_keys": self.ssh_public_keys,
+            "credentials_verified_at": _ts(self.credentials_verified_at),
         }
 
     @classmethod
@@ -252,7 +259,45 @@ class IamUser:
             mfa_active=d.get("mfa_active"),
             signing_certificates=d.get("signing_certificates"),
             ssh_public_keys=d.get("ssh_public_keys"),
+            credentials_verified_at=_parse_ts(d.get("credentials_verified_at")),
         )
+
+
+def other_ways_in(
+    *,
+    service_credentials: Iterable[ServiceCredential],
+    access_keys: Iterable[AccessKey],
+    password: bool,
+    signing_certificates: int,
+    ssh_public_keys: int,
+    at: datetime,
+) -> list[str]:
+    """Every working way into a user other than a surface's API key.
+
+    The one definition the scan (``at-risk``) and cleanup (refused without
+    ``--force``) share: an active access key, a console password, an active
+    signing certificate or SSH public key, and any active service-specific
+    credential that is not a surface's API key (CodeCommit, Keyspaces,
+    CloudWatch and any future service). Inactive ones are left out: they need a
+    write to work again (docs/aws-facts.md "Service-specific credentials").
+    """
+    out = [
+        f"active {c.service} credential {c.id}"
+        for c in service_credentials
+        if not is_api_key_service(c.service) and c.is_active(at)
+    ]
+    out += [
+        f"active access key {k.id or '(from the credential report)'}"
+        for k in access_keys
+        if k.status == "Active"
+    ]
+    if password:
+        out.append("console password")
+    if signing_certificates:
+        out.append(f"{signing_certificates} active signing certificate(s)")
+    if ssh_public_keys:
+        out.append(f"{ssh_public_keys} active SSH public key(s)")
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ Every step declares its effect on facts: the keys it ``removes`` and the
   effects of its own earlier steps and nothing else: a key re-activated or a
   policy attached in the meantime stops the run.
 
-Peer defects this module makes impossible (``shared/reference/PEERS.md``):
+Peer defects this module makes impossible (``docs/architecture.md``):
 cleanup removes *every* ``DeleteUser`` prerequisite (not only keys and
 policies); it never selects ``unknown`` identities, nor live key holders
 without ``--user`` + ``--force``; revoking a role session narrows the deny to
@@ -41,9 +41,20 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from phantomkeys.core.model import AccessKey, InlinePolicy, LookupFailure, ServiceCredential
+from phantomkeys.core.model import (
+    AccessKey,
+    InlinePolicy,
+    LookupFailure,
+    ServiceCredential,
+    other_ways_in,
+)
 from phantomkeys.core.timeparse import parse_iso
-from phantomkeys.surfaces import SURFACES, Surface, surface_for_credential_service
+from phantomkeys.surfaces import (
+    SURFACES,
+    Surface,
+    is_api_key_service,
+    surface_for_credential_service,
+)
 
 BACKUP_FORMAT = "phantomkeys/backup"
 BACKUP_VERSION = 1
@@ -576,7 +587,7 @@ def bearer_deny_document(surfaces: Sequence[Surface] = SURFACES) -> dict[str, An
     """The fixed deny a revoke puts on a user: no bearer-token use on any surface.
 
     Fixed text, so repeated revocations leave exactly one identical policy.
-    ``bedrock-mantle:CallWithBearerToken`` is included (DOMAIN-FACTS §5).
+    ``bedrock-mantle:CallWithBearerToken`` is included (docs/aws-facts.md "Controlling keys").
     """
     actions = sorted({a for s in surfaces for a in s.bearer_token_actions})
     return {
@@ -821,6 +832,26 @@ def build_revoke_plan(
         )
         cannot.append("console password: AWS cannot give it back; a new one must be set")
 
+    # Ways in a revoke leaves open (other services' credentials, SSH keys,
+    # certificates): named, so nobody mistakes the user for closed.
+    left = other_ways_in(
+        service_credentials=state.service_credentials,
+        access_keys=[
+            k
+            for k in state.access_keys
+            if not opts.access_keys
+            or (opts.only_access_key_ids is not None and k.id not in opts.only_access_key_ids)
+        ],
+        password=state.login_profile and not opts.console,
+        signing_certificates=sum(1 for c in state.signing_certificates if c.status == "Active"),
+        ssh_public_keys=sum(1 for k in state.ssh_public_keys if k.status == "Active"),
+        at=at,
+    )
+    if left:
+        notes.append(
+            f"still open after this revoke: {', '.join(left)}; "
+            f"phantomkeys cleanup --user {name} --force deletes every credential"
+        )
     notes.append(
         "IAM is eventually consistent: a deny or deactivation can take a few "
         "seconds to apply everywhere."
@@ -995,23 +1026,35 @@ def build_session_revoke_plan(
 
 
 def live_items(state: UserState, *, at: datetime) -> list[str]:
-    """Credentials that still work: what makes deleting a user more than tidying up."""
+    """Credentials that still work: what makes deleting a user more than tidying up.
+
+    Live API keys, then :func:`~phantomkeys.core.model.other_ways_in`: the one
+    definition the scan's ``at-risk`` uses too.
+    """
     out = [
-        f"active API key {c.id} ({c.service})" for c in state.service_credentials if c.is_active(at)
+        f"active API key {c.id} ({c.service})"
+        for c in state.service_credentials
+        if is_api_key_service(c.service) and c.is_active(at)
     ]
-    out += [f"active access key {k.id}" for k in state.access_keys if k.status == "Active"]
-    if state.login_profile:
-        out.append("console password")
+    out += other_ways_in(
+        service_credentials=state.service_credentials,
+        access_keys=state.access_keys,
+        password=state.login_profile,
+        signing_certificates=sum(1 for c in state.signing_certificates if c.status == "Active"),
+        ssh_public_keys=sum(1 for k in state.ssh_public_keys if k.status == "Active"),
+        at=at,
+    )
     return out
 
 
 def build_cleanup_plan(state: UserState, *, at: datetime, allow_live: bool = False) -> Plan:
     """Delete a user completely: every ``DeleteUser`` prerequisite in order, then the user.
 
-    Order (IAM user guide id_users_remove; DOMAIN-FACTS §9): login profile,
-    access keys, signing certificates, SSH keys, every service's credentials,
-    MFA devices (deactivate; delete virtual ones), inline policies, attached
-    policies, group memberships, permissions boundary, the user.
+    Order (IAM user guide id_users_remove; docs/aws-facts.md "DeleteUser
+    prerequisites"): login profile, access keys, signing certificates, SSH keys,
+    every service's credentials, MFA devices (deactivate; delete virtual ones),
+    inline policies, attached policies, group memberships, permissions
+    boundary, the user.
     """
     _require_complete(state)
     name = state.name

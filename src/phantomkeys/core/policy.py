@@ -612,7 +612,7 @@ def _arn_format_glob(fmt: str) -> Glob:
     (partitions, regions, accounts and resource ids do not contain one), except
     object keys and paths (``${ObjectName}``, ``${…Path}``), which may.
     So ``arn:*:kms:*:::*`` (the DescribeKey statement of
-    AmazonBedrockLimitedAccess, DOMAIN-FACTS §4) matches no KMS key ARN.
+    AmazonBedrockLimitedAccess, docs/aws-facts.md "Managed policies") matches no KMS key ARN.
     """
     out: list[str] = []
     pos = 0

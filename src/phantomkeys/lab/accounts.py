@@ -8,7 +8,7 @@ from __future__ import annotations
 #: The Organization's management account (the lab's own credentials live here).
 MANAGEMENT_ACCOUNT_ID = "111111111111"
 
-#: The region the lab announces; IAM events are recorded here (DOMAIN-FACTS §6).
+#: The region the lab announces; IAM events are recorded here (docs/aws-facts.md "CloudTrail").
 DEFAULT_REGION = "us-east-1"
 
 #: The IAM role whose session the lab hands out as the management admin.

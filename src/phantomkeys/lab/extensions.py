@@ -3,7 +3,7 @@
 moto 5.2 emulates IAM, STS and Organizations well enough for most tools, but
 phantomkeys depends on AWS behaviour moto does not have. Each extension below
 names the AWS behaviour it reproduces and its source (sections of
-``shared/reference/DOMAIN-FACTS.md``, the botocore API model, or the IAM user
+``docs/aws-facts.md``, the botocore API model, or the IAM user
 guide). :func:`install` applies them; it runs only inside the lab's server
 process, never in a test process, so moto users elsewhere are unaffected.
 
@@ -102,10 +102,11 @@ def _aware(value: datetime) -> datetime:
 # 1. IAM service-specific credentials
 #
 # AWS: CreateServiceSpecificCredential / List / Update / Reset / Delete
-# (botocore ``iam`` model; IAM API reference; DOMAIN-FACTS §1). moto 5.2 has
+# (botocore ``iam`` model; IAM API reference; docs/aws-facts.md "Service-specific
+# credentials"). moto 5.2 has
 # none of them. Behaviour reproduced:
 # * services: bedrock, aws-external-anthropic, codecommit, cassandra (Keyspaces),
-#   logs; anything else -> ServiceNotSupportedException, wire code
+#   cloudwatch, logs; anything else -> ServiceNotSupportedException, wire code
 #   NotSupportedService (404).
 # * CredentialAgeDays 1..36600; absent -> the credential never expires and has no
 #   ExpirationDate. ExpirationDate is returned only for the API-key services.
@@ -118,16 +119,20 @@ def _aware(value: datetime) -> datetime:
 #   is the whole key, ``ABSK``/``AEAA`` + base64(alias ":" secret), built by
 #   ``core/keys.py``; it is put in ServiceCredentialSecret (what public write-ups
 #   saw) and in ServiceApiKeyValue (what the Bedrock guide names; not in the API
-#   model, so SDKs ignore it) - DOMAIN-FACTS §1 "Doc inconsistency".
+#   model, so SDKs ignore it) - docs/aws-facts.md "Key formats".
 # * the alias is ``<user>-at-<account>``; a user's second key for a service is
 #   ``<user>+1-at-<account>`` (the ``+N`` marker BKS reports; unconfirmed).
 # =====================================================================
 
 LOGS_SERVICE = next(s for s in OTHER_CREDENTIAL_SERVICES if s.startswith("logs."))
+CLOUDWATCH_SERVICE = next(s for s in OTHER_CREDENTIAL_SERVICES if s.startswith("cloudwatch."))
+#: Services whose credentials carry an ExpirationDate and an alias ("Bedrock API
+#: keys and CloudWatch Logs API keys", botocore model; Claude Platform keys too).
 API_KEY_SERVICES = (
     BEDROCK.credential_service,
     CLAUDE_PLATFORM.credential_service,
     LOGS_SERVICE,
+    CLOUDWATCH_SERVICE,
 )
 SUPPORTED_CREDENTIAL_SERVICES = (
     BEDROCK.credential_service,
@@ -137,7 +142,7 @@ SUPPORTED_CREDENTIAL_SERVICES = (
 MAX_CREDENTIALS_PER_SERVICE = 2
 MAX_CREDENTIAL_AGE_DAYS = 36_600
 #: CloudWatch Logs API keys: ``ACWL`` + base64(alias ":" secret) per a third party
-#: (DOMAIN-FACTS §1, stackd); not a surface of phantomkeys, so not in surfaces.py.
+#: (docs/aws-facts.md "Key formats"); not a surface of phantomkeys, so not in surfaces.py.
 _LOGS_KEY_PREFIX = "ACWL"
 
 
@@ -346,7 +351,8 @@ def _iam_create_service_specific_credential(self: IamResponse) -> Any:
 
 
 def _iam_reset_service_specific_credential(self: IamResponse) -> Any:
-    # AWS: "returns a new secret and invalidates the old one immediately" (DOMAIN-FACTS §1).
+    # AWS: "returns a new secret and invalidates the old one immediately"
+    # (docs/aws-facts.md "Service-specific credentials").
     user, cred = _find_credential(
         self.backend,
         self._get_param("UserName"),
@@ -428,7 +434,8 @@ def _iam_list_service_specific_credentials(self: IamResponse) -> Any:
 #
 # AWS: every IAM List* call and GetAccountAuthorizationDetails return at most
 # MaxItems (1..1000, default 100) items with IsTruncated and an opaque Marker
-# (botocore model; DOMAIN-FACTS §10). moto 5.2 returns everything at once for
+# (botocore model; docs/aws-facts.md "Paging and authorization details"). moto 5.2
+# returns everything at once for
 # ListUsers, ListAccessKeys and GetAccountAuthorizationDetails.
 # =====================================================================
 
@@ -533,7 +540,8 @@ def _iam_get_account_authorization_details(self: IamResponse) -> Any:
 def _policy_detail(policy: Any, backend: Any) -> dict[str, Any]:
     """ManagedPolicyDetail (moto's serializer cannot find PolicyName on its objects).
 
-    Policy documents are URL-encoded, as AWS returns them (DOMAIN-FACTS §10).
+    Policy documents are URL-encoded, as AWS returns them (docs/aws-facts.md
+    "Paging and authorization details").
     """
     boundary_uses = sum(
         1
@@ -571,7 +579,8 @@ def _boundary_arns(backend: Any) -> set[str]:
 # login profile, access keys, signing certificates, SSH public keys,
 # service-specific credentials, MFA devices, inline policies, attached managed
 # policies or group memberships (botocore DeleteUser docs; IAM user guide
-# id_users_remove; DOMAIN-FACTS §9). moto 5.2 checks only the two policy kinds.
+# id_users_remove; docs/aws-facts.md "DeleteUser prerequisites"). moto 5.2 checks
+# only the two policy kinds.
 # A permissions boundary and tags are not prerequisites.
 # =====================================================================
 
@@ -660,7 +669,8 @@ def _iam_create_user(self: IamResponse) -> Any:
 # AWS: GenerateCredentialReport returns STARTED the first time and COMPLETE while
 # a report younger than four hours exists (which it does not regenerate);
 # GetCredentialReport returns the CSV as generated and its GeneratedTime, or
-# ReportNotPresent (DOMAIN-FACTS §10; IAM user guide id_credentials_getting-report).
+# ReportNotPresent (docs/aws-facts.md "Credential report"; IAM user guide
+# id_credentials_getting-report).
 # Columns per the user guide. moto 5.2 regenerates on every read, returns a fixed
 # GeneratedTime, dates the password with the user's creation time, prints
 # ``not_supported`` for the access keys' last-used region/service and N/A for
@@ -838,7 +848,7 @@ def _backend_update_login_profile(
 # JSON for each account. Its copies of the two surface policies are older than
 # AWS's current versions: AmazonBedrockLimitedAccess v8 (v9 of 2026-08-04 adds
 # the BedrockWebSearch statement) and AnthropicLimitedAccess v4 (v6 of 2026-06-12
-# adds Managed Agents, AssumeConsole). DOMAIN-FACTS §3-§4 (zoph-io/IAMTrail
+# adds Managed Agents, AssumeConsole). docs/aws-facts.md "Managed policies" (zoph-io/IAMTrail
 # history). The Managed Agents action names below are rebuilt from that summary.
 # Older copies are upgraded; a moto with newer copies keeps them.
 # =====================================================================
@@ -910,7 +920,8 @@ _BEDROCK_LIMITED_ACTIONS = [
     "bedrock:InvokeModelWithResponseStream",
 ]
 
-#: AmazonBedrockLimitedAccess v8 (2026-04-09), DOMAIN-FACTS §4: the base for v9 when
+#: AmazonBedrockLimitedAccess v8 (2026-04-09), docs/aws-facts.md "Managed policies":
+#: the base for v9 when
 #: moto does not ship the policy.
 _BEDROCK_V8: dict[str, Any] = {
     "CreateDate": "2025-06-29T22:22:06+00:00",
@@ -960,7 +971,8 @@ _BEDROCK_V8: dict[str, Any] = {
     },
 }
 
-#: AnthropicLimitedAccess v4 (2026-04), DOMAIN-FACTS §3: the base for v6 when moto
+#: AnthropicLimitedAccess v4 (2026-04), docs/aws-facts.md "Managed policies": the
+#: base for v6 when moto
 #: does not ship the policy.
 _ANTHROPIC_V4: dict[str, Any] = {
     "CreateDate": "2026-04-01T04:57:18+00:00",
@@ -1011,6 +1023,58 @@ _ANTHROPIC_V4: dict[str, Any] = {
                 },
             ),
             _allow("AnthropicLimitedTagToken", ["sts:TagGetWebIdentityToken"]),
+        ],
+    },
+}
+
+#: AnthropicInferenceAccess v2 (2026-04-01), as the AWS managed policy reference
+#: publishes it (docs.aws.amazon.com/aws-managed-policy/latest/reference/
+#: AnthropicInferenceAccess.html): workspace read + inference, the resourceless
+#: bearer-token actions, GetWebIdentityToken for Anthropic audiences. The last
+#: statement (TagGetWebIdentityToken) mirrors AnthropicLimitedAccess and is
+#: unconfirmed for this policy (docs/aws-facts.md "Managed policies").
+_ANTHROPIC_INFERENCE_V2: dict[str, Any] = {
+    "CreateDate": "2026-04-01T04:57:00+00:00",
+    "UpdateDate": "2026-04-01T22:42:00+00:00",
+    "DefaultVersionId": "v2",
+    "Path": "/",
+    "Document": {
+        "Version": "2012-10-17",
+        "Statement": [
+            _allow(
+                "AnthropicInferenceWorkspace",
+                [
+                    "aws-external-anthropic:Get*",
+                    "aws-external-anthropic:List*",
+                    "aws-external-anthropic:CreateInference",
+                    "aws-external-anthropic:CreateBatchInference",
+                    "aws-external-anthropic:CancelBatchInference",
+                    "aws-external-anthropic:DeleteBatchInference",
+                    "aws-external-anthropic:CountTokens",
+                ],
+                "arn:aws:aws-external-anthropic:*:*:workspace/*",
+            ),
+            _allow(
+                "AnthropicInferenceResourceless",
+                [
+                    "aws-external-anthropic:GetAccountStatus",
+                    "aws-external-anthropic:CallWithBearerToken",
+                ],
+            ),
+            _allow(
+                "AnthropicInferenceGetToken",
+                ["sts:GetWebIdentityToken"],
+                Condition={
+                    "ForAnyValue:StringEquals": {
+                        "sts:IdentityTokenAudience": [
+                            "https://api.anthropic.com",
+                            "https://platform.claude.com",
+                        ]
+                    },
+                    "StringEquals": {"aws:CalledViaLast": "aws-external-anthropic.amazonaws.com"},
+                },
+            ),
+            _allow("AnthropicInferenceTagToken", ["sts:TagGetWebIdentityToken"]),
         ],
     },
 }
@@ -1076,14 +1140,19 @@ def managed_policy_catalogue() -> dict[str, tuple[dict[str, Any], str]]:
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
     data: dict[str, Any] = json.loads(aws_managed_policies_data)
-    bedrock = BEDROCK.managed_policy_name
-    anthropic = CLAUDE_PLATFORM.managed_policy_name
+    bedrock = "AmazonBedrockLimitedAccess"
+    anthropic = "AnthropicLimitedAccess"
+    inference = "AnthropicInferenceAccess"
+    assert {bedrock} == set(BEDROCK.managed_policy_names)
+    assert {anthropic, inference} == set(CLAUDE_PLATFORM.managed_policy_names)
     # Only ever upgrade: a moto release with a newer copy keeps its own; an older
-    # moto without them gets them built from the DOMAIN-FACTS description.
+    # moto without them gets them built from docs/aws-facts.md's description.
     if _version(data.get(bedrock)) < 9:
         data[bedrock] = _bedrock_limited_access_v9(data.get(bedrock) or _BEDROCK_V8)
     if _version(data.get(anthropic)) < 6:
         data[anthropic] = _anthropic_limited_access_v6(data.get(anthropic) or _ANTHROPIC_V4)
+    if _version(data.get(inference)) < 2:
+        data[inference] = _ANTHROPIC_INFERENCE_V2
     return {name: (d, json.dumps(d["Document"])) for name, d in data.items()}
 
 
@@ -1181,7 +1250,7 @@ def assume_role_denial(access_key: str | None, account_id: str, body: bytes) -> 
 #
 # AWS: management events of the last 90 days in the region queried, newest first,
 # one LookupAttribute, StartTime/EndTime, MaxResults <= 50 with NextToken
-# (botocore cloudtrail model; DOMAIN-FACTS §6). moto 5.2 has no LookupEvents.
+# (botocore cloudtrail model; docs/aws-facts.md "CloudTrail"). moto 5.2 has no LookupEvents.
 # The semantics are in trail.EventStore.lookup; the HTTP layer calls this.
 # =====================================================================
 
@@ -1200,7 +1269,7 @@ def lookup_events(store: EventStore, account_id: str, region: str, body: bytes) 
 # 10. CloudTrail records of IAM calls
 #
 # AWS: every IAM write call is a management event with eventSource
-# iam.amazonaws.com, recorded in us-east-1 (IAM is global; DOMAIN-FACTS §6),
+# iam.amazonaws.com, recorded in us-east-1 (IAM is global; docs/aws-facts.md "CloudTrail"),
 # with the request's parameters in lowerCamelCase, passwords left out, and the
 # secret of a new credential never logged. Failed calls carry errorCode.
 # =====================================================================
@@ -1514,14 +1583,22 @@ def backdate(account_id: str, item: dict[str, Any]) -> None:
     """Move timestamps into the past, as if things had happened earlier.
 
     ``item``: ``{"user_name", "what": user|password|access_key|access_key_last_used|
-    service_credential|mfa, "id"?: str, "days": float, "region"?, "service"?}``.
+    service_credential|credential_report, "id"?: str, "days": float, "region"?,
+    "service"?}`` (``credential_report`` ignores ``user_name``).
     Moving a service credential's CreateDate moves its ExpirationDate with it.
     """
     backend = iam_backend(account_id)
-    user = backend.get_user(item["user_name"])
     when = now() - timedelta(days=float(item["days"]))
     naive = when.replace(tzinfo=None)
     what = item["what"]
+    if what == "credential_report":
+        # The report keeps its content: it now reads as generated ``days`` ago,
+        # before any change made since (AWS reuses a report up to 4 hours old).
+        if getattr(backend, "lab_report_time", None) is None:
+            raise NotFoundException("no credential report generated yet")
+        backend.lab_report_time = when
+        return
+    user = backend.get_user(item["user_name"])
     if what == "user":
         user.create_date = when
     elif what == "password":

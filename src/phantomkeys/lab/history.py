@@ -4,7 +4,7 @@
   ``CreateUser``, ``AttachUserPolicy``, ``CreateServiceSpecificCredential``
   (and ``CreateAccessKey``/``CreateLoginProfile`` where present) - at the
   backdated times, by an administrator in the console, recorded in us-east-1
-  with eventSource iam.amazonaws.com (DOMAIN-FACTS §6).
+  with eventSource iam.amazonaws.com (docs/aws-facts.md "CloudTrail").
 * ``demo_story``: benign use and an attack chain. The leaked key of
   ``BedrockAPIKey-p1v0`` is used as a bearer token
   (``additionalEventData.callWithBearerToken: true``) from new IPs and

@@ -116,7 +116,7 @@ class UserSpec:
             "extra_policies": [
                 p
                 for p in self.managed_policies
-                if not self.surface or p != get_surface(self.surface).managed_policy_arn()
+                if not self.surface or p not in get_surface(self.surface).managed_policy_arns()
             ]
             + [name for name, _ in self.inline_policies],
             "groups": list(self.groups),
@@ -446,6 +446,22 @@ def demo_plan(seed: int = 0) -> LabPlan:
         ),
         _phantom(
             c,
+            "cpin",
+            status="active",
+            managed_policies=(c.managed_policy_arns()[1],),
+            credentials=(_key(c, 30, 3),),
+            case="Claude Platform phantom with AnthropicInferenceAccess (the policy AWS's "
+            "IAM guide names; write-ups name AnthropicLimitedAccess)",
+        ),
+        _phantom(
+            b,
+            "cc0m",
+            status="at-risk",
+            credentials=(CredentialSpec(service="codecommit.amazonaws.com", age_days=None),),
+            case="phantom holding a CodeCommit credential (another way in, no API key)",
+        ),
+        _phantom(
+            c,
             "cp0o",
             status="orphaned",
             created_days_ago=90,
@@ -508,7 +524,7 @@ def demo_plan(seed: int = 0) -> LabPlan:
 # ------------------------------------------------------------------ org
 
 #: aws-samples/service-control-policy-examples Deny-Bedrock-api-keys.json
-#: (DOMAIN-FACTS §5), with the bedrock-mantle action of the newer copy.
+#: (docs/aws-facts.md "Controlling keys"), with the bedrock-mantle action of the newer copy.
 DENY_BEDROCK_API_KEYS = {
     "Version": "2012-10-17",
     "Statement": [

@@ -18,7 +18,7 @@ The WSGI layer, per AWS request:
    store, and the ``sts:AssumeRole`` trust check (a role that does not exist or
    does not trust the caller -> 403 AccessDenied, as in AWS);
 6. records IAM write calls as CloudTrail events (eventSource iam.amazonaws.com,
-   region us-east-1, DOMAIN-FACTS §6).
+   region us-east-1, docs/aws-facts.md "CloudTrail").
 
 Control endpoints (JSON, no AWS signature): ``GET /_phantomkeys/health``,
 ``GET|POST /_phantomkeys/faults``, ``GET /_phantomkeys/stats``,

@@ -1,13 +1,13 @@
 """The lab's CloudTrail: an event store with ``LookupEvents`` semantics and a log-file writer.
 
-Record shapes follow CloudTrail's (DOMAIN-FACTS §6; AWS "CloudTrail record
+Record shapes follow CloudTrail's (docs/aws-facts.md "CloudTrail"; AWS "CloudTrail record
 contents"): ``eventVersion``, ``userIdentity``, ``eventTime``, ``eventSource``,
 ``eventName``, ``awsRegion``, ``sourceIPAddress``, ``userAgent``,
 ``requestParameters``, ``responseElements``, ``additionalEventData``,
 ``requestID``, ``eventID``, ``readOnly``, ``eventType``, ``managementEvent``,
 ``recipientAccountId``, ``eventCategory``, ``tlsDetails``.
 
-``LookupEvents`` (botocore ``cloudtrail`` model; DOMAIN-FACTS §6): one lookup
+``LookupEvents`` (botocore ``cloudtrail`` model; docs/aws-facts.md "CloudTrail"): one lookup
 attribute per call (EventId, EventName, ReadOnly, Username, ResourceType,
 ResourceName, EventSource, AccessKeyId); StartTime/EndTime; newest first;
 MaxResults 1..50 (default 50) with NextToken; management events of the last 90
@@ -371,7 +371,7 @@ def write_log_files(
 
     ``AWSLogs/[<org-id>/]<acct>/CloudTrail/<region>/YYYY/MM/DD/
     <acct>_CloudTrail_<region>_YYYYMMDDTHHmmZ_<16 chars>.json.gz``, each a gzip JSON
-    ``{"Records": [...]}`` (DOMAIN-FACTS §6). Files are grouped by account, region
+    ``{"Records": [...]}`` (docs/aws-facts.md "CloudTrail"). Files are grouped by account, region
     and 5-minute delivery window; file names are deterministic.
     """
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}

@@ -47,7 +47,12 @@ Column = tuple[str, Callable[..., Any]]
 
 
 def _ident_credentials(ident: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [c for c in ident.get("credentials") or () if isinstance(c, Mapping)]
+    """The identity's API keys (``credentials`` also lists other services' credentials)."""
+    return [
+        c
+        for c in ident.get("credentials") or ()
+        if isinstance(c, Mapping) and c.get("api_key", True)
+    ]
 
 
 def _active(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

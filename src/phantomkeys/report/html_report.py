@@ -208,7 +208,12 @@ def _evidence(evidence: Mapping[str, Any]) -> str:
 
 
 def _credentials(ident: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [c for c in ident.get("credentials") or () if isinstance(c, Mapping)]
+    """The identity's API keys (``credentials`` also lists other services' credentials)."""
+    return [
+        c
+        for c in ident.get("credentials") or ()
+        if isinstance(c, Mapping) and c.get("api_key", True)
+    ]
 
 
 def _age_days(created: Any, at: datetime | None) -> int | None:
@@ -599,6 +604,8 @@ def _section(index: int, document: Mapping[str, Any]) -> tuple[str, str]:
     facts = []
     for key, label in (
         ("scan_time", "Time"),
+        # Freshness: AWS reuses a credential report up to 4 hours old.
+        ("credential_report_generated_at", "Credential report"),
         ("caller_arn", "Caller"),
         ("organization_id", "Organization"),
         ("engine", "Engine"),

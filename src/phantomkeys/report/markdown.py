@@ -106,6 +106,9 @@ def _headline(document: Mapping[str, Any], command: str) -> list[str]:
     facts = []
     if meta.get("scan_time"):
         facts.append(f"**When:** {esc(meta['scan_time'])}")
+    if meta.get("credential_report_generated_at"):
+        # Freshness: AWS reuses a credential report up to 4 hours old.
+        facts.append(f"**Credential report:** {esc(meta['credential_report_generated_at'])}")
     if meta.get("caller_arn"):
         facts.append(f"**Caller:** {code(meta['caller_arn'])}")
     if meta.get("organization_id"):

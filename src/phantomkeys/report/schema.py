@@ -220,15 +220,26 @@ def _findings_document(
 _SCAN_DEFS: dict[str, Any] = {
     "credential": {
         "type": "object",
-        "description": "A service-specific credential (API key). Never the secret.",
+        "description": "A service-specific credential of any service (the surface's API "
+        "keys, CodeCommit, Keyspaces, CloudWatch, ...). Never the secret.",
         "required": ["id", "service", "status", "created", "expires"],
         "propertyNames": _NO_SECRETS,
         "properties": {
             "id": {"type": "string"},
             "service": {"type": "string"},
+            "api_key": {
+                "type": "boolean",
+                "description": "True for the identity's surface API keys; false for other "
+                "services' credentials (another way in).",
+            },
             "status": {"enum": ["Active", "Inactive", "Expired"]},
             "created": _nullable(_ref("timestamp")),
             "expires": _nullable(_ref("timestamp")),
+            "age_days": _nullable({"type": "integer"}),
+            "last_used": {
+                "type": "null",
+                "description": "AWS reports no last use for service-specific credentials.",
+            },
         },
     },
     "access_key": {
@@ -280,6 +291,20 @@ _SCAN_DEFS: dict[str, Any] = {
             "credentials": _nullable({"type": "array", "items": _ref("credential")}),
             "access_keys": _nullable({"type": "array", "items": _ref("access_key")}),
             "console_access": {"type": ["boolean", "null"]},
+            "signing_certificates": {
+                "type": ["integer", "null"],
+                "description": "Active signing certificates (null: not read).",
+            },
+            "ssh_public_keys": {
+                "type": ["integer", "null"],
+                "description": "Active SSH public keys (null: not read; read per user "
+                "with --verify-credentials).",
+            },
+            "credentials_verified_at": {
+                **_nullable(_ref("timestamp")),
+                "description": "When access keys, password, MFA, SSH keys and signing "
+                "certificates were read live; null when they come from the credential report.",
+            },
             "mfa_devices": _nullable({"type": "array"}),
             "policies": {"type": "array"},
             "capabilities": {"type": "array", "items": _ref("capability")},
@@ -319,6 +344,12 @@ def _scan() -> dict[str, Any]:
             {
                 "scan_time": _ref("timestamp"),
                 "caller_arn": {"type": ["string", "null"]},
+                "credential_report_generated_at": {
+                    **_nullable(_ref("timestamp")),
+                    "description": "Generation time of the IAM credential report the scan "
+                    "used (the oldest, across accounts); AWS reuses a report up to 4 hours "
+                    "old, so anything changed since is not in it.",
+                },
                 "api_calls": {
                     "type": "object",
                     "required": ["total", "by_operation"],

@@ -1,8 +1,8 @@
 """The Athena engine: the rule pack as Athena SQL over the trail's own S3 bucket.
 
 For ``s3://bucket/prefix`` it creates (or reuses, ``IF NOT EXISTS``) the
-CloudTrail table documented by AWS, with partition projection (DOMAIN-FACTS
-§6) extended from one account and region to every account and region found
+CloudTrail table documented by AWS, with partition projection (docs/aws-facts.md
+"CloudTrail") extended from one account and region to every account and region found
 under the prefix (``account`` and ``region`` enum partitions, organization
 trails included), so no ``MSCK REPAIR`` or crawler is needed.
 

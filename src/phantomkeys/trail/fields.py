@@ -8,7 +8,7 @@ spell them. Each engine sees the records through a different schema:
 * **flat** (DuckDB, Spark): the local engines flatten every record into one
   row whose columns are named by these field paths; ``requestParameters`` and
   ``additionalEventData`` stay JSON text so a rule can reach any nested key.
-* **athena**: the documented CloudTrail table (DOMAIN-FACTS §6), lower-case
+* **athena**: the documented CloudTrail table (docs/aws-facts.md "CloudTrail"), lower-case
   struct columns, with ``requestparameters``/``additionaleventdata`` as JSON
   strings.
 * **lake**: CloudTrail Lake event data stores, where ``requestParameters`` and
@@ -93,7 +93,7 @@ FLAT_FIELDS: tuple[FlatField, ...] = (
     _plain("tlsDetails.clientProvidedHostHeader", "tlsdetails.clientprovidedhostheader"),
     # Bearer-token markers: additionalEventData for Bedrock (AWS sample
     # detections); requestParameters for Claude Platform per a third party
-    # (DOMAIN-FACTS §6, unconfirmed), so both are kept.
+    # (docs/aws-facts.md "CloudTrail", unconfirmed), so both are kept.
     _nested("additionalEventData", "callWithBearerToken"),
     _nested("additionalEventData", "bearerTokenType"),
     _nested("requestParameters", "callWithBearerToken"),

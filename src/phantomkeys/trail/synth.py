@@ -4,7 +4,7 @@ Used by the benchmark (``benchmarks/hunt.py``) and by tests that need volume.
 CloudTrail delivers one gzipped ``{"Records": [...]}`` file per account,
 region and ~5 minutes under ``AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/``
 named ``<account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<16 chars>.json.gz``
-(DOMAIN-FACTS §6), so a day of a busy organization is thousands of small files:
+(docs/aws-facts.md "CloudTrail"), so a day of a busy organization is thousands of small files:
 exactly the shape where per-file overhead, not parsing, dominates.
 
 Most traffic is ordinary management noise (EC2, STS, KMS, S3 bucket reads, IAM

@@ -2,7 +2,7 @@
 
 IAM is a global service: its CloudTrail events (key creation, user creation,
 policy attachment, the pivot) reach EventBridge only in the partition's IAM
-home region, us-east-1 for ``aws`` (DOMAIN-FACTS §6). Bearer-token calls and a
+home region, us-east-1 for ``aws`` (docs/aws-facts.md "CloudTrail"). Bearer-token calls and a
 phantom user's other activity arrive in the region where the call was made,
 so those rules go to every region you use.
 
@@ -97,9 +97,11 @@ def build_alert_rules(surfaces: Sequence[Surface]) -> list[AlertRule]:
                         {
                             "eventName": [_event_name(a) for a in POLICY_ATTACH_ACTIONS],
                             "requestParameters": {
+                                # Every variant (Claude Platform: both policies).
                                 "policyArn": [
-                                    {"suffix": f":iam::aws:policy/{s.managed_policy_name}"}
+                                    {"suffix": f":iam::aws:policy/{name}"}
                                     for s in surfaces
+                                    for name in s.managed_policy_names
                                 ]
                             },
                         },
@@ -109,15 +111,27 @@ def build_alert_rules(surfaces: Sequence[Surface]) -> list[AlertRule]:
         ),
         AlertRule(
             name=f"{RULE_PREFIX}phantom-user-pivot",
-            description="An access key, console password, MFA device, SSH key or signing "
-            "certificate was added to a phantom user (phantomkeys).",
+            description="An access key, console password, MFA device, SSH key, signing "
+            "certificate or another service's credential (CodeCommit, Keyspaces, "
+            "CloudWatch, ...) was added to a phantom user (phantomkeys).",
             scope=AlertScope.IAM_HOME,
             pattern={
                 **iam_call,
                 "detail": {
                     "eventSource": [IAM_EVENT_SOURCE],
-                    "eventName": [_event_name(a) for a in PIVOT_ACTIONS],
-                    "requestParameters": {"userName": _prefixes(surfaces)},
+                    "$or": [
+                        {
+                            "eventName": [_event_name(a) for a in PIVOT_ACTIONS],
+                            "requestParameters": {"userName": _prefixes(surfaces)},
+                        },
+                        {
+                            "eventName": [_event_name(CREATE_CREDENTIAL)],
+                            "requestParameters": {
+                                "userName": _prefixes(surfaces),
+                                "serviceName": [{"anything-but": services}],
+                            },
+                        },
+                    ],
                 },
             },
         ),

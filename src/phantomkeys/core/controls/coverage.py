@@ -7,7 +7,8 @@ question is only what the SCPs stop. Each goal is a set of concrete requests
 ("probes") with an explicit request context; the goal holds when every probe
 is denied.
 
-Facts encoded here (DOMAIN-FACTS §5 and the AWS Organizations guide):
+Facts encoded here (docs/aws-facts.md "Controlling keys" and the AWS Organizations
+guide):
 
 * A key created without ``CredentialAgeDays`` carries **no** age key, and a
   numeric condition on a missing key is false, so the never-expiring probe has
@@ -332,14 +333,17 @@ def goal_probes(
                         dict(base),
                     )
                 )
-                probes.append(
-                    Probe(
-                        f"{s.id}: attach {s.managed_policy_name} to a user",
-                        "iam:AttachUserPolicy",
-                        f"arn:{partition}:iam::{account_id}:user/renamed-key-user",
-                        {**base, POLICY_ARN_KEY: (s.managed_policy_arn(partition),)},
+                for name, arn in zip(
+                    s.managed_policy_names, s.managed_policy_arns(partition), strict=True
+                ):
+                    probes.append(
+                        Probe(
+                            f"{s.id}: attach {name} to a user",
+                            "iam:AttachUserPolicy",
+                            f"arn:{partition}:iam::{account_id}:user/renamed-key-user",
+                            {**base, POLICY_ARN_KEY: (arn,)},
+                        )
                     )
-                )
             case Goal.PHANTOM_PIVOT:
                 for action in PIVOT_CORE:
                     probes.append(

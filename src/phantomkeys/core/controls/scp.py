@@ -4,7 +4,8 @@ Every surface fact (credential service names, bearer-token actions and their
 condition keys, phantom-user prefixes, managed policy names) comes from
 :mod:`phantomkeys.surfaces`; nothing here repeats those literals.
 
-Why the statements look the way they do (sources in DOMAIN-FACTS §5):
+Why the statements look the way they do (sources in docs/aws-facts.md
+"Controlling keys"):
 
 * A numeric condition on a key that is *absent* from the request is false, so
   ``NumericGreaterThan iam:ServiceSpecificCredentialAgeDays N`` never matches a
@@ -15,6 +16,14 @@ Why the statements look the way they do (sources in DOMAIN-FACTS §5):
 * Each bearer-token action has its *own* type key (``bedrock:BearerTokenType``
   does not exist on ``bedrock-mantle:CallWithBearerToken``), so conditional
   denies are one statement per (action, key) pair.
+* Where AWS has not published a type key's values (``bedrock-mantle``, whose
+  CloudTrail example records ``bearerTokenType: "ABSK"``; Claude Platform), a
+  deny of ``StringEquals LONG_TERM`` is sidestepped by any other spelling. Those
+  denies are written ``StringNotEquals SHORT_TERM`` (anything but a short-term
+  key), with a second Deny on ``"Null": {key: "true"}`` so a request without the
+  key is denied too, whatever the operator evaluation of an absent key.
+* Both Claude Platform managed policies (``AnthropicInferenceAccess`` and
+  ``AnthropicLimitedAccess``; sources conflict) are covered wherever one is.
 """
 
 from __future__ import annotations
@@ -76,7 +85,8 @@ PRESET_HELP: dict[Preset, str] = {
     Preset.BLOCK_LONG_TERM: "block creating and using long-term keys; short-term keys stay",
     Preset.MAX_AGE: "cap new keys at --max-age-days N and deny keys that never expire",
     Preset.BLOCK_PHANTOM_CREATION: "block phantom-user creation and attaching the key policy",
-    Preset.BLOCK_PIVOT: "block access keys, console passwords and MFA on phantom users",
+    Preset.BLOCK_PIVOT: "block access keys, passwords, MFA, SSH keys, certificates and other "
+    "services' credentials on phantom users",
 }
 
 
@@ -238,9 +248,26 @@ def preset_statements(preset: Preset, options: ScpOptions) -> list[Statement]:
                 for action, type_key in zip(
                     s.bearer_token_actions, s.bearer_token_type_keys, strict=True
                 ):
+                    sid = _sid_part(action)
+                    if type_key in s.unpublished_type_keys:
+                        out.append(
+                            Statement(
+                                f"DenyLongTermKeyUse{sid}",
+                                (action,),
+                                conditions=(Condition("StringNotEquals", type_key, (SHORT_TERM,)),),
+                            )
+                        )
+                        out.append(
+                            Statement(
+                                f"DenyUntypedKeyUse{sid}",
+                                (action,),
+                                conditions=(Condition("Null", type_key, ("true",)),),
+                            )
+                        )
+                        continue
                     out.append(
                         Statement(
-                            f"DenyLongTermKeyUse{_sid_part(action)}",
+                            f"DenyLongTermKeyUse{sid}",
                             (action,),
                             conditions=(Condition("StringEquals", type_key, (LONG_TERM,)),),
                         )
@@ -284,7 +311,7 @@ def preset_statements(preset: Preset, options: ScpOptions) -> list[Statement]:
                         Condition(
                             "ArnLike",
                             POLICY_ARN_KEY,
-                            tuple(s.managed_policy_arn("*") for s in surfaces),
+                            tuple(a for s in surfaces for a in s.managed_policy_arns("*")),
                         ),
                     ),
                 ),
@@ -293,7 +320,17 @@ def preset_statements(preset: Preset, options: ScpOptions) -> list[Statement]:
             return [
                 Statement(
                     "DenyPhantomUserPivot", PIVOT_ACTIONS, resources=_phantom_user_arns(surfaces)
-                )
+                ),
+                # Another service's credential (CodeCommit, Keyspaces, CloudWatch, ...)
+                # on a phantom user is a way in that outlives its API keys.
+                Statement(
+                    "DenyPhantomUserOtherCredentials",
+                    (CREATE_CREDENTIAL,),
+                    resources=_phantom_user_arns(surfaces),
+                    conditions=(
+                        Condition("StringNotEquals", CREDENTIAL_SERVICE_KEY, _services(surfaces)),
+                    ),
+                ),
             ]
     raise ScpError(f"unknown preset {preset!r}")  # pragma: no cover
 

@@ -4,7 +4,7 @@ Every problem is a :class:`~phantomkeys.core.findings.Finding`, warnings too, so
 ``--fail-on`` decides what fails a CI job. The IAM catalog is injected (a
 :class:`ControlsCatalog`), which keeps this module pure and testable.
 
-The traps (DOMAIN-FACTS §5):
+The traps (docs/aws-facts.md "Controlling keys"):
 
 * a numeric cap on ``iam:ServiceSpecificCredentialAgeDays`` without a Null
   guard lets keys created with **no** age (never expiring) through;
@@ -14,7 +14,11 @@ The traps (DOMAIN-FACTS §5):
 * ``bedrock:BearerTokenType`` exists only on ``bedrock:CallWithBearerToken``,
   so a condition on it in a mantle statement never matches;
 * AWS examples spell ``bedrock:bearerTokenType``; key names are case-insensitive,
-  but values (``LONG_TERM``) are not under ``StringEquals``.
+  but values (``LONG_TERM``) are not under ``StringEquals``;
+* a Deny on ``StringEquals LONG_TERM`` for a type key whose values AWS has not
+  published (``bedrock-mantle:BearerTokenType``: Mantle's CloudTrail example
+  records ``ABSK``) is sidestepped by any other value: deny ``StringNotEquals
+  SHORT_TERM`` instead.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from phantomkeys.core.controls.scp import (
     CREATE_CREDENTIAL,
     CREDENTIAL_AGE_KEY,
     CREDENTIAL_SERVICE_KEY,
+    LONG_TERM,
     POLICY_VERSION,
     SCP_MAX_CHARS,
     minify,
@@ -177,6 +182,18 @@ RULE_CONDITION_VALUE = _rule(
     REFERENCES_KEYS,
 )
 
+RULE_LONG_TERM_UNPUBLISHED = _rule(
+    "scp-long-term-value-unpublished",
+    "Long-term deny relies on an unpublished condition value",
+    Severity.MEDIUM,
+    "AWS has not published the values of this bearer-token type key (Mantle's CloudTrail "
+    'example records bearerTokenType "ABSK", not LONG_TERM): a Deny on StringEquals '
+    "LONG_TERM does not match a long-term key whose type is spelt otherwise.",
+    'Deny with "StringNotEquals": {KEY: "SHORT_TERM"} plus a Deny with "Null": '
+    '{KEY: "true"} (phantomkeys scp generate --preset block-long-term does).',
+    REFERENCES_KEYS,
+)
+
 RULES: tuple[Rule, ...] = (
     RULE_INVALID_JSON,
     RULE_GRAMMAR,
@@ -191,6 +208,7 @@ RULES: tuple[Rule, ...] = (
     RULE_AGE_OFF_BY_ONE,
     RULE_BEARER_NOT_COVERED,
     RULE_CONDITION_VALUE,
+    RULE_LONG_TERM_UNPUBLISHED,
 )
 
 
@@ -813,6 +831,7 @@ def _check_applicability(ctx: _Context, st: ParsedStatement, subject: str, ident
 
 
 _TYPE_KEYS = {k.lower() for s in SURFACES for k in s.bearer_token_type_keys}
+_UNPUBLISHED_TYPE_KEYS = {k.lower() for s in SURFACES for k in s.unpublished_type_keys}
 _SERVICES = {s.credential_service for s in SURFACES} | set(OTHER_CREDENTIAL_SERVICES)
 
 
@@ -823,6 +842,21 @@ def _check_values(ctx: _Context, st: ParsedStatement, subject: str, ident: str) 
             continue
         base, _, _ = parsed_op
         lower = key.lower()
+        if (
+            st.effect == "Deny"
+            and lower in _UNPUBLISHED_TYPE_KEYS
+            and base in ("stringequals", "stringequalsignorecase", "stringlike")
+            and any(v.upper() == LONG_TERM for v in values)
+        ):
+            ctx.add(
+                RULE_LONG_TERM_UNPUBLISHED,
+                st.path,
+                subject,
+                {"condition_key": key, "operator": operator, "values": list(values)},
+                ident,
+                key,
+                line=st.line,
+            )
         bad: list[str] = []
         expected: list[str] = []
         if base == "null" or base == "bool":
