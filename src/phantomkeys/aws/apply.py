@@ -27,19 +27,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import botocore.exceptions
 
 from phantomkeys._meta import envelope
 from phantomkeys.aws.session import AwsContext, error_code, error_message
+from phantomkeys.core.controls.plan import CONTROLS_KINDS, ControlsState, validate_controls_plan
 from phantomkeys.core.plans import (
     Backup,
     Outcome,
     Plan,
     PlanError,
     RoleState,
-    State,
     Step,
     UserState,
     drift,
@@ -48,6 +48,9 @@ from phantomkeys.core.plans import (
     journal_outcomes,
     step_done,
 )
+
+#: The state a plan is checked against: an IAM principal, or an SCP/alerts deploy.
+S = TypeVar("S", bound=UserState | RoleState | ControlsState)
 
 #: Every write phantomkeys can make, and the boto3 method that makes it.
 ALLOWED_ACTIONS: Mapping[str, str] = {
@@ -76,6 +79,21 @@ ALLOWED_ACTIONS: Mapping[str, str] = {
     "iam:UploadSSHPublicKey": "upload_ssh_public_key",
     "iam:PutRolePolicy": "put_role_policy",
     "iam:DeleteRolePolicy": "delete_role_policy",
+    # SCP deploys and their restores (core/controls/plan.py)
+    "organizations:EnablePolicyType": "enable_policy_type",
+    "organizations:CreatePolicy": "create_policy",
+    "organizations:UpdatePolicy": "update_policy",
+    "organizations:AttachPolicy": "attach_policy",
+    "organizations:DetachPolicy": "detach_policy",
+    "organizations:DeletePolicy": "delete_policy",
+    # alert deploys and their restores
+    "sns:CreateTopic": "create_topic",
+    "sns:SetTopicAttributes": "set_topic_attributes",
+    "sns:DeleteTopic": "delete_topic",
+    "events:PutRule": "put_rule",
+    "events:PutTargets": "put_targets",
+    "events:RemoveTargets": "remove_targets",
+    "events:DeleteRule": "delete_rule",
 }
 
 #: Called around every step: phase ``before`` (nothing sent yet), ``called`` (AWS
@@ -322,6 +340,17 @@ def load_backup(path: Path) -> Backup:
 
 def validate_plan(plan: Plan) -> None:
     """Refuse actions outside the allow-list, and steps aimed at another principal."""
+    if plan.subject_type in CONTROLS_KINDS:  # SCP and alert deploys: their own scope rules
+        for step in plan.steps:
+            if step.action not in ALLOWED_ACTIONS:
+                raise ApplyError(
+                    f"step {step.id}: action {step.action} is not one phantomkeys makes"
+                )
+        try:
+            validate_controls_plan(plan)
+        except PlanError as exc:
+            raise ApplyError(str(exc)) from None
+        return
     for step in plan.steps:
         if step.action not in ALLOWED_ACTIONS:
             raise ApplyError(f"step {step.id}: action {step.action} is not one phantomkeys makes")
@@ -344,9 +373,22 @@ def validate_plan(plan: Plan) -> None:
 
 
 def call_step(ctx: AwsContext, step: Step) -> None:
-    service, _, _ = step.action.partition(":")
-    method = getattr(ctx.client(service), ALLOWED_ACTIONS[step.action])
-    method(**dict(step.params))
+    service, _, operation = step.action.partition(":")
+    params = dict(step.params)
+    region = params.pop("@Region", None)
+    client = ctx.client(service, region) if region else ctx.client(service)
+    if any(k.startswith("@") for k in params):  # names resolved at run time
+        from phantomkeys.aws.organizations_controls import resolve_references
+
+        params = resolve_references(client, params)
+    method = getattr(client, ALLOWED_ACTIONS[step.action])
+    result = method(**params)
+    if isinstance(result, dict) and result.get("FailedEntryCount"):  # events:PutTargets
+        entry = (result.get("FailedEntries") or [{}])[0]
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": entry.get("ErrorCode"), "Message": entry.get("ErrorMessage")}},
+            operation,
+        )
 
 
 def _noop_hook(_step: Step, _phase: str) -> None:
@@ -357,8 +399,8 @@ def apply_plan(
     ctx: AwsContext,
     plan: Plan,
     *,
-    read_state: Callable[[], State],
-    rebuild: Callable[[State], Plan],
+    read_state: Callable[[], S],
+    rebuild: Callable[[S], Plan],
     store: BackupStore,
     caller_arn: str | None,
     now: datetime,
@@ -427,6 +469,7 @@ def apply_plan(
             user=fresh if isinstance(fresh, UserState) else None,
             role=fresh if isinstance(fresh, RoleState) else None,
             restores=restores,
+            controls=fresh.to_dict() if isinstance(fresh, ControlsState) else None,
         )
         files = store.create(backup)
     else:

@@ -1172,7 +1172,7 @@ def restore(
     backup_dir: str,
     fmt: str,
 ) -> None:
-    """Undo what a revoke or cleanup backup allows.
+    """Undo what a revoke, cleanup or deploy (scp, alerts) backup allows.
 
     \b
     Re-creates the user (path, tags, boundary), its inline and attached
@@ -1183,6 +1183,7 @@ def restore(
     every write.
     """
     from phantomkeys.aws.apply import ApplyError, load_backup
+    from phantomkeys.cli.controls_restore import restore_controls
 
     now = now_utc()
     try:
@@ -1203,6 +1204,8 @@ def restore(
         "operation": backup.operation.value,
         "subject": backup.plan.subject,
     }
+    if backup.controls is not None:  # an SCP or alerts deploy: cli/controls_restore.py
+        return restore_controls(session, backup, yes=yes, backup_dir=backup_dir, now=now)
     name = backup.plan.subject
     if backup.plan.subject_type == "role":
 
