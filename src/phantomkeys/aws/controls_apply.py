@@ -17,11 +17,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from phantomkeys.aws.apply import BackupStore, RunReport, StepHook, apply_plan
+from phantomkeys.aws.apply import (
+    REFERENCE_RESOLVERS,
+    BackupStore,
+    RunReport,
+    StepHook,
+    apply_plan,
+)
 from phantomkeys.aws.organizations_controls import (
     ControlsAwsError,
     get_alerts_deploy_state,
     get_scp_deploy_state,
+    resolve_references,
 )
 from phantomkeys.aws.session import LOOKUP_ERRORS, AwsContext
 from phantomkeys.core.controls.alerts import DEFAULT_TOPIC_NAME, AlertRule
@@ -47,6 +54,10 @@ __all__ = [
     "restore_reader",
     "run_controls_plan",
 ]
+
+
+# SCP steps name their policy (@PolicyName); the id is read when the step runs.
+REFERENCE_RESOLVERS.setdefault("organizations", resolve_references)
 
 
 def _now() -> datetime:

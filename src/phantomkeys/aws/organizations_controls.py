@@ -32,6 +32,7 @@ from phantomkeys.core.controls.iac import SCP_TYPE
 from phantomkeys.core.model import ManagedPolicy, ScpLevel
 
 __all__ = [
+    "CONTROLS_WRITE_ACTIONS",
     "ControlsAwsError",
     "get_alerts_deploy_state",
     "get_coverage_snapshot",
@@ -39,6 +40,34 @@ __all__ = [
     "get_scp_levels",
     "resolve_references",
 ]
+
+
+#: The writes of SCP and alert deploys and their restores (steps built by
+#: core/controls/plan.py), and the boto3 method of each: part of the one allow-list,
+#: ``aws/apply.py`` ``ALLOWED_ACTIONS``.
+CONTROLS_WRITE_ACTIONS: dict[str, str] = {
+    "organizations:EnablePolicyType": "enable_policy_type",
+    "organizations:CreatePolicy": "create_policy",
+    "organizations:UpdatePolicy": "update_policy",
+    "organizations:AttachPolicy": "attach_policy",
+    "organizations:DetachPolicy": "detach_policy",
+    "organizations:DeletePolicy": "delete_policy",
+    "sns:CreateTopic": "create_topic",
+    "sns:SetTopicAttributes": "set_topic_attributes",
+    "sns:DeleteTopic": "delete_topic",
+    "events:PutRule": "put_rule",
+    "events:PutTargets": "put_targets",
+    "events:RemoveTargets": "remove_targets",
+    "events:DeleteRule": "delete_rule",
+}
+
+#: Creating with ``Tags`` also needs the service's TagResource permission (the
+#: deploy steps tag what they create ``phantomkeys:managed``).
+TAG_ON_CREATE: dict[str, str] = {
+    "organizations:CreatePolicy": "organizations:TagResource",
+    "events:PutRule": "events:TagResource",
+    "sns:CreateTopic": "sns:TagResource",
+}
 
 
 class ControlsAwsError(Exception):
