@@ -231,14 +231,42 @@ def test_interrupted_deploy_resumes_from_a_fresh_read(lab: Lab, tmp_path: Path) 
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        deploy_scp(_ctx(), policies, [target], base_name=options.base_name, store=store, hook=killer)
+        deploy_scp(
+            _ctx(), policies, [target], base_name=options.base_name, store=store, hook=killer
+        )
     assert _policy(lab, policies[0].name) is not None
     lab.reset_stats()
-    run, steps = deploy_scp(_ctx(), policies, [target], base_name=options.base_name, store=store)
+    run, _ = deploy_scp(_ctx(), policies, [target], base_name=options.base_name, store=store)
     assert run is not None and run.resumed and run.status is RunStatus.DONE
     assert _writes(lab) == {"organizations:AttachPolicy": 1}
     assert policies[0].name in _attached(lab, target)
     assert len(_backups(tmp_path / "bk")) == 1
+
+
+def test_a_run_killed_after_its_last_write_is_closed_by_the_rerun(lab: Lab, tmp_path: Path) -> None:
+    """Nothing is left to write, but the journal is unfinished: the rerun closes the run
+    (no write call) instead of leaving it to be resumed by a later, different deploy."""
+    options = ScpOptions(presets=(Preset.BLOCK_PIVOT,))
+    policies = generate_policies(options)
+    target = _ous(lab)["Sandbox"]
+    store = BackupStore(tmp_path / "bk")
+
+    def killer(step: Step, phase: str) -> None:
+        if step.action == "organizations:AttachPolicy" and phase == "called":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        deploy_scp(
+            _ctx(), policies, [target], base_name=options.base_name, store=store, hook=killer
+        )
+    lab.reset_stats()
+    run, _ = deploy_scp(_ctx(), policies, [target], base_name=options.base_name, store=store)
+    assert run is not None and run.resumed and run.status is RunStatus.DONE
+    assert _writes(lab) == {}
+    (backup,) = _backups(tmp_path / "bk")
+    assert _journal(backup)[-1]["event"] == "finished"
+    again, _ = deploy_scp(_ctx(), policies, [target], base_name=options.base_name, store=store)
+    assert again is None
 
 
 # ----------------------------------------------------------------- restore
@@ -347,9 +375,12 @@ def _scp_plan(lab: Lab) -> Any:
         )
 
     plan, _ = build_scp_deploy_plan(policies, [target], read(), at=datetime.now(UTC))
-    return ctx, plan, read, lambda fresh: build_scp_deploy_plan(
-        policies, [target], fresh, at=datetime.now(UTC)
-    )[0]
+    return (
+        ctx,
+        plan,
+        read,
+        lambda fresh: build_scp_deploy_plan(policies, [target], fresh, at=datetime.now(UTC))[0],
+    )
 
 
 def test_every_controls_write_is_on_the_allow_list() -> None:

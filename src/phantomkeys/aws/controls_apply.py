@@ -53,6 +53,7 @@ __all__ = [
     "read_scp_state",
     "restore_reader",
     "run_controls_plan",
+    "unfinished_run",
 ]
 
 
@@ -172,7 +173,9 @@ def _outcomes(run: RunReport, steps: Sequence[DeployStep]) -> list[DeployStep]:
     )
 
 
-def _unfinished(store: BackupStore, plan: Plan) -> bool:
+def unfinished_run(store: BackupStore, plan: Plan) -> bool:
+    """An earlier run of this intent did not finish (a rerun closes it, even with nothing
+    left to write)."""
     return bool(
         store.pending(
             operation=plan.operation.value,
@@ -209,7 +212,7 @@ def deploy_scp(
         return build_scp_deploy_plan(policies, targets, fresh, at=_now())[0]
 
     plan, steps = build_scp_deploy_plan(policies, targets, read(), at=_now())
-    if not pending(steps) and not _unfinished(store, plan):
+    if not pending(steps) and not unfinished_run(store, plan):
         return None, steps
     run = run_controls_plan(
         ctx,
@@ -256,7 +259,7 @@ def deploy_alerts(
     plan, steps = build_alerts_deploy_plan(
         rules, read(), topic_name=topic_name, topic_given=given, at=_now()
     )
-    if not pending(steps) and not _unfinished(store, plan):
+    if not pending(steps) and not unfinished_run(store, plan):
         return None, steps
     run = run_controls_plan(
         ctx,

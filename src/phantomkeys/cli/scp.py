@@ -739,6 +739,13 @@ def _backup_dir_option(f: F) -> F:
     )(f)
 
 
+def _unfinished(backup_dir: str, plan: Plan) -> bool:
+    from phantomkeys.aws.apply import BackupStore
+    from phantomkeys.aws.controls_apply import unfinished_run
+
+    return unfinished_run(BackupStore(Path(backup_dir)), plan)
+
+
 def _apply_plan(
     ctx: AwsContext,
     plan: Plan,
@@ -916,7 +923,7 @@ def deploy(
             )
         _finish(steps, fmt, output, dry_run=True, title="plan (dry run)")
         return
-    if not pending(steps):
+    if not pending(steps) and not _unfinished(backup_dir, plan):
         info("nothing to do: every policy is up to date and attached")
         _finish(steps, fmt, output, dry_run=False, title="result")
         return
@@ -1107,7 +1114,7 @@ def alerts_deploy(
     if dry_run:
         _finish(steps, fmt, output, dry_run=True, title="plan (dry run)")
         return
-    if not pending(steps):
+    if not pending(steps) and not _unfinished(backup_dir, plan):
         info("nothing to do: every rule, target and topic is in place")
         _finish(steps, fmt, output, dry_run=False, title="result")
         return
