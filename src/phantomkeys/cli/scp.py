@@ -859,7 +859,8 @@ def deploy(
     Attaching to the root needs --i-understand-root; enabling the SCP policy
     type (if the Organization has it disabled) needs --enable-policy-type.
     Test on one OU or account before the root: an SCP applies to every
-    principal of the accounts below it.
+    principal of the accounts below it. Backup and journal as for every write;
+    a rerun after a failure continues; undo with phantomkeys restore BACKUP.
     """
     from phantomkeys.aws.controls_apply import caller, read_scp_state
     from phantomkeys.core.controls.plan import build_scp_deploy_plan
