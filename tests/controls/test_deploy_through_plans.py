@@ -460,3 +460,25 @@ def test_a_change_since_the_plan_stops_the_deploy_before_any_write(
         "organizations:UpdatePolicy"
     ]
     assert _writes(lab) == {}
+
+
+def test_restore_does_not_delete_a_created_scp_that_changed_since(lab: Lab) -> None:
+    """Restore deletes what the deploy created only while it is as the deploy left it."""
+    sandbox = _ous(lab)["Sandbox"]
+    deployed = _run(*_deploy_args(sandbox))
+    assert deployed.exit_code == 0, deployed.output
+    backup = json.loads(deployed.stdout)["run"]["backup"]
+    policy = _policy(lab, "phantomkeys-block-all")
+    assert policy is not None
+    edited = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}],
+    }
+    lab.client("organizations").update_policy(
+        PolicyId=policy["PolicySummary"]["Id"], Content=json.dumps(edited)
+    )
+    undone = _run("restore", backup, "--yes", "--backup-dir", "bk")
+    assert undone.exit_code == 0, undone.output
+    assert "changed since the deploy created it: not deleted" in undone.output
+    assert _policy(lab, "phantomkeys-block-all") is not None
+    assert "phantomkeys-block-all" not in _attached(lab, sandbox)  # the attachment is undone

@@ -619,8 +619,18 @@ def _restore_scp(
                         done_errors=("PolicyNotAttachedException", "PolicyNotFoundException"),
                     )
                 )
+    deployed = dict(backup.plan.intent.get("policies", {}))
     for name in names:
         if name not in s0.policies:
+            policy = now.policies.get(name)
+            if policy is not None and policy_sha(
+                policy.content, policy.description
+            ) != deployed.get(name):
+                lost.append(
+                    f"SCP {name} changed since the deploy created it: not deleted (delete it "
+                    "yourself if it is no longer wanted)"
+                )
+                continue
             steps.append(
                 Step(
                     f"delete-policy:{name}",
