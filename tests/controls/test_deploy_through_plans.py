@@ -482,3 +482,76 @@ def test_restore_does_not_delete_a_created_scp_that_changed_since(lab: Lab) -> N
     assert "changed since the deploy created it: not deleted" in undone.output
     assert _policy(lab, "phantomkeys-block-all") is not None
     assert "phantomkeys-block-all" not in _attached(lab, sandbox)  # the attachment is undone
+
+
+# ----------------------------------------------------------------- pure: state and checks
+
+
+def test_controls_state_round_trips_and_reduces_to_facts() -> None:
+    from phantomkeys.core.controls.deploy import (
+        AlertDeployState,
+        ExistingPolicy,
+        ExistingRule,
+        RegionAlertState,
+        ScpDeployState,
+    )
+    from phantomkeys.core.controls.plan import ControlsState
+
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    scp = ControlsState(
+        kind="scp",
+        account_id="111111111111",
+        name="pk",
+        read_at=at,
+        scp=ScpDeployState(
+            root_id="r-abcd",
+            scp_enabled=True,
+            policies={"pk": ExistingPolicy("p-1", "pk", "d", '{"Version": "2012-10-17"}')},
+            attachments={"ou-abcd-12345678": frozenset({"p-1", "p-other"})},
+            all_names=frozenset({"pk", "other"}),
+        ),
+    )
+    assert ControlsState.from_dict(json.loads(json.dumps(scp.to_dict()))) == scp
+    facts = scp.facts()
+    assert facts["scp-type:root"] == "enabled"
+    assert facts["scp-attached:pk@ou-abcd-12345678"] == "attached"
+    assert not [k for k in facts if "p-other" in k]  # only the deploy's own policies
+    alerts = ControlsState(
+        kind="alerts",
+        account_id="111111111111",
+        name="phantomkeys-alerts",
+        read_at=at,
+        alerts=AlertDeployState(
+            account_id="111111111111",
+            partition="aws",
+            regions=[
+                RegionAlertState(
+                    region=REGION,
+                    topic_arn="arn:aws:sns:us-east-1:111111111111:phantomkeys-alerts",
+                    topic_exists=True,
+                    topic_policy="{}",
+                    rules={
+                        "phantomkeys-x": ExistingRule("phantomkeys-x", "{}", "ENABLED", "d", {})
+                    },
+                )
+            ],
+        ),
+    )
+    assert ControlsState.from_dict(json.loads(json.dumps(alerts.to_dict()))) == alerts
+    assert "rule:us-east-1:phantomkeys-x" in alerts.facts()
+
+
+def test_a_damaged_deploy_backup_is_refused_in_one_line(lab: Lab) -> None:
+    sandbox = _ous(lab)["Sandbox"]
+    deployed = _run(*_deploy_args(sandbox))
+    assert deployed.exit_code == 0, deployed.output
+    path = Path(json.loads(deployed.stdout)["run"]["backup"])
+    data = json.loads(path.read_text())
+    del data["controls"]["scp"]["root_id"]
+    path.write_text(json.dumps(data))
+    result = CliRunner().invoke(cli, ["restore", str(path), "--yes", "--backup-dir", "bk"])
+    # exit 2 with one line (the message says "damaged"; a backup integrity check, where
+    # there is one, may refuse the edited file even earlier)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "phantomkeys-block-all" in _attached(lab, sandbox)  # nothing was undone

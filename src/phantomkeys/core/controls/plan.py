@@ -258,7 +258,12 @@ def backup_state(backup: Backup) -> ControlsState:
     """The state a controls backup saved before its first write."""
     if backup.controls is None or backup.plan.subject_type not in CONTROLS_KINDS:
         raise PlanError("not the backup of an SCP or alerts deploy")
-    return ControlsState.from_dict(backup.controls)
+    try:
+        return ControlsState.from_dict(backup.controls)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlanError(
+            f"the backup's saved state is damaged ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 # ====================================================================== deploy steps
