@@ -339,7 +339,7 @@ def _alert_state(regions: list[str], given: dict[str, str] | None = None) -> tup
 
 def test_alerts_deploy_puts_iam_rules_in_us_east_1_only_and_rerun_is_a_no_op(aws_env) -> None:
     regions = deployment_regions(["eu-west-1"], "aws")
-    ctx, steps = _alert_state(regions)
+    ctx, _ = _alert_state(regions)
     result = _deploy_alerts(ctx, regions)
     assert {s.status for s in result} == {StepStatus.APPLIED}
     session = boto3.session.Session()
