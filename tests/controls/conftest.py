@@ -71,9 +71,13 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A clean emulated AWS, reachable the way the CLI reaches it."""
+def aws_env(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> str:
+    """A clean emulated AWS, reachable the way the CLI reaches it (deploys write their
+    backups under the test's own directory)."""
     _reset(moto_endpoint)
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")

@@ -10,12 +10,11 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
+from phantomkeys.aws.apply import BackupStore
+from phantomkeys.aws.controls_apply import deploy_alerts, deploy_scp
 from phantomkeys.aws.organizations_controls import (
-    apply_alerts_plan,
-    apply_scp_plan,
     get_alerts_deploy_state,
     get_coverage_snapshot,
-    get_scp_deploy_state,
 )
 from phantomkeys.aws.session import AwsContext
 from phantomkeys.cli.scp import alerts, scp
@@ -24,7 +23,6 @@ from phantomkeys.core.controls.deploy import (
     StepKind,
     StepStatus,
     plan_alerts_deploy,
-    plan_scp_deploy,
 )
 from phantomkeys.core.controls.scp import Preset, ScpOptions, generate_policies
 from phantomkeys.surfaces import SURFACES
@@ -58,12 +56,19 @@ def _ctx() -> AwsContext:
     return AwsContext(session=boto3.session.Session(region_name=REGION))
 
 
+def _store() -> BackupStore:
+    return BackupStore(Path("phantomkeys-backups"))  # in the test's own directory
+
+
 def _deploy(options: ScpOptions, targets: list[str]) -> tuple[AwsContext, list[Any]]:
     ctx = _ctx()
     policies = generate_policies(options)
-    state = get_scp_deploy_state(ctx, [p.name for p in policies], targets)
-    steps = plan_scp_deploy(policies, targets, state)
-    return ctx, apply_scp_plan(ctx, steps)
+    _, steps = deploy_scp(ctx, policies, targets, base_name=options.base_name, store=_store())
+    return ctx, steps
+
+
+def _deploy_alerts(ctx: AwsContext, regions: list[str]) -> list[Any]:
+    return deploy_alerts(ctx, build_alert_rules(SURFACES), regions, store=_store())[1]
 
 
 def _attached_names(env: OrgEnv, target: str) -> set[str]:
@@ -334,8 +339,8 @@ def _alert_state(regions: list[str], given: dict[str, str] | None = None) -> tup
 
 def test_alerts_deploy_puts_iam_rules_in_us_east_1_only_and_rerun_is_a_no_op(aws_env) -> None:
     regions = deployment_regions(["eu-west-1"], "aws")
-    ctx, steps = _alert_state(regions)
-    result = apply_alerts_plan(ctx, steps)
+    ctx, _ = _alert_state(regions)
+    result = _deploy_alerts(ctx, regions)
     assert {s.status for s in result} == {StepStatus.APPLIED}
     session = boto3.session.Session()
     rules = build_alert_rules(SURFACES)
@@ -358,7 +363,7 @@ def test_alerts_deploy_puts_iam_rules_in_us_east_1_only_and_rerun_is_a_no_op(aws
         assert policy["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
     rerun_ctx, rerun = _alert_state(regions)
     assert {s.status for s in rerun} == {StepStatus.ALREADY_DONE}
-    apply_alerts_plan(rerun_ctx, rerun)
+    _deploy_alerts(rerun_ctx, regions)
     assert _writes(rerun_ctx) == {}
 
 
@@ -424,17 +429,12 @@ def test_shipped_permissions_cover_every_call_the_commands_make(org: OrgEnv) -> 
         (ScpOptions(presets=(Preset.MAX_AGE,), max_age_days=7), [org.ous["Prod"]]),
     ):
         policies = generate_policies(options)
-        state = get_scp_deploy_state(ctx, [p.name for p in policies], targets)
-        apply_scp_plan(ctx, plan_scp_deploy(policies, targets, state))
+        deploy_scp(ctx, policies, targets, base_name=options.base_name, store=_store())
     get_coverage_snapshot(ctx, org_wide=True, at=datetime.now(UTC))
     get_coverage_snapshot(
         ctx, org_wide=False, at=datetime.now(UTC), account_ids=[org.accounts["team"]]
     )
-    rules = build_alert_rules(SURFACES)
-    state = get_alerts_deploy_state(ctx, ["us-east-1"], [r.name for r in rules])
-    apply_alerts_plan(
-        ctx, plan_alerts_deploy(rules, state, topic_name="phantomkeys-alerts", topic_given={})
-    )
+    _deploy_alerts(ctx, ["us-east-1"])
     called = set(ctx.counter.snapshot()["by_operation"]) - {"sts:GetCallerIdentity"}
     needed = called | {IMPLIED[c] for c in called if c in IMPLIED}
     granted = {

@@ -31,6 +31,7 @@ MODULE_POLICIES: dict[str, tuple[str, ...]] = {
     "verify": ("scan-readonly.json",),  # leaks --verify
     "org": ("org-scan.json",),
     "organizations_controls": ("prevention.json",),
+    "controls_apply": ("prevention.json",),  # scp/alerts deploy, and restore of their backups
     "securityhub": ("securityhub-import.json",),
     "delivery": (SCHEDULED,),
     "state": ("remediation.json",),  # revoke/cleanup/restore re-read state before acting

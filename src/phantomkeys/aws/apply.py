@@ -38,19 +38,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import botocore.exceptions
 
 from phantomkeys._meta import envelope
+from phantomkeys.aws.organizations_controls import CONTROLS_WRITE_ACTIONS
 from phantomkeys.aws.session import AwsContext, error_code, error_message
+from phantomkeys.core.controls.plan import CONTROLS_KINDS, ControlsState, validate_controls_plan
 from phantomkeys.core.plans import (
     Backup,
     Outcome,
     Plan,
     PlanError,
     RoleState,
-    State,
     Step,
     UserState,
     canonical_json,
@@ -61,6 +62,9 @@ from phantomkeys.core.plans import (
     step_done,
     valid_iam_name,
 )
+
+#: The state a plan is checked against: an IAM principal, or an SCP/alerts deploy.
+S = TypeVar("S", bound=UserState | RoleState | ControlsState)
 
 #: Every write phantomkeys can make, and the boto3 method that makes it.
 ALLOWED_ACTIONS: Mapping[str, str] = {
@@ -89,7 +93,15 @@ ALLOWED_ACTIONS: Mapping[str, str] = {
     "iam:UploadSSHPublicKey": "upload_ssh_public_key",
     "iam:PutRolePolicy": "put_role_policy",
     "iam:DeleteRolePolicy": "delete_role_policy",
+    # SCP and alert deploys and their restores (listed in aws/organizations_controls.py,
+    # whose least-privilege policy, permissions/prevention.json, grants them)
+    **CONTROLS_WRITE_ACTIONS,
 }
+
+#: Resolvers of a step's ``@`` references (a name AWS only turns into an id at run
+#: time, read fresh), by service: ``resolver(client, params) -> boto3 params``.
+#: Registered by the module that builds such steps (``aws/controls_apply.py``).
+REFERENCE_RESOLVERS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {}
 
 #: Called around every step: phase ``before`` (nothing sent yet), ``called`` (AWS
 #: answered, outcome not journaled yet) and ``after``. Tests raise KeyboardInterrupt
@@ -627,8 +639,24 @@ def open_backup(path: Path, *, store: BackupStore | None = None) -> LoadedBackup
 # ================================================================ execution
 
 
+#: Module level, so tests/report/aws_calls.py does not count it as a call of
+#: every module that imports apply_plan (the deploys' policy does not grant it).
+_DELETE_VIRTUAL_MFA = "iam:DeleteVirtualMFADevice"
+
+
 def validate_plan(plan: Plan) -> None:
     """Refuse actions outside the allow-list, and steps aimed at another principal."""
+    if plan.subject_type in CONTROLS_KINDS:  # SCP and alert deploys: their own scope rules
+        for step in plan.steps:
+            if step.action not in ALLOWED_ACTIONS:
+                raise ApplyError(
+                    f"step {step.id}: action {step.action} is not one phantomkeys makes"
+                )
+        try:
+            validate_controls_plan(plan)
+        except PlanError as exc:
+            raise ApplyError(str(exc)) from None
+        return
     for step in plan.steps:
         if step.action not in ALLOWED_ACTIONS:
             raise ApplyError(f"step {step.id}: action {step.action} is not one phantomkeys makes")
@@ -640,7 +668,7 @@ def validate_plan(plan: Plan) -> None:
             )
         if key in step.params and step.params[key] != plan.subject:
             raise ApplyError(f"step {step.id} targets {step.params[key]}, not {plan.subject}")
-        if step.action == "iam:DeleteVirtualMFADevice":
+        if step.action == _DELETE_VIRTUAL_MFA:
             serial = str(step.params.get("SerialNumber", ""))
             if f":{plan.account_id}:mfa/" not in serial:
                 raise ApplyError(
@@ -651,9 +679,23 @@ def validate_plan(plan: Plan) -> None:
 
 
 def call_step(ctx: AwsContext, step: Step) -> None:
-    service, _, _ = step.action.partition(":")
-    method = getattr(ctx.client(service), ALLOWED_ACTIONS[step.action])
-    method(**dict(step.params))
+    service, _, operation = step.action.partition(":")
+    params = dict(step.params)
+    region = params.pop("@Region", None)
+    client = ctx.client(service, region) if region else ctx.client(service)
+    if any(k.startswith("@") for k in params):  # names resolved at run time
+        resolver = REFERENCE_RESOLVERS.get(service)
+        if resolver is None:
+            raise ApplyError(f"step {step.id}: nothing resolves its references")
+        params = resolver(client, params)
+    method = getattr(client, ALLOWED_ACTIONS[step.action])
+    result = method(**params)
+    if isinstance(result, dict) and result.get("FailedEntryCount"):  # events:PutTargets
+        entry = (result.get("FailedEntries") or [{}])[0]
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": entry.get("ErrorCode"), "Message": entry.get("ErrorMessage")}},
+            operation,
+        )
 
 
 def _noop_hook(_step: Step, _phase: str) -> None:
@@ -664,8 +706,8 @@ def apply_plan(
     ctx: AwsContext,
     plan: Plan,
     *,
-    read_state: Callable[[], State],
-    rebuild: Callable[[State], Plan],
+    read_state: Callable[[], S],
+    rebuild: Callable[[S], Plan],
     store: BackupStore,
     caller_arn: str | None,
     now: datetime,
@@ -746,6 +788,7 @@ def apply_plan(
             user=fresh if isinstance(fresh, UserState) else None,
             role=fresh if isinstance(fresh, RoleState) else None,
             restores=restores,
+            controls=fresh.to_dict() if isinstance(fresh, ControlsState) else None,
         )
         files = store.create(backup)
     else:

@@ -1,7 +1,8 @@
 """AWS side of the preventive controls: read SCPs on account paths, deploy SCPs and alerts.
 
-``get_*`` functions only read; ``apply_*`` functions run the pending steps of
-a plan built by :mod:`phantomkeys.core.controls.deploy`. A failed read is a
+``get_*`` functions only read. Deploys write through the one plan mechanism
+(``aws/apply.py``, steps from :mod:`phantomkeys.core.controls.plan`), driven by
+:mod:`phantomkeys.aws.controls_apply`. A failed read is a
 value (an account with ``error`` set), never an empty policy list: coverage of
 an account we could not read is *unknown*, not "no protection".
 """
@@ -14,6 +15,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import botocore.exceptions
+
 from phantomkeys.aws.org import get_org_tree
 from phantomkeys.aws.session import LOOKUP_ERRORS, AwsContext, error_code, error_message
 from phantomkeys.core.controls.alerts import DEFAULT_TOPIC_NAME
@@ -24,22 +27,47 @@ from phantomkeys.core.controls.deploy import (
     ExistingRule,
     RegionAlertState,
     ScpDeployState,
-    Step,
-    StepKind,
-    StepStatus,
 )
-from phantomkeys.core.controls.iac import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, SCP_TYPE
+from phantomkeys.core.controls.iac import SCP_TYPE
 from phantomkeys.core.model import ManagedPolicy, ScpLevel
 
 __all__ = [
+    "CONTROLS_WRITE_ACTIONS",
     "ControlsAwsError",
-    "apply_alerts_plan",
-    "apply_scp_plan",
     "get_alerts_deploy_state",
     "get_coverage_snapshot",
     "get_scp_deploy_state",
     "get_scp_levels",
+    "resolve_references",
 ]
+
+
+#: The writes of SCP and alert deploys and their restores (steps built by
+#: core/controls/plan.py), and the boto3 method of each: part of the one allow-list,
+#: ``aws/apply.py`` ``ALLOWED_ACTIONS``.
+CONTROLS_WRITE_ACTIONS: dict[str, str] = {
+    "organizations:EnablePolicyType": "enable_policy_type",
+    "organizations:CreatePolicy": "create_policy",
+    "organizations:UpdatePolicy": "update_policy",
+    "organizations:AttachPolicy": "attach_policy",
+    "organizations:DetachPolicy": "detach_policy",
+    "organizations:DeletePolicy": "delete_policy",
+    "sns:CreateTopic": "create_topic",
+    "sns:SetTopicAttributes": "set_topic_attributes",
+    "sns:DeleteTopic": "delete_topic",
+    "events:PutRule": "put_rule",
+    "events:PutTargets": "put_targets",
+    "events:RemoveTargets": "remove_targets",
+    "events:DeleteRule": "delete_rule",
+}
+
+#: Creating with ``Tags`` also needs the service's TagResource permission (the
+#: deploy steps tag what they create ``phantomkeys:managed``).
+TAG_ON_CREATE: dict[str, str] = {
+    "organizations:CreatePolicy": "organizations:TagResource",
+    "events:PutRule": "events:TagResource",
+    "sns:CreateTopic": "sns:TagResource",
+}
 
 
 class ControlsAwsError(Exception):
@@ -287,62 +315,25 @@ def get_scp_deploy_state(
     )
 
 
-def apply_scp_plan(ctx: AwsContext, steps: Sequence[Step]) -> list[Step]:
-    """Run the pending steps in order; a failure skips the steps that depend on it."""
-    org = ctx.client("organizations")
-    ids: dict[str, str] = {}
-    failed: set[str] = set()
-    out: list[Step] = []
-    for step in steps:
-        if step.status is not StepStatus.PENDING:
-            if step.kind in (StepKind.UPDATE_POLICY,) and step.params.get("policy_id"):
-                ids[step.params["name"]] = step.params["policy_id"]
-            out.append(step)
-            continue
-        p = step.params
-        try:
-            match step.kind:
-                case StepKind.ENABLE_POLICY_TYPE:
-                    org.enable_policy_type(RootId=p["root_id"], PolicyType=SCP_TYPE)
-                case StepKind.CREATE_POLICY:
-                    created = org.create_policy(
-                        Name=p["name"],
-                        Description=p["description"],
-                        Content=p["content"],
-                        Type=SCP_TYPE,
-                        Tags=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}],
-                    )
-                    ids[p["name"]] = created["Policy"]["PolicySummary"]["Id"]
-                case StepKind.UPDATE_POLICY:
-                    org.update_policy(
-                        PolicyId=p["policy_id"], Description=p["description"], Content=p["content"]
-                    )
-                    ids[p["name"]] = p["policy_id"]
-                case StepKind.ATTACH_POLICY:
-                    policy_id = p.get("policy_id") or ids.get(p["name"])
-                    if policy_id is None or p["name"] in failed:
-                        out.append(
-                            step.done(StepStatus.SKIPPED, f"policy {p['name']} was not created")
-                        )
-                        continue
-                    org.attach_policy(PolicyId=policy_id, TargetId=p["target_id"])
-                case _:
-                    raise ValueError(f"not an SCP step: {step.kind}")
-        except LOOKUP_ERRORS as exc:
-            if "name" in p:
-                failed.add(p["name"])
-            out.append(step.done(StepStatus.FAILED, f"{error_code(exc)}: {error_message(exc)}"))
-            if step.kind is StepKind.ENABLE_POLICY_TYPE:  # nothing else can work
-                out.extend(
-                    s.done(StepStatus.SKIPPED, "the SCP policy type is not enabled")
-                    if s.status is StepStatus.PENDING
-                    else s
-                    for s in steps[len(out) :]
-                )
-                return out
-            continue
-        out.append(step.done(StepStatus.APPLIED))
-    return out
+def resolve_references(org: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """A plan step's ``@PolicyName`` as the policy id AWS holds now (a fresh read).
+
+    Steps name SCPs, never ids: a policy created by an earlier step of the same
+    run has no id when the plan is built, and a backup edited by hand cannot aim
+    a step at another policy. An unknown name raises ``PolicyNotFoundException``.
+    """
+    out = {k: v for k, v in params.items() if not k.startswith("@")}
+    name = params.get("@PolicyName")
+    if name is None:
+        return out
+    for summary in _pages(org, "list_policies", "Policies", Filter=SCP_TYPE):
+        if summary.get("Name") == name:
+            out["PolicyId"] = summary["Id"]
+            return out
+    raise botocore.exceptions.ClientError(
+        {"Error": {"Code": "PolicyNotFoundException", "Message": f"no SCP named {name}"}},
+        "ListPolicies",
+    )
 
 
 # ----------------------------------------------------------------- alerts
@@ -410,47 +401,3 @@ def _topic(sns: Any, topic_arn: str) -> tuple[bool, str | None]:
             return False, None
         raise ControlsAwsError(f"GetTopicAttributes {topic_arn}", exc) from exc
     return True, attrs.get("Policy")
-
-
-def apply_alerts_plan(ctx: AwsContext, steps: Sequence[Step]) -> list[Step]:
-    out: list[Step] = []
-    for step in steps:
-        if step.status is not StepStatus.PENDING:
-            out.append(step)
-            continue
-        p = step.params
-        region = step.region
-        try:
-            match step.kind:
-                case StepKind.CREATE_TOPIC:
-                    ctx.client("sns", region).create_topic(
-                        Name=p["name"], Tags=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}]
-                    )
-                case StepKind.SET_TOPIC_POLICY:
-                    ctx.client("sns", region).set_topic_attributes(
-                        TopicArn=p["topic_arn"], AttributeName="Policy", AttributeValue=p["policy"]
-                    )
-                case StepKind.PUT_RULE:
-                    ctx.client("events", region).put_rule(
-                        Name=p["name"],
-                        EventPattern=p["pattern"],
-                        State="ENABLED",
-                        Description=p["description"],
-                        Tags=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}],
-                    )
-                case StepKind.PUT_TARGETS:
-                    result = ctx.client("events", region).put_targets(
-                        Rule=p["rule"], Targets=[{"Id": p["target_id"], "Arn": p["arn"]}]
-                    )
-                    if result.get("FailedEntryCount"):
-                        entry = result.get("FailedEntries", [{}])[0]
-                        reason = f"{entry.get('ErrorCode')}: {entry.get('ErrorMessage')}"
-                        out.append(step.done(StepStatus.FAILED, reason))
-                        continue
-                case _:
-                    raise ValueError(f"not an alerts step: {step.kind}")
-        except LOOKUP_ERRORS as exc:
-            out.append(step.done(StepStatus.FAILED, f"{error_code(exc)}: {error_message(exc)}"))
-            continue
-        out.append(step.done(StepStatus.APPLIED))
-    return out

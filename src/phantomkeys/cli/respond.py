@@ -1291,7 +1291,7 @@ def restore(
     fmt: str,
     allow_unverified: bool,
 ) -> None:
-    """Undo what a revoke or cleanup backup allows.
+    """Undo what a revoke, cleanup or deploy (scp, alerts) backup allows.
 
     \b
     BACKUP is the backup file, or its journal (NAME.journal.jsonl, next to it):
@@ -1313,6 +1313,7 @@ def restore(
     --allow-unverified. A malformed file exits 2.
     """
     from phantomkeys.aws.apply import ApplyError, open_backup
+    from phantomkeys.cli.controls_restore import restore_controls
     from phantomkeys.core.plans import verified_run_steps
 
     now = now_utc()
@@ -1332,12 +1333,13 @@ def restore(
                 code=ExitCode.WRITE_FAILED,
             )
         warn(f"--allow-unverified: {loaded.untrusted}; its steps are derived from its state")
-    try:
-        verified_run_steps(backup)
-    except PlanError as exc:
-        raise UsageProblem(
-            f"refusing to restore {loaded.path}: {exc}", code=ExitCode.WRITE_FAILED
-        ) from None
+    if backup.controls is None:  # an IAM run: its steps must follow from its saved state
+        try:
+            verified_run_steps(backup)
+        except PlanError as exc:
+            raise UsageProblem(
+                f"refusing to restore {loaded.path}: {exc}", code=ExitCode.WRITE_FAILED
+            ) from None
     aws = _connect(profile, region)
     if backup.plan.account_id != aws.account_id:
         raise UsageProblem(
@@ -1355,6 +1357,8 @@ def restore(
         "operation": backup.operation.value,
         "subject": backup.plan.subject,
     }
+    if backup.controls is not None:  # an SCP or alerts deploy: cli/controls_restore.py
+        return restore_controls(session, backup, yes=yes, backup_dir=backup_dir, now=now)
     name = backup.plan.subject
     if backup.plan.subject_type == "role":
 

@@ -3,7 +3,8 @@
 ``scp generate`` builds Service Control Policies from presets, ``scp validate``
 checks any SCP offline, ``scp coverage`` proves per account which goals hold,
 ``scp deploy`` creates and attaches the policies through a plan; ``alerts``
-does the same for EventBridge rules.
+does the same for EventBridge rules. Both write like every other command:
+backup, journal, resume, ``phantomkeys restore BACKUP`` (``aws/controls_apply.py``).
 """
 
 from __future__ import annotations
@@ -58,8 +59,6 @@ from phantomkeys.core.controls.deploy import (
     TargetKind,
     attachment_overflow,
     pending,
-    plan_alerts_deploy,
-    plan_scp_deploy,
     stale_parts,
     target_kind,
 )
@@ -88,6 +87,8 @@ from phantomkeys.surfaces import PARTITIONS, Surface, select_surfaces
 if TYPE_CHECKING:
     from phantomkeys.aws.session import AwsContext
     from phantomkeys.core.controls.coverage import CoverageReport, CoverageSnapshot
+    from phantomkeys.core.controls.plan import ControlsState
+    from phantomkeys.core.plans import Plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -695,12 +696,20 @@ def _confirm(steps: Sequence[Step], yes: bool) -> None:
 
 
 def _finish(
-    steps: Sequence[Step], fmt: str | None, output: str | None, *, dry_run: bool, title: str
+    steps: Sequence[Step],
+    fmt: str | None,
+    output: str | None,
+    *,
+    dry_run: bool,
+    title: str,
+    run: dict[str, Any] | None = None,
 ) -> None:
     fmt = (fmt or default_format()).lower()
     if fmt == "json":
+        extra = {"run": run} if run is not None else {}
         write_output(
-            dumps_json(envelope(dry_run=dry_run, steps=[s.to_dict() for s in steps])), output
+            dumps_json(envelope(dry_run=dry_run, steps=[s.to_dict() for s in steps], **extra)),
+            output,
         )
     else:
         counts: dict[str, int] = {}
@@ -709,6 +718,90 @@ def _finish(
         summary = ", ".join(f"{n} {k}" for k, n in counts.items())
         _render([_steps_table(steps, title), summary], output)
     if any(s.status is StepStatus.FAILED for s in steps):
+        sys.exit(ExitCode.WRITE_FAILED)
+
+
+def _backup_dir_option(f: F) -> F:
+    from phantomkeys.cli.respond import DEFAULT_BACKUP_DIR
+
+    return click.option(
+        "--backup-dir",
+        metavar="DIR",
+        default=DEFAULT_BACKUP_DIR,
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Where the backup and journal of the deploy are written (files 0600); "
+        "undo with: phantomkeys restore BACKUP.",
+    )(f)
+
+
+def _unfinished(backup_dir: str, plan: Plan) -> bool:
+    from phantomkeys.aws.apply import BackupStore
+    from phantomkeys.aws.controls_apply import unfinished_run
+
+    return unfinished_run(BackupStore(Path(backup_dir)), plan)
+
+
+def _apply_plan(
+    ctx: AwsContext,
+    plan: Plan,
+    steps: Sequence[Step],
+    *,
+    read: Callable[[], ControlsState],
+    rebuild: Callable[[ControlsState], Plan],
+    caller_arn: str,
+    backup_dir: str,
+    fmt: str | None,
+    output: str | None,
+) -> None:
+    """Apply a deploy plan through aws/apply.py (re-check, backup, journal) and render it."""
+    from phantomkeys.aws.apply import ApplyError, BackupStore, RunStatus
+    from phantomkeys.aws.controls_apply import run_controls_plan
+    from phantomkeys.core.controls.plan import with_outcomes
+
+    try:
+        with _aws_errors():
+            run = run_controls_plan(
+                ctx,
+                plan,
+                read_state=read,
+                rebuild=rebuild,
+                store=BackupStore(Path(backup_dir)),
+                caller_arn=caller_arn,
+                now=now_utc(),
+            )
+    except ApplyError as exc:
+        raise UsageProblem(str(exc), code=ExitCode.WRITE_FAILED) from None
+    except KeyboardInterrupt:
+        raise UsageProblem(
+            "interrupted: the journal records what was done",
+            hint="run the same command again to continue where it stopped",
+            code=130,
+        ) from None
+    if run.status is RunStatus.DRIFT:
+        raise UsageProblem(
+            "the state changed since the plan; nothing was written: " + "; ".join(run.drift),
+            hint="run the same command again to see a fresh plan",
+            code=ExitCode.WRITE_FAILED,
+        )
+    if run.status is RunStatus.UNREADABLE:
+        raise UsageProblem(
+            run.message or "the state could not be re-read", code=ExitCode.INCOMPLETE
+        )
+    outcomes = {r.step.id: (r.outcome, r.message or r.error_code) for r in run.results}
+    if run.backup_path is not None:
+        info(f"backup: {run.backup_path} (undo with: phantomkeys restore {run.backup_path})")
+        resumed = " (resumed an interrupted run)" if run.resumed else ""
+        info(f"journal: {run.journal_path}{resumed}")
+    _finish(
+        with_outcomes(steps, outcomes),
+        fmt,
+        output,
+        dry_run=False,
+        title="result",
+        run=run.to_dict(),
+    )
+    if run.status is RunStatus.FAILED:
         sys.exit(ExitCode.WRITE_FAILED)
 
 
@@ -735,6 +828,7 @@ def _finish(
     help="Consent to enabling the SCP policy type on the root if it is disabled.",
 )
 @yes_option()
+@_backup_dir_option
 @format_option(["table", "json"])
 @output_option()
 @aws_options
@@ -749,6 +843,7 @@ def deploy(
     root_ok: bool,
     enable_policy_type: bool,
     yes: bool,
+    backup_dir: str,
     fmt: str | None,
     output: str | None,
     profile: str | None,
@@ -760,9 +855,11 @@ def deploy(
     Attaching to the root needs --i-understand-root; enabling the SCP policy
     type (if the Organization has it disabled) needs --enable-policy-type.
     Test on one OU or account before the root: an SCP applies to every
-    principal of the accounts below it.
+    principal of the accounts below it. Backup and journal as for every write;
+    a rerun after a failure continues; undo with phantomkeys restore BACKUP.
     """
-    from phantomkeys.aws.organizations_controls import apply_scp_plan, get_scp_deploy_state
+    from phantomkeys.aws.controls_apply import caller, read_scp_state
+    from phantomkeys.core.controls.plan import build_scp_deploy_plan
 
     targets = tuple(dict.fromkeys(targets))
     for target in targets:
@@ -780,7 +877,20 @@ def deploy(
     options, policies = _build_policies(presets, surface, max_age_days, exempt, name)
     with _aws_errors():
         ctx = _aws_context(profile, region)
-        state = get_scp_deploy_state(ctx, [p.name for p in policies], targets)
+        account_id, caller_arn = caller(ctx)
+
+        def read() -> ControlsState:
+            return read_scp_state(
+                ctx,
+                account_id=account_id,
+                subject=options.base_name,
+                names=[p.name for p in policies],
+                targets=targets,
+            )
+
+        current = read()
+    assert current.scp is not None
+    state = current.scp
     for target in targets:
         if target_kind(target) is TargetKind.ROOT and target != state.root_id:
             raise UsageProblem(
@@ -799,7 +909,7 @@ def deploy(
             f"earlier parts of {options.base_name} are not part of this deploy and stay as "
             f"they are: {', '.join(stale)} (detach or delete them if no longer wanted)"
         )
-    steps = plan_scp_deploy(policies, targets, state)
+    plan, steps = build_scp_deploy_plan(policies, targets, current, at=now_utc())
     needs_type = any(
         s.kind is StepKind.ENABLE_POLICY_TYPE and s.status is StepStatus.PENDING for s in steps
     )
@@ -810,7 +920,7 @@ def deploy(
             )
         _finish(steps, fmt, output, dry_run=True, title="plan (dry run)")
         return
-    if not pending(steps):
+    if not pending(steps) and not _unfinished(backup_dir, plan):
         info("nothing to do: every policy is up to date and attached")
         _finish(steps, fmt, output, dry_run=False, title="result")
         return
@@ -821,9 +931,17 @@ def deploy(
             hint="pass --enable-policy-type to enable it (existing SCPs everywhere then apply)",
         )
     _confirm(steps, yes)
-    with _aws_errors():
-        result = apply_scp_plan(ctx, steps)
-    _finish(result, fmt, output, dry_run=False, title="result")
+    _apply_plan(
+        ctx,
+        plan,
+        steps,
+        read=read,
+        rebuild=lambda fresh: build_scp_deploy_plan(policies, targets, fresh, at=now_utc())[0],
+        caller_arn=caller_arn,
+        backup_dir=backup_dir,
+        fmt=fmt,
+        output=output,
+    )
 
 
 # ----------------------------------------------------------------- alerts
@@ -932,6 +1050,7 @@ def _topic_region(arn: str) -> str:
 )
 @dry_run_option("Print the plan and change nothing.")
 @yes_option()
+@_backup_dir_option
 @format_option(["table", "json"])
 @output_option()
 @aws_options
@@ -942,13 +1061,18 @@ def alerts_deploy(
     topic_name: str,
     dry_run: bool,
     yes: bool,
+    backup_dir: str,
     fmt: str | None,
     output: str | None,
     profile: str | None,
     region: str | None,
 ) -> None:
-    """Create or update the EventBridge rules and their SNS topic, idempotently."""
-    from phantomkeys.aws.organizations_controls import apply_alerts_plan, get_alerts_deploy_state
+    """Create or update the EventBridge rules and their SNS topic, idempotently.
+
+    Backup and journal as for every write; undo with phantomkeys restore BACKUP.
+    """
+    from phantomkeys.aws.controls_apply import caller, read_alerts_state
+    from phantomkeys.core.controls.plan import build_alerts_deploy_plan
 
     given: dict[str, str] = {}
     for arn in topic_arns:
@@ -962,19 +1086,45 @@ def alerts_deploy(
         ctx = _aws_context(profile, region)
         wanted = [r.strip() for r in (regions_text or "").split(",") if r.strip()] or [ctx.region]
         regions = deployment_regions(wanted, ctx.partition)
-        state = get_alerts_deploy_state(
-            ctx, regions, [r.name for r in rules], topic_name=topic_name, topic_given=given
-        )
-    steps = plan_alerts_deploy(rules, state, topic_name=topic_name, topic_given=given)
+
+        def read() -> ControlsState:
+            return read_alerts_state(
+                ctx,
+                subject=topic_name,
+                regions=regions,
+                rule_names=[r.name for r in rules],
+                topic_name=topic_name,
+                topic_given=given,
+            )
+
+        current = read()
+        _, caller_arn = caller(ctx)
+
+    def rebuild(fresh: ControlsState) -> Plan:
+        return build_alerts_deploy_plan(
+            rules, fresh, topic_name=topic_name, topic_given=given, at=now_utc()
+        )[0]
+
+    plan, steps = build_alerts_deploy_plan(
+        rules, current, topic_name=topic_name, topic_given=given, at=now_utc()
+    )
     if dry_run:
         _finish(steps, fmt, output, dry_run=True, title="plan (dry run)")
         return
-    if not pending(steps):
+    if not pending(steps) and not _unfinished(backup_dir, plan):
         info("nothing to do: every rule, target and topic is in place")
         _finish(steps, fmt, output, dry_run=False, title="result")
         return
     stderr.print(_steps_table(steps, "plan"))
     _confirm(steps, yes)
-    with _aws_errors():
-        result = apply_alerts_plan(ctx, steps)
-    _finish(result, fmt, output, dry_run=False, title="result")
+    _apply_plan(
+        ctx,
+        plan,
+        steps,
+        read=read,
+        rebuild=rebuild,
+        caller_arn=caller_arn,
+        backup_dir=backup_dir,
+        fmt=fmt,
+        output=output,
+    )

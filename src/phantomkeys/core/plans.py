@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from phantomkeys.core.model import (
     AccessKey,
@@ -88,6 +88,8 @@ class Operation(StrEnum):
     REVOKE = "revoke"
     CLEANUP = "cleanup"
     RESTORE = "restore"
+    #: SCP and alert deploys (their steps: ``core/controls/plan.py``).
+    DEPLOY = "deploy"
 
 
 class Outcome(StrEnum):
@@ -378,8 +380,19 @@ def role_facts(state: RoleState) -> dict[str, str]:
     return facts
 
 
-def facts_of(state: State) -> dict[str, str]:
-    return user_facts(state) if isinstance(state, UserState) else role_facts(state)
+class FactSource(Protocol):
+    """A state kind defined outside this module (SCP and alert deploys:
+    ``core/controls/plan.py``) that reduces itself to facts."""
+
+    def facts(self) -> dict[str, str]: ...
+
+
+def facts_of(state: State | FactSource) -> dict[str, str]:
+    if isinstance(state, UserState):
+        return user_facts(state)
+    if isinstance(state, RoleState):
+        return role_facts(state)
+    return state.facts()
 
 
 _FACT_WORDS = {
@@ -1406,6 +1419,9 @@ class Backup:
     role: RoleState | None = None
     #: Restore runs: the run id of the backup they restore.
     restores: str | None = None
+    #: SCP and alert deploys (and their restores): the state saved before the first
+    #: write (``ControlsState.to_dict()``, ``core/controls/plan.py``).
+    controls: Mapping[str, Any] | None = None
 
     @property
     def operation(self) -> Operation:
@@ -1419,7 +1435,7 @@ class Backup:
         return found
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": BACKUP_FORMAT,
             "version": BACKUP_VERSION,
             "run_id": self.run_id,
@@ -1434,6 +1450,9 @@ class Backup:
             "role": self.role.to_dict() if self.role else None,
             "plan": self.plan.to_dict(),
         }
+        if self.controls is not None:
+            out["controls"] = dict(self.controls)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Backup:
@@ -1456,6 +1475,7 @@ class Backup:
             user=UserState.from_dict(d["user"]) if d.get("user") else None,
             role=RoleState.from_dict(d["role"]) if d.get("role") else None,
             restores=d.get("restores"),
+            controls=dict(d["controls"]) if d.get("controls") else None,
         )
         for name, value in (
             ("operation", plan.operation.value),
