@@ -734,7 +734,7 @@ def apply_plan(
         )
     facts = facts_of(fresh)
     changes = drift(base.baseline, facts, base.steps)
-    if resume is not None:
+    if resume is not None and isinstance(fresh, UserState | RoleState):
         changes = _identity_change(resume.backup.state, fresh) + changes
     if changes:
         fresh_plan: Plan | None = None
@@ -842,7 +842,7 @@ def apply_plan(
     )
 
 
-def _identity_change(saved: State, fresh: State) -> list[str]:
+def _identity_change(saved: UserState | RoleState, fresh: UserState | RoleState) -> list[str]:
     """A principal deleted and re-created under the same name is not the one the
     interrupted run was about (its unique id differs): never continue on it."""
     if type(saved) is not type(fresh) or saved.name != fresh.name:

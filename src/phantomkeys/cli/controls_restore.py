@@ -8,7 +8,6 @@ applied by the one plan mechanism, with its own backup and journal.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -24,13 +23,13 @@ if TYPE_CHECKING:
 
 
 def restore_controls(
-    session: Session, backup: Backup, *, yes: bool, backup_dir: str, now: datetime
+    session: Session, backup: Backup, *, yes: bool, backup_dir: str | None, now: datetime
 ) -> None:
     """Plan, confirm and apply the undo of a deploy; exits with the documented code."""
-    from phantomkeys.aws.apply import ApplyError, BackupStore, RunStatus
+    from phantomkeys.aws.apply import ApplyError, RunStatus
     from phantomkeys.aws.controls_apply import restore_reader, run_controls_plan
     from phantomkeys.aws.organizations_controls import ControlsAwsError
-    from phantomkeys.cli.respond import render_plan, render_run
+    from phantomkeys.cli.respond import backup_store, render_plan, render_run
     from phantomkeys.core.controls.plan import build_controls_restore_plan
     from phantomkeys.core.plans import PlanError
 
@@ -74,7 +73,7 @@ def restore_controls(
             plan,
             read_state=read,
             rebuild=build,
-            store=BackupStore(Path(backup_dir)),
+            store=backup_store(backup_dir),
             caller_arn=session.aws.caller_arn,
             now=now,
             restores=backup.run_id,

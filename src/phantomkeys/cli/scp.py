@@ -706,7 +706,7 @@ def _finish(
 ) -> None:
     fmt = (fmt or default_format()).lower()
     if fmt == "json":
-        extra = {"run": run} if run is not None else {}
+        extra: dict[str, Any] = {"run": run} if run is not None else {}
         write_output(
             dumps_json(envelope(dry_run=dry_run, steps=[s.to_dict() for s in steps], **extra)),
             output,
@@ -722,24 +722,22 @@ def _finish(
 
 
 def _backup_dir_option(f: F) -> F:
-    from phantomkeys.cli.respond import DEFAULT_BACKUP_DIR
-
     return click.option(
         "--backup-dir",
         metavar="DIR",
-        default=DEFAULT_BACKUP_DIR,
-        show_default=True,
+        default=None,
         type=click.Path(file_okay=False),
-        help="Where the backup and journal of the deploy are written (files 0600); "
-        "undo with: phantomkeys restore BACKUP.",
+        help="Where the backup and journal of the deploy are written (files 0600; default: "
+        "phantomkeys' state directory, printed on every run); undo with: phantomkeys "
+        "restore BACKUP.",
     )(f)
 
 
-def _unfinished(backup_dir: str, plan: Plan) -> bool:
-    from phantomkeys.aws.apply import BackupStore
+def _unfinished(backup_dir: str | None, plan: Plan) -> bool:
     from phantomkeys.aws.controls_apply import unfinished_run
+    from phantomkeys.cli.respond import backup_store
 
-    return unfinished_run(BackupStore(Path(backup_dir)), plan)
+    return unfinished_run(backup_store(backup_dir), plan)
 
 
 def _apply_plan(
@@ -750,13 +748,14 @@ def _apply_plan(
     read: Callable[[], ControlsState],
     rebuild: Callable[[ControlsState], Plan],
     caller_arn: str,
-    backup_dir: str,
+    backup_dir: str | None,
     fmt: str | None,
     output: str | None,
 ) -> None:
     """Apply a deploy plan through aws/apply.py (re-check, backup, journal) and render it."""
-    from phantomkeys.aws.apply import ApplyError, BackupStore, RunStatus
+    from phantomkeys.aws.apply import ApplyError, RunStatus
     from phantomkeys.aws.controls_apply import run_controls_plan
+    from phantomkeys.cli.respond import backup_store
     from phantomkeys.core.controls.plan import with_outcomes
 
     try:
@@ -766,7 +765,7 @@ def _apply_plan(
                 plan,
                 read_state=read,
                 rebuild=rebuild,
-                store=BackupStore(Path(backup_dir)),
+                store=backup_store(backup_dir),
                 caller_arn=caller_arn,
                 now=now_utc(),
             )
@@ -843,7 +842,7 @@ def deploy(
     root_ok: bool,
     enable_policy_type: bool,
     yes: bool,
-    backup_dir: str,
+    backup_dir: str | None,
     fmt: str | None,
     output: str | None,
     profile: str | None,
@@ -1061,7 +1060,7 @@ def alerts_deploy(
     topic_name: str,
     dry_run: bool,
     yes: bool,
-    backup_dir: str,
+    backup_dir: str | None,
     fmt: str | None,
     output: str | None,
     profile: str | None,
