@@ -20,6 +20,7 @@ from phantomkeys.cli.common import (
     output_option,
     parse_fail_on,
     parse_time,
+    region_callback,
     warn,
     write_output,
     write_private_file,
@@ -93,7 +94,9 @@ _SEVERITY_STYLE = {
     "user and an active credential still exist. Read-only calls.",
 )
 @click.option("--profile", metavar="NAME", help="AWS profile for --verify.")
-@click.option("--region", metavar="REGION", help="AWS region for --verify.")
+@click.option(
+    "--region", metavar="REGION", callback=region_callback, help="AWS region for --verify."
+)
 @click.option(
     "--at",
     "at",

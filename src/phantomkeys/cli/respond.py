@@ -31,6 +31,7 @@ from phantomkeys.cli.common import (
     dumps_json,
     info,
     now_utc,
+    regions_callback,
     warn,
     write_output,
 )
@@ -1258,6 +1259,7 @@ def restore(
     "--trail-region",
     "trail_regions",
     multiple=True,
+    callback=regions_callback,
     metavar="REGION",
     help="Also look for activity in REGION (repeatable; us-east-1, where IAM events "
     "are recorded, and your region are always read).",

@@ -34,6 +34,7 @@ from phantomkeys.cli.common import (
     now_utc,
     output_option,
     parse_fail_on,
+    regions_callback,
     stderr,
     warn,
     write_output,
@@ -915,6 +916,7 @@ def _topic_region(arn: str) -> str:
     "--regions",
     "regions_text",
     metavar="REGIONS",
+    callback=regions_callback,
     help="Comma-separated regions for the API-call rules (default: --region or your "
     "configured region). The IAM rules always go to the IAM event region.",
 )

@@ -27,6 +27,8 @@ from phantomkeys.cli.common import (
     output_option,
     parse_fail_on,
     parse_time,
+    region_callback,
+    regions_callback,
     warn,
     write_output,
 )
@@ -123,7 +125,12 @@ rule_option = click.option(
     help="DuckDB threads (default: all cores).",
 )
 @click.option("--profile", metavar="NAME", help="AWS profile (s3:// sources, Athena).")
-@click.option("--region", metavar="REGION", help="AWS region (Athena, S3 bucket region).")
+@click.option(
+    "--region",
+    metavar="REGION",
+    callback=region_callback,
+    help="AWS region (Athena, S3 bucket region).",
+)
 @click.option(
     "--athena-database",
     default="default",
@@ -560,6 +567,7 @@ def rules_export(
 @click.option(
     "--regions",
     default="all",
+    callback=regions_callback,
     show_default=True,
     help="'all' enabled regions, or a comma-separated list.",
 )
@@ -573,7 +581,7 @@ def rules_export(
 @format_option(["table", "json", "csv"])
 @output_option()
 @click.option("--profile", metavar="NAME")
-@click.option("--region", metavar="REGION")
+@click.option("--region", metavar="REGION", callback=region_callback)
 def timeline(
     target: str,
     days: int,
