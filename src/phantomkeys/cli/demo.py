@@ -21,7 +21,14 @@ from typing import Any
 
 import click
 
-from phantomkeys.cli.common import ExitCode, UsageProblem, info, warn, write_private_file
+from phantomkeys.cli.common import (
+    ExitCode,
+    UsageProblem,
+    info,
+    output_dir_callback,
+    warn,
+    write_private_file,
+)
 from phantomkeys.lab.scenarios import DEMO_VICTIM
 
 #: The healthy phantom whose benign history the least-privilege step replays.
@@ -342,6 +349,7 @@ def _redact(text: str, secrets: list[str]) -> tuple[str, bool]:
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
+    callback=output_dir_callback,
     default="phantomkeys-demo",
     show_default=True,
     help="Folder for the report files.",

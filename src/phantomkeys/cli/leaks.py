@@ -18,6 +18,7 @@ from phantomkeys.cli.common import (
     format_option,
     now_utc,
     output_option,
+    output_path_callback,
     parse_fail_on,
     parse_time,
     region_callback,
@@ -84,6 +85,7 @@ _SEVERITY_STYLE = {
     "--write-baseline",
     "write_baseline_path",
     metavar="FILE",
+    callback=output_path_callback,
     help="Write the fingerprints of every finding (plus --baseline's) to FILE.",
 )
 @fail_on_option(default="high")

@@ -31,7 +31,10 @@ from phantomkeys.cli.common import (
     dumps_json,
     info,
     now_utc,
+    output_dir_callback,
+    output_option,
     regions_callback,
+    resolve_format,
     warn,
     write_output,
 )
@@ -85,6 +88,7 @@ def _write_options(f: Any) -> Any:
             default=DEFAULT_BACKUP_DIR,
             show_default=True,
             type=click.Path(file_okay=False),
+            callback=output_dir_callback,
             help="Where backups and journals are written (files 0600).",
         ),
         click.option(
@@ -1248,13 +1252,7 @@ def restore(
     default="text",
     show_default=True,
 )
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Write the report to FILE (created 0600) instead of stdout.",
-)
+@output_option()
 @click.option(
     "--trail-region",
     "trail_regions",
@@ -1305,6 +1303,7 @@ def report(
         max_events=max_events,
         activity=not no_activity,
     )
+    fmt = resolve_format(fmt)
     if fmt == "json":
         text = dumps_json(doc)
     elif fmt == "markdown":

@@ -22,6 +22,7 @@ from phantomkeys.cli.common import (
     json_bytes,
     now_utc,
     output_option,
+    output_path_callback,
     parse_fail_on,
     write_output,
     write_private_file,
@@ -67,6 +68,7 @@ _SEV_STYLE = {
 @click.option(
     "--save-snapshot",
     metavar="FILE",
+    callback=output_path_callback,
     help="Also write everything read from AWS to FILE (JSON, mode 0600).",
 )
 @click.option(

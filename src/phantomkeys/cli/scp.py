@@ -32,7 +32,9 @@ from phantomkeys.cli.common import (
     format_option,
     info,
     now_utc,
+    output_dir_callback,
     output_option,
+    output_path_callback,
     parse_fail_on,
     regions_callback,
     stderr,
@@ -259,6 +261,7 @@ def scp() -> None:
     "--output-dir",
     type=click.Path(file_okay=False),
     metavar="DIR",
+    callback=output_dir_callback,
     help="json: write each policy to DIR/<name>.json.",
 )
 @output_option()
@@ -461,7 +464,10 @@ def _findings_table(findings: Sequence[Finding], files: Sequence[str]) -> list[A
 )
 @click.option("--from-snapshot", metavar="FILE", help="Replay a saved coverage snapshot.")
 @click.option(
-    "--save-snapshot", metavar="FILE", help="Save what was read from AWS (0600) for offline replay."
+    "--save-snapshot",
+    metavar="FILE",
+    callback=output_path_callback,
+    help="Save what was read from AWS (0600) for offline replay.",
 )
 @_surface_option
 @format_option(["table", "json"])
