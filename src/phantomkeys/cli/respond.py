@@ -1303,6 +1303,8 @@ def report(
         max_events=max_events,
         activity=not no_activity,
     )
+    if doc.get("status") == "not-found":
+        raise _not_found(doc, tgt)
     fmt = resolve_format(fmt)
     if fmt == "json":
         text = dumps_json(doc)
@@ -1404,6 +1406,7 @@ def build_incident(
         identities = [i for i in result.identities if i.username == username]
         found_c = by_user.get(username, [])
         state = _read_user(aws, username, now, last_used=True)
+        deletions: list[Any] = []
         if not state.complete:
             problems.append(f"{username}: {_incomplete(state)}")
         status = combined(found_c).status if found_c else None
@@ -1448,6 +1451,30 @@ def build_incident(
                 lookups.append(trail_u.to_dict())
                 if trail_u.error:
                     problems.append(f"CloudTrail {r} ({attribute}): {trail_u.error}")
+                elif attribute == "ResourceName":
+                    deletions += [e for e in trail_u.events if _is_deletion(e, username)]
+        if status == "deleted":
+            # IAM says the user is not there; it is "deleted" only when CloudTrail
+            # shows the DeleteUser call (a typo or a wrong-case name never existed).
+            if deletions:
+                newest = max(deletions, key=lambda e: e.time or now)
+                doc["identity"]["deleted"] = {
+                    "event_time": newest.to_dict()["time"],
+                    "by": newest.identity_arn or newest.username,
+                    "source_ip": newest.source_ip,
+                    "event_name": newest.name,
+                }
+            else:
+                status = "not-found"
+                doc["identity"]["status"] = doc["status"] = status
+                doc["identity"]["similar"] = sorted(
+                    {
+                        n
+                        for n in by_user
+                        if n.lower() == username.lower() and n != username
+                    }
+                )
+                doc["identity"]["deletion_searched"] = activity
         recommended += _recommend(username, status, tgt)
     else:
         doc.setdefault("identity", None)
@@ -1458,6 +1485,31 @@ def build_incident(
             else ("valid" if key is not None else None),
         )
     return _incident_envelope(aws, doc, lookups, recommended, problems, now), problems
+
+
+def _is_deletion(event: Any, username: str) -> bool:
+    """A successful DeleteUser of ``username`` (found by ResourceName)."""
+    return bool(event.name == "DeleteUser" and not event.error_code)
+
+
+def _not_found(doc: dict[str, Any], tgt: Target) -> UsageProblem:
+    """``report``/``timeline`` on a user that is not there and left no DeleteUser event."""
+    ident = doc.get("identity") or {}
+    username = ident.get("username")
+    account = (doc.get("metadata") or {}).get("account_id") or "this account"
+    what = f"IAM user {username!r} not found in account {account}"
+    if tgt.key is not None:
+        what = f"the key names IAM user {username!r}, which is not found in account {account}"
+    if ident.get("deletion_searched"):
+        what += " (and CloudTrail shows no DeleteUser of it in the last 90 days)"
+    similar = ident.get("similar") or []
+    if similar:
+        hint = f"did you mean {similar[0]}? (the name differs in case)"
+    elif ident.get("deletion_searched"):
+        hint = "check the name and the account (--profile); phantomkeys scan lists key holders"
+    else:
+        hint = "without --no-activity, CloudTrail is searched for its deletion"
+    return UsageProblem(what, hint=hint)
 
 
 def _recommend(username: str, status: str | None, tgt: Target) -> list[str]:
@@ -1561,6 +1613,12 @@ def _incident_sections(doc: dict[str, Any]) -> list[tuple[str, list[str]]]:
             f"arn: {ident.get('arn')}",
             f"created: {ident.get('created')}",
         ]
+        gone = ident.get("deleted")
+        if gone:
+            rows.append(
+                f"deleted: {gone['event_time']} by {gone['by']} (CloudTrail DeleteUser"
+                + (f" from {gone['source_ip']})" if gone.get("source_ip") else ")")
+            )
         if ident.get("exists"):
             for c in st.get("service_credentials", []):
                 rows.append(

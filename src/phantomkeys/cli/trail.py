@@ -631,6 +631,9 @@ def timeline(
     write_output(text, output)
     for note in document["metadata"].get("notes", []):
         info(note)
+    gone = (document["metadata"].get("identity") or {}).get("deleted")
+    if gone:
+        info(f"the user was deleted: {gone['event_time']} by {gone['by']} (CloudTrail DeleteUser)")
     if failed:
         for err in document["metadata"].get("errors", []):
             warn(escape(err))
