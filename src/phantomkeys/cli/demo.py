@@ -348,7 +348,6 @@ def _redact(text: str, secrets: list[str]) -> tuple[str, bool]:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False),
     callback=output_dir_callback,
     default="phantomkeys-demo",
     show_default=True,

@@ -87,7 +87,6 @@ def _write_options(f: Any) -> Any:
             metavar="DIR",
             default=DEFAULT_BACKUP_DIR,
             show_default=True,
-            type=click.Path(file_okay=False),
             callback=output_dir_callback,
             help="Where backups and journals are written (files 0600).",
         ),

@@ -259,7 +259,6 @@ def scp() -> None:
 )
 @click.option(
     "--output-dir",
-    type=click.Path(file_okay=False),
     metavar="DIR",
     callback=output_dir_callback,
     help="json: write each policy to DIR/<name>.json.",
