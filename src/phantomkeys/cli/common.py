@@ -3,7 +3,7 @@
 * Results go to stdout, or to ``-o FILE`` created with mode 0600.
 * Progress, logs and warnings go to stderr (:data:`stderr`).
 * Errors a user can fix raise :class:`UsageProblem`; they print one clear line
-  and exit 2. Nothing ever prints a traceback unless ``PHANTOMKEYS_DEBUG=1``.
+  and exit 2. Nothing prints a traceback unless ``--debug`` or ``PHANTOMKEYS_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -166,8 +166,7 @@ def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
         exc.show()
         sys.exit(exc.exit_code)
     except OSError as exc:  # a file or a pipe we could not use: the user's to fix
-        if debug_enabled():
-            raise
+        _traceback_when_debugging()
         import errno
 
         if exc.errno == errno.EPIPE:  # `phantomkeys ... | head`: the reader left
@@ -175,8 +174,7 @@ def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
         _console().print("[bold red]error:[/] " + _escape(describe_os_error(exc)))
         sys.exit(ExitCode.USAGE)
     except Exception as exc:  # a bug: one line (traceback with --debug), exit 70
-        if debug_enabled():
-            raise
+        _traceback_when_debugging()
         name = type(exc).__name__
         _console().print("[bold red]error:[/] internal error: " + _escape(f"{name}: {exc}"))
         _console().print(
@@ -185,6 +183,15 @@ def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
         )
         sys.exit(ExitCode.INTERNAL)
     sys.exit(result if isinstance(result, int) else ExitCode.OK)
+
+
+def _traceback_when_debugging() -> None:
+    """With ``--debug`` / ``PHANTOMKEYS_DEBUG=1``, the traceback of the exception being
+    handled goes to stderr (the exit code stays the documented one)."""
+    if debug_enabled():
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
 
 
 def describe_os_error(exc: OSError, *, action: str | None = None) -> str:
