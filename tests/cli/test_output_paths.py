@@ -124,7 +124,7 @@ def _bad_targets(tmp_path: Path, option: str) -> list[tuple[str, str]]:
         ]
     return [
         ("a folder", str(tmp_path)),
-        ("a missing folder", str(tmp_path / "no-such-folder" / "out.json")),
+        ("a path through a file", str(a_file / "out.json")),
         ("an unwritable folder", str(_unwritable_folder(tmp_path) / "out.json")),
     ]
 
@@ -274,6 +274,14 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path: Pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
 
+def test_missing_folders_are_created_private(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "deeper" / "r.json"
+    done = phantomkeys("decode", KEY, "-o", str(target))
+    assert done.code == 0, done.stderr
+    assert json.loads(target.read_text())["results"]
+    assert stat.S_IMODE(os.stat(target.parent).st_mode) == 0o700
+
+
 def test_a_symlink_target_replaces_the_file_it_points_to(tmp_path: Path) -> None:
     real = tmp_path / "real.json"
     real.write_text("old")
@@ -321,7 +329,7 @@ def test_no_aws_call_is_made_when_the_output_cannot_be_written(
 ) -> None:
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
-    bad = str(tmp_path / "missing" / "out.json")
+    bad = str(a_file / "out.json")
     argv = [a.replace("{bad}", bad).replace("{file}", str(a_file)) for a in args]
     phantomkeys_lab.reset_stats()
     done = phantomkeys(*argv, env=child_env(aws=dict(phantomkeys_lab.env)), cwd=tmp_path)

@@ -264,10 +264,6 @@ def _probe_directory(folder: Path, option: str, path: str) -> None:
     import tempfile
 
     where = str(folder) or "."
-    if not folder.exists():
-        raise _output_problem(
-            option, path, f"folder {where} does not exist", hint=f"create it: mkdir -p {where}"
-        )
     if not folder.is_dir():
         raise _output_problem(option, path, f"{where} is not a folder")
     try:
@@ -283,7 +279,10 @@ def check_output_path(path: str | None, *, option: str = "-o/--output") -> str |
 
     ``None`` and ``-`` are stdout. An existing target must be a regular file (it is
     replaced) or a device or pipe such as ``/dev/null`` (written in place, its mode
-    untouched); a folder or a missing or unwritable folder is a one-line error, exit 2.
+    untouched). Missing folders are created when the file is written, so the
+    nearest existing one must accept a new entry. A folder as the target, a path
+    through a regular file, or a folder that refuses new files is a one-line
+    error, exit 2.
     """
     if path in (None, "-"):
         return path
@@ -309,8 +308,16 @@ def check_output_path(path: str | None, *, option: str = "-o/--output") -> str |
         real = Path(os.path.realpath(target))
         _probe_directory(real.parent, option, path)
         return path
-    _probe_directory(target.parent, option, path)
+    # Missing folders are created (0700) when the file is written: the nearest
+    # existing one must be a folder that accepts a new entry.
+    _probe_directory(_nearest_existing(target.parent), option, path)
     return path
+
+
+def _nearest_existing(folder: Path) -> Path:
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def check_output_dir(path: str | None, *, option: str) -> str | None:
@@ -329,10 +336,7 @@ def check_output_dir(path: str | None, *, option: str) -> str | None:
             raise _output_problem(option, str(path), "it exists and is not a folder")
         _probe_directory(folder, option, str(path))
         return path
-    parent = folder.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    _probe_directory(parent, option, str(path))
+    _probe_directory(_nearest_existing(folder.parent), option, str(path))
     return path
 
 
@@ -432,6 +436,7 @@ class AtomicOutput:
 
                 self.target = os.path.realpath(path)
                 folder, name = os.path.split(self.target)
+                os.makedirs(folder or ".", mode=0o700, exist_ok=True)
                 fd, self._tmp = tempfile.mkstemp(
                     dir=folder or ".", prefix=f".{name}.", suffix=".tmp"
                 )
