@@ -33,6 +33,7 @@ WRITERS: dict[tuple[str, str], list[str]] = {
     ("decode", "-o"): [KEY],
     ("scan", "-o"): [],
     ("scan", "--save-snapshot"): [],
+    ("scan", "--checkpoint"): ["--org"],
     ("report", "-o"): ["alice"],
     ("timeline", "-o"): ["alice"],
     ("hunt", "-o"): ["."],

@@ -506,7 +506,9 @@ def run_jobs(
                 default=False,
                 err=True,
             )
-        except click.Abort:
+        except click.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None  # Ctrl-C at the question: exit 130
             ok = False
         if not ok:
             raise UsageProblem(

@@ -116,6 +116,7 @@ _SEV_STYLE = {
 @click.option(
     "--checkpoint",
     metavar="FILE",
+    callback=output_path_callback,
     help="--org: checkpoint file (default: phantomkeys-output/org-checkpoint.jsonl).",
 )
 @click.option(
