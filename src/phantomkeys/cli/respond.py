@@ -7,7 +7,8 @@ up (``--backup-dir``, 0600) and journaled, so a rerun after a crash resumes.
 
 Exit codes: 0 done (or nothing to do); 2 usage error, refusal or not
 confirmed; 3 incomplete (a read failed, so something was not done or not
-reported); 4 a write step failed or the state changed since the plan.
+reported); 4 a write step failed or the state changed since the plan;
+130 interrupted (the journal records what was done: rerun to continue).
 """
 
 from __future__ import annotations
@@ -1290,8 +1291,12 @@ def report(
     region; data events such as Claude Platform inference are not there), and
     the commands to run next.
 
-    Exit 0 when everything was read, 3 when some part could not be read (the
-    report says which).
+    A user that is not there is "deleted" only when CloudTrail shows its
+    DeleteUser call (time and caller are in the report); otherwise it is "not
+    found" (a typo, or a name in the wrong case): exit 2 and no report.
+
+    Exit 0 when everything was read, 2 when the user is not found, 3 when some
+    part could not be read (the report says which).
     """
     now = now_utc()
     tgt = resolve_target(target)
