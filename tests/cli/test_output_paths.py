@@ -337,3 +337,28 @@ def test_no_aws_call_is_made_when_the_output_cannot_be_written(
     assert done.code == 2, done.stderr
     done.assert_one_line_reason()
     assert phantomkeys_lab.stats()["total"] == 0
+
+
+@pytestmark_lab
+def test_scan_and_report_pick_the_format_from_the_file_name(
+    phantomkeys_lab: Lab, tmp_path: Path
+) -> None:
+    env = child_env(aws=dict(phantomkeys_lab.env))
+    done = phantomkeys(
+        "scan", "--no-history", "--save-snapshot", "snap.json", "-o", "r.sarif",
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.code in (0, 1), done.stderr
+    sarif = json.loads((tmp_path / "r.sarif").read_text())
+    assert sarif["version"] == "2.1.0" and "runs" in sarif
+    assert stat.S_IMODE(os.stat(tmp_path / "snap.json").st_mode) == 0o600
+
+    offline = phantomkeys("scan", "--from-snapshot", "snap.json", "-o", "r.html", cwd=tmp_path)
+    assert offline.code in (0, 1), offline.stderr
+    assert (tmp_path / "r.html").read_text().lstrip().lower().startswith("<!doctype html")
+
+    md = phantomkeys("report", "alice", "-o", "r.md", env=env, cwd=tmp_path)
+    assert md.code in (0, 3), md.stderr
+    text = (tmp_path / "r.md").read_text()
+    assert text.startswith("#") and "\x1b[" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.md", "r.sarif", "snap.json"]

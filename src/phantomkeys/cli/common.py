@@ -668,8 +668,9 @@ def format_option(choices: Sequence[str], *, help_extra: str = "") -> Callable[[
         type=click.Choice(list(choices), case_sensitive=False),
         default=None,
         show_default=False,
-        help=f"Output format ({', '.join(choices)}); default: table on a terminal, "
-        f"json when piped. {help_extra}".strip(),
+        help=f"Output format ({', '.join(choices)}); default: from -o FILE's extension "
+        f"(.json, .sarif, .html, .csv, .md), else table on a terminal and json when piped "
+        f"or written to a file. {help_extra}".strip(),
     )
 
 

@@ -62,7 +62,8 @@ _SEV_STYLE = {
     "--format",
     "fmt",
     type=click.Choice(SCAN_FORMATS, case_sensitive=False),
-    help="Output format; default: table on a terminal, json when piped.",
+    help="Output format; default: from -o FILE's extension, else table on a terminal, "
+    "json when piped or written to a file.",
 )
 @output_option()
 @click.option(

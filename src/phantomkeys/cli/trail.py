@@ -600,6 +600,9 @@ def timeline(
     Username, ResourceName and AccessKeyId in every region in parallel, each
     under AWS's 2 requests/s limit; only management events of the last 90
     days are searchable there. --from reads log files instead.
+
+    A user that does not exist (iam:GetUser) is "not found", exit 2, unless
+    CloudTrail shows its DeleteUser: then the timeline says when and by whom.
     """
     from phantomkeys.trail.timeline import TimelineError, run_timeline
 
