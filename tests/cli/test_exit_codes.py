@@ -390,3 +390,40 @@ def test_lab_serve_help_no_longer_suggests_eval_of_the_foreground_server() -> No
     done = phantomkeys("lab", "serve", "--help")
     assert "--detach" in done.stdout and "--env-file" in done.stdout
     assert 'eval "$(phantomkeys lab serve --detach)"' in done.stdout
+
+
+def test_ctrl_c_during_a_local_hunt_is_130_not_a_duckdb_error(tmp_path: Path) -> None:
+    """DuckDB turns Ctrl-C into its own "Query interrupted" error: still 130, never 70."""
+    import gzip
+
+    from phantomkeys.trail.synth import SynthConfig, generate
+
+    logs = tmp_path / "logs"
+    for n, f in enumerate(generate(SynthConfig(slots=30, records_per_file=100))):
+        if n >= 30:
+            break
+        payload = gzip.compress(json.dumps({"Records": f.records}).encode(), 1)
+        path = logs / f.key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for copy in range(50):  # 1,500 files: seconds of work for the hunt
+            path.with_name(f"{copy:02d}{path.name}").write_bytes(payload)
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen(
+        argv("hunt", str(logs), "-o", "hunt.json"),
+        cwd=work,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    done = Done(proc.returncode, out, err)
+    assert done.code == ExitCode.INTERRUPTED, err
+    assert "interrupted" in done.assert_one_line_reason()
+    assert "please report" not in err
+    assert list(work.iterdir()) == []

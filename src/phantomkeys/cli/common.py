@@ -13,6 +13,7 @@ import contextlib
 import gc
 import json
 import os
+import signal
 import stat
 import sys
 import threading
@@ -144,6 +145,38 @@ def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
     # runs thousands of times and holds the GIL while the network threads wait.
     # Collect every 100,000 allocations instead: cycles are still freed.
     gc.set_threshold(100_000, *gc.get_threshold()[1:])
+    previous = _watch_sigint()
+    try:
+        return _run(group, argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+#: Set by the SIGINT handler: some libraries turn the KeyboardInterrupt raised in
+#: their code into their own error (DuckDB: "Query interrupted"); that is still Ctrl-C.
+_SIGINT_SEEN = threading.Event()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _SIGINT_SEEN.set()
+    signal.default_int_handler(signum, frame)
+
+
+def _watch_sigint() -> Any:
+    """Install :func:`_on_sigint` in place of Python's default handler (never over
+    an ignored SIGINT or another handler); returns the one to restore, or None."""
+    _SIGINT_SEEN.clear()
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    current = signal.getsignal(signal.SIGINT)
+    if current is not signal.default_int_handler:
+        return None
+    signal.signal(signal.SIGINT, _on_sigint)
+    return current
+
+
+def _run(group: click.Group, argv: Sequence[str] | None) -> Any:
     try:
         result = group.main(
             args=list(argv) if argv is not None else None,
@@ -174,6 +207,8 @@ def run_cli(group: click.Group, argv: Sequence[str] | None = None) -> Any:
         _console().print("[bold red]error:[/] " + _escape(describe_os_error(exc)))
         sys.exit(ExitCode.USAGE)
     except Exception as exc:  # a bug: one line (traceback with --debug), exit 70
+        if _SIGINT_SEEN.is_set():  # Ctrl-C, surfacing as a library's own error
+            _interrupted()
         _traceback_when_debugging()
         name = type(exc).__name__
         _console().print("[bold red]error:[/] internal error: " + _escape(f"{name}: {exc}"))
