@@ -194,8 +194,6 @@ def _run(group: click.Group, argv: Sequence[str] | None) -> Any:
     except KeyboardInterrupt:
         _interrupted()
     except click.ClickException as exc:
-        if exc.exit_code == ExitCode.INTERRUPTED:
-            sys.stdout.flush()
         exc.show()
         sys.exit(exc.exit_code)
     except OSError as exc:  # a file or a pipe we could not use: the user's to fix
