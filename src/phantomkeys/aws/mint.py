@@ -41,6 +41,7 @@ from phantomkeys.aws.session import (
     AwsSetupError,
     error_code,
     error_message,
+    profile_not_found,
 )
 from phantomkeys.core import keys as keycodec
 from phantomkeys.core.model import LookupFailure
@@ -105,8 +106,8 @@ def resolve_signer(profile: str | None = None, region: str | None = None) -> Sig
                 "instance role); run 'aws sso login' or pass --profile"
             )
         frozen = creds.get_frozen_credentials()
-    except botocore.exceptions.ProfileNotFound:
-        raise AwsSetupError(f"AWS profile {profile!r} not found in your AWS config") from None
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise AwsSetupError(profile_not_found(profile, exc)) from None
     except SETUP_ERRORS as exc:
         raise AwsSetupError(f"AWS credentials: {error_message(exc)}") from None
     except LOOKUP_ERRORS as exc:  # an assume-role profile whose AssumeRole failed

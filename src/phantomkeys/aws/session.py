@@ -82,6 +82,14 @@ class AwsSetupError(Exception):
     """Credentials or profile problems a user can fix (shown as one line, exit 2)."""
 
 
+def profile_not_found(profile: str | None, exc: BaseException | None = None) -> str:
+    """The message for a missing profile, naming it even when it came from
+    ``AWS_PROFILE`` (``profile`` is then None)."""
+    name = profile or getattr(exc, "kwargs", {}).get("profile") or os.environ.get("AWS_PROFILE")
+    where = "" if profile else " (from AWS_PROFILE)" if os.environ.get("AWS_PROFILE") else ""
+    return f"AWS profile {name!r}{where} not found in your AWS config"
+
+
 class CallCounter:
     """Thread-safe count of API calls by operation (retries are not counted twice)."""
 
@@ -151,10 +159,18 @@ class AwsContext:
     @classmethod
     def from_cli(cls, profile: str | None = None, region: str | None = None) -> AwsContext:
         """Standard credential chain, SSO profiles, ``AWS_ENDPOINT_URL`` (the lab)."""
+        from phantomkeys.aws.regions import RegionError, validate_region
+
         try:
             session = boto3.session.Session(profile_name=profile, region_name=region)
-        except botocore.exceptions.ProfileNotFound:
-            raise AwsSetupError(f"AWS profile {profile!r} not found in your AWS config") from None
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise AwsSetupError(profile_not_found(profile, exc)) from None
+        if session.region_name is not None and region is None:
+            # From AWS_REGION / AWS_DEFAULT_REGION or the profile: checked like --region.
+            try:
+                validate_region(session.region_name, option="configured region")
+            except RegionError as exc:
+                raise AwsSetupError(str(exc)) from None
         if session.region_name is None:
             session = boto3.session.Session(profile_name=profile, region_name="us-east-1")
         return cls(session=session)

@@ -276,6 +276,17 @@ def read_role_state(
     )
 
 
+def user_exists(ctx: AwsContext, name: str) -> tuple[bool | None, str | None]:
+    """(True/False, None) from ``iam:GetUser``, or (None, error code) when it could not tell."""
+    try:
+        ctx.client("iam").get_user(UserName=name)
+    except LOOKUP_ERRORS as exc:
+        if _no_such_entity(exc):
+            return False, None
+        return None, error_code(exc)
+    return True, None
+
+
 def access_key_owner(ctx: AwsContext, access_key_id: str) -> tuple[str | None, str | None]:
     """(IAM user name, None) for an access key of this account, or (None, error code)."""
     try:

@@ -84,8 +84,12 @@ def _module_exists(module: str) -> bool:
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=(
-        "Exit codes: 0 ok; 1 findings at or above --fail-on; 2 usage error or bad input; "
-        "3 incomplete (some AWS lookups or accounts failed); 4 a write step failed.\n\n"
+        "Exit codes (every command): 0 clean; 1 findings at or above --fail-on; "
+        "2 usage or input error (bad option, unknown region or identity, a file that "
+        "cannot be read or written); 3 incomplete (something asked for could not be "
+        "read); 4 a write failed or a safety check refused it; 70 internal error (a bug: "
+        "please report it, with --debug output); 130 interrupted (Ctrl-C; nothing half "
+        "written).\n\n"
         "AWS access follows the AWS CLI: --profile, --region, the standard credential chain, "
         "and AWS_ENDPOINT_URL (the lab). Start with:  phantomkeys demo"
     ),

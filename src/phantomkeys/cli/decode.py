@@ -148,9 +148,12 @@ def decode(
             stream.write(dumps_json(envelope(at=when, results=results)))
         else:
             render_table(results, stream, reveal=reveal)
-    finally:
+    except BaseException:
         if stream is not sys.stdout:
-            stream.close()
+            stream.abort()  # the file is left as it was: never half a document
+        raise
+    if stream is not sys.stdout:
+        stream.close()
     invalid = sum(1 for r in results if not r["valid"])
     if invalid:
         warn(f"{invalid} of {len(results)} input(s) did not decode")

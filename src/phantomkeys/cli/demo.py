@@ -319,7 +319,9 @@ def run_cli_in_process(argv: list[str]) -> CliRun:
             code, message = exc.exit_code, exc.format_message()
         except click.exceptions.Exit as exc:
             code = exc.exit_code
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None  # Ctrl-C ends the tour: exit 130
             code, message = 1, "aborted"
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

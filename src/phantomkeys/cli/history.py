@@ -103,7 +103,8 @@ def history() -> None:
     "fmt",
     type=click.Choice(["table", "json"]),
     default=None,
-    help="Output format; default: table on a terminal, json when piped.",
+    help="Output format; default: from -o FILE's extension, else table on a terminal, "
+    "json when piped or written to a file.",
 )
 @click.option(
     "--limit",
@@ -169,7 +170,8 @@ def history_list(
     "fmt",
     type=click.Choice(["table", "json", "markdown"]),
     default=None,
-    help="Output format; default: table on a terminal, json when piped.",
+    help="Output format; default: from -o FILE's extension, else table on a terminal, "
+    "json when piped or written to a file.",
 )
 @click.option("--fail-on-new", is_flag=True, help="Exit 1 when B has findings that A does not.")
 @output_option()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import signal
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,7 +21,9 @@ from phantomkeys.cli.common import (
     format_option,
     info,
     output_option,
+    output_path_callback,
     write_output,
+    write_private_file,
 )
 
 SCENARIO_NAMES = ("demo", "org", "empty")
@@ -120,6 +126,19 @@ def lab() -> None:
     show_default=True,
     help="TCP port on 127.0.0.1 (0: a free one).",
 )
+@click.option(
+    "--env-file",
+    metavar="PATH",
+    callback=output_path_callback,
+    help="Also write the export lines to PATH (0600) once the lab is ready, for "
+    "'source PATH'; removed when the lab stops.",
+)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Start the lab in the background, print its export lines (with "
+    "PHANTOMKEYS_LAB_PID) once it is ready, and return: for eval \"$(...)\".",
+)
 def serve(
     scenario: str | None,
     users: int | None,
@@ -128,15 +147,30 @@ def serve(
     seed: int,
     faults: str | None,
     port: int,
+    env_file: str | None,
+    detach: bool,
 ) -> None:
-    """Run a seeded lab in the foreground until Ctrl-C / SIGTERM.
+    """Run a seeded lab until Ctrl-C / SIGTERM (or in the background with --detach).
 
-    Prints the `export` lines a shell needs (eval them, or copy them), then a
-    ready line. Everything goes to stdout; progress to stderr.
+    Prints the `export` lines a shell needs, then a ready line, on stdout;
+    progress on stderr. In the foreground the command runs until stopped, so
+    do not eval it; instead:
+
+    \b
+      eval "$(phantomkeys lab serve --detach)"     # returns once the lab is ready
+      phantomkeys scan
+      kill "$PHANTOMKEYS_LAB_PID"                  # stop it
+
+    \b
+      phantomkeys lab serve --env-file lab.env &   # or: run it yourself, then
+      source lab.env                               # once lab.env exists
     """
     require_lab()
     args = _plan_args(scenario, users, phantoms, accounts)
     _check_faults(faults)
+    if detach:
+        _detach(args, seed=seed, faults=faults, port=port, env_file=env_file)
+        return
     from phantomkeys.lab import Lab, LabError
 
     info("starting the lab…")
@@ -150,21 +184,77 @@ def serve(
         except (LabError, ValueError, OSError) as exc:
             raise UsageProblem(f"the lab did not start: {exc}") from None
         with running:
-            for name, value in running.env.items():
-                click.echo(f"export {name}={shlex.quote(value)}")
+            env = {**running.env, "PHANTOMKEYS_LAB_PID": str(os.getpid())}
+            lines = [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
             summary = running.manifest["seeding"]
-            click.echo(
+            lines.append(
                 f"# phantomkeys lab ready: {running.scenario} on {running.endpoint_url} "
                 f"(accounts: {1 + len(running.member_account_ids)}, "
-                f"seeded in {summary['seconds']} s); Ctrl-C to stop"
+                f"seeded in {summary['seconds']} s); Ctrl-C or kill "
+                f"$PHANTOMKEYS_LAB_PID to stop"
             )
-            while not stop.wait(0.5):
-                if not running.running:
-                    raise UsageProblem("the lab server stopped unexpectedly", code=3)
+            if env_file:
+                write_private_file(Path(env_file), "\n".join(lines) + "\n")
+            with contextlib.suppress(OSError):  # stdout closed: a reader that left
+                click.echo("\n".join(lines))
+            try:
+                while not stop.wait(0.5):
+                    if not running.running:
+                        raise UsageProblem("the lab server stopped unexpectedly", code=3)
+            finally:
+                if env_file:
+                    with contextlib.suppress(OSError):
+                        os.unlink(env_file)
         info("lab stopped")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _detach(
+    args: dict[str, Any], *, seed: int, faults: str | None, port: int, env_file: str | None
+) -> None:
+    """Start ``lab serve --env-file`` in a new session, wait until it is ready, print
+    its export lines and return (the lab outlives this process and the shell's Ctrl-C)."""
+    import subprocess
+    import tempfile
+    import time
+
+    folder = Path(tempfile.mkdtemp(prefix="phantomkeys-lab-"))
+    target = Path(env_file) if env_file else folder / "lab.env"
+    log = folder / "lab.log"
+    argv = [sys.executable, "-m", "phantomkeys", "lab", "serve", "--seed", str(seed)]
+    argv += ["--port", str(port), "--env-file", str(target)]
+    if args["scenario"]:
+        argv += ["--scenario", args["scenario"]]
+    else:
+        argv += ["--users", str(args["users"]), "--phantoms", str(args["phantoms"])]
+        argv += ["--accounts", str(args["accounts"])]
+    if faults:
+        argv += ["--faults", faults]
+    with open(log, "wb") as err:
+        child = subprocess.Popen(  # noqa: S603 - this program, argv built here
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            close_fds=True,
+        )
+    info(f"starting the lab in the background (pid {child.pid}; log {log})…")
+    deadline = time.monotonic() + 120
+    while not target.exists():
+        if child.poll() is not None:
+            reason = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            raise UsageProblem(
+                "the lab did not start: " + (reason[-1] if reason else f"exit {child.returncode}")
+            )
+        if time.monotonic() > deadline:
+            child.terminate()
+            raise UsageProblem("the lab did not become ready within 120 s", hint=f"see {log}")
+        time.sleep(0.1)
+    click.echo(target.read_text(encoding="utf-8").rstrip("\n"))
+    info(f"lab running in the background; stop it with: kill {child.pid}")
 
 
 @lab.command("scenarios")

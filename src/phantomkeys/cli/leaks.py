@@ -19,7 +19,9 @@ from phantomkeys.cli.common import (
     format_option,
     now_utc,
     output_option,
+    output_path_callback,
     parse_fail_on,
+    region_callback,
     terminal_color,
     warn,
     write_output,
@@ -87,6 +89,7 @@ _SEVERITY_STYLE = {
     "--write-baseline",
     "write_baseline_path",
     metavar="FILE",
+    callback=output_path_callback,
     help="Write the fingerprints of every finding (plus --baseline's) to FILE.",
 )
 @fail_on_option(default="high")
@@ -97,7 +100,9 @@ _SEVERITY_STYLE = {
     "user and an active credential still exist. Read-only calls.",
 )
 @click.option("--profile", metavar="NAME", help="AWS profile for --verify.")
-@click.option("--region", metavar="REGION", help="AWS region for --verify.")
+@click.option(
+    "--region", metavar="REGION", callback=region_callback, help="AWS region for --verify."
+)
 @time_option("--at", help="Judge short-term key expiry at TIME instead of now.")
 @jobs_option(default=2, maximum=64, help="Processes reading files in parallel on large scans.")
 @click.option(

@@ -22,7 +22,6 @@ command already uses, so a command's body does not change with the spelling.
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -30,7 +29,7 @@ from typing import Any, TypeVar
 
 import click
 
-from phantomkeys.cli.common import UsageProblem, now_utc, warn
+from phantomkeys.cli.common import UsageProblem, now_utc, output_dir_callback, warn
 from phantomkeys.core.timeparse import TimeParseError, parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -214,22 +213,11 @@ def _flag_of(param: click.Parameter) -> str:
 # ------------------------------------------------------------- regions
 
 
-#: Where the offline region-name check lives, when this tree has one: a function
-#: ``validate_region(name, *, option)`` returning the normalised name or raising
-#: ``ValueError`` (``phantomkeys.aws.regions`` checks botocore's partition data).
-_REGION_VALIDATORS = ("phantomkeys.aws.regions", "phantomkeys.cli.common", "phantomkeys.surfaces")
+def _region_validator() -> Callable[..., Any]:
+    """The one offline region-name check (botocore's partition data)."""
+    from phantomkeys.aws.regions import validate_region
 
-
-def _region_validator() -> Callable[..., Any] | None:
-    """The region-name check when one exists; otherwise names are only parsed."""
-    for module in _REGION_VALIDATORS:
-        try:
-            found = getattr(importlib.import_module(module), "validate_region", None)
-        except ImportError:
-            continue
-        if callable(found):
-            return found  # type: ignore[no-any-return]
-    return None
+    return validate_region
 
 
 def _checked_region(validate: Callable[..., Any], name: str, option: str) -> str:
@@ -402,13 +390,19 @@ def output_dir_option(
         f = _with_aliases(f, dest, "--output-dir", aliases, _prefer_new)
         for param, flag in aliases:
             f = click.option(
-                flag, param, type=click.Path(file_okay=False), default=None, hidden=True
+                flag,
+                param,
+                type=click.Path(file_okay=False),
+                default=None,
+                hidden=True,
+                callback=output_dir_callback,
             )(f)
         return click.option(
             "--output-dir",
             dest,
             type=click.Path(file_okay=False),
             default=None,
+            callback=output_dir_callback,
             metavar="DIR",
             help=help + (f"  [default: {default}]" if default is not None else ""),
         )(f)

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from phantomkeys.cli.common import GLOBALS, ExitCode, UsageProblem, info
+from phantomkeys.cli.common import GLOBALS, ExitCode, UsageProblem, check_output_path, info
 from phantomkeys.core.model import AccountEntry, OrgSnapshot
 from phantomkeys.surfaces import Surface
 
@@ -63,6 +63,7 @@ def run_org_scan(
         ous=ous,
     )
     cp_path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+    check_output_path(str(cp_path), option="--checkpoint")  # before any account is read
     cp = Checkpoint(cp_path, opts.scope())
     if resume:
         try:

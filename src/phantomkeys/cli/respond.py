@@ -10,7 +10,8 @@ its files only say which steps were done.
 
 Exit codes: 0 done (or nothing to do); 2 usage error, refusal or not
 confirmed; 3 incomplete (a read failed, so something was not done or not
-reported); 4 a write step failed or the state changed since the plan.
+reported); 4 a write step failed or the state changed since the plan;
+130 interrupted (the journal records what was done: rerun to continue).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from phantomkeys.cli.common import (
     dumps_json,
     info,
     now_utc,
+    output_dir_callback,
+    output_option,
+    resolve_format,
     warn,
     write_output,
 )
@@ -81,6 +85,7 @@ def _write_options(f: Any) -> Any:
             metavar="DIR",
             default=None,
             type=click.Path(file_okay=False),
+            callback=output_dir_callback,
             help="Where backups and journals are written (files 0600, tagged with your "
             "integrity key). Default: 'backups' in your phantomkeys state directory "
             "(e.g. ~/.local/state/phantomkeys/backups), never the current directory.",
@@ -543,7 +548,9 @@ def run_jobs(
                     f"warning above). {question}"
                 )
             ok = click.confirm(question, default=False, err=True)
-        except click.Abort:
+        except click.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None  # Ctrl-C at the question: exit 130
             ok = False
         if not ok:
             raise UsageProblem(
@@ -1406,13 +1413,7 @@ def restore(
     default="text",
     show_default=True,
 )
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Write the report to FILE (created 0600) instead of stdout.",
-)
+@output_option()
 @regions_option(
     dest="trail_regions",
     help="Also look for activity in these regions (comma-separated or repeated; us-east-1, "
@@ -1447,8 +1448,12 @@ def report(
     region; data events such as Claude Platform inference are not there), and
     the commands to run next.
 
-    Exit 0 when everything was read, 3 when some part could not be read (the
-    report says which).
+    A user that is not there is "deleted" only when CloudTrail shows its
+    DeleteUser call (time and caller are in the report); otherwise it is "not
+    found" (a typo, or a name in the wrong case): exit 2 and no report.
+
+    Exit 0 when everything was read, 2 when the user is not found, 3 when some
+    part could not be read (the report says which).
     """
     now = now_utc()
     tgt = resolve_target(target)
@@ -1461,6 +1466,9 @@ def report(
         max_events=max_events,
         activity=not no_activity,
     )
+    if doc.get("status") == "not-found":
+        raise _not_found(doc, tgt)
+    fmt = resolve_format(fmt)
     if fmt == "json":
         text = dumps_json(doc)
     elif fmt == "markdown":
@@ -1561,6 +1569,7 @@ def build_incident(
         identities = [i for i in result.identities if i.username == username]
         found_c = by_user.get(username, [])
         state = _read_user(aws, username, now, last_used=True)
+        deletions: list[Any] = []
         if not state.complete:
             problems.append(f"{username}: {_incomplete(state)}")
         status = combined(found_c).status if found_c else None
@@ -1605,6 +1614,30 @@ def build_incident(
                 lookups.append(trail_u.to_dict())
                 if trail_u.error:
                     problems.append(f"CloudTrail {r} ({attribute}): {trail_u.error}")
+                elif attribute == "ResourceName":
+                    deletions += [e for e in trail_u.events if _is_deletion(e, username)]
+        if status == "deleted":
+            # IAM says the user is not there; it is "deleted" only when CloudTrail
+            # shows the DeleteUser call (a typo or a wrong-case name never existed).
+            if deletions:
+                newest = max(deletions, key=lambda e: e.time or now)
+                doc["identity"]["deleted"] = {
+                    "event_time": newest.to_dict()["time"],
+                    "by": newest.identity_arn or newest.username,
+                    "source_ip": newest.source_ip,
+                    "event_name": newest.name,
+                }
+            else:
+                status = "not-found"
+                doc["identity"]["status"] = doc["status"] = status
+                doc["identity"]["similar"] = sorted(
+                    {
+                        n
+                        for n in by_user
+                        if n.lower() == username.lower() and n != username
+                    }
+                )
+                doc["identity"]["deletion_searched"] = activity
         recommended += _recommend(username, status, tgt)
     else:
         doc.setdefault("identity", None)
@@ -1615,6 +1648,31 @@ def build_incident(
             else ("valid" if key is not None else None),
         )
     return _incident_envelope(aws, doc, lookups, recommended, problems, now), problems
+
+
+def _is_deletion(event: Any, username: str) -> bool:
+    """A successful DeleteUser of ``username`` (found by ResourceName)."""
+    return bool(event.name == "DeleteUser" and not event.error_code)
+
+
+def _not_found(doc: dict[str, Any], tgt: Target) -> UsageProblem:
+    """``report``/``timeline`` on a user that is not there and left no DeleteUser event."""
+    ident = doc.get("identity") or {}
+    username = ident.get("username")
+    account = (doc.get("metadata") or {}).get("account_id") or "this account"
+    what = f"IAM user {username!r} not found in account {account}"
+    if tgt.key is not None:
+        what = f"the key names IAM user {username!r}, which is not found in account {account}"
+    if ident.get("deletion_searched"):
+        what += " (and CloudTrail shows no DeleteUser of it in the last 90 days)"
+    similar = ident.get("similar") or []
+    if similar:
+        hint = f"did you mean {similar[0]}? (the name differs in case)"
+    elif ident.get("deletion_searched"):
+        hint = "check the name and the account (--profile); phantomkeys scan lists key holders"
+    else:
+        hint = "without --no-activity, CloudTrail is searched for its deletion"
+    return UsageProblem(what, hint=hint)
 
 
 def _recommend(username: str, status: str | None, tgt: Target) -> list[str]:
@@ -1721,6 +1779,12 @@ def _incident_sections(doc: dict[str, Any]) -> list[tuple[str, list[str]]]:
             f"arn: {ident.get('arn')}",
             f"created: {ident.get('created')}",
         ]
+        gone = ident.get("deleted")
+        if gone:
+            rows.append(
+                f"deleted: {gone['event_time']} by {gone['by']} (CloudTrail DeleteUser"
+                + (f" from {gone['source_ip']})" if gone.get("source_ip") else ")")
+            )
         if ident.get("exists"):
             for c in st.get("service_credentials", []):
                 rows.append(

@@ -26,6 +26,7 @@ from phantomkeys.cli.common import (
     info,
     now_utc,
     output_option,
+    region_callback,
     warn,
     write_output,
 )
@@ -89,7 +90,11 @@ def _human(seconds: int) -> str:
     show_default=True,
     help="Which service the key is for.",
 )
-@click.option("--region", help="Region the key works in (default: your profile's region).")
+@click.option(
+    "--region",
+    callback=region_callback,
+    help="Region the key works in (default: your profile's region).",
+)
 @click.option(
     "--duration",
     default="1h",
@@ -146,8 +151,12 @@ def mint(
     where = region or signer.region
     if not where:
         raise UsageProblem("no region: pass --region (a key works in one region only)")
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", where):
-        raise UsageProblem(f"--region: {where!r} is not a region name")
+    from phantomkeys.aws.regions import RegionError, validate_region
+
+    try:
+        where = validate_region(where, option="--region" if region else "region")
+    except RegionError as exc:
+        raise UsageProblem(str(exc)) from None
     if signer.long_term:
         if not allow_long_term_signer:
             raise UsageProblem(
@@ -484,7 +493,7 @@ def _controls_checker() -> Any | None:
     single=True,
 )
 @click.option("--profile", help="AWS profile (API and s3:// sources).")
-@click.option("--region", help="AWS region for API clients.")
+@click.option("--region", callback=region_callback, help="AWS region for API clients.")
 def least_privilege(
     target: str,
     days: int,

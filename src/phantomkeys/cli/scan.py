@@ -23,6 +23,7 @@ from phantomkeys.cli.common import (
     json_bytes,
     now_utc,
     output_option,
+    output_path_callback,
     parse_fail_on,
     terminal_color,
     write_output,
@@ -66,13 +67,15 @@ _SEV_STYLE = {
     "--format",
     "fmt",
     type=click.Choice(SCAN_FORMATS, case_sensitive=False),
-    help="Output format; default: table on a terminal, json when piped.",
+    help="Output format; default: from -o FILE's extension, else table on a terminal, "
+    "json when piped or written to a file.",
 )
 @output_option()
 @wide_option()
 @click.option(
     "--save-snapshot",
     metavar="FILE",
+    callback=output_path_callback,
     help="Also write everything read from AWS to FILE (JSON, mode 0600).",
 )
 @click.option(
@@ -128,6 +131,7 @@ _SEV_STYLE = {
 @click.option(
     "--checkpoint",
     metavar="FILE",
+    callback=output_path_callback,
     help="--org: checkpoint file (default: phantomkeys-output/org-checkpoint.jsonl).",
 )
 @click.option(

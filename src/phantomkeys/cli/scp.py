@@ -33,6 +33,7 @@ from phantomkeys.cli.common import (
     info,
     now_utc,
     output_option,
+    output_path_callback,
     parse_fail_on,
     stderr,
     warn,
@@ -459,7 +460,10 @@ def _findings_table(findings: Sequence[Finding], files: Sequence[str]) -> list[A
 )
 @click.option("--from-snapshot", metavar="FILE", help="Replay a saved coverage snapshot.")
 @click.option(
-    "--save-snapshot", metavar="FILE", help="Save what was read from AWS (0600) for offline replay."
+    "--save-snapshot",
+    metavar="FILE",
+    callback=output_path_callback,
+    help="Save what was read from AWS (0600) for offline replay.",
 )
 @_surface_option
 @format_option(["table", "json"])

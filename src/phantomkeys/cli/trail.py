@@ -23,6 +23,7 @@ from phantomkeys.cli.common import (
     now_utc,
     output_option,
     parse_fail_on,
+    region_callback,
     terminal_color,
     warn,
     write_output,
@@ -112,7 +113,12 @@ rule_option = click.option(
     old=["--threads"],
 )
 @click.option("--profile", metavar="NAME", help="AWS profile (s3:// sources, Athena).")
-@click.option("--region", metavar="REGION", help="AWS region (Athena, S3 bucket region).")
+@click.option(
+    "--region",
+    metavar="REGION",
+    callback=region_callback,
+    help="AWS region (Athena, S3 bucket region).",
+)
 @click.option(
     "--athena-database",
     default="default",
@@ -596,7 +602,7 @@ def rules_export(
 @output_option()
 @wide_option()
 @click.option("--profile", metavar="NAME")
-@click.option("--region", metavar="REGION")
+@click.option("--region", metavar="REGION", callback=region_callback)
 def timeline(
     target: str,
     days: int,
@@ -616,6 +622,9 @@ def timeline(
     Username, ResourceName and AccessKeyId in every region in parallel, each
     under AWS's 2 requests/s limit; only management events of the last 90
     days are searchable there. --from reads log files instead.
+
+    A user that does not exist (iam:GetUser) is "not found", exit 2, unless
+    CloudTrail shows its DeleteUser: then the timeline says when and by whom.
     """
     from phantomkeys.trail.timeline import TimelineError, run_timeline
 
@@ -648,6 +657,9 @@ def timeline(
     write_output(text, output)
     for note in document["metadata"].get("notes", []):
         info(note)
+    gone = (document["metadata"].get("identity") or {}).get("deleted")
+    if gone:
+        info(f"the user was deleted: {gone['event_time']} by {gone['by']} (CloudTrail DeleteUser)")
     if failed:
         for err in document["metadata"].get("errors", []):
             warn(err)

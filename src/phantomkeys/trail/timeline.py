@@ -325,8 +325,45 @@ def run_timeline(
         metadata["notes"].append(NOTES_API)
         metadata["errors"] += errors
         failed = bool(errors) or bool(metadata.get("region_error"))
+        if target.username:
+            metadata["identity"] = _identity(ctx, target.username, entries)
+
     metadata["events"] = len(entries)
     return envelope(metadata=metadata, events=entries), failed
+
+
+def _identity(ctx: Any, username: str, entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Whether the user exists; when it does not, the DeleteUser event that proves it
+    existed, or :class:`TimelineError` (a typo or a wrong-case name: "not found")."""
+    from phantomkeys.aws.state import user_exists
+
+    exists, error = user_exists(ctx, username)
+    if exists is not False:
+        return {"username": username, "exists": exists, **({"error": error} if error else {})}
+    deletions = [
+        e
+        for e in entries
+        if e.get("event_name") == "DeleteUser"
+        and not e.get("error_code")
+        and e.get("target_user") in (None, username)
+    ]
+    if not deletions:
+        raise TimelineError(
+            f"IAM user {username!r} not found (iam:GetUser), and CloudTrail shows no "
+            "DeleteUser of it in the searched period: check the name, its case and the "
+            "account (--profile)"
+        )
+    newest = max(deletions, key=lambda e: str(e.get("time") or ""))
+    return {
+        "username": username,
+        "exists": False,
+        "status": "deleted",
+        "deleted": {
+            "event_time": newest.get("time"),
+            "by": newest.get("principal"),
+            "source_ip": newest.get("source_ip"),
+        },
+    }
 
 
 def _regions(ctx: Any, spec: str, metadata: dict[str, Any]) -> list[str]:
