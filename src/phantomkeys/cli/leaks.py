@@ -181,7 +181,11 @@ def leaks(
     threshold = parse_fail_on(fail_on)
     when = parse_time(at) if at else now_utc()
     options = ScanOptions(
-        history=history, respect_ignore=respect_gitignore, staged=staged, jobs=jobs, partition=partition
+        history=history,
+        respect_ignore=respect_gitignore,
+        staged=staged,
+        jobs=jobs,
+        partition=partition,
     )
 
     result = scan(list(paths), options, stdin=sys.stdin.buffer if "-" in paths else None)
@@ -228,7 +232,8 @@ def leaks(
         text = render_text(new)
     else:
         text = render_table(document, new)
-    write_output(text, output)
+    if text or fmt != "text":  # text: no findings, no lines (the hook stays quiet)
+        write_output(text, output)
 
     for err in result.errors:
         warn(f"{_escape(err.path)}: {_escape(err.error)}")

@@ -100,11 +100,11 @@ def _join(root: str, rel: str) -> str:
 def _iter_dir(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped | ScanError]:
     if respect_ignore and git_toplevel(root) is not None:
         listed = _git_ls_files(root)
-        ignored = _git_ls_files(root, ignored=True)
+        ignored = git_ignored(root)
         if listed is not None and ignored is not None:
             yield from _entries(root, listed)
             for rel in ignored:
-                yield Skipped(_join(root, rel.rstrip("/")), SkipReason.IGNORED)
+                yield Skipped(_join(root, rel), SkipReason.IGNORED)
             return
     yield from _walk(root, respect_ignore)
 
@@ -113,7 +113,19 @@ def git_ignored(root: str) -> list[str] | None:
     """The git-ignored files and folders under ``root`` (relative, a folder once), or
     ``None`` when git failed."""
     listed = _git_ls_files(root, ignored=True)
-    return None if listed is None else [rel.rstrip("/") for rel in listed]
+    if listed is None:
+        return None
+    # git lists a folder holding only ignored files ("config/") as well as the ignored
+    # files in it that a pattern names ("config/local.yaml"): keep the files then.
+    ordered = sorted(listed)
+    out = []
+    for n, rel in enumerate(ordered):
+        if rel.endswith("/"):
+            if n + 1 < len(ordered) and ordered[n + 1].startswith(rel):
+                continue
+            rel = rel[:-1]
+        out.append(rel)
+    return out
 
 
 def _git_ls_files(root: str, *, ignored: bool = False) -> list[str] | None:
