@@ -50,7 +50,50 @@ _SEVERITY_STYLE = {
 }
 
 
-@click.command("leaks")
+class _LeaksCommand(click.Command):
+    """``leaks PATH...`` and ``leaks export``: a first argument ``export`` runs the export
+    (a folder named export is ``./export``)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if args and args[0] == "export":
+            name = f"{info_name or 'leaks'} export"
+            return export.make_context(name, args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.command("export")
+@click.option(
+    "--target",
+    required=True,
+    type=click.Choice(["gitleaks", "detect-secrets", "trufflehog"]),
+    help="The scanner the rules are for.",
+)
+@output_option()
+def export(target: str, output: str | None) -> None:
+    """Write phantomkeys' key knowledge as rules for another scanner.
+
+    \b
+    gitleaks:        [[rules]] TOML (RE2 patterns)  gitleaks dir . --config FILE
+    detect-secrets:  a plugin module                detect-secrets scan --plugin FILE
+    trufflehog:      custom detectors YAML          trufflehog filesystem . --config FILE
+
+    The rules cover the four key formats (ABSK…, AEAA…, bedrock-api-key-…,
+    aws-external-anthropic-api-key-…), JSON- and URL-escaped too, and keys assigned to
+    AWS_BEARER_TOKEN_BEDROCK. Other scanners match a key's shape only: run
+    'phantomkeys decode' on what they find for its account, user and expiry.
+    """
+    from phantomkeys.leaks.export import export as render_export
+
+    write_output(render_export(target), output)
+
+
+@click.command("leaks", cls=_LeaksCommand)
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option(
     "--history",
@@ -155,6 +198,8 @@ def leaks(
       kubectl logs my-pod | phantomkeys leaks -   stdin
       phantomkeys leaks --staged                  what the pre-commit hook runs
       phantomkeys leaks . --baseline .phantomkeys-baseline.json
+      phantomkeys leaks export --target gitleaks  rules for gitleaks, detect-secrets,
+                                                  trufflehog (see leaks export --help)
 
     Exit 1 when a finding not in the baseline is at or above --fail-on
     (default high); 3 when the scan is incomplete: a file, git command or
