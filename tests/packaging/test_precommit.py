@@ -172,3 +172,31 @@ def test_hook_entries_as_declared(tmp_path: Path) -> None:
         )
 
     _scenario(tmp_path, env, run, by_pre_commit=False)
+
+
+def test_staged_hook_imports_only_what_it_needs(tmp_path: Path) -> None:
+    """The hook's start-up (benchmarks/leaks_staged_startup.py: < 0.3 s) does not pay for
+    rich, boto3, YAML or the .gitignore parser."""
+    _needs_git()
+    env = _env(tmp_path / "unused")
+    env["PYTHONPATH"] = str(REPO_ROOT / "src")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, env, "init", "-q")
+    (repo / "a.py").write_text(f"K = '{KEYS['lt_claude'].key}'\n")
+    _git(repo, env, "add", "a.py")
+    probe = (
+        "import sys\n"
+        "from phantomkeys.cli import cli\n"
+        "try:\n"
+        "    cli.main(['leaks', '--staged', '--format', 'text', '--fail-on', 'low'],"
+        " prog_name='phantomkeys')\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        "heavy = ('rich', 'boto3', 'botocore', 'yaml', 'pathspec', 'multiprocessing')\n"
+        "print('LOADED', code, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert "LOADED 1 []" in proc.stdout, proc.stdout + proc.stderr
