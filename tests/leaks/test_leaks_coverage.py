@@ -104,6 +104,13 @@ def test_reading_nothing_is_incomplete(tmp_path: Path, what: str) -> None:
     assert doc["coverage"]["complete"] is False
     assert "INCOMPLETE" in res.stderr
     assert "Traceback" not in res.stderr
+    sarif = cli(str(target), "--format", "sarif", cwd=tmp_path)
+    assert sarif.returncode == 3
+    log = json.loads(sarif.stdout)
+    assert_valid_sarif(log)
+    (invocation,) = log["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is False  # an incomplete scan never looks clean
+    assert invocation["toolExecutionNotifications"][0]["level"] == "error"
 
 
 def test_a_named_path_that_cannot_be_read_is_incomplete(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def build(document: Mapping[str, Any]) -> dict[str, Any]:
             driver["semanticVersion"] = version
     run: dict[str, Any] = {
         "tool": {"driver": driver},
-        "invocations": [_invocation(meta)],
+        "invocations": [_invocation(meta, document.get("coverage"))],
         "columnKind": "unicodeCodePoints",
         "results": results,
     }
@@ -315,8 +315,13 @@ def _positive_int(value: Any) -> int | None:
 # ------------------------------------------------------------- invocation
 
 
-def _invocation(meta: Mapping[str, Any]) -> dict[str, Any]:
+def _invocation(meta: Mapping[str, Any], coverage: Any = None) -> dict[str, Any]:
     notifications: list[dict[str, Any]] = []
+    # the document's coverage block: why the run is incomplete (reading nothing, say)
+    incomplete = isinstance(coverage, Mapping) and coverage.get("complete") is False
+    if incomplete:
+        for reason in coverage.get("reasons") or ():
+            notifications.append({"level": "error", "message": {"text": str(reason)}})
     errors = meta.get("errors")
     if isinstance(errors, list):
         for err in errors[:_MAX_NOTIFICATIONS]:
@@ -325,7 +330,9 @@ def _invocation(meta: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(skipped, list):
         for item in skipped[:_MAX_NOTIFICATIONS]:
             notifications.append(_notification(item, "note"))
-    invocation: dict[str, Any] = {"executionSuccessful": not (isinstance(errors, list) and errors)}
+    invocation: dict[str, Any] = {
+        "executionSuccessful": not (isinstance(errors, list) and errors) and not incomplete
+    }
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     return invocation
