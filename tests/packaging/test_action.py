@@ -263,6 +263,17 @@ def test_action_installs_from_its_own_checkout(tmp_path: Path, source_tree: Path
     ws = _workspace(tmp_path, planted=True)
     python = shutil.which("python3.11") or sys.executable
     run = run_action(source_tree, ws, tmp_path / "runner-temp", {"python": python}, install=True)
-    assert "phantomkeys" in run.log.split("--- Run phantomkeys")[0]  # --version printed
-    assert str(tmp_path / "runner-temp" / "phantomkeys-venv") in run.log or run.code == 1
+    install_log = run.log.split("--- Run phantomkeys")[0]
+    assert re.search(r"phantomkeys, version \d+\.\d+", install_log), install_log
+    venv = tmp_path / "runner-temp" / "phantomkeys-venv"
+    assert (venv / "bin" / "phantomkeys").exists()
+    # installed from the action's checkout, not from this one (no editable path back)
+    probe = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import phantomkeys; print(phantomkeys.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert probe.stdout.startswith(str(venv))
     _check(run, ws, planted=True)
