@@ -277,3 +277,31 @@ def test_action_installs_from_its_own_checkout(tmp_path: Path, source_tree: Path
     )
     assert probe.stdout.startswith(str(venv))
     _check(run, ws, planted=True)
+
+
+def test_action_hunts_cloudtrail_logs(tmp_path: Path) -> None:
+    """``command: hunt`` over CloudTrail log files in the workspace."""
+    import gzip
+
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "trail"))
+    from trailkit import example_records, trail_key
+
+    ws = _workspace(tmp_path, planted=False)
+    key = ws / "trail" / trail_key("123456789012", "us-east-1", "20261120T1000")
+    key.parent.mkdir(parents=True)
+    records = example_records("phantom-user-policy-added")
+    key.write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    run = run_action(
+        REPO_ROOT,
+        ws,
+        tmp_path / "runner-temp",
+        {"command": "hunt", "paths": "trail"},
+        install=False,
+    )
+    assert run.code == 1, run.log
+    assert int(run.outputs["findings"]) >= 1
+    log = json.loads((ws / run.outputs["sarif"]).read_text())
+    assert_valid_sarif(log)
+    rules = {r["ruleId"] for r in log["runs"][0]["results"]}
+    assert "phantom-user-policy-added" in rules
+    assert "## phantomkeys hunt: exit 1" in run.summary
