@@ -162,3 +162,25 @@ def test_staged_with_nothing_staged_is_clean(tmp_path: Path) -> None:
     res = cli("--staged", "--format", "text", cwd=repo)
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""
+
+
+def test_history_of_two_repositories_keeps_their_paths_apart(tmp_path: Path) -> None:
+    repos = []
+    for name, key in (("one", "lt_bedrock"), ("two", "lt_claude")):
+        repo = tmp_path / name
+        repo.mkdir()
+        git(repo, "init", "-q")
+        (repo / "app.py").write_text(f"KEY = '{KEYS[key].key}'\n")
+        git(repo, "add", ".")
+        git(repo, "commit", "-qm", "add")
+        repos.append(repo)
+    res = cli(*(str(r) for r in repos), "--history", "--format", "sarif", cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    log = json.loads(res.stdout)
+    assert_valid_sarif(log)
+    run = log["runs"][0]
+    assert "originalUriBaseIds" not in run  # no one root for both
+    uris = sorted(
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]
+    )
+    assert uris == ["one/app.py", "two/app.py"]

@@ -92,6 +92,9 @@ class LeakScan:
     candidates_rejected: int = 0
     repositories: list[str] = field(default_factory=list)
     duration_seconds: float = 0.0
+    #: The one repository whose root history paths are relative to (``--history`` of a
+    #: single PATH), else ``None``.
+    repository_root: str | None = None
     #: Files the user named on the command line: skipping one makes the scan incomplete.
     named: set[str] = field(default_factory=set)
 
@@ -514,7 +517,11 @@ def _scan(paths: Sequence[str], options: ScanOptions, stdin: BinaryIO | None) ->
                 )
             )
         elif options.history and os.path.isdir(path):
-            _scan_repository(path, options, scanner, result, entries)
+            # One repository: paths relative to its root (SARIF's %SRCROOT%), wherever
+            # the scan runs from. Several paths: each repository's paths are prefixed
+            # with where it is, so they stay apart.
+            alone = len(paths) == 1
+            _scan_repository(path, options, scanner, result, entries, root_relative=alone)
         else:
             if not os.path.isdir(path):
                 result.named.add(path)
@@ -533,20 +540,31 @@ def _scan(paths: Sequence[str], options: ScanOptions, stdin: BinaryIO | None) ->
 
 
 def _scan_repository(
-    path: str, options: ScanOptions, scanner: Scanner, result: LeakScan, entries: list[FileEntry]
+    path: str,
+    options: ScanOptions,
+    scanner: Scanner,
+    result: LeakScan,
+    entries: list[FileEntry],
+    *,
+    root_relative: bool = True,
 ) -> None:
     from phantomkeys.leaks import history as git_history
 
     try:
-        # Paths relative to the repository root, wherever the scan runs from: what
-        # SARIF's %SRCROOT% and every code host expect.
         hist = git_history.scan_history(
-            path, scanner, display="", jobs=options.jobs, worktree=not options.respect_ignore
+            path,
+            scanner,
+            display="" if root_relative else None,
+            jobs=options.jobs,
+            worktree=not options.respect_ignore,
         )
     except (git_history.HistoryError, OSError) as exc:
         result.errors.append(ScanError(path, f"--history: {exc}"))
         return
     result.repositories.append(hist.repo)
+    shown = "" if root_relative else os.path.relpath(hist.repo)
+    if root_relative:
+        result.repository_root = hist.repo
     result.hits.extend(hist.hits)
     result.blobs_scanned += hist.blobs_scanned
     result.blobs_binary += hist.blobs_binary
@@ -568,16 +586,22 @@ def _scan_repository(
         if ignored is None:
             result.errors.append(ScanError(path, "--history: listing git-ignored files failed"))
         else:
-            result.skipped.extend(Skipped(rel, SkipReason.IGNORED) for rel in ignored)
+            result.skipped.extend(
+                Skipped(_label(shown, rel), SkipReason.IGNORED) for rel in ignored
+            )
     for rel in hist.worktree:
         full = os.path.join(hist.repo, rel)
-        label = rel
+        label = _label(shown, rel)
         try:
             size = os.lstat(full).st_size
         except OSError:
             continue  # deleted in the work tree
         if os.path.isfile(full) and not os.path.islink(full):
             entries.append(FileEntry(full, size, label))
+
+
+def _label(shown: str, rel: str) -> str:
+    return rel if shown in ("", ".") else os.path.join(shown, rel)
 
 
 # ---------------------------------------------------------------- document
@@ -613,8 +637,9 @@ def build_document(
     }
     if scan_result.repositories:
         metadata["repositories"] = scan_result.repositories
+    if scan_result.repository_root is not None:
         # history paths are relative to the repository root (SARIF's %SRCROOT%)
-        metadata["repository_root"] = scan_result.repositories[0]
+        metadata["repository_root"] = scan_result.repository_root
     if baseline is not None:
         metadata["baseline"] = dict(baseline)
     if verify is not None:
