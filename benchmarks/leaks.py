@@ -13,7 +13,7 @@ Then, in one run, times every tool on the same input with the same patterns
 (the base forms each peer can express: ``ABSK``/``AEAA`` + base64, and the two
 short-term prefixes + base64) and prints MB/s and ratios:
 
-* files:   phantomkeys leaks --all  vs  rg  vs  git secrets --scan --no-index
+* files:   phantomkeys leaks  vs  rg  vs  git secrets --scan --no-index
 * history: phantomkeys leaks --history  vs  git secrets --scan-history
 
 Targets (issue 9): files >= 0.5x ripgrep's throughput; history >= 10x faster
@@ -588,7 +588,7 @@ def bench_files(
     _warm(tree)
     pk = Measure(
         "phantomkeys",
-        [*_phantomkeys(), "leaks", str(tree), "--all", "--format", "json", "--fail-on", "never"],
+        [*_phantomkeys(), "leaks", str(tree), "--format", "json", "--fail-on", "never"],
     )
     rg = Measure(
         "ripgrep",

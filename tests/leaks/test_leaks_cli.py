@@ -33,7 +33,7 @@ def _secret_fragments() -> list[str]:
     return frags
 
 
-@pytest.mark.parametrize("fmt", ["table", "json", "sarif"])
+@pytest.mark.parametrize("fmt", ["table", "text", "json", "sarif"])
 def test_no_output_format_contains_a_secret(
     tree: tuple[Path, Planted], tmp_path: Path, fmt: str
 ) -> None:

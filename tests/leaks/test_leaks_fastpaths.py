@@ -23,7 +23,7 @@ from leakfixtures import KEYS, NOW, git, json_escape, write_tree
 
 from phantomkeys.leaks import ScanOptions, build_findings, engine, scan
 from phantomkeys.leaks import history as hist
-from phantomkeys.leaks.model import SkipReason
+from phantomkeys.leaks.model import Skipped, SkipReason
 from phantomkeys.leaks.patterns import (
     TRIGGERS,
     fast_search,
@@ -32,7 +32,7 @@ from phantomkeys.leaks.patterns import (
     use_fast_search,
 )
 from phantomkeys.leaks.scanner import OVERLAP, Scanner
-from phantomkeys.leaks.sources import iter_files
+from phantomkeys.leaks.sources import FileEntry, iter_files
 
 HAVE_FAST = fast_search() is not None
 needs_fast = pytest.mark.skipif(not HAVE_FAST, reason="ahocorasick_rs is not installed")
@@ -257,14 +257,21 @@ def test_walk_order_labels_and_symlinked_directories(
     (tmp_path / ".git" / "config").write_text("[core]")
     (tmp_path / "linked").symlink_to(tmp_path / "a", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
-    shown = [getattr(e, "path", None) for e in iter_files(["."], respect_ignore=False)]
+    items = list(iter_files(["."], respect_ignore=False))
+    shown = [e.path for e in items if isinstance(e, FileEntry)]
     assert shown == [
         "top.txt",
         os.path.join("a", "y.txt"),
         os.path.join("a", "z.txt"),
         os.path.join("b", "x.txt"),
     ]
-    shown = [getattr(e, "path", None) for e in iter_files([str(tmp_path)], respect_ignore=False)]
+    # what was left out is reported, never silently dropped
+    assert {(e.path, e.reason) for e in items if isinstance(e, Skipped)} == {
+        (".git", SkipReason.VCS),
+        ("linked", SkipReason.SYMLINK),
+    }
+    items = list(iter_files([str(tmp_path)], respect_ignore=False))
+    shown = [e.path for e in items if isinstance(e, FileEntry)]
     assert shown[0] == os.path.join(str(tmp_path), "top.txt")
 
 

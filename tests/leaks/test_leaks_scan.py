@@ -87,7 +87,7 @@ def test_decoded_facts_and_severities(tree: tuple[Path, Planted]) -> None:
     assert second.account_id == "210987654321"
 
 
-def test_gitignore_respected_unless_all(tmp_path: Path) -> None:
+def test_ignored_files_read_by_default_and_counted_when_respected(tmp_path: Path) -> None:
     key = KEYS["lt_bedrock"].key
     (tmp_path / ".gitignore").write_text("build/\n*.secret\n!keep.secret\n")
     (tmp_path / "build").mkdir()
@@ -99,15 +99,23 @@ def test_gitignore_respected_unless_all(tmp_path: Path) -> None:
     (tmp_path / "sub" / "local.txt").write_text(key)
     (tmp_path / "sub" / "shared.txt").write_text(key)
 
-    def paths(**kw: bool) -> set[str]:
+    def paths(**kw: bool) -> tuple[set[str], set[str]]:
         res = scan([str(tmp_path)], ScanOptions(jobs=1, **kw))
-        return {os.path.relpath(h.path, tmp_path) for h in res.hits}
+        skipped = {
+            os.path.relpath(s.path, tmp_path) for s in res.skipped if s.reason == "git-ignored"
+        }
+        return {os.path.relpath(h.path, tmp_path) for h in res.hits}, skipped
 
-    expected = {"keep.secret", "sub/shared.txt"}
-    assert paths() == expected  # pathspec, not a git repository
+    kept = {"keep.secret", "sub/shared.txt"}
+    ignored = {"build", "a.secret", "sub/local.txt"}
+    ignored_files = {"build/out.txt", "a.secret", "sub/local.txt"}
+    assert paths() == (kept | ignored_files, set())  # every file, by default
+    # --respect-gitignore: pathspec outside git, git's own view inside; what was left
+    # out is reported (a whole ignored folder once)
+    assert paths(respect_ignore=True) == (kept, ignored)
     git(tmp_path, "init", "-q")
-    assert paths() == expected  # git's own view
-    assert paths(respect_ignore=False) == expected | {"build/out.txt", "a.secret", "sub/local.txt"}
+    assert paths(respect_ignore=True) == (kept, ignored)
+    assert paths() == (kept | ignored_files, set())
 
 
 def test_git_view_includes_untracked_and_tracked_files(tmp_path: Path) -> None:

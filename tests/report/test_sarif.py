@@ -18,6 +18,7 @@ from phantomkeys.surfaces import BEDROCK
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SCHEMA_PATHS = [
+    Path(__file__).resolve().parents[1] / "schemas/sarif-schema-2.1.0.json",
     Path("/work/shared/reference/schemas/sarif-schema-2.1.0.json"),
     Path(__file__).resolve().parents[3] / "shared/reference/schemas/sarif-schema-2.1.0.json",
     Path(__file__).resolve().parents[2] / "shared/reference/schemas/sarif-schema-2.1.0.json",

@@ -114,16 +114,18 @@ def _athena_rows(tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, s
     return rows, info
 
 
-def test_run_athena_end_to_end_on_moto(aws: Any, tmp_path: Path) -> None:
+@pytest.mark.lab
+def test_hunt_with_athena_end_to_end_through_the_lab(phantomkeys_lab: Any, tmp_path: Path) -> None:
+    """``hunt --engine athena`` through the real CLI against the lab over HTTP, with the
+    installed botocore's Athena protocol (rest-json from botocore 1.44), finds what the
+    local engine finds on the same files."""
     import boto3
+    from click.testing import CliRunner
 
-    protocol = boto3.client("athena", region_name="us-east-1").meta.service_model.protocol
-    if protocol != "json":  # the test extra pins botocore<1.44 for this
-        pytest.skip(f"moto cannot serve botocore's {protocol} Athena protocol yet")
-    from moto.athena.models import QueryResults, athena_backends
+    from phantomkeys.cli import cli
 
-    from phantomkeys.aws.session import AwsContext
-
+    athena = boto3.client("athena", region_name="us-east-1")
+    protocol = athena.meta.service_model.protocol
     local = tmp_path / "local"
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="trail-bucket")
@@ -140,40 +142,68 @@ def test_run_athena_end_to_end_on_moto(aws: Any, tmp_path: Path) -> None:
         (local / key).parent.mkdir(parents=True, exist_ok=True)
         (local / key).write_bytes(body)
     rows, info = _athena_rows(local)
-    backend = athena_backends[ACCOUNT]["us-east-1"]
-    backend.query_results_queue.append(QueryResults(rows=[], column_info=[]))  # the DDL
-    backend.query_results_queue.append(QueryResults(rows=rows, column_info=info))
-
-    result, extra = run_athena(
-        PACK,
-        ["s3://trail-bucket/"],
-        AthenaOptions(output="s3://trail-bucket/athena/"),
-        since=None,
-        until=None,
-        ctx=AwsContext.from_cli(None, "us-east-1"),
-        sleep=lambda s: None,
+    account = phantomkeys_lab.management_account_id
+    phantomkeys_lab.queue_athena_results(
+        [{"rows": [], "column_info": []}, {"rows": rows, "column_info": info}],  # DDL, hits
+        account_id=account,
     )
 
-    (query,) = extra["athena"]["queries"]
-    assert query["accounts"] == [ACCOUNT]
-    assert query["regions"] == ["eu-west-1", "us-east-1"]
-    sent = [e.query for e in backend.executions.values()]
-    assert sent[0].startswith(
+    result = CliRunner().invoke(
+        cli,
+        [
+            "hunt",
+            "s3://trail-bucket/",
+            "--engine",
+            "athena",
+            "--athena-output",
+            "s3://trail-bucket/athena/",
+            "--format",
+            "json",
+            "--region",
+            "us-east-1",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code in (0, 1), result.output
+    document = json.loads(result.stdout)
+
+    # the queries the lab received, read back through the same protocol
+    ids = athena.list_query_executions()["QueryExecutionIds"]
+    sent = sorted(
+        (athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids),
+        key=lambda q: q["Status"]["SubmissionDateTime"],
+    )
+    assert sent[0]["Query"].startswith(
         "CREATE EXTERNAL TABLE IF NOT EXISTS `default`.`phantomkeys_cloudtrail_"
     )
-    assert "UNION ALL" in sent[1]
-    assert "json_extract_scalar(additionaleventdata" in sent[1]
+    assert "UNION ALL" in sent[1]["Query"]
+    assert "json_extract_scalar(additionaleventdata" in sent[1]["Query"]
+    assert sent[1]["ResultConfiguration"]["OutputLocation"].startswith("s3://trail-bucket/athena/")
+    # the lab names REST operations by method and path
+    calls = phantomkeys_lab.stats()["by_operation"]
+    start, results = (
+        ("athena:POST /query-executions", "/results")
+        if protocol == "rest-json"
+        else ("athena:StartQueryExecution", "athena:GetQueryResults")
+    )
+    assert calls.get(start) == 2, (protocol, calls)
+    assert any(op.endswith(results) for op in calls), (protocol, calls)
+
     local_result = run_duckdb(
         PACK, plan_sources([str(local)], None, None), since=None, until=None, threads=1
     )
-    assert sorted((f.rule_id, f.subject, f.fingerprint) for f in result.findings) == sorted(
-        (f.rule_id, f.subject, f.fingerprint) for f in local_result.findings
+    assert sorted((f["rule_id"], f["subject"], f["fingerprint"]) for f in document["findings"]) == (
+        sorted((f.rule_id, f.subject, f.fingerprint) for f in local_result.findings)
     )
-    spike = next(f for f in result.findings if f.rule_id == "invocation-spike")
-    local_spike = next(f for f in local_result.findings if f.rule_id == "invocation-spike")
+    spike = next(f for f in document["findings"] if f["rule_id"] == "invocation-spike")
     # 105 spike calls plus the bearer-new-region example's Converse at the same minute.
-    assert spike.evidence["window"]["peak"] == local_spike.evidence["window"]["peak"] == 106
-    assert spike.evidence["event_ids"] == local_spike.evidence["event_ids"]
+    assert spike["evidence"]["window"]["peak"] == 106
+
+
+def test_the_installed_botocore_is_what_users_get() -> None:
+    """No pin holds botocore back: the suite runs the release a fresh install picks."""
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert "botocore<" not in text.replace(" ", "")
 
 
 def test_athena_failures_are_reported(aws: Any) -> None:

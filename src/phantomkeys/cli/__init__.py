@@ -48,6 +48,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Minimal policy from real activity.",
     ),
     "lab": ("phantomkeys.cli.lab", "lab", "The emulated AWS account and Organization."),
+    "completion": (
+        "phantomkeys.cli.completion",
+        "completion",
+        "Print the shell completion script (bash, zsh, fish).",
+    ),
 }
 
 

@@ -43,35 +43,36 @@ def _history_option(f: Any) -> Any:
     )(f)
 
 
-_ROW_WARNINGS: list[bool] = []
+class _Store:
+    """The history store, each call made with its skipped-row warnings said on stderr
+    (one line each) instead of going to Python's warning machinery."""
+
+    def __getattr__(self, name: str) -> Any:
+        import warnings
+
+        from phantomkeys.history import store
+
+        attr = getattr(store, name)
+        if not callable(attr) or isinstance(attr, type):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", store.HistoryRowWarning)
+                result = attr(*args, **kwargs)
+            for w in caught:
+                if issubclass(w.category, store.HistoryRowWarning):
+                    warn(f"history: {w.message}")
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            return result
+
+        return call
 
 
 def _store() -> Any:
     """The history store; a corrupt row it skips is said on stderr (one line each)."""
-    import warnings
-
-    from phantomkeys.history import store
-
-    if not _ROW_WARNINGS:
-        _ROW_WARNINGS.append(True)
-        previous = warnings.showwarning
-
-        def show(
-            message: Warning | str,
-            category: type[Warning],
-            filename: str,
-            lineno: int,
-            file: Any = None,
-            line: str | None = None,
-        ) -> None:
-            if issubclass(category, store.HistoryRowWarning):
-                warn(f"history: {message}")
-            else:
-                previous(message, category, filename, lineno, file, line)
-
-        warnings.showwarning = show
-        warnings.simplefilter("always", store.HistoryRowWarning)
-    return store
+    return _Store()
 
 
 def _console(width: int = 120) -> tuple[Console, io.StringIO]:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from phantomkeys.cli.common import (
+    GLOBALS,
     ExitCode,
     UsageProblem,
     default_format,
@@ -55,7 +56,50 @@ _SEVERITY_STYLE = {
 }
 
 
-@click.command("leaks")
+class _LeaksCommand(click.Command):
+    """``leaks PATH...`` and ``leaks export``: a first argument ``export`` runs the export
+    (a folder named export is ``./export``)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if args and args[0] == "export":
+            name = f"{info_name or 'leaks'} export"
+            return export.make_context(name, args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.command("export")
+@click.option(
+    "--target",
+    required=True,
+    type=click.Choice(["gitleaks", "detect-secrets", "trufflehog"]),
+    help="The scanner the rules are for.",
+)
+@output_option()
+def export(target: str, output: str | None) -> None:
+    """Write phantomkeys' key knowledge as rules for another scanner.
+
+    \b
+    gitleaks:        [[rules]] TOML (RE2 patterns)  gitleaks dir . --config FILE
+    detect-secrets:  a plugin module                detect-secrets scan --plugin FILE
+    trufflehog:      custom detectors YAML          trufflehog filesystem . --config FILE
+
+    The rules cover the four key formats (ABSK…, AEAA…, bedrock-api-key-…,
+    aws-external-anthropic-api-key-…), JSON- and URL-escaped too, and keys assigned to
+    AWS_BEARER_TOKEN_BEDROCK. Other scanners match a key's shape only: run
+    'phantomkeys decode' on what they find for its account, user and expiry.
+    """
+    from phantomkeys.leaks.export import export as render_export
+
+    write_output(render_export(target), output)
+
+
+@click.command("leaks", cls=_LeaksCommand)
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option(
     "--history",
@@ -65,18 +109,25 @@ _SEVERITY_STYLE = {
     "each key and whether it is still in HEAD.",
 )
 @click.option(
-    "--all",
-    "scan_all",
+    "--respect-gitignore",
     is_flag=True,
-    help="Do not honour .gitignore: read every file (git internals excepted).",
+    help="Leave out what git ignores (.gitignore, .git/info/exclude); the files left "
+    "out are counted and listed as skipped. By default every file is read, ignored "
+    "ones too (.env and local configs are where keys live); VCS internals and "
+    "binary files are always skipped and counted.",
 )
+@click.option("--all", "scan_all", is_flag=True, hidden=True)
 @click.option(
     "--staged",
     is_flag=True,
     help="Scan only the lines staged for commit (git diff --cached); for the "
     "pre-commit hook. PATH, if given, is the repository.",
 )
-@format_option(["table", "json", "sarif"], help_extra="sarif: SARIF 2.1.0 for code scanning.")
+@format_option(
+    ["table", "text", "json", "sarif"],
+    help_extra="text: one line per finding (the pre-commit hook); sarif: SARIF 2.1.0 for "
+    "code scanning.",
+)
 @output_option()
 @click.option(
     "--baseline",
@@ -115,6 +166,7 @@ _SEVERITY_STYLE = {
 def leaks(
     paths: tuple[str, ...],
     history: bool,
+    respect_gitignore: bool,
     scan_all: bool,
     staged: bool,
     fmt: str | None,
@@ -139,15 +191,19 @@ def leaks(
 
     \b
     Examples:
-      phantomkeys leaks .                         folders honour .gitignore
+      phantomkeys leaks .                         every file, git-ignored ones too
       phantomkeys leaks . --history --format sarif -o leaks.sarif
       kubectl logs my-pod | phantomkeys leaks -   stdin
       phantomkeys leaks --staged                  what the pre-commit hook runs
       phantomkeys leaks . --baseline .phantomkeys-baseline.json
+      phantomkeys leaks export --target gitleaks  rules for gitleaks, detect-secrets,
+                                                  trufflehog (see leaks export --help)
 
     Exit 1 when a finding not in the baseline is at or above --fail-on
-    (default high); 3 when some file, git command or --verify lookup failed
-    (the scan is incomplete); 2 on usage errors; 0 otherwise.
+    (default high); 3 when the scan is incomplete: a file, git command or
+    --verify lookup failed, a file you named was skipped, or nothing at all
+    was read; 2 on usage errors; 0 otherwise. What was read and skipped is
+    the JSON document's "coverage" block and one line on stderr.
     """
     if not paths and not staged:
         raise UsageProblem("no PATH given", hint="phantomkeys leaks .   (or - for stdin)")
@@ -158,13 +214,21 @@ def leaks(
             raise UsageProblem(f"{path}: no such file or directory")
     if staged and "-" in paths:
         raise UsageProblem("--staged reads the git index, not stdin")
+    if scan_all:
+        warn("--all is the default now (every file is read); it will be removed")
+    if scan_all and respect_gitignore:
+        raise UsageProblem("--all and --respect-gitignore cannot be combined")
     baseline: frozenset[str] = frozenset()
     if baseline_path:
         baseline = _read_baseline(baseline_path)
     threshold = parse_fail_on(fail_on)
     when = at or now_utc()
     options = ScanOptions(
-        history=history, respect_ignore=not scan_all, staged=staged, jobs=jobs, partition=partition
+        history=history,
+        respect_ignore=respect_gitignore,
+        staged=staged,
+        jobs=jobs,
+        partition=partition,
     )
 
     result = scan(list(paths), options, stdin=sys.stdin.buffer if "-" in paths else None)
@@ -175,6 +239,12 @@ def leaks(
     if verify:
         verifications, verify_meta, failed_lookups = _verify(result.hits, when, profile, region)
     findings = build_findings(result.hits, at=when, verifications=verifications)
+    coverage = result.coverage(None if staged else ", ".join(paths))
+    if failed_lookups:
+        from phantomkeys.core.completeness import Coverage, Skipped
+
+        lookups = Skipped("lookup", "--verify", "IAM lookup failed", failed_lookups)
+        coverage = coverage.merged(Coverage(skipped=(lookups,)))
 
     if write_baseline_path:
         write_private_file_text(write_baseline_path, render_baseline(findings, baseline))
@@ -191,6 +261,7 @@ def leaks(
         options=options,
         baseline=baseline_meta,
         verify=verify_meta,
+        coverage=coverage,
     )
 
     fmt = (fmt or default_format()).lower()
@@ -200,15 +271,21 @@ def leaks(
         from phantomkeys.report.sarif import render
 
         text = render(document)
+    elif fmt == "text":
+        text = render_text(new)
     else:
         text = render_table(document, new, color=terminal_color(output))
-    write_output(text, output)
+    if text or fmt != "text":  # text: no findings, no lines (the hook stays quiet)
+        write_output(text, output)
 
     for err in result.errors:
         warn(f"{visible(err.path)}: {err.error}")
+    if not (GLOBALS.quiet and coverage.complete):
+        # plain text: the pre-commit hook's start-up does not pay for rich
+        sys.stderr.write(visible(coverage.summary_line()) + "\n")
     if any_at_or_above(new, threshold):
         sys.exit(ExitCode.FINDINGS)
-    if result.errors or failed_lookups:
+    if not coverage.complete:
         sys.exit(ExitCode.INCOMPLETE)
 
 
@@ -248,6 +325,32 @@ def _verify(
         warn(f"--verify: {report.error}; keys are reported as 'unknown'")
     meta = report.to_dict(api_calls=ctx.counter.snapshot())
     return report.verifications, meta, report.failed_lookups
+
+
+# ------------------------------------------------------------------- text
+
+
+def render_text(findings: Sequence[Finding]) -> str:
+    """One line per finding, ``path:line:col: severity: what and why`` (editors and
+    the pre-commit hook); the key only as its redacted preview."""
+    lines = []
+    for f in findings:
+        ev = f.evidence
+        loc = f.location
+        where = "<unknown>"
+        if loc is not None and loc.path:
+            where = f"{loc.path}:{loc.line or 0}" + (f":{loc.column}" if loc.column else "")
+            if loc.commit:
+                where += f" @{loc.commit[:12]}"
+        why = f"{ev.get('surface')} {ev.get('kind')} key {ev.get('key_preview', '')}"
+        who = f.subject + (f" in account {f.account_id}" if f.account_id else "")
+        state = ""
+        if ev.get("expired"):
+            state = f" (expired {ev.get('expires_at')})"
+        elif ev.get("expires_at"):
+            state = f" (valid until {ev.get('expires_at')})"
+        lines.append(f"{where}: {f.severity.value}: {why} for {who}{state} [{f.rule_id}]")
+    return "".join(line + "\n" for line in lines)
 
 
 # ------------------------------------------------------------------ table

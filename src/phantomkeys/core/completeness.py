@@ -95,7 +95,7 @@ class Coverage:
         line = f"read {read}"
         counts = self.skipped_counts()
         if counts:
-            line += "; skipped " + ", ".join(f"{n:,} {k}" for k, n in counts.items())
+            line += "; skipped " + ", ".join(f"{n:,} {_plural(k, n)}" for k, n in counts.items())
         if not self.complete:
             line += " — INCOMPLETE: " + "; ".join(self.reasons)
         return line
@@ -109,6 +109,12 @@ class Coverage:
             skipped=self.skipped + other.skipped,
             nothing_read=self.nothing_read or other.nothing_read,
         )
+
+
+def _plural(kind: str, n: int) -> str:
+    if n == 1:
+        return kind
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
 
 
 def coverage_of(

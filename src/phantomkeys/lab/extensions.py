@@ -1423,6 +1423,22 @@ def install() -> None:
         org_utils.make_random_account_id = _next_member_account_id
         org_models.utils.make_random_account_id = _next_member_account_id
         org_models.OrganizationsBackend.create_organization = _backend_create_organization
+        route_every_athena_path()
+
+
+def route_every_athena_path() -> None:
+    """Athena over botocore's current protocol (idempotent; also for ``mock_aws`` tests).
+
+    botocore 1.44 moved Athena from the json protocol (``POST /`` with ``X-Amz-Target``)
+    to rest-json (``POST /query-executions``, ``GET /query-executions/{id}/results``).
+    moto parses a request with the installed botocore's model of the service, so it reads
+    either protocol, but its Athena URL table routes only ``/``: route every path to the
+    same handler, as moto does for Bedrock.
+    """
+    from moto.athena import urls as athena_urls
+    from moto.athena.responses import AthenaResponse
+
+    athena_urls.url_paths.setdefault("{0}/.*$", AthenaResponse.dispatch)
 
 
 # =====================================================================

@@ -346,6 +346,23 @@ class Lab:
         added: int = self._call("POST", "trail", {"records": records})["added"]
         return added
 
+    def queue_athena_results(
+        self,
+        results: list[dict[str, Any]],
+        *,
+        account_id: str | None = None,
+        region: str | None = None,
+    ) -> int:
+        """What the next Athena queries return, in order (the lab runs no SQL): each
+        ``{"rows": [{"Data": [{"VarCharValue": ...}]}], "column_info": [...]}``."""
+        payload: dict[str, Any] = {"results": results}
+        if account_id:
+            payload["account_id"] = account_id
+        if region:
+            payload["region"] = region
+        queued: int = self._call("POST", "athena/query-results", payload)["queued"]
+        return queued
+
     def write_cloudtrail(self, directory: str | os.PathLike[str]) -> list[Path]:
         """Write the lab's CloudTrail as S3 log files under ``directory``.
 

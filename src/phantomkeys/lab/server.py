@@ -476,6 +476,22 @@ class LabApp:
                 return _json(
                     start_response, 200, {"seconds": round(time.perf_counter() - started, 4)}
                 )
+            case ("POST", "athena/query-results"):
+                # What the next Athena queries return (moto runs no SQL): a list of
+                # {"rows": [{"Data": [{"VarCharValue": ...}]}], "column_info": [...]}.
+                from moto.athena.models import QueryResults, athena_backends
+
+                account = payload.get("account_id", MANAGEMENT_ACCOUNT_ID)
+                region = payload.get("region", DEFAULT_REGION)
+                with self.moto_lock:
+                    queue = athena_backends[account][region].query_results_queue
+                    for item in payload.get("results", []):
+                        queue.append(
+                            QueryResults(
+                                rows=item.get("rows", []), column_info=item.get("column_info", [])
+                            )
+                        )
+                return _json(start_response, 200, {"queued": len(queue)})
             case ("POST", "shutdown"):
                 self.shutdown_requested.set()
                 return _json(start_response, 200, {"ok": True})

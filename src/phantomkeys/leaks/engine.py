@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from phantomkeys._meta import envelope
+from phantomkeys.core.completeness import Coverage, coverage_of
+from phantomkeys.core.completeness import Skipped as CoverageSkip
 from phantomkeys.leaks.findings import RULES
 from phantomkeys.leaks.model import (
     FileResult,
@@ -67,7 +69,9 @@ MAX_SKIPPED_LISTED = 200
 @dataclass(frozen=True, slots=True)
 class ScanOptions:
     history: bool = False
-    respect_ignore: bool = True
+    #: ``--respect-gitignore``: leave out what git ignores (counted and shown as
+    #: skipped). Off by default: ignored files are where keys live.
+    respect_ignore: bool = False
     staged: bool = False
     jobs: int = 2
     partition: str = "aws"
@@ -88,6 +92,11 @@ class LeakScan:
     candidates_rejected: int = 0
     repositories: list[str] = field(default_factory=list)
     duration_seconds: float = 0.0
+    #: The one repository whose root history paths are relative to (``--history`` of a
+    #: single PATH), else ``None``.
+    repository_root: str | None = None
+    #: Files the user named on the command line: skipping one makes the scan incomplete.
+    named: set[str] = field(default_factory=set)
 
     def add_file(self, res: FileResult) -> None:
         if res.error is not None:
@@ -118,6 +127,41 @@ class LeakScan:
                 commits=self.commits,
             )
         return out
+
+    def coverage(self, asked_for: str | None) -> Coverage:
+        """What was read and what was not (``asked_for`` names the paths given; the
+        scan read nothing of them when no file and no blob was read)."""
+        read = {"files": self.files_scanned}
+        if self.repositories:
+            read.update(blobs=self.blobs_scanned, commits=self.commits)
+        items: list[CoverageSkip] = [
+            CoverageSkip(
+                "directory" if s.reason in _DIRECTORY_SKIPS else "file",
+                s.path,
+                _SKIP_WORDS.get(s.reason, s.reason.value),
+                # skipped on purpose, unless the user named this very file
+                incomplete=s.path in self.named,
+            )
+            for s in self.skipped
+        ]
+        if self.blobs_binary:
+            items.append(
+                CoverageSkip(
+                    "blob", "git history", "binary", count=self.blobs_binary, incomplete=False
+                )
+            )
+        items.extend(CoverageSkip("file", e.path, e.error) for e in self.errors)
+        return coverage_of(read, items, asked_for=asked_for)
+
+
+#: Skip reasons that (may) name a whole directory.
+_DIRECTORY_SKIPS = frozenset({SkipReason.VCS, SkipReason.SUBMODULE})
+_SKIP_WORDS = {
+    SkipReason.IGNORED: "git-ignored (--respect-gitignore)",
+    SkipReason.VCS: "VCS internals (--history reads git history)",
+    SkipReason.BINARY: "binary",
+    SkipReason.SYMLINK: "symlink (not followed)",
+}
 
 
 # --------------------------------------------------------------- workers
@@ -473,8 +517,14 @@ def _scan(paths: Sequence[str], options: ScanOptions, stdin: BinaryIO | None) ->
                 )
             )
         elif options.history and os.path.isdir(path):
-            _scan_repository(path, options, scanner, result, entries)
+            # One repository: paths relative to its root (SARIF's %SRCROOT%), wherever
+            # the scan runs from. Several paths: each repository's paths are prefixed
+            # with where it is, so they stay apart.
+            alone = len(paths) == 1
+            _scan_repository(path, options, scanner, result, entries, root_relative=alone)
         else:
+            if not os.path.isdir(path):
+                result.named.add(path)
             for item in iter_files([path], respect_ignore=options.respect_ignore):
                 if isinstance(item, FileEntry):
                     entries.append(item)
@@ -490,18 +540,31 @@ def _scan(paths: Sequence[str], options: ScanOptions, stdin: BinaryIO | None) ->
 
 
 def _scan_repository(
-    path: str, options: ScanOptions, scanner: Scanner, result: LeakScan, entries: list[FileEntry]
+    path: str,
+    options: ScanOptions,
+    scanner: Scanner,
+    result: LeakScan,
+    entries: list[FileEntry],
+    *,
+    root_relative: bool = True,
 ) -> None:
     from phantomkeys.leaks import history as git_history
 
     try:
         hist = git_history.scan_history(
-            path, scanner, jobs=options.jobs, worktree=not options.respect_ignore
+            path,
+            scanner,
+            display="" if root_relative else None,
+            jobs=options.jobs,
+            worktree=not options.respect_ignore,
         )
     except (git_history.HistoryError, OSError) as exc:
         result.errors.append(ScanError(path, f"--history: {exc}"))
         return
     result.repositories.append(hist.repo)
+    shown = "" if root_relative else os.path.relpath(hist.repo)
+    if root_relative:
+        result.repository_root = hist.repo
     result.hits.extend(hist.hits)
     result.blobs_scanned += hist.blobs_scanned
     result.blobs_binary += hist.blobs_binary
@@ -516,16 +579,29 @@ def _scan_repository(
             ScanError(path, f"--history: listing work-tree changes: {hist.worktree_error}")
         )
         return
-    shown = os.path.relpath(hist.repo)
+    if options.respect_ignore:
+        from phantomkeys.leaks.sources import git_ignored
+
+        ignored = git_ignored(hist.repo)
+        if ignored is None:
+            result.errors.append(ScanError(path, "--history: listing git-ignored files failed"))
+        else:
+            result.skipped.extend(
+                Skipped(_label(shown, rel), SkipReason.IGNORED) for rel in ignored
+            )
     for rel in hist.worktree:
         full = os.path.join(hist.repo, rel)
-        label = rel if shown == "." else os.path.join(shown, rel)
+        label = _label(shown, rel)
         try:
             size = os.lstat(full).st_size
         except OSError:
             continue  # deleted in the work tree
         if os.path.isfile(full) and not os.path.islink(full):
             entries.append(FileEntry(full, size, label))
+
+
+def _label(shown: str, rel: str) -> str:
+    return rel if shown in ("", ".") else os.path.join(shown, rel)
 
 
 # ---------------------------------------------------------------- document
@@ -540,8 +616,12 @@ def build_document(
     options: ScanOptions,
     baseline: Mapping[str, Any] | None = None,
     verify: Mapping[str, Any] | None = None,
+    coverage: Coverage | None = None,
 ) -> dict[str, Any]:
-    """The report document every output format renders."""
+    """The report document every output format renders (its ``coverage`` block is
+    ``coverage`` when given, else the scan's own)."""
+    if coverage is None:
+        coverage = scan_result.coverage(None)
     skipped = scan_result.skipped
     metadata: dict[str, Any] = {
         "command": "leaks",
@@ -553,20 +633,25 @@ def build_document(
         "skipped": [s.to_dict() for s in skipped[:MAX_SKIPPED_LISTED]],
         "skipped_total": len(skipped),
         "errors": [e.to_dict() for e in scan_result.errors],
-        "complete": not scan_result.errors,
+        "complete": coverage.complete,
     }
     if scan_result.repositories:
         metadata["repositories"] = scan_result.repositories
+    if scan_result.repository_root is not None:
+        # history paths are relative to the repository root (SARIF's %SRCROOT%)
+        metadata["repository_root"] = scan_result.repository_root
     if baseline is not None:
         metadata["baseline"] = dict(baseline)
     if verify is not None:
         metadata["verify"] = dict(verify)
-    return envelope(
+    document = envelope(
         metadata=metadata,
         summary=_summary(findings),
         findings=[f.to_dict() for f in findings],
         rules=[r.to_dict() for r in RULES],
     )
+    document["coverage"] = coverage.to_json()
+    return document
 
 
 def _summary(findings: Sequence[Finding]) -> dict[str, Any]:

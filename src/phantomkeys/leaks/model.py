@@ -37,6 +37,10 @@ class SkipReason(StrEnum):
     SYMLINK = "symlink"
     SUBMODULE = "submodule"
     NOT_A_FILE = "not-a-regular-file"
+    #: ``--respect-gitignore``: a file (or a whole directory) an ignore rule excludes.
+    IGNORED = "git-ignored"
+    #: ``.git`` (and other VCS) internals: history is what ``--history`` reads.
+    VCS = "vcs-internals"
 
 
 @dataclass(frozen=True, slots=True)

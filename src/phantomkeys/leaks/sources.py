@@ -1,12 +1,15 @@
-"""Which files a folder scan reads: git's own view, a .gitignore parser, or all.
+"""Which files a folder scan reads: every file by default, or git's view of it.
 
-* Inside a git work tree, git decides: ``git ls-files -co --exclude-standard``
-  lists tracked files plus untracked ones that no ignore rule (``.gitignore``
-  at any depth, ``.git/info/exclude``, ``core.excludesFile``) excludes.
-* Elsewhere, ``.gitignore`` files are honoured at every depth with
-  :mod:`pathspec`'s git-compatible matcher.
-* With ``--all`` every regular file is read (``.git`` internals excepted:
-  history is what ``--history`` reads).
+* By default every regular file under a folder is read, git-ignored ones
+  included (``.env``, ``config/local.*`` and notebooks are usually ignored, and
+  that is where keys live); VCS internals (``.git``, ``.hg``, ``.svn``) are
+  skipped and reported (history is what ``--history`` reads).
+* With ``--respect-gitignore``, inside a git work tree git decides: ``git
+  ls-files -co --exclude-standard`` lists tracked files plus untracked ones that
+  no ignore rule excludes, and ``git ls-files -oi --directory`` lists what was
+  left out, so every ignored file or folder is reported as skipped. Elsewhere
+  ``.gitignore`` files are honoured at every depth with :mod:`pathspec`'s
+  git-compatible matcher, and what they exclude is reported the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     import pathspec  # imported when a .gitignore is read: ~15 ms of start-up otherwise
 
 _GIT_DIR = ".git"
+#: Version-control internals never read as files (``--history`` reads git's history).
+VCS_DIRS = frozenset({".git", ".hg", ".svn", ".bzr"})
 
 
 #: A file's size the listing did not look up (the scan ``fstat``-s every file anyway).
@@ -64,11 +69,13 @@ def git_toplevel(directory: str) -> str | None:
 
 
 def iter_files(
-    paths: list[str], *, respect_ignore: bool = True
+    paths: list[str], *, respect_ignore: bool = False
 ) -> Iterator[FileEntry | Skipped | ScanError]:
     """Every file under ``paths`` to scan, plus what was skipped or failed, as values.
 
-    A file named explicitly is always scanned, ignored or not.
+    A file named explicitly is always scanned, ignored or not; everything left out
+    (ignored with ``respect_ignore``, VCS internals, symlinks) comes back as a
+    :class:`Skipped` so the report can count and show it.
     """
     for root in paths:
         try:
@@ -93,18 +100,47 @@ def _join(root: str, rel: str) -> str:
 def _iter_dir(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped | ScanError]:
     if respect_ignore and git_toplevel(root) is not None:
         listed = _git_ls_files(root)
-        if listed is not None:
+        ignored = git_ignored(root)
+        if listed is not None and ignored is not None:
             yield from _entries(root, listed)
+            for rel in ignored:
+                yield Skipped(_join(root, rel), SkipReason.IGNORED)
             return
     yield from _walk(root, respect_ignore)
 
 
-def _git_ls_files(root: str) -> list[str] | None:
+def git_ignored(root: str) -> list[str] | None:
+    """The git-ignored files and folders under ``root`` (relative, a folder once), or
+    ``None`` when git failed."""
+    listed = _git_ls_files(root, ignored=True)
+    if listed is None:
+        return None
+    # git lists a folder holding only ignored files ("config/") as well as the ignored
+    # files in it that a pattern names ("config/local.yaml"): keep the files then.
+    ordered = sorted(listed)
+    out = []
+    for n, rel in enumerate(ordered):
+        if rel.endswith("/"):
+            if n + 1 < len(ordered) and ordered[n + 1].startswith(rel):
+                continue
+            rel = rel[:-1]
+        out.append(rel)
+    return out
+
+
+def _git_ls_files(root: str, *, ignored: bool = False) -> list[str] | None:
+    """What git lists under ``root``: tracked and untracked-not-ignored files, or
+    (``ignored``) the ignored files and folders (a folder once, ``name/``)."""
     import subprocess
 
+    which = (
+        ("--others", "--ignored", "--exclude-standard", "--directory")
+        if ignored
+        else ("--cached", "--others", "--exclude-standard")
+    )
     try:
         proc = subprocess.run(  # noqa: S603 - argv list, no shell
-            git_argv("-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
+            git_argv("-C", root, "ls-files", "-z", *which),
             capture_output=True,
             check=False,
             timeout=600,
@@ -172,17 +208,26 @@ def _walk(root: str, respect_ignore: bool) -> Iterator[FileEntry | Skipped | Sca
                 is_dir = entry.is_dir()  # follows a symlink, as os.walk does
             except OSError:
                 is_dir = False
+            # entry.path is os.path.join(root, rel), joined in C; "./x" for root "."
+            path = rel if dot else entry.path
             if is_dir:
-                if entry.name == _GIT_DIR or entry.is_symlink():
+                if entry.is_symlink():
+                    yield Skipped(path, SkipReason.SYMLINK)
+                    continue
+                if entry.name in VCS_DIRS:
+                    yield Skipped(path, SkipReason.VCS)
                     continue
                 if respect_ignore and _ignored(rel, specs, is_dir=True):
+                    yield Skipped(path, SkipReason.IGNORED)
                     continue
                 subdirs.append((entry.path, rel, specs))
                 continue
-            if respect_ignore and _ignored(rel, specs, is_dir=False):
+            if entry.name == _GIT_DIR:  # a linked work tree's or submodule's ".git" file
+                yield Skipped(path, SkipReason.VCS)
                 continue
-            # entry.path is os.path.join(root, rel), joined in C; "./x" for root "."
-            path = rel if dot else entry.path
+            if respect_ignore and _ignored(rel, specs, is_dir=False):
+                yield Skipped(path, SkipReason.IGNORED)
+                continue
             try:
                 if entry.is_symlink():
                     yield Skipped(path, SkipReason.SYMLINK)

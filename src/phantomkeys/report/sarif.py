@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +40,8 @@ SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/phantomkeys/phantomkeys"
 #: Key of our fingerprint in ``partialFingerprints``; bump the suffix if its recipe changes.
 FINGERPRINT_KEY = "phantomkeys/v1"
+#: The uriBaseId of paths relative to a repository root (SARIF 2.1.0 §3.14.14).
+SRCROOT = "%SRCROOT%"
 
 #: ``properties.security-severity`` per severity. GitHub turns the number back into
 #: a band (>= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low); the values
@@ -75,8 +78,12 @@ def build(document: Mapping[str, Any]) -> dict[str, Any]:
     findings = doc.findings(document)
     rules = _rules(document, findings)
     index = {rule["id"]: n for n, rule in enumerate(rules)}
-    results = [_result(f, index) for f in findings]
     meta = doc.metadata(document)
+    # leaks --history: paths are relative to the repository root, which SARIF names
+    # %SRCROOT% (what GitHub code scanning resolves against the checkout).
+    root = meta.get("repository_root")
+    base = SRCROOT if isinstance(root, str) and root else None
+    results = [_result(f, index, base) for f in findings]
     command = meta.get("command") if isinstance(meta.get("command"), str) else None
     driver: dict[str, Any] = {
         "name": str(tool.get("name") or "phantomkeys"),
@@ -90,10 +97,12 @@ def build(document: Mapping[str, Any]) -> dict[str, Any]:
             driver["semanticVersion"] = version
     run: dict[str, Any] = {
         "tool": {"driver": driver},
-        "invocations": [_invocation(meta)],
+        "invocations": [_invocation(meta, document.get("coverage"))],
         "columnKind": "unicodeCodePoints",
         "results": results,
     }
+    if base is not None:
+        run["originalUriBaseIds"] = {base: {"uri": Path(str(root)).resolve().as_uri() + "/"}}
     if command:
         run["automationDetails"] = {"id": f"phantomkeys/{command}/"}
     properties: dict[str, Any] = {}
@@ -215,7 +224,9 @@ def _unique(items: list[str]) -> list[str]:
 # ---------------------------------------------------------------- results
 
 
-def _result(finding: Mapping[str, Any], index: Mapping[str, int]) -> dict[str, Any]:
+def _result(
+    finding: Mapping[str, Any], index: Mapping[str, int], base: str | None = None
+) -> dict[str, Any]:
     rule_id = str(finding.get("rule_id") or "unknown")
     severity = _severity(finding.get("severity"))
     subject = str(finding.get("subject") or "")
@@ -225,7 +236,7 @@ def _result(finding: Mapping[str, Any], index: Mapping[str, int]) -> dict[str, A
         "ruleIndex": index[rule_id],
         "level": LEVEL[severity],
         "message": {"text": _message(finding)},
-        "locations": [_location(finding)],
+        "locations": [_location(finding, base)],
     }
     fp = finding.get("fingerprint")
     if isinstance(fp, str) and fp:
@@ -263,12 +274,15 @@ def _message(finding: Mapping[str, Any]) -> str:
     return text
 
 
-def _location(finding: Mapping[str, Any]) -> dict[str, Any]:
+def _location(finding: Mapping[str, Any], base: str | None = None) -> dict[str, Any]:
     loc = finding.get("location")
     subject = str(finding.get("subject") or "")
     account = str(finding.get("account_id") or "")
     if isinstance(loc, Mapping) and loc.get("path"):
-        physical: dict[str, Any] = {"artifactLocation": {"uri": artifact_uri(str(loc["path"]))}}
+        artifact: dict[str, Any] = {"uri": artifact_uri(str(loc["path"]))}
+        if base is not None:
+            artifact["uriBaseId"] = base
+        physical: dict[str, Any] = {"artifactLocation": artifact}
         line = _positive_int(loc.get("line"))
         if line is not None:
             region: dict[str, Any] = {"startLine": line}
@@ -301,8 +315,13 @@ def _positive_int(value: Any) -> int | None:
 # ------------------------------------------------------------- invocation
 
 
-def _invocation(meta: Mapping[str, Any]) -> dict[str, Any]:
+def _invocation(meta: Mapping[str, Any], coverage: Any = None) -> dict[str, Any]:
     notifications: list[dict[str, Any]] = []
+    # the document's coverage block: why the run is incomplete (reading nothing, say)
+    incomplete = isinstance(coverage, Mapping) and coverage.get("complete") is False
+    if incomplete:
+        for reason in coverage.get("reasons") or ():
+            notifications.append({"level": "error", "message": {"text": str(reason)}})
     errors = meta.get("errors")
     if isinstance(errors, list):
         for err in errors[:_MAX_NOTIFICATIONS]:
@@ -311,7 +330,9 @@ def _invocation(meta: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(skipped, list):
         for item in skipped[:_MAX_NOTIFICATIONS]:
             notifications.append(_notification(item, "note"))
-    invocation: dict[str, Any] = {"executionSuccessful": not (isinstance(errors, list) and errors)}
+    invocation: dict[str, Any] = {
+        "executionSuccessful": not (isinstance(errors, list) and errors) and not incomplete
+    }
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     return invocation
