@@ -25,7 +25,7 @@ from typing import Any
 
 from phantomkeys.aws.session import LOOKUP_ERRORS, AwsContext, error_code, error_message
 from phantomkeys.core.keys import DecodedKey, KeyKind
-from phantomkeys.leaks.model import Verification, VerifyStatus
+from phantomkeys.core.verification import Verification, VerifyStatus
 from phantomkeys.surfaces import get_surface
 
 _NO_SUCH_ENTITY = "NoSuchEntity"

@@ -8,11 +8,13 @@ could not be read is a :class:`ScanError` in the report, a binary file is a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from phantomkeys.core.keys import DecodedKey
+from phantomkeys.core.verification import Verification as Verification
+from phantomkeys.core.verification import VerifyStatus as VerifyStatus
 from phantomkeys.leaks.patterns import Encoding
 
 
@@ -110,31 +112,5 @@ class LocatedHit:
     blob: str | None = None
 
 
-class VerifyStatus(StrEnum):
-    """What IAM says about a leaked key's user and credential (``--verify``)."""
-
-    LIVE = "live"  # the user and an active credential (or access key) exist
-    INACTIVE = "inactive"  # the credential exists but is Inactive
-    DEAD = "dead"  # the user or credential is gone, or the key expired
-    UNKNOWN = "unknown"  # not checked, not the caller's account, or a lookup failed
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    status: VerifyStatus
-    reason: str
-    #: Error code of the failed lookup, when ``status`` is unknown because of one.
-    error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def failed_lookup(self) -> bool:
-        return self.error is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status.value, "reason": self.reason}
-        if self.error:
-            out["error"] = self.error
-        if self.details:
-            out.update(self.details)
-        return out
+# VerifyStatus and Verification live in core (aws/verify.py returns them):
+# re-exported here, where the leak scanner's other values are.
