@@ -51,7 +51,9 @@ def read_inputs(keys: tuple[str, ...], file: str | None) -> Iterator[KeyInput]:
     if wants_stdin or file == "-":
         if sys.stdin.isatty():
             click.echo("Paste keys, one per line; end with Ctrl-D.", err=True)
-        yield from _lines(sys.stdin, "stdin")
+        from phantomkeys.cli.stdin import stdin_lines
+
+        yield from _lines(stdin_lines(), "stdin")
 
 
 def _lines(lines: Iterable[str], name: str) -> Iterator[KeyInput]:
