@@ -157,6 +157,13 @@ class S3Downloader:
         self.max_bytes = max_bytes
         self.failed: list[tuple[str, str]] = []
         self._lock = threading.Lock()
+        self._root: Path | None = None
+
+    def close(self) -> None:
+        """Delete the last downloads: call once the engine has read every batch."""
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
 
     def _batches(self) -> Iterator[list[tuple[str, int]]]:
         batch: list[tuple[str, int]] = []
@@ -173,7 +180,7 @@ class S3Downloader:
     def __iter__(self) -> Iterator[list[SourceFile]]:
         client = self.ctx.client("s3")
         bucket = self.listing.bucket
-        root = Path(tempfile.mkdtemp(prefix="phantomkeys-s3-"))
+        root = self._root = Path(tempfile.mkdtemp(prefix="phantomkeys-s3-"))
         kept: list[Path] = []
 
         def fetch(item: tuple[str, int], folder: Path, n: int) -> SourceFile | None:
@@ -200,8 +207,11 @@ class S3Downloader:
                     while len(kept) > 2:
                         shutil.rmtree(kept.pop(0), ignore_errors=True)
                     yield files
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        except BaseException:
+            self.close()
+            raise
+        # Done listing, but the engine is still reading the last batch (it asks for
+        # the next one before loading the current): the caller closes us afterwards.
 
 
 # ------------------------------------------------------------ LookupEvents

@@ -54,6 +54,13 @@ class SourcePlan:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     #: Paths not read again: the same real file or folder reached twice (links, loops).
     repeated: int = 0
+    #: S3 downloads still on disk until the engine is done (see :meth:`close`).
+    downloads: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Delete downloaded files; call once the engine has read every batch."""
+        while self.downloads:
+            self.downloads.pop().close()
 
 
 def plan_sources(
@@ -103,6 +110,7 @@ def file_batches(
         if not listing.keys and not listing.skipped_by_date:
             plan.empty.append(uri)
         downloader = S3Downloader(ctx, listing)
+        plan.downloads.append(downloader)
         yield from downloader
         plan.s3_failures.extend(
             BadFile(name, f"download failed ({code})") for name, code in downloader.failed
@@ -132,6 +140,7 @@ def run_duckdb(
         )
     finally:
         engine.close()
+        plan.close()
 
 
 def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:

@@ -258,6 +258,7 @@ def from_files(
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
         engine.close()
+        plan.close()
     entries = []
     for r in rows:
         t = r.get("eventTime")
