@@ -415,3 +415,43 @@ def test_athena_output_must_be_an_s3_uri(tmp_path: Path) -> None:
     result = run("hunt", "s3://trail-bucket/", "--engine", "athena", "--athena-output", "s3://x'/")
     assert result.exit_code == 2
     assert "--athena-output" in result.stderr
+
+
+# ---------------------------------------------------------- batch budget
+
+
+def test_a_batch_that_expands_past_its_budget_is_read_in_parts(
+    tmp_path: Path, write_trail: Callable[..., Path]
+) -> None:
+    """Staged bytes per batch are bounded: past the budget, the rest waits for a next part."""
+    from phantomkeys.trail.duckdb_engine import DuckDBEngine, stage
+    from phantomkeys.trail.hunt import plan_sources
+    from phantomkeys.trail.pack import load_pack
+
+    for n, rule in enumerate(
+        ("phantom-user-credential-added", "bearer-token-call", "api-key-created")
+    ):
+        write_trail(numbered(example_records(rule), 40, rule), n=n)
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"Records": numbered(example_records("api-key-created"), 900, "b")}))
+    files = plan_sources([str(tmp_path)], None, None).local
+    assert len(files) == 4
+
+    staged = stage(files, budget=1)
+    try:
+        assert len(staged.taken) == 1 and len(staged.deferred) == 3
+    finally:
+        staged.discard()
+
+    def findings(budget: int) -> tuple[int, int, list[tuple[str, str]]]:
+        engine = DuckDBEngine(load_pack(), threads=1, batch_budget=budget)
+        try:
+            result = engine.run([files])
+        finally:
+            engine.close()
+        found = sorted((f.rule_id, f.fingerprint) for f in result.findings)
+        return result.stats.files_read, result.stats.records_read, found
+
+    parts = findings(1)
+    assert parts[:2] == (4, 120 + 900)
+    assert parts == findings(1 << 30)

@@ -381,9 +381,11 @@ class DuckDBEngine:
         staging_dir: str | None = None,
         extra_columns: tuple[str, ...] = (),
         limits: Limits = DEFAULT_LIMITS,
+        batch_budget: int = BATCH_BUDGET,
     ) -> None:
         self.pack = pack
         self.limits = limits
+        self.batch_budget = batch_budget
         self.staging_dir = staging_dir or default_staging_dir()
         self.con = duckdb.connect(database)
         if threads:
@@ -435,7 +437,9 @@ class DuckDBEngine:
         ahead: Future[Staged] | None = None
 
         def submit(files: list[SourceFile]) -> Future[Staged]:
-            return pool.submit(stage, files, self.staging_dir, limits=self.limits)
+            return pool.submit(
+                stage, files, self.staging_dir, limits=self.limits, budget=self.batch_budget
+            )
 
         try:
             it = iter(file_batches)
@@ -462,7 +466,9 @@ class DuckDBEngine:
                     if not deferred:
                         break
                     # The batch expanded past the budget: the rest is a follow-up part.
-                    staged = stage(deferred, self.staging_dir, limits=self.limits)
+                    staged = stage(
+                        deferred, self.staging_dir, limits=self.limits, budget=self.batch_budget
+                    )
         finally:
             if ahead is not None:  # an error mid-run: do not leave a staging file behind
                 with contextlib.suppress(Exception):  # the original error is the one to show
