@@ -455,3 +455,13 @@ def test_a_batch_that_expands_past_its_budget_is_read_in_parts(
     parts = findings(1)
     assert parts[:2] == (4, 120 + 900)
     assert parts == findings(1 << 30)
+
+
+def test_a_plain_file_over_the_size_cap_is_a_bad_file(tmp_path: Path) -> None:
+    records = numbered(example_records("api-key-created"), 1500, "plain")
+    (tmp_path / "plain.json").write_text(json.dumps({"Records": records}, indent=1))
+    assert 1 << 20 < (tmp_path / "plain.json").stat().st_size < 8 << 20
+    assert hunt_json(str(tmp_path))[0] == 0
+    code, doc, _ = hunt_json(str(tmp_path), "--max-file-size", "1")
+    assert code == 3
+    assert doc["metadata"]["bad_files"][0]["reason"].startswith("over the size cap (1.0 MiB")

@@ -328,7 +328,9 @@ def _stage_direct(staged: Staged, f: SourceFile, limits: Limits) -> BadFile | No
     try:
         with open(f.path, "rb") as fh:
             compressed = fh.read(2) == b"\x1f\x8b"
-        if not compressed and f.size <= limits.max_bytes:
+        if not compressed:
+            if f.size > limits.max_bytes:
+                return BadFile(f.name, limits.size_reason())
             os.symlink(os.path.abspath(f.path), safe)
         else:
             with open(safe, "wb") as out:

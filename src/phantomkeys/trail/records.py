@@ -13,6 +13,11 @@ Accepted inputs, as files or folders (searched recursively):
 The fast path (DuckDB reading the files directly) handles the first kind;
 :func:`decode_file` handles all of them in Python and is the fallback for
 files the fast path cannot read, and the judge of which files are bad.
+
+Input is read exactly once and bounded: folders are walked following links,
+but each real folder and file (device and inode) only once, so link loops end;
+every file is read in chunks through :func:`iter_content`, which stops at the
+:class:`Limits` (gzip bombs, giant files) and makes such a file a bad file.
 """
 
 from __future__ import annotations
@@ -278,6 +283,9 @@ class Limits:
     def cap_for(self, compressed_size: int) -> int:
         return min(self.max_bytes, max(self.max_ratio * compressed_size, RATIO_FLOOR))
 
+    def size_reason(self) -> str:
+        return f"over the size cap ({_mib(self.max_bytes)}, --max-file-size)"
+
 
 #: A gzip file may always expand to this much, whatever its ratio.
 RATIO_FLOOR = 1 << 20
@@ -312,7 +320,7 @@ def iter_content(
             while block:
                 total += len(block)
                 if total > limits.max_bytes:
-                    raise OverCap(f"over the size cap ({_mib(limits.max_bytes)}, --max-file-size)")
+                    raise OverCap(limits.size_reason())
                 yield block
                 block = fh.read(chunk)
             return
