@@ -465,3 +465,17 @@ def test_a_plain_file_over_the_size_cap_is_a_bad_file(tmp_path: Path) -> None:
     code, doc, _ = hunt_json(str(tmp_path), "--max-file-size", "1")
     assert code == 3
     assert doc["metadata"]["bad_files"][0]["reason"].startswith("over the size cap (1.0 MiB")
+
+
+def test_a_fifo_or_device_is_never_read(tmp_path: Path, write_trail: Callable[..., Path]) -> None:
+    root = tmp_path / "logs"
+    _one_file_tree(root, write_trail)
+    os.mkfifo(root / "pipe.json")
+    code, doc, _ = hunt_json(str(root))
+    assert code == 3
+    assert {"path": str(root / "pipe.json"), "reason": "not a regular file"} in doc["metadata"][
+        "bad_files"
+    ]
+    code, doc, stderr = hunt_json("/dev/zero")
+    assert code == 3
+    assert doc["coverage"]["skipped_items"][0]["reason"] == "not a regular file or folder"

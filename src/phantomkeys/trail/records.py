@@ -170,8 +170,10 @@ def _walk(
                             stack.append(entry.path)
                         elif _is_log_name(entry.name):
                             if not entry.is_file(follow_symlinks=True):
-                                if entry.is_symlink():
-                                    out.unreadable.append((entry.path, "broken symbolic link"))
+                                # A FIFO or device would block or never end: not read.
+                                broken = entry.is_symlink() and not os.path.exists(entry.path)
+                                why = "broken symbolic link" if broken else "not a regular file"
+                                out.unreadable.append((entry.path, why))
                                 continue
                             fs = entry.stat(follow_symlinks=True)
                             found.append((entry.path, fs.st_size, (fs.st_dev, fs.st_ino)))
@@ -210,6 +212,9 @@ def discover(
                 candidates = _walk(root, out, dirs_seen)
                 if not candidates and not walked_before:
                     out.empty.append(str(src))
+            elif root.exists():
+                out.unreadable.append((str(src), "not a regular file or folder"))
+                continue
             else:
                 out.missing.append(str(src))
                 continue
