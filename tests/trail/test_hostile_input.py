@@ -476,6 +476,6 @@ def test_a_fifo_or_device_is_never_read(tmp_path: Path, write_trail: Callable[..
     assert {"path": str(root / "pipe.json"), "reason": "not a regular file"} in doc["metadata"][
         "bad_files"
     ]
-    code, doc, stderr = hunt_json("/dev/zero")
+    code, doc, _ = hunt_json("/dev/zero")
     assert code == 3
     assert doc["coverage"]["skipped_items"][0]["reason"] == "not a regular file or folder"
