@@ -479,3 +479,9 @@ def test_a_fifo_or_device_is_never_read(tmp_path: Path, write_trail: Callable[..
     code, doc, _ = hunt_json("/dev/zero")
     assert code == 3
     assert doc["coverage"]["skipped_items"][0]["reason"] == "not a regular file or folder"
+
+
+def test_decode_a_file_of_zeros_is_refused() -> None:
+    done = cli_subprocess(["decode", "-f", "/dev/zero"], memory_mib=1024, timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "/dev/zero line 1 is longer than 16,384 bytes" in done.stderr

@@ -26,8 +26,10 @@ def stdin_lines(
     max_line: int = MAX_LINE_BYTES,
     max_total: int = MAX_STDIN_BYTES,
     stream: Any = None,
+    name: str = "stdin",
 ) -> Iterator[str]:
-    """Lines of stdin (decoded as UTF-8, errors replaced), within the caps."""
+    """Lines of stdin, or of ``stream`` (a list of keys such as ``decode -f FILE``,
+    called ``name`` in errors), decoded as UTF-8 with errors replaced, within the caps."""
     source = stream if stream is not None else sys.stdin
     raw = getattr(source, "buffer", source)
     total = 0
@@ -41,13 +43,13 @@ def stdin_lines(
         text = line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
         if len(text.rstrip("\r\n")) > max_line:
             raise UsageProblem(
-                f"stdin line {n} is longer than {max_line:,} bytes: not a key "
+                f"{name} line {n} is longer than {max_line:,} bytes: not a key "
                 "(keys are under 2 KB, one a line)"
             )
         if total > max_total:
             raise UsageProblem(
-                f"stdin holds more than {max_total >> 20} MiB: give at most that many "
-                "keys at once, one a line"
+                f"{name} holds more than {max_total >> 20} MiB: not a list of keys "
+                "(split it into smaller lists, one key a line)"
             )
         yield text
 
