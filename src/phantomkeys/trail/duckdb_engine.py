@@ -271,19 +271,23 @@ def stage(
     staged = Staged(files=files)
     where = staging_dir or default_staging_dir()
     fd, staged.path = tempfile.mkstemp(prefix="phantomkeys-stage-", suffix=".ndjson", dir=where)
-    with os.fdopen(fd, "wb") as out:
-        for i, f in enumerate(files):
-            if budget is not None and staged.staged_bytes > budget and i > 0:
-                staged.deferred = files[i:]
-                break
-            if direct_bytes is not None and f.size >= direct_bytes:
-                if staged.folder is None:
-                    staged.folder = tempfile.mkdtemp(prefix="phantomkeys-direct-", dir=where)
-                problem = _stage_direct(staged, f, limits)
-            else:
-                problem = _stage_line(staged, out, i, f, limits)
-            if problem is not None:
-                staged.bad.append(problem)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for i, f in enumerate(files):
+                if budget is not None and staged.staged_bytes > budget and i > 0:
+                    staged.deferred = files[i:]
+                    break
+                if direct_bytes is not None and f.size >= direct_bytes:
+                    if staged.folder is None:
+                        staged.folder = tempfile.mkdtemp(prefix="phantomkeys-direct-", dir=where)
+                    problem = _stage_direct(staged, f, limits)
+                else:
+                    problem = _stage_line(staged, out, i, f, limits)
+                if problem is not None:
+                    staged.bad.append(problem)
+    except BaseException:  # interrupted, out of memory or disk: leave nothing behind
+        staged.discard()
+        raise
     return staged
 
 
