@@ -28,7 +28,10 @@ from typing import Any
 from phantomkeys.aws.session import LOOKUP_ERRORS, AwsContext, error_code, error_message
 from phantomkeys.trail.records import SourceFile, date_in_range, path_date
 
-_S3_URI_RE = re.compile(r"^s3a?://(?P<bucket>[^/]+)/?(?P<prefix>.*)$")
+_S3_URI_RE = re.compile(r"^s3a?://(?P<bucket>[^/]+)/?(?P<prefix>.*)$", re.DOTALL)
+#: S3 bucket naming rules: 3-63 lower-case letters, digits, dots and hyphens.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _REGION_DIR_RE = re.compile(r"/CloudTrail/[a-z]{2}(?:-[a-z]+)+-\d+/$")
 _LOG_SUFFIXES = (".json.gz", ".json")
 MAX_WALK_DEPTH = 8
@@ -39,9 +42,13 @@ class S3SourceError(Exception):
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, prefix) of ``s3://bucket/prefix``; ValueError for anything else: a
+    bucket name outside S3's naming rules, or a prefix with control characters."""
     m = _S3_URI_RE.match(uri)
-    if not m or not m.group("bucket"):
+    if not m or not _BUCKET_RE.match(m.group("bucket")):
         raise ValueError(f"{uri!r} is not an s3://bucket/prefix URI")
+    if _CONTROL_RE.search(m.group("prefix")) or len(m.group("prefix").encode()) > 1024:
+        raise ValueError(f"{uri!r}: the prefix holds control characters or is too long")
     return m.group("bucket"), m.group("prefix")
 
 
@@ -150,6 +157,13 @@ class S3Downloader:
         self.max_bytes = max_bytes
         self.failed: list[tuple[str, str]] = []
         self._lock = threading.Lock()
+        self._root: Path | None = None
+
+    def close(self) -> None:
+        """Delete the last downloads: call once the engine has read every batch."""
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
 
     def _batches(self) -> Iterator[list[tuple[str, int]]]:
         batch: list[tuple[str, int]] = []
@@ -166,12 +180,13 @@ class S3Downloader:
     def __iter__(self) -> Iterator[list[SourceFile]]:
         client = self.ctx.client("s3")
         bucket = self.listing.bucket
-        root = Path(tempfile.mkdtemp(prefix="phantomkeys-s3-"))
+        root = self._root = Path(tempfile.mkdtemp(prefix="phantomkeys-s3-"))
         kept: list[Path] = []
 
-        def fetch(item: tuple[str, int], folder: Path) -> SourceFile | None:
+        def fetch(item: tuple[str, int], folder: Path, n: int) -> SourceFile | None:
             key, size = item
-            local = folder / key.replace("/", "__")
+            # A name we choose: an object key may be long, hold "..", or a glob pattern.
+            local = folder / f"{n}{'.json.gz' if key.endswith('.gz') else '.json'}"
             try:
                 client.download_file(bucket, key, str(local))
             except LOOKUP_ERRORS as exc:
@@ -186,14 +201,17 @@ class S3Downloader:
                     folder = root / f"b{n}"
                     folder.mkdir()
                     folders = [folder] * len(batch)
-                    files = [f for f in pool.map(fetch, batch, folders) if f]
+                    files = [f for f in pool.map(fetch, batch, folders, range(len(batch))) if f]
                     kept.append(folder)
                     # The engine may still read batch n-1 while staging batch n.
                     while len(kept) > 2:
                         shutil.rmtree(kept.pop(0), ignore_errors=True)
                     yield files
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        except BaseException:
+            self.close()
+            raise
+        # Done listing, but the engine is still reading the last batch (it asks for
+        # the next one before loading the current): the caller closes us afterwards.
 
 
 # ------------------------------------------------------------ LookupEvents

@@ -42,16 +42,18 @@ def read_inputs(keys: tuple[str, ...], file: str | None) -> Iterator[KeyInput]:
     wants_stdin = "-" in keys or (not from_args and file is None)
     for n, key in enumerate(from_args, 1):
         yield KeyInput(key, f"argument {n}")
+    from phantomkeys.cli.stdin import stdin_lines
+
     if file is not None and file != "-":
         try:
-            with open(file, encoding="utf-8", errors="replace") as fh:
-                yield from _lines(fh, file)
+            with open(file, "rb") as fh:
+                yield from _lines(stdin_lines(stream=fh, name=file), file)
         except OSError as exc:
             raise UsageProblem(f"cannot read {file}: {exc.strerror or exc}") from None
     if wants_stdin or file == "-":
         if sys.stdin.isatty():
             click.echo("Paste keys, one per line; end with Ctrl-D.", err=True)
-        yield from _lines(sys.stdin, "stdin")
+        yield from _lines(stdin_lines(), "stdin")
 
 
 def _lines(lines: Iterable[str], name: str) -> Iterator[KeyInput]:

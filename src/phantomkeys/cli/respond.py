@@ -188,16 +188,9 @@ def resolve_target(text: str, *, partition: str = "aws") -> Target:
     """TARGET -> user name or decoded key; ``-`` reads one key from stdin."""
     from_stdin = text == "-"
     if from_stdin:
-        line = ""
-        for raw in sys.stdin:
-            if raw.strip():
-                line = raw
-                break
-        if not line:
-            raise UsageProblem(
-                "no key on stdin", hint="pipe the key in: pbpaste | phantomkeys revoke -"
-            )
-        text = line
+        from phantomkeys.cli.stdin import read_stdin_key
+
+        text = read_stdin_key(hint="pipe the key in: pbpaste | phantomkeys revoke -")
     candidate = keycodec.normalize(text)
     if from_stdin or candidate.startswith(_ALL_KEY_PREFIXES) or keycodec.detect(candidate):
         try:

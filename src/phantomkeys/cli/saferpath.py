@@ -241,12 +241,13 @@ class _Gathered:
 def _read_target(target: str) -> str:
     if target != "-":
         return target
-    if sys.stdin.isatty():
-        click.echo("Paste the key or user name, then press Enter and Ctrl-D.", err=True)
-    for line in sys.stdin:
-        if line.strip():
-            return line.strip()
-    raise UsageProblem("TARGET '-': nothing on stdin")
+    from phantomkeys.cli.stdin import read_stdin_key
+
+    return read_stdin_key(
+        prompt="Paste the key or user name, then press Enter and Ctrl-D.",
+        empty="TARGET '-': nothing on stdin",
+        hint=None,
+    )
 
 
 def _from_files(

@@ -85,6 +85,32 @@ rule_option = click.option(
 )
 
 
+def limits_options(f: Any) -> Any:
+    """--max-file-size and --max-ratio: how far one log file may expand (gzip bombs)."""
+    f = click.option(
+        "--max-ratio",
+        type=click.IntRange(1, 100_000),
+        default=200,
+        show_default=True,
+        help="A gzip file expanding more than N times its size is not read (exit 3).",
+    )(f)
+    return click.option(
+        "--max-file-size",
+        "max_file_mib",
+        type=click.IntRange(1, 1 << 20),
+        default=512,
+        show_default=True,
+        metavar="MIB",
+        help="A log file larger than MIB once decompressed is not read (exit 3).",
+    )(f)
+
+
+def _limits(max_file_mib: int, max_ratio: int) -> Any:
+    from phantomkeys.trail.records import Limits
+
+    return Limits(max_bytes=max_file_mib << 20, max_ratio=max_ratio)
+
+
 # ---------------------------------------------------------------------- hunt
 
 
@@ -112,6 +138,7 @@ rule_option = click.option(
     help="DuckDB threads (default: all cores).",
     old=["--threads"],
 )
+@limits_options
 @click.option("--profile", metavar="NAME", help="AWS profile (s3:// sources, Athena).")
 @click.option(
     "--region",
@@ -154,6 +181,8 @@ def hunt(
     rules_paths: tuple[str, ...],
     only: tuple[str, ...],
     threads: int | None,
+    max_file_mib: int,
+    max_ratio: int,
     profile: str | None,
     region: str | None,
     athena_database: str,
@@ -179,12 +208,23 @@ def hunt(
       phantomkeys hunt s3://trail-bucket/ --engine athena --athena-output s3://results/pk/
       phantomkeys hunt ./logs --format json -o hunt.json --fail-on medium
 
-    Files that cannot be read (truncated gzip, invalid JSON, no Records) are
-    named in the report and do not stop the hunt. Exit 1 when a finding is at
-    or above --fail-on (default high); 3 when some file could not be read; 2 on
-    usage errors; 0 otherwise.
+    Files that cannot be read (truncated gzip, invalid JSON, no Records, over
+    --max-file-size or --max-ratio once decompressed) are named in the report
+    and do not stop the hunt. Each real file is read once, however many links
+    lead to it. The JSON document's "coverage" block and the last stderr line
+    say what was read and what was not. Exit 1 when a finding is at or above
+    --fail-on (default high); 3 when the hunt is incomplete: some file could
+    not be read, or nothing was read from a SOURCE (missing, empty, no file in
+    the time window); 2 on usage errors; 0 otherwise.
     """
-    from phantomkeys.trail.hunt import HuntError, Timer, build_document, is_s3, plan_sources
+    from phantomkeys.trail.hunt import (
+        HuntError,
+        Timer,
+        build_document,
+        hunt_coverage,
+        is_s3,
+        plan_sources,
+    )
 
     if not sources:
         raise UsageProblem("no SOURCE given", hint="phantomkeys hunt ./AWSLogs --since 7d")
@@ -196,12 +236,16 @@ def hunt(
     pack = _load_pack(rules_paths, only)
     timer = Timer()
     extra: dict[str, Any] = {}
-    plan = plan_sources(list(sources), since_t, until_t)
+    read: dict[str, int] | None = None
+    try:
+        plan = plan_sources(list(sources), since_t, until_t)
+    except HuntError as exc:
+        raise UsageProblem(str(exc)) from None
+    for missing in plan.missing:
+        warn(f"{missing}: no such file or directory")
     if engine == "duckdb":
         from phantomkeys.trail.hunt import run_duckdb
 
-        if plan.missing and not plan.local and not plan.s3_uris:
-            raise UsageProblem(f"{plan.missing[0]}: no such file or directory")
         try:
             result = run_duckdb(
                 pack,
@@ -210,6 +254,7 @@ def hunt(
                 until=until_t,
                 threads=threads,
                 ctx_factory=_aws_factory(profile, region),
+                limits=_limits(max_file_mib, max_ratio),
             )
         except HuntError as exc:
             raise UsageProblem(str(exc)) from None
@@ -220,6 +265,13 @@ def hunt(
 
         if not all(is_s3(s) for s in sources):
             raise UsageProblem("--engine athena reads s3:// sources only")
+        if athena_output is not None:
+            from phantomkeys.aws.trail import parse_s3_uri
+
+            try:
+                parse_s3_uri(athena_output)
+            except ValueError as exc:
+                raise UsageProblem(f"--athena-output: {exc}") from None
         opts = AthenaOptions(
             database=athena_database,
             table=athena_table,
@@ -238,6 +290,7 @@ def hunt(
         except HuntError as exc:
             raise UsageProblem(str(exc), code=ExitCode.INCOMPLETE) from None
         plan.local = []
+        read = {"queries": len(extra.get("athena", {}).get("queries", []))}
     else:
         from phantomkeys.trail.spark_engine import SparkUnavailable, run_spark
 
@@ -249,6 +302,7 @@ def hunt(
             raise UsageProblem(
                 str(exc), hint="pip install 'phantomkeys[spark]' and a Java runtime"
             ) from None
+    coverage = hunt_coverage(result, plan, list(sources), read=read)
     document = build_document(
         result,
         plan,
@@ -258,6 +312,7 @@ def hunt(
         generated_at=now,
         elapsed_seconds=timer.elapsed,
         extra=extra,
+        coverage=coverage,
     )
     fmt = (fmt or default_format()).lower()
     if fmt == "table":
@@ -284,9 +339,10 @@ def hunt(
         f"({meta['records_in_window']} in the time window), {len(result.findings)} findings, "
         f"{meta['files_bad']} bad files, {meta['elapsed_seconds']:.1f} s"
     )
+    info(coverage.summary_line())
     if any_at_or_above(result.findings, threshold):
         sys.exit(ExitCode.FINDINGS)
-    if meta["files_bad"]:
+    if not coverage.complete:
         sys.exit(ExitCode.INCOMPLETE)
 
 
@@ -601,6 +657,7 @@ def rules_export(
 @format_option(["table", "json", "csv"])
 @output_option()
 @wide_option()
+@limits_options
 @click.option("--profile", metavar="NAME")
 @click.option("--region", metavar="REGION", callback=region_callback)
 def timeline(
@@ -611,6 +668,8 @@ def timeline(
     fmt: str | None,
     output: str | None,
     wide: bool,
+    max_file_mib: int,
+    max_ratio: int,
     profile: str | None,
     region: str | None,
 ) -> None:
@@ -621,26 +680,28 @@ def timeline(
     never lands in shell history). From the API, LookupEvents is queried by
     Username, ResourceName and AccessKeyId in every region in parallel, each
     under AWS's 2 requests/s limit; only management events of the last 90
-    days are searchable there. --from reads log files instead.
+    days are searchable there. --from reads log files instead (as hunt does:
+    each real file once, within --max-file-size and --max-ratio); reading
+    nothing from them, or skipping a file, exits 3.
 
     A user that does not exist (iam:GetUser) is "not found", exit 2, unless
     CloudTrail shows its DeleteUser: then the timeline says when and by whom.
     """
+    from phantomkeys.cli.stdin import read_stdin_key
     from phantomkeys.trail.timeline import TimelineError, run_timeline
 
     if target == "-":
-        target = sys.stdin.readline().strip()
-        if not target:
-            raise UsageProblem("no key on stdin")
+        target = read_stdin_key(hint="pipe the key in: pbpaste | phantomkeys timeline -")
     now = now_utc()
     try:
-        document, failed = run_timeline(
+        document, failed, coverage = run_timeline(
             target,
             days=days,
             regions=regions,
             sources=list(from_sources),
             now=now,
             ctx_factory=_aws_factory(profile, region),
+            limits=_limits(max_file_mib, max_ratio),
         )
     except TimelineError as exc:
         raise UsageProblem(str(exc)) from None
@@ -660,6 +721,8 @@ def timeline(
     gone = (document["metadata"].get("identity") or {}).get("deleted")
     if gone:
         info(f"the user was deleted: {gone['event_time']} by {gone['by']} (CloudTrail DeleteUser)")
+    if coverage is not None:
+        info(coverage.summary_line())
     if failed:
         for err in document["metadata"].get("errors", []):
             warn(err)

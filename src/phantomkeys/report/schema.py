@@ -376,6 +376,39 @@ def _scan() -> dict[str, Any]:
     )
 
 
+#: The ``coverage`` block (``phantomkeys.core.completeness.Coverage.to_json``): what a
+#: run read and what it did not; ``complete`` false means the command exited 3.
+COVERAGE_DEF: dict[str, Any] = {
+    "type": "object",
+    "description": "What the run read and what it did not; complete is false (exit 3) "
+    "when something could not be read or nothing was read from what was asked for.",
+    "required": ["complete", "read", "skipped", "skipped_items", "skipped_items_total", "reasons"],
+    "properties": {
+        "complete": {"type": "boolean"},
+        "read": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+        "skipped": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+        "skipped_items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kind", "name", "reason"],
+                "properties": {
+                    "kind": {"type": "string"},
+                    "name": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "count": {"type": "integer", "minimum": 0},
+                    "by_choice": {"const": True},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "skipped_items_total": {"type": "integer", "minimum": 0},
+        "reasons": _strings(),
+    },
+    "additionalProperties": False,
+}
+
+
 def _hunt() -> dict[str, Any]:
     hunt_finding = {
         "allOf": [
@@ -407,6 +440,8 @@ def _hunt() -> dict[str, Any]:
         description="Output of `phantomkeys hunt --format json`: rule-pack matches over "
         "CloudTrail.",
         finding=hunt_finding,
+        extra={"coverage": _ref("coverage")},
+        defs={"coverage": COVERAGE_DEF},
     )
 
 

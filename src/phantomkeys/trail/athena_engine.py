@@ -136,6 +136,21 @@ def _ident(name: str, what: str) -> str:
     return name
 
 
+#: What a literal in Athena DDL may hold: no quote, backslash or control character
+#: can end the literal early (an S3 prefix comes from the bucket's own object keys).
+_DDL_UNSAFE_RE = re.compile(r"['\"`\\\x00-\x1f\x7f]")
+
+
+def _ddl_literal(value: str, what: str) -> str:
+    """``'value'`` for Athena DDL; HuntError when it holds a character that could end it."""
+    if _DDL_UNSAFE_RE.search(value):
+        raise HuntError(
+            f"{what} {value!r}: quotes, backslashes and control characters cannot be used "
+            "in an Athena table definition"
+        )
+    return f"'{value}'"
+
+
 def create_table_ddl(
     database: str, table: str, layout: TrailLayout, first_day: str = "2020/01/01"
 ) -> str:
@@ -155,14 +170,17 @@ def create_table_ddl(
         "projection.timestamp.range": f"{first_day},NOW",
         "storage.location.template": layout.template,
     }
-    tblprops = ",\n  ".join(f"'{k}'='{v}'" for k, v in props.items())
+    tblprops = ",\n  ".join(
+        f"'{k}'={_ddl_literal(v, 'S3 location' if k.startswith('storage') else k)}"
+        for k, v in props.items()
+    )
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS `{db}`.`{tb}` (\n{TABLE_COLUMNS}\n)\n"
         "PARTITIONED BY (`account` STRING, `region` STRING, `timestamp` STRING)\n"
         "ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'\n"
         "STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'\n"
         "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n"
-        f"LOCATION '{layout.location}'\n"
+        f"LOCATION {_ddl_literal(layout.location, 'S3 location')}\n"
         f"TBLPROPERTIES (\n  {tblprops}\n)"
     )
 
@@ -267,7 +285,10 @@ def run_athena(
     all_rows: list[dict[str, str | None]] = []
     try:
         for uri in sources:
-            bucket, prefix = parse_s3_uri(uri)
+            try:
+                bucket, prefix = parse_s3_uri(uri)
+            except ValueError as exc:
+                raise HuntError(str(exc)) from None
             try:
                 dirs = plan_prefixes(ctx.client("s3"), bucket, prefix, None, None)
             except Exception as exc:  # listing errors are reported, not hidden

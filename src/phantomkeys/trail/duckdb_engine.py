@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,7 +42,15 @@ from phantomkeys.trail import fields as F
 from phantomkeys.trail.finish import HuntResult, HuntStats, findings_from_duckdb
 from phantomkeys.trail.pack import RulePack
 from phantomkeys.trail.queries import compile_detections, hit_columns, hits_select, time_filter
-from phantomkeys.trail.records import BadFile, DecodeError, SourceFile, decode_file, read_bytes
+from phantomkeys.trail.records import (
+    DEFAULT_LIMITS,
+    BadFile,
+    DecodeError,
+    Limits,
+    SourceFile,
+    decode_file,
+    iter_content,
+)
 from phantomkeys.trail.sql import FLAT_DUCKDB
 
 ENGINE_NAME = "duckdb"
@@ -155,8 +164,20 @@ class Prefilter:
         )
 
 
+#: Characters DuckDB's file readers treat as a glob pattern, even in a list of paths.
+_GLOB_CHARS = frozenset("*?[]{}")
+
+
+def safe_path(path: str) -> str:
+    """A path DuckDB will open as it is, never expand: only our own staging names
+    (user file names, which may hold ``*`` or ``[1]``, never reach DuckDB)."""
+    if _GLOB_CHARS & set(path):
+        raise ValueError(f"{path!r}: refusing to pass a glob pattern to DuckDB")
+    return path
+
+
 def read_json_expr(paths: list[str]) -> str:
-    files = "[" + ", ".join(_sql_string(p) for p in paths) + "]"
+    files = "[" + ", ".join(_sql_string(safe_path(p)) for p in paths) + "]"
     return (
         f"read_json({files}, format='newline_delimited', records=true, filename=true, "
         f"columns={{'Records': 'JSON[]'}}, maximum_object_size={MAX_OBJECT_BYTES})"
@@ -169,12 +190,21 @@ def read_json_expr(paths: list[str]) -> str:
 DIRECT_BYTES = 1 << 20
 
 
+#: Decompressed bytes one batch may stage (its small files plus its large ones);
+#: files past it are deferred to a follow-up part of the same batch.
+BATCH_BUDGET = 1 << 30
+
+
 @dataclass(slots=True)
 class Staged:
-    """One batch's small files, decompressed into a single NDJSON staging file.
+    """One batch's files, made ready for DuckDB under names we chose.
 
-    Each line is ``{"f": "<path>", "d": <the file's JSON>}``; JSON text never
-    holds a raw newline inside a value, so newlines are replaced by spaces.
+    Small files are decompressed into a single NDJSON staging file, one line
+    each: ``{"f": "<path>", "d": <the file's JSON>}`` (JSON text never holds a
+    raw newline inside a value, so newlines are replaced by spaces). Large files
+    are decompressed (gzip) or linked (plain) into a private folder as
+    ``<n>.json``, so DuckDB reads exactly those files: a user's file name, which
+    may be a glob pattern such as ``*.json`` or ``trail[1].json``, never reaches it.
     """
 
     files: list[SourceFile]
@@ -184,7 +214,16 @@ class Staged:
     max_line: int = 0
     bad: list[BadFile] = field(default_factory=list)
     not_json: list[SourceFile] = field(default_factory=list)
-    direct: list[SourceFile] = field(default_factory=list)
+    #: Large files, with the safe name DuckDB reads each one under.
+    direct: list[tuple[SourceFile, str]] = field(default_factory=list)
+    folder: str | None = None
+    #: Files left for a follow-up part: staging them would pass the batch budget.
+    deferred: list[SourceFile] = field(default_factory=list)
+    staged_bytes: int = 0
+
+    @property
+    def taken(self) -> list[SourceFile]:
+        return self.files[: len(self.files) - len(self.deferred)]
 
     def lookup(self, key: str) -> SourceFile:
         for f in self.files:
@@ -197,6 +236,9 @@ class Staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
             self.path = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
 
 def default_staging_dir() -> str:
@@ -204,7 +246,13 @@ def default_staging_dir() -> str:
     shm = "/dev/shm"  # noqa: S108 - private files created with mkstemp
     if os.path.isdir(shm) and os.access(shm, os.W_OK):
         return shm
-    return tempfile.gettempdir()
+    tmp = tempfile.gettempdir()
+    # Staging names reach DuckDB, which would expand a glob in TMPDIR's name.
+    return tmp if not _GLOB_CHARS & set(tmp) else "/tmp"  # noqa: S108
+
+
+def _unreadable(f: SourceFile, exc: OSError) -> BadFile:
+    return BadFile(f.name, f"unreadable ({exc.strerror or exc})")
 
 
 def stage(
@@ -212,36 +260,97 @@ def stage(
     staging_dir: str | None = None,
     *,
     direct_bytes: int | None = DIRECT_BYTES,
+    limits: Limits = DEFAULT_LIMITS,
+    budget: int | None = BATCH_BUDGET,
 ) -> Staged:
-    """Decompress small files into one staging file (runs in a helper thread)."""
+    """Decompress the batch's files under safe names (runs in a helper thread).
+
+    Every file is read in chunks within ``limits``, so memory stays bounded
+    whatever a file holds; a file over the cap is a bad file.
+    """
     staged = Staged(files=files)
-    fd, staged.path = tempfile.mkstemp(
-        prefix="phantomkeys-stage-", suffix=".ndjson", dir=staging_dir or default_staging_dir()
-    )
-    with os.fdopen(fd, "wb") as out:
-        for i, f in enumerate(files):
-            if direct_bytes is not None and f.size >= direct_bytes:
-                staged.direct.append(f)
-                continue
-            try:
-                data = read_bytes(f.path)
-            except DecodeError as exc:
-                staged.bad.append(BadFile(f.name, str(exc)))
-                continue
-            except OSError as exc:
-                staged.bad.append(BadFile(f.name, f"unreadable ({exc.strerror or exc})"))
-                continue
-            body = data.strip()
-            if not body.startswith(b"{") or not body.endswith(b"}"):
-                staged.not_json.append(f)
-                continue
-            if b"\n" in body or b"\r" in body:
-                body = body.replace(b"\r", b" ").replace(b"\n", b" ")
-            line = b'{"f":' + json.dumps(str(f.path)).encode() + b',"d":' + body + b"}\n"
-            out.write(line)
-            staged.lines.append(i)
-            staged.max_line = max(staged.max_line, len(line))
+    where = staging_dir or default_staging_dir()
+    fd, staged.path = tempfile.mkstemp(prefix="phantomkeys-stage-", suffix=".ndjson", dir=where)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for i, f in enumerate(files):
+                if budget is not None and staged.staged_bytes > budget and i > 0:
+                    staged.deferred = files[i:]
+                    break
+                if direct_bytes is not None and f.size >= direct_bytes:
+                    if staged.folder is None:
+                        staged.folder = tempfile.mkdtemp(prefix="phantomkeys-direct-", dir=where)
+                    problem = _stage_direct(staged, f, limits)
+                else:
+                    problem = _stage_line(staged, out, i, f, limits)
+                if problem is not None:
+                    staged.bad.append(problem)
+    except BaseException:  # interrupted, out of memory or disk: leave nothing behind
+        staged.discard()
+        raise
     return staged
+
+
+def _stage_line(staged: Staged, out: Any, i: int, f: SourceFile, limits: Limits) -> BadFile | None:
+    """Append one small file to the staging file as one NDJSON line."""
+    start = out.tell()
+    out.write(b'{"f":' + json.dumps(str(f.path)).encode() + b',"d":')
+    first = last = b""
+    try:
+        for chunk in iter_content(f.path, limits):
+            if not first:
+                first = chunk.lstrip()[:1]
+            tail = chunk.rstrip()
+            if tail:
+                last = tail[-1:]
+            if b"\n" in chunk or b"\r" in chunk:
+                chunk = chunk.replace(b"\r", b" ").replace(b"\n", b" ")
+            out.write(chunk)
+    except DecodeError as exc:
+        problem: BadFile | None = BadFile(f.name, str(exc))
+    except OSError as exc:
+        problem = _unreadable(f, exc)
+    else:
+        problem = None
+        if first == b"{" and last == b"}":
+            out.write(b"}\n")
+            length = out.tell() - start
+            staged.lines.append(i)
+            staged.max_line = max(staged.max_line, length)
+            staged.staged_bytes += length
+            return None
+        staged.not_json.append(f)
+    out.seek(start)
+    out.truncate()
+    return problem
+
+
+def _stage_direct(staged: Staged, f: SourceFile, limits: Limits) -> BadFile | None:
+    """A large file: decompressed (gzip) or linked (plain) as ``<folder>/<n>.json``."""
+    assert staged.folder is not None
+    safe = os.path.join(staged.folder, f"{len(staged.direct)}.json")
+    try:
+        with open(f.path, "rb") as fh:
+            compressed = fh.read(2) == b"\x1f\x8b"
+        if not compressed:
+            if f.size > limits.max_bytes:
+                return BadFile(f.name, limits.size_reason())
+            os.symlink(os.path.abspath(f.path), safe)
+        else:
+            with open(safe, "wb") as out:
+                for chunk in iter_content(f.path, limits):
+                    out.write(chunk)
+                    staged.staged_bytes += len(chunk)
+    except DecodeError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(safe)
+        return BadFile(f.name, str(exc))
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(safe)
+        return _unreadable(f, exc)
+    staged.direct.append((f, safe))
+    return None
 
 
 def staged_read_expr(staged: Staged) -> str:
@@ -249,7 +358,7 @@ def staged_read_expr(staged: Staged) -> str:
     size = max(staged.max_line + 1024, 16 << 20)
     return (
         f"(SELECT f AS source_file, d.Records AS Records FROM read_json("
-        f"{_sql_string(staged.path)}, format='newline_delimited', "
+        f"{_sql_string(safe_path(staged.path))}, format='newline_delimited', "
         f"columns={{'f': 'VARCHAR', 'd': 'STRUCT(Records JSON[])'}}, "
         f"maximum_object_size={size}))"
     )
@@ -277,8 +386,12 @@ class DuckDBEngine:
         database: str = ":memory:",
         staging_dir: str | None = None,
         extra_columns: tuple[str, ...] = (),
+        limits: Limits = DEFAULT_LIMITS,
+        batch_budget: int = BATCH_BUDGET,
     ) -> None:
         self.pack = pack
+        self.limits = limits
+        self.batch_budget = batch_budget
         self.staging_dir = staging_dir or default_staging_dir()
         self.con = duckdb.connect(database)
         if threads:
@@ -328,25 +441,40 @@ class DuckDBEngine:
         # while DuckDB parses and matches batch k: the two overlap on two cores.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pk-stage")
         ahead: Future[Staged] | None = None
+
+        def submit(files: list[SourceFile]) -> Future[Staged]:
+            return pool.submit(
+                stage, files, self.staging_dir, limits=self.limits, budget=self.batch_budget
+            )
+
         try:
             it = iter(file_batches)
             nxt = next(it, None)
-            ahead = pool.submit(stage, nxt, self.staging_dir) if nxt is not None else None
+            ahead = submit(nxt) if nxt is not None else None
             while nxt is not None and ahead is not None:
-                files, staged = nxt, ahead.result()
+                staged = ahead.result()
                 ahead = None
                 nxt = next(it, None)
-                ahead = pool.submit(stage, nxt, self.staging_dir) if nxt is not None else None
-                outcome = self.load_batch(files, staged)
-                bad.extend(outcome.bad)
-                stats.files_read += len(files) - len(outcome.bad)
-                stats.files_fallback += outcome.fallback_files
-                records, window = self._one(counts)
-                stats.records_read += int(records)
-                stats.records_in_window += int(window)
-                self.con.execute(insert)
-                if progress is not None:
-                    progress(len(files), int(records))
+                ahead = submit(nxt) if nxt is not None else None
+                while True:
+                    files = staged.taken
+                    deferred = staged.deferred
+                    outcome = self.load_batch(files, staged)
+                    bad.extend(outcome.bad)
+                    stats.files_read += len(files) - len(outcome.bad)
+                    stats.files_fallback += outcome.fallback_files
+                    records, window = self._one(counts)
+                    stats.records_read += int(records)
+                    stats.records_in_window += int(window)
+                    self.con.execute(insert)
+                    if progress is not None:
+                        progress(len(files), int(records))
+                    if not deferred:
+                        break
+                    # The batch expanded past the budget: the rest is a follow-up part.
+                    staged = stage(
+                        deferred, self.staging_dir, limits=self.limits, budget=self.batch_budget
+                    )
         finally:
             if ahead is not None:  # an error mid-run: do not leave a staging file behind
                 with contextlib.suppress(Exception):  # the original error is the one to show
@@ -377,14 +505,14 @@ class DuckDBEngine:
         outcome = _BatchOutcome()
         pending: list[SourceFile] = []
         if staged is None:
-            staged = stage(files, self.staging_dir)
+            staged = stage(files, self.staging_dir, limits=self.limits, budget=None)
         outcome.bad.extend(staged.bad)
         pending.extend(staged.not_json)
         try:
             self._insert_staged(staged, pending)
+            self._insert_direct(staged.direct, pending)
         finally:
             staged.discard()
-        self._insert_direct(staged.direct, pending)
         # Files that parsed but hold no "Records" (NDJSON events, Lake results,
         # junk): drop their rows and let the Python decoder judge them.
         no_records = self.con.execute(
@@ -419,22 +547,31 @@ class DuckDBEngine:
             return
         mid = len(members) // 2
         for half in (members[:mid], members[mid:]):
-            sub = stage(half, self.staging_dir, direct_bytes=None)
+            sub = stage(half, self.staging_dir, direct_bytes=None, limits=self.limits, budget=None)
             try:
                 self._insert_staged(sub, pending)
             finally:
                 sub.discard()
             pending.extend(sub.not_json)
 
-    def _insert_direct(self, files: list[SourceFile], pending: list[SourceFile]) -> None:
+    def _insert_direct(
+        self, files: list[tuple[SourceFile, str]], pending: list[SourceFile]
+    ) -> None:
         """Large files: DuckDB reads them itself; on error, bisect to the bad ones."""
         if not files:
             return
+        # DuckDB reads the safe names; each row is labelled with the user's path.
+        names = ", ".join(f"({_sql_string(safe)}, {_sql_string(str(f.path))})" for f, safe in files)
+        read = (
+            f"(SELECT m.source AS source_file, t.Records AS Records "
+            f"FROM {read_json_expr([safe for _, safe in files])} AS t "
+            f"JOIN (VALUES {names}) AS m(safe, source) ON t.filename = m.safe)"
+        )
         try:
-            self._insert_pre(read_json_expr([str(f.path) for f in files]))
+            self._insert_pre(read, "source_file")
         except duckdb.Error:
             if len(files) == 1:
-                pending.append(files[0])
+                pending.append(files[0][0])
                 return
             mid = len(files) // 2
             self._insert_direct(files[:mid], pending)
@@ -442,14 +579,14 @@ class DuckDBEngine:
 
     def _insert_decoded(self, f: SourceFile) -> BadFile | None:
         try:
-            events = decode_file(f.path)
+            events = decode_file(f.path, self.limits)
         except DecodeError as exc:
             return BadFile(f.name, str(exc))
         except OSError as exc:
             return BadFile(f.name, f"unreadable ({exc.strerror or exc})")
         if not events:
             return None
-        fd, tmp = tempfile.mkstemp(suffix=".json", prefix="phantomkeys-")
+        fd, tmp = tempfile.mkstemp(suffix=".json", prefix="phantomkeys-", dir=self.staging_dir)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({"Records": events}, fh, separators=(",", ":"), default=str)

@@ -13,10 +13,18 @@ from datetime import datetime
 from typing import Any
 
 from phantomkeys._meta import envelope
+from phantomkeys.core.completeness import Coverage, Skipped, coverage_of
 from phantomkeys.core.findings import Finding
 from phantomkeys.trail.finish import HuntResult
 from phantomkeys.trail.pack import RulePack
-from phantomkeys.trail.records import BadFile, SourceFile, batches, discover
+from phantomkeys.trail.records import (
+    DEFAULT_LIMITS,
+    BadFile,
+    Limits,
+    SourceFile,
+    batches,
+    discover,
+)
 
 ENGINES = ("duckdb", "athena", "spark")
 
@@ -40,6 +48,19 @@ class SourcePlan:
     missing: list[str] = field(default_factory=list)
     s3_failures: list[BadFile] = field(default_factory=list)
     s3_objects: int = 0
+    #: Sources that exist but hold nothing to read (an empty folder or S3 prefix).
+    empty: list[str] = field(default_factory=list)
+    #: (path, reason) of folders and links that could not be listed or followed.
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    #: Paths not read again: the same real file or folder reached twice (links, loops).
+    repeated: int = 0
+    #: S3 downloads still on disk until the engine is done (see :meth:`close`).
+    downloads: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Delete downloaded files; call once the engine has read every batch."""
+        while self.downloads:
+            self.downloads.pop().close()
 
 
 def plan_sources(
@@ -48,11 +69,22 @@ def plan_sources(
     plan = SourcePlan()
     local = [s for s in sources if not is_s3(s)]
     plan.s3_uris = [s for s in sources if is_s3(s)]
+    if plan.s3_uris:
+        from phantomkeys.aws.trail import parse_s3_uri
+
+        for uri in plan.s3_uris:
+            try:
+                parse_s3_uri(uri)
+            except ValueError as exc:
+                raise HuntError(str(exc)) from None
     found = discover(local, since, until)
     plan.local = found.files
     plan.skipped_by_date = found.skipped_by_date
     plan.skipped_digest = found.skipped_digest
     plan.missing = found.missing
+    plan.empty = found.empty
+    plan.unreadable = found.unreadable
+    plan.repeated = found.repeated
     return plan
 
 
@@ -75,7 +107,10 @@ def file_batches(
         listing = list_cloudtrail_objects(ctx, uri, since, until)
         plan.skipped_by_date += listing.skipped_by_date
         plan.s3_objects += len(listing.keys)
+        if not listing.keys and not listing.skipped_by_date:
+            plan.empty.append(uri)
         downloader = S3Downloader(ctx, listing)
+        plan.downloads.append(downloader)
         yield from downloader
         plan.s3_failures.extend(
             BadFile(name, f"download failed ({code})") for name, code in downloader.failed
@@ -91,10 +126,11 @@ def run_duckdb(
     threads: int | None = None,
     ctx_factory: Callable[[], Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> HuntResult:
     from phantomkeys.trail.duckdb_engine import DuckDBEngine
 
-    engine = DuckDBEngine(pack, threads=threads)
+    engine = DuckDBEngine(pack, threads=threads, limits=limits)
     try:
         return engine.run(
             file_batches(plan, since, until, ctx_factory),
@@ -104,6 +140,7 @@ def run_duckdb(
         )
     finally:
         engine.close()
+        plan.close()
 
 
 def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
@@ -111,6 +148,48 @@ def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
     for f in findings:
         out[f.severity.value] += 1
     return out
+
+
+def hunt_coverage(
+    result: HuntResult,
+    plan: SourcePlan,
+    sources: Sequence[str],
+    *,
+    read: dict[str, int] | None = None,
+) -> Coverage:
+    """What the hunt read and what it did not: an incomplete hunt is never clean.
+
+    Nothing read from what the user named (an empty or missing folder, an S3
+    prefix without objects, every file outside the time window), a source that
+    held nothing, and every file that could not be read make it incomplete;
+    digest files and files outside --since/--until are skipped by choice.
+    """
+    skipped: list[Skipped] = [Skipped("source", m, "not found") for m in plan.missing]
+    skipped += [Skipped("source", e, "holds no CloudTrail log file") for e in plan.empty]
+    skipped += [Skipped("file", path, reason) for path, reason in plan.unreadable]
+    skipped += [Skipped("file", b.name, b.reason) for b in (*result.bad_files, *plan.s3_failures)]
+    if plan.skipped_by_date:
+        skipped.append(
+            Skipped(
+                "file",
+                "--since/--until",
+                "outside the time window",
+                plan.skipped_by_date,
+                incomplete=False,
+            )
+        )
+    if plan.skipped_digest:
+        skipped.append(
+            Skipped("file", "CloudTrail-Digest", "digest file", plan.skipped_digest, False)
+        )
+    if plan.repeated:
+        skipped.append(
+            Skipped("file", "links and loops", "already read by another path", plan.repeated, False)
+        )
+    if read is not None:  # Athena: the query engine reads the files, not us
+        return coverage_of(read, skipped)
+    counts = {"files": result.stats.files_read, "records": result.stats.records_read}
+    return coverage_of(counts, skipped, asked_for=", ".join(sources) if sources else None)
 
 
 def build_document(
@@ -123,9 +202,11 @@ def build_document(
     generated_at: datetime,
     elapsed_seconds: float,
     extra: dict[str, Any] | None = None,
+    coverage: Coverage | None = None,
 ) -> dict[str, Any]:
     bad = [b.to_dict() for b in (*result.bad_files, *plan.s3_failures)]
     bad += [{"path": m, "reason": "not found"} for m in plan.missing]
+    bad += [{"path": p, "reason": r} for p, r in plan.unreadable]
     stats = result.stats.to_dict()
     engine = stats.pop("engine")
     metadata: dict[str, Any] = {
@@ -149,8 +230,11 @@ def build_document(
         metadata["s3_objects"] = plan.s3_objects
     if extra:
         metadata.update(extra)
+    if coverage is None:
+        coverage = hunt_coverage(result, plan, sources)
     return envelope(
         metadata=metadata,
+        coverage=coverage.to_json(),
         findings=[f.to_dict() for f in result.findings],
         rules=[r.to_dict() for r in result.pack],
     )

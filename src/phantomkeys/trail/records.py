@@ -13,12 +13,16 @@ Accepted inputs, as files or folders (searched recursively):
 The fast path (DuckDB reading the files directly) handles the first kind;
 :func:`decode_file` handles all of them in Python and is the fallback for
 files the fast path cannot read, and the judge of which files are bad.
+
+Input is read exactly once and bounded: folders are walked following links,
+but each real folder and file (device and inode) only once, so link loops end;
+every file is read in chunks through :func:`iter_content`, which stops at the
+:class:`Limits` (gzip bombs, giant files) and makes such a file a bad file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import os
 import re
@@ -92,6 +96,12 @@ class Discovery:
     skipped_by_date: int = 0
     skipped_digest: int = 0
     missing: list[str] = field(default_factory=list)
+    #: Folders given as sources that hold no log file at all.
+    empty: list[str] = field(default_factory=list)
+    #: (path, reason) of folders and entries that could not be listed or followed.
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    #: Paths not listed again: a file or folder already reached by another path or link.
+    repeated: int = 0
 
 
 def path_date(name: str) -> date | None:
@@ -124,46 +134,98 @@ def _is_log_name(name: str) -> bool:
     return lower.endswith(_SUFFIXES)
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, int]]:
-    """Log files under ``root`` with their sizes, in a stable order (os.scandir: one stat each)."""
+def _walk(
+    root: Path, out: Discovery, dirs_seen: set[tuple[int, int]]
+) -> list[tuple[Path, int, tuple[int, int]]]:
+    """Log files under ``root`` with their sizes and identities, in a stable order.
+
+    Symbolic links are followed, each real folder (device and inode) is entered once,
+    so a link back to an ancestor (a loop) is walked once and never again; folders
+    that cannot be listed and links that lead nowhere are recorded in ``out``.
+    """
+    found: list[tuple[str, int, tuple[int, int]]] = []
+    try:
+        st = root.stat()
+    except OSError as exc:
+        out.unreadable.append((str(root), _os_reason(exc)))
+        return []
+    if (st.st_dev, st.st_ino) in dirs_seen:
+        out.repeated += 1
+        return []
+    dirs_seen.add((st.st_dev, st.st_ino))
     stack = [str(root)]
-    found: list[tuple[str, int]] = []
     while stack:
         folder = stack.pop()
         try:
             with os.scandir(folder) as entries:
                 for entry in entries:
-                    if entry.is_dir(follow_symlinks=True):
-                        stack.append(entry.path)
-                    elif _is_log_name(entry.name) and entry.is_file(follow_symlinks=True):
-                        found.append((entry.path, entry.stat().st_size))
-        except OSError:
-            continue
-    for path, size in sorted(found):
-        yield Path(path), size
+                    try:
+                        if entry.is_dir(follow_symlinks=True):
+                            ds = entry.stat(follow_symlinks=True)
+                            ident = (ds.st_dev, ds.st_ino)
+                            if ident in dirs_seen:
+                                out.repeated += 1  # a loop, or a second link to a folder
+                                continue
+                            dirs_seen.add(ident)
+                            stack.append(entry.path)
+                        elif _is_log_name(entry.name):
+                            if not entry.is_file(follow_symlinks=True):
+                                # A FIFO or device would block or never end: not read.
+                                broken = entry.is_symlink() and not os.path.exists(entry.path)
+                                why = "broken symbolic link" if broken else "not a regular file"
+                                out.unreadable.append((entry.path, why))
+                                continue
+                            fs = entry.stat(follow_symlinks=True)
+                            found.append((entry.path, fs.st_size, (fs.st_dev, fs.st_ino)))
+                    except OSError as exc:
+                        out.unreadable.append((entry.path, _os_reason(exc)))
+        except OSError as exc:
+            out.unreadable.append((folder, _os_reason(exc)))
+    return [(Path(path), size, ident) for path, size, ident in sorted(found)]
+
+
+def _os_reason(exc: OSError) -> str:
+    return f"unreadable ({exc.strerror or exc})"
 
 
 def discover(
     sources: Iterable[str | Path], since: datetime | None = None, until: datetime | None = None
 ) -> Discovery:
-    """Expand files and folders into the log files to read, in a stable order."""
+    """Expand files and folders into the log files to read, in a stable order.
+
+    Each real file (device and inode) is listed once, however many paths or links
+    lead to it; the others are counted in ``repeated``.
+    """
     out = Discovery()
-    seen: set[str] = set()
+    files_seen: set[tuple[int, int]] = set()
+    dirs_seen: set[tuple[int, int]] = set()
     for src in sources:
         root = Path(src)
-        if root.is_file():
-            candidates: Iterable[tuple[Path, int]] = [(root, root.stat().st_size)]
-        elif root.is_dir():
-            candidates = _walk(root)
-        else:
-            out.missing.append(str(src))
-            continue
-        base = os.path.realpath(root)
-        for p, size in candidates:
-            key = os.path.join(base, os.path.relpath(p, root)) if p != root else base
-            if key in seen:
+        candidates: list[tuple[Path, int, tuple[int, int]]]
+        try:
+            if root.is_file():
+                st = root.stat()
+                candidates = [(root, st.st_size, (st.st_dev, st.st_ino))]
+            elif root.is_dir():
+                st = root.stat()
+                walked_before = (st.st_dev, st.st_ino) in dirs_seen
+                candidates = _walk(root, out, dirs_seen)
+                if not candidates and not walked_before:
+                    out.empty.append(str(src))
+            elif root.exists():
+                out.unreadable.append((str(src), "not a regular file or folder"))
                 continue
-            seen.add(key)
+            else:
+                out.missing.append(str(src))
+                continue
+        except OSError as exc:
+            out.unreadable.append((str(src), _os_reason(exc)))
+            continue
+        for p, size, ident in candidates:
+            if ident in files_seen:
+                out.repeated += 1
+                continue
+            files_seen.add(ident)
             posix = p.as_posix()
             if _DIGEST_RE.search(posix):
                 out.skipped_digest += 1
@@ -209,19 +271,122 @@ class DecodeError(ValueError):
     """A file that is not usable CloudTrail; the message is the reason shown to users."""
 
 
-def read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise DecodeError(f"truncated or corrupt gzip ({exc})") from None
-    return raw
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much one log file may expand to once read (gzip bombs, giant files).
+
+    A file's content may be at most ``max_bytes``; a gzip file may in addition
+    expand at most ``max_ratio`` times its compressed size (never capped below
+    ``RATIO_FLOOR``, so a tiny file of repetitive JSON is not refused). A file
+    over either cap is a bad file, named in the report; reading stops at the cap,
+    so memory stays bounded whatever the file holds.
+    """
+
+    max_bytes: int = 512 << 20
+    max_ratio: int = 200
+
+    def cap_for(self, compressed_size: int) -> int:
+        return min(self.max_bytes, max(self.max_ratio * compressed_size, RATIO_FLOOR))
+
+    def size_reason(self) -> str:
+        return f"over the size cap ({_mib(self.max_bytes)}, --max-file-size)"
 
 
-def decode_file(path: Path) -> list[dict[str, Any]]:
+#: A gzip file may always expand to this much, whatever its ratio.
+RATIO_FLOOR = 1 << 20
+DEFAULT_LIMITS = Limits()
+#: Bytes read or produced per step while decompressing.
+CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class OverCap(DecodeError):
+    """The file expands beyond :class:`Limits`."""
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.1f} MiB"
+
+
+def iter_content(
+    path: Path, limits: Limits = DEFAULT_LIMITS, *, chunk: int = CHUNK
+) -> Iterator[bytes]:
+    """The file's bytes (gunzipped when it is gzip), in chunks, within ``limits``.
+
+    Raises :class:`OverCap` as soon as the output passes the cap, and
+    :class:`DecodeError` for a truncated or corrupt gzip stream.
+    """
+    with open(path, "rb") as fh:
+        first = fh.read(chunk)
+        size = os.fstat(fh.fileno()).st_size
+        if first[:2] != _GZIP_MAGIC:
+            total = 0
+            block = first
+            while block:
+                total += len(block)
+                if total > limits.max_bytes:
+                    raise OverCap(limits.size_reason())
+                yield block
+                block = fh.read(chunk)
+            return
+        cap = limits.cap_for(size)
+        yield from _gunzip(fh, first, cap, size, limits, chunk)
+
+
+def _gunzip(
+    fh: Any, first: bytes, cap: int, size: int, limits: Limits, chunk: int
+) -> Iterator[bytes]:
+    total = 0
+    pending = first
+    d: Any = None
+    try:
+        while True:
+            if d is None:  # between gzip members (a file may hold several)
+                if not pending:
+                    pending = fh.read(chunk)
+                    if not pending:
+                        return
+                pending = pending.lstrip(b"\0")  # zero padding after a member
+                if not pending:
+                    continue
+                if len(pending) < 2:
+                    pending += fh.read(chunk)
+                if pending[:2] != _GZIP_MAGIC:
+                    raise DecodeError("corrupt gzip (data after the end of the stream)")
+                d = zlib.decompressobj(31)
+            out = d.decompress(pending, chunk)
+            pending = d.unconsumed_tail
+            if out:
+                total += len(out)
+                if total > cap:
+                    which = (
+                        f"{_mib(limits.max_bytes)}, --max-file-size"
+                        if cap == limits.max_bytes
+                        else f"{limits.max_ratio}x its {_mib(size)}, --max-ratio"
+                    )
+                    raise OverCap(f"over the decompression cap ({which})")
+                yield out
+            if d.eof:
+                pending = d.unused_data + pending
+                d = None
+            elif not out and not pending:
+                pending = fh.read(chunk)
+                if not pending:
+                    raise DecodeError(
+                        "truncated or corrupt gzip (ends before the end of the stream)"
+                    )
+    except zlib.error as exc:
+        raise DecodeError(f"truncated or corrupt gzip ({exc})") from None
+
+
+def read_bytes(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The whole content of one file, within ``limits`` (see :func:`iter_content`)."""
+    return b"".join(iter_content(path, limits))
+
+
+def decode_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[dict[str, Any]]:
     """All CloudTrail events in one file, whatever its shape (see module docstring)."""
-    data = read_bytes(path)
+    data = read_bytes(path, limits)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -15,7 +15,9 @@ Needs the ``[spark]`` extra (pyspark) and a Java runtime.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -37,6 +39,8 @@ from phantomkeys.trail.records import BadFile, SourceFile
 from phantomkeys.trail.sql import FLAT_SPARK, Dialect
 
 ENGINE_NAME = "spark"
+#: Characters Hadoop's path globbing expands (and its escape character).
+_GLOB_CHARS = frozenset("*?[]{}\\")
 
 
 class SparkUnavailable(RuntimeError):
@@ -254,14 +258,37 @@ def run_spark(
     since: datetime | None,
     until: datetime | None,
 ) -> HuntResult:
-    """Local files from the plan plus s3:// sources (read by Spark as s3a://)."""
+    """Local files from the plan plus s3:// sources (read by Spark as s3a://).
+
+    Spark expands glob patterns in the paths it is given, so a local file whose
+    name holds one (``trail[1].json``, ``*.json``) is read through a link with a
+    name we chose, in a private folder removed afterwards.
+    """
     spark = get_session(master)
-    paths = [str(f.path) for f in plan.local]
-    names = {str(f.path): f.name for f in plan.local}
-    paths += ["s3a://" + s.split("://", 1)[1] for s in sources if s.startswith(("s3://", "s3a://"))]
-    if not paths:
-        return HuntResult(findings=(), stats=HuntStats(engine=ENGINE_NAME), bad_files=(), pack=pack)
-    return SparkEngine(pack, spark).run(paths, since=since, until=until, names=names)
+    paths: list[str] = []
+    names: dict[str, str] = {}
+    links: str | None = None
+    try:
+        for i, f in enumerate(plan.local):
+            path = str(f.path)
+            if _GLOB_CHARS & set(path):
+                links = links or tempfile.mkdtemp(prefix="phantomkeys-spark-")
+                safe = os.path.join(links, f"{i}.json" + (".gz" if path.endswith(".gz") else ""))
+                os.symlink(os.path.abspath(path), safe)
+                path = safe
+            paths.append(path)
+            names[path] = f.name
+        paths += [
+            "s3a://" + s.split("://", 1)[1] for s in sources if s.startswith(("s3://", "s3a://"))
+        ]
+        if not paths:
+            return HuntResult(
+                findings=(), stats=HuntStats(engine=ENGINE_NAME), bad_files=(), pack=pack
+            )
+        return SparkEngine(pack, spark).run(paths, since=since, until=until, names=names)
+    finally:
+        if links is not None:
+            shutil.rmtree(links, ignore_errors=True)
 
 
 def spark_runner(master: str = "local[1]") -> Callable[[RulePack, list[SourceFile]], HuntResult]:

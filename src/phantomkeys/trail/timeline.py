@@ -26,6 +26,7 @@ from typing import Any
 
 from phantomkeys._meta import envelope
 from phantomkeys.core import keys
+from phantomkeys.core.completeness import Coverage
 
 LOOKUP_DAYS = 90
 _ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{12,124}$")
@@ -229,22 +230,27 @@ def from_files(
     start: datetime | None,
     end: datetime | None,
     ctx_factory: Callable[[], Any] | None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    limits: Any = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any], Coverage]:
     from phantomkeys.trail.duckdb_engine import DuckDBEngine
-    from phantomkeys.trail.hunt import file_batches, plan_sources
+    from phantomkeys.trail.hunt import file_batches, hunt_coverage, plan_sources
     from phantomkeys.trail.pack import RulePack, rule_from_document
+    from phantomkeys.trail.records import DEFAULT_LIMITS
 
     rule = rule_from_document(_timeline_rule(target))
     pack = RulePack((rule,))
-    plan = plan_sources(list(sources), start, end)
-    if plan.missing and not plan.local and not plan.s3_uris:
-        raise TimelineError(f"{plan.missing[0]}: no such file or directory")
+    from phantomkeys.trail.hunt import HuntError
+
+    try:
+        plan = plan_sources(list(sources), start, end)
+    except HuntError as exc:
+        raise TimelineError(str(exc)) from None
     extra_cols = (
         "additionalEventData.callWithBearerToken",
         "requestParameters.callWithBearerToken",
         "requestParameters.userName",
     )
-    engine = DuckDBEngine(pack, extra_columns=extra_cols)
+    engine = DuckDBEngine(pack, extra_columns=extra_cols, limits=limits or DEFAULT_LIMITS)
     try:
         result = engine.run(file_batches(plan, start, end, ctx_factory), since=start, until=end)
         cur = engine.con.execute('SELECT * FROM hits ORDER BY "eventTime", "eventID"')
@@ -252,6 +258,7 @@ def from_files(
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
         engine.close()
+        plan.close()
     entries = []
     for r in rows:
         t = r.get("eventTime")
@@ -276,7 +283,9 @@ def from_files(
         )
     stats = result.stats.to_dict()
     stats["bad_files"] = [b.to_dict() for b in (*result.bad_files, *plan.s3_failures)]
-    return _merge(entries), stats
+    stats["bad_files"] += [{"path": m, "reason": "not found"} for m in plan.missing]
+    stats["bad_files"] += [{"path": p, "reason": r} for p, r in plan.unreadable]
+    return _merge(entries), stats, hunt_coverage(result, plan, sources)
 
 
 def run_timeline(
@@ -287,7 +296,9 @@ def run_timeline(
     sources: Sequence[str],
     now: datetime,
     ctx_factory: Callable[[], Any],
-) -> tuple[dict[str, Any], bool]:
+    limits: Any = None,
+) -> tuple[dict[str, Any], bool, Coverage | None]:
+    """The timeline document, whether it is incomplete, and (``--from``) its coverage."""
     target = resolve_target(target_text)
     start = now - timedelta(days=days)
     metadata: dict[str, Any] = {
@@ -300,12 +311,12 @@ def run_timeline(
         "errors": [],
     }
     failed = False
+    coverage: Coverage | None = None
     if sources:
-        entries, stats = from_files(target, sources, start, now, ctx_factory)
+        entries, stats, coverage = from_files(target, sources, start, now, ctx_factory, limits)
         metadata.update({"source": "files", "sources": list(sources), "files": stats})
-        if stats["bad_files"]:
-            failed = True
-            metadata["errors"] += [f"{b['path']}: {b['reason']}" for b in stats["bad_files"]]
+        metadata["errors"] += [f"{b['path']}: {b['reason']}" for b in stats["bad_files"]]
+        failed = not coverage.complete
     else:
         ctx = ctx_factory()
         if days > LOOKUP_DAYS:
@@ -329,7 +340,13 @@ def run_timeline(
             metadata["identity"] = _identity(ctx, target.username, entries)
 
     metadata["events"] = len(entries)
-    return envelope(metadata=metadata, events=entries), failed
+    if coverage is None:
+        return envelope(metadata=metadata, events=entries), failed, None
+    return (
+        envelope(metadata=metadata, coverage=coverage.to_json(), events=entries),
+        failed,
+        coverage,
+    )
 
 
 def _identity(ctx: Any, username: str, entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
