@@ -372,7 +372,7 @@ def download_s3_logs(
     Files are chosen by their S3-layout date folder (``…/YYYY/MM/DD/``), so a
     90-day window does not list or fetch a year of logs. Digest files are skipped.
     """
-    from phantomkeys.trail.records import date_in_range, path_date
+    from phantomkeys.core.logfiles import date_in_range, path_date
 
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     if not bucket:

@@ -260,3 +260,14 @@ SETUP_ERRORS: tuple[type[BaseException], ...] = (
     botocore.exceptions.TokenRetrievalError,
     botocore.exceptions.NoRegionError,
 )
+
+
+def signing_access_key_id(ctx: AwsContext) -> str | None:
+    """The access key id of the credentials ``ctx`` signs its calls with (None when it
+    cannot be told without a call)."""
+    try:
+        creds = ctx.session.get_credentials()
+    except botocore.exceptions.BotoCoreError:
+        return None
+    value = getattr(creds, "access_key", None) if creds is not None else None
+    return value if isinstance(value, str) and value else None

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from phantomkeys.aws.session import LOOKUP_ERRORS, AwsContext, error_code, error_message
-from phantomkeys.trail.records import SourceFile, date_in_range, path_date
+from phantomkeys.core.logfiles import SourceFile, date_in_range, path_date
 
 _S3_URI_RE = re.compile(r"^s3a?://(?P<bucket>[^/]+)/?(?P<prefix>.*)$", re.DOTALL)
 #: S3 bucket naming rules: 3-63 lower-case letters, digits, dots and hyphens.

@@ -716,14 +716,9 @@ def revoke(
 
 def _caller_access_key_id(aws: Aws) -> str | None:
     """The access key id of the credentials this process signs its calls with."""
-    import botocore.exceptions
+    from phantomkeys.aws.session import signing_access_key_id
 
-    try:
-        creds = aws.ctx.session.get_credentials()
-    except botocore.exceptions.BotoCoreError:
-        return None
-    value = getattr(creds, "access_key", None) if creds is not None else None
-    return value if isinstance(value, str) and value else None
+    return signing_access_key_id(aws.ctx)
 
 
 def _self_lockout(aws: Aws, key: DecodedKey | None, plan: Plan) -> str | None:

@@ -29,12 +29,15 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from phantomkeys.core.logfiles import SourceFile as SourceFile
+from phantomkeys.core.logfiles import date_in_range as date_in_range
+from phantomkeys.core.logfiles import path_date as path_date
+
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".gz")
-_DATE_DIR_RE = re.compile(r"/CloudTrail/[a-z0-9-]+/(\d{4})/(\d{2})/(\d{2})/")
 _DIGEST_RE = re.compile(r"/CloudTrail-Digest/|_CloudTrail-Digest_")
 
 #: Top-level CloudTrail field names, to restore case in CloudTrail Lake results.
@@ -73,15 +76,6 @@ _CANONICAL = {
 
 
 @dataclass(frozen=True, slots=True)
-class SourceFile:
-    """A log file to read: where it is on disk and how to name it in reports."""
-
-    path: Path
-    name: str
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
 class BadFile:
     name: str
     reason: str
@@ -104,29 +98,6 @@ class Discovery:
     repeated: int = 0
 
 
-def path_date(name: str) -> date | None:
-    """The delivery date encoded in an S3-layout path, if any."""
-    m = _DATE_DIR_RE.search(name.replace("\\", "/"))
-    if not m:
-        return None
-    try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
-
-
-def date_in_range(day: date | None, since: datetime | None, until: datetime | None) -> bool:
-    """Could a file delivered on ``day`` hold records in [since, until)?
-
-    A file only holds records from before its delivery, and CloudTrail delivers
-    within minutes, so a day folder before ``since``'s day cannot match; one day
-    of slack after ``until`` covers records delivered after midnight.
-    """
-    if day is None:
-        return True
-    if since is not None and day < since.date():
-        return False
-    return not (until is not None and day > (until + timedelta(days=1)).date())
 
 
 def _is_log_name(name: str) -> bool:
