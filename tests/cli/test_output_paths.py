@@ -59,7 +59,7 @@ WRITERS: dict[tuple[str, str], list[str]] = {
     ("lab scenarios", "-o"): [],
     ("lab seed", "-o"): ["--endpoint-url", "http://127.0.0.1:9"],
     ("lab serve", "--env-file"): [],
-    ("demo", "--out"): [],
+    ("demo", "--output-dir"): [],
     ("revoke", "--backup-dir"): ["alice"],
     ("cleanup", "--backup-dir"): [],
     ("restore", "--backup-dir"): ["backup.json"],

@@ -276,21 +276,19 @@ def test_an_empty_folder_is_incomplete(tmp_path: Path) -> None:
     assert stderr.splitlines()[-1].startswith("read 0 files, 0 records")
 
 
-def test_a_missing_folder_is_incomplete(tmp_path: Path, write_trail: Callable[..., Path]) -> None:
-    code, doc, stderr = hunt_json(str(tmp_path / "AWSLgos"))
-    assert code == 3
-    assert "no such file or directory" in stderr
-    assert doc["coverage"]["skipped_items"][0] == {
-        "kind": "source",
-        "name": str(tmp_path / "AWSLgos"),
-        "reason": "not found",
-    }
-    # Beside a good source, the mistyped one still makes the hunt incomplete.
+def test_a_missing_folder_is_a_one_line_error_before_any_work(
+    tmp_path: Path, write_trail: Callable[..., Path]
+) -> None:
+    """A mistyped path is bad input (exit 2, as in every command), never a clean run;
+    beside a good source it still stops the hunt before anything is read."""
     good = tmp_path / "good"
     _one_file_tree(good, write_trail)
-    code, doc, _ = hunt_json(str(good), str(tmp_path / "AWSLgos"))
-    assert code == 3
-    assert doc["metadata"]["files_read"] == 1
+    for sources in ([str(tmp_path / "AWSLgos")], [str(good), str(tmp_path / "AWSLgos")]):
+        result = run("hunt", *sources, "--format", "json", "--fail-on", "never")
+        assert result.exit_code == 2, result.stderr
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "AWSLgos: no such file or directory" in lines[0]
 
 
 def test_an_empty_source_beside_a_good_one_is_incomplete(

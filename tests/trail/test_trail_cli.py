@@ -97,9 +97,9 @@ def test_hunt_table_and_time_window(trail_dir: Path) -> None:
 
 def test_hunt_usage_errors(tmp_path: Path) -> None:
     assert run("hunt").exit_code == 2
-    # A mistyped folder reads nothing: incomplete (3), never a clean 0.
+    # A mistyped folder is bad input: one line, exit 2, never a clean 0.
     missing = run("hunt", str(tmp_path / "nope"))
-    assert missing.exit_code == 3
+    assert missing.exit_code == 2
     assert "no such file" in missing.stderr
     assert run("hunt", str(tmp_path), "--since", "yesterday").exit_code == 2
     assert run("hunt", str(tmp_path), "--rule", "no-such-rule").exit_code == 2

@@ -392,7 +392,7 @@ def output_dir_option(
             f = click.option(
                 flag,
                 param,
-                type=click.Path(file_okay=False),
+                type=click.Path(),
                 default=None,
                 hidden=True,
                 callback=output_dir_callback,
@@ -400,7 +400,7 @@ def output_dir_option(
         return click.option(
             "--output-dir",
             dest,
-            type=click.Path(file_okay=False),
+            type=click.Path(),
             default=None,
             callback=output_dir_callback,
             metavar="DIR",

@@ -84,7 +84,7 @@ def _write_options(f: Any) -> Any:
             "--backup-dir",
             metavar="DIR",
             default=None,
-            type=click.Path(file_okay=False),
+            type=click.Path(),
             callback=output_dir_callback,
             help="Where backups and journals are written (files 0600, tagged with your "
             "integrity key). Default: 'backups' in your phantomkeys state directory "

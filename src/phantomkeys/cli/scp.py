@@ -730,7 +730,7 @@ def _backup_dir_option(f: F) -> F:
         "--backup-dir",
         metavar="DIR",
         default=None,
-        type=click.Path(file_okay=False),
+        type=click.Path(),
         help="Where the backup and journal of the deploy are written (files 0600; default: "
         "phantomkeys' state directory, printed on every run); undo with: phantomkeys "
         "restore BACKUP.",

@@ -241,8 +241,6 @@ def hunt(
         plan = plan_sources(list(sources), since_t, until_t)
     except HuntError as exc:
         raise UsageProblem(str(exc)) from None
-    for missing in plan.missing:
-        warn(f"{missing}: no such file or directory")
     if engine == "duckdb":
         from phantomkeys.trail.hunt import run_duckdb
 

@@ -78,6 +78,11 @@ def plan_sources(
             except ValueError as exc:
                 raise HuntError(str(exc)) from None
     found = discover(local, since, until)
+    if found.missing:
+        # A path that does not exist is a typo to fix before any work (exit 2), as in
+        # every command; an empty or unreadable one is read as far as it goes (exit 3).
+        more = f" (and {len(found.missing) - 1} more)" if len(found.missing) > 1 else ""
+        raise HuntError(f"{found.missing[0]}: no such file or directory{more}")
     plan.local = found.files
     plan.skipped_by_date = found.skipped_by_date
     plan.skipped_digest = found.skipped_digest
