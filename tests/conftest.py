@@ -1,4 +1,5 @@
-"""Suite-wide rules: slow, benchmark-style tests run only with ``-m slow``."""
+"""Suite-wide rules: slow, benchmark-style tests run only with ``-m slow``; every test
+has its own phantomkeys state directory, so no test reads or writes the user's."""
 
 from __future__ import annotations
 
@@ -13,3 +14,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test its own phantomkeys state directory (integrity key, default backups)."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state / "phantomkeys"

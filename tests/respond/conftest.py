@@ -44,14 +44,6 @@ def write_calls(stats: dict[str, Any]) -> dict[str, int]:
     }
 
 
-@pytest.fixture(autouse=True)
-def private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Each test its own phantomkeys state directory (integrity key, default backups)."""
-    state = tmp_path_factory.mktemp("state")
-    monkeypatch.setenv("XDG_STATE_HOME", str(state))
-    return state / "phantomkeys"
-
-
 @pytest.fixture
 def lab(phantomkeys_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     """The lab (scenario from the module's ``phantomkeys_lab`` marker), reset, env applied."""

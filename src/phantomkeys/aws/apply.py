@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import stat
 import uuid
@@ -48,6 +49,7 @@ from phantomkeys.aws.session import AwsContext, error_code, error_message
 from phantomkeys.core.controls.plan import CONTROLS_KINDS, ControlsState, validate_controls_plan
 from phantomkeys.core.plans import (
     Backup,
+    Operation,
     Outcome,
     Plan,
     PlanError,
@@ -450,6 +452,11 @@ class BackupStore:
 
     def create(self, backup: Backup) -> RunFiles:
         subject, account = backup.plan.subject, backup.plan.account_id
+        if backup.operation is Operation.DEPLOY:
+            # A deploy's subject is an SCP or alert name (up to 128 characters, any text
+            # in Organizations): the file name gets a safe slug of it; nothing is read
+            # back from the name.
+            subject = re.sub(r"[^\w+=,.@-]", "_", subject, flags=re.ASCII)[:64] or "deploy"
         if not valid_iam_name(subject) or not (account.isdigit() and len(account) == 12):
             raise ApplyError(f"refusing a backup file name from {account!r}/{subject!r}")
         key = self.key
