@@ -86,6 +86,8 @@ def _commands() -> dict[tuple[str, str], click.Parameter]:
                 walk(sub, [*path, name])
             return
         for param in cmd.params:
+            if getattr(param, "hidden", False):  # a deprecated spelling of a listed one
+                continue
             callback = getattr(param, "callback", None)
             if callback is not None and callback.__name__ in _CHECKED:
                 found[(" ".join(path), param.opts[0])] = param

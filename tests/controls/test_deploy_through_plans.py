@@ -550,8 +550,13 @@ def test_a_damaged_deploy_backup_is_refused_in_one_line(lab: Lab) -> None:
     del data["controls"]["scp"]["root_id"]
     path.write_text(json.dumps(data))
     result = CliRunner().invoke(cli, ["restore", str(path), "--yes", "--backup-dir", "bk"])
-    # exit 2 with one line (the message says "damaged"; a backup integrity check, where
-    # there is one, may refuse the edited file even earlier)
+    # The edited file fails its integrity tag first: refused (exit 4), nothing undone.
+    assert result.exit_code == 4, result.output
+    assert "integrity tag does not match" in result.output
+    # Trusted anyway, its damage is a one-line input error (exit 2).
+    result = CliRunner().invoke(
+        cli, ["restore", str(path), "--yes", "--backup-dir", "bk", "--allow-unverified"]
+    )
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert "phantomkeys-block-all" in _attached(lab, sandbox)  # nothing was undone
