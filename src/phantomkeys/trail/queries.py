@@ -76,10 +76,18 @@ def compile_detections(pack: RulePack, target: Target) -> list[CompiledRule]:
             CompiledRule(
                 rule=r,
                 where=or_join(where_clauses(dict(r.document), target)),
-                subject=target.field(r.subject_field),
+                subject=subject_expr(r, target),
             )
         )
     return out
+
+
+def subject_expr(rule: PackRule, target: Target) -> str:
+    """The finding's subject: the rule's subject field, else its fallbacks in order."""
+    names = (rule.subject_field, *rule.subject_fallbacks)
+    if len(names) == 1:
+        return target.field(names[0])
+    return "coalesce(" + ", ".join(target.field(n) for n in names) + ")"
 
 
 def hits_select(
