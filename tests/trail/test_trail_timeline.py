@@ -138,7 +138,7 @@ def test_timeline_from_files_and_hunt_on_the_lab_story(
         "bearer-new-source-ip",
         "bearer-token-http-tool",
         "key-logging-tampering",
-        "phantom-user-non-bedrock-call",
+        "phantom-user-pivot",
     ):
         assert (rule, VICTIM) in found, rule
     assert ("phantom-user-credential-added", VICTIM) in found
