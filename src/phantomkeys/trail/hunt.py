@@ -106,6 +106,19 @@ def run_duckdb(
         engine.close()
 
 
+def add_incidents(result: HuntResult, config: Any = None) -> HuntResult:
+    """One verdict per principal: score the findings into incidents (appended as findings)."""
+    from dataclasses import replace
+
+    from phantomkeys.core.findings import sort_findings
+    from phantomkeys.trail.incidents import ScoreConfig, incident_finding, score_incidents
+
+    cfg = config if config is not None else ScoreConfig()
+    incidents = score_incidents(result.findings, result.profile, cfg)
+    findings = sort_findings([*result.findings, *(incident_finding(i) for i in incidents)])
+    return replace(result, findings=tuple(findings), incidents=tuple(incidents))
+
+
 def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
     out = {s: 0 for s in ("critical", "high", "medium", "low", "info")}
     for f in findings:
@@ -149,10 +162,16 @@ def build_document(
         metadata["s3_objects"] = plan.s3_objects
     if extra:
         metadata.update(extra)
+    from phantomkeys.trail.incidents import INCIDENT_RULE
+
+    rules = [r.to_dict() for r in result.pack]
+    if result.incidents:
+        rules.append(INCIDENT_RULE.to_dict())
     return envelope(
         metadata=metadata,
         findings=[f.to_dict() for f in result.findings],
-        rules=[r.to_dict() for r in result.pack],
+        incidents=[i.to_dict() for i in result.incidents],
+        rules=rules,
     )
 
 

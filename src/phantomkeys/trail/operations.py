@@ -58,9 +58,7 @@ def load_operations() -> tuple[ServiceOperations, ...]:
 
 def operations_in(klass: str) -> set[tuple[str, str]]:
     """(eventSource, eventName) of every operation in ``klass``."""
-    return {
-        (s.event_source, op) for s in load_operations() for op in s.classes.get(klass, ())
-    }
+    return {(s.event_source, op) for s in load_operations() for op in s.classes.get(klass, ())}
 
 
 def classify(event_source: str, event_name: str) -> str | None:
