@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from phantomkeys._meta import envelope
-from phantomkeys.core.findings import Finding
+from phantomkeys.core.findings import Finding, Severity
 from phantomkeys.trail.finish import HuntResult
 from phantomkeys.trail.pack import RulePack
 from phantomkeys.trail.records import BadFile, SourceFile, batches, discover
@@ -115,7 +115,10 @@ def add_incidents(result: HuntResult, config: Any = None) -> HuntResult:
 
     cfg = config if config is not None else ScoreConfig()
     incidents = score_incidents(result.findings, result.profile, cfg)
-    findings = sort_findings([*result.findings, *(incident_finding(i) for i in incidents)])
+    # Every incident is in the document; those scoring at least "low" are also
+    # findings, so every output format and --fail-on see the verdict.
+    verdicts = [incident_finding(i) for i in incidents if i.severity is not Severity.INFO]
+    findings = sort_findings([*result.findings, *verdicts])
     return replace(result, findings=tuple(findings), incidents=tuple(incidents))
 
 

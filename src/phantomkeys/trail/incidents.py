@@ -601,6 +601,9 @@ def score_incidents(
                 part = _part_for(f, cfg)
                 if part is None or not cfg.weights.get(part):
                     continue
+                agents = [str(a) for a in f.evidence.get("user_agents") or ()]
+                if part == "http_tool" and agents and all(_allowed_agent(a, cfg) for a in agents):
+                    continue
                 if part in parts:
                     if f.rule_id not in parts[part].detail and part not in _PROFILE_PARTS:
                         p = parts[part]
@@ -659,6 +662,17 @@ INCIDENT_RULE = Rule(
 )
 
 
+def _event_ids(findings: Sequence[Finding], cap: int = 100) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for f in findings:
+        for e in f.evidence.get("event_ids") or ():
+            if e not in seen and len(out) < cap:
+                seen.add(e)
+                out.append(str(e))
+    return out
+
+
 def incident_finding(inc: Incident) -> Finding:
     """The incident as a finding, so every output format and --fail-on see the verdict."""
     evidence = {
@@ -669,6 +683,8 @@ def incident_finding(inc: Incident) -> Finding:
         "score_summary": inc.summary(),
         "first_seen": _iso(inc.first_seen),
         "last_seen": _iso(inc.last_seen),
+        "count": sum(int(f.evidence.get("count") or 0) for f in inc.findings),
+        "event_ids": _event_ids(inc.findings),
         "rules": sorted({f.rule_id for f in inc.findings}),
         "finding_fingerprints": [f.fingerprint for f in inc.findings],
     }
