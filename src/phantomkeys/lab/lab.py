@@ -346,6 +346,16 @@ class Lab:
         added: int = self._call("POST", "trail", {"records": records})["added"]
         return added
 
+    def queue_athena_results(
+        self, results: list[dict[str, Any]], *, account_id: str, region: str = "us-east-1"
+    ) -> None:
+        """Rows the next Athena queries of ``account_id`` return (moto runs no SQL)."""
+        self._call(
+            "POST",
+            "athena/results",
+            {"account_id": account_id, "region": region, "results": results},
+        )
+
     def write_cloudtrail(self, directory: str | os.PathLike[str]) -> list[Path]:
         """Write the lab's CloudTrail as S3 log files under ``directory``.
 

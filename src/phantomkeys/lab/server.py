@@ -454,6 +454,21 @@ class LabApp:
             case ("POST", "trail"):
                 added = self.trail.extend(payload.get("records", []))
                 return _json(start_response, 200, {"added": added})
+            case ("POST", "athena/results"):
+                # moto runs no SQL: a test queues the rows the next Athena queries return.
+                from moto.athena.models import QueryResults, athena_backends
+
+                with self.moto_lock:
+                    backend = athena_backends[
+                        str(payload.get("account_id") or MANAGEMENT_ACCOUNT_ID)
+                    ][str(payload.get("region") or "us-east-1")]
+                    for item in payload.get("results", []):
+                        backend.query_results_queue.append(
+                            QueryResults(
+                                rows=item.get("rows", []), column_info=item.get("column_info", [])
+                            )
+                        )
+                return _json(start_response, 200, {"queued": len(payload.get("results", []))})
             case ("POST", "backdate"):
                 with self.moto_lock:
                     for item in payload.get("items", []):
