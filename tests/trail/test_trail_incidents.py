@@ -209,3 +209,49 @@ def test_every_format_shows_the_score_parts(
         (inc,) = [i for i in doc["incidents"] if i["principal"].endswith("BedrockAPIKey-s10w")]
         assert sum(p["points"] for p in inc["score_parts"]) == inc["score"]
         assert any(r["id"] == "incident" for r in doc["rules"])
+
+
+def test_profile_sql_parses_in_every_dialect() -> None:
+    import sqlglot
+
+    from phantomkeys.trail.queries import profile_values_sql, profile_volume_sql
+    from phantomkeys.trail.sql import Dialect
+
+    for dialect, name in (
+        (Dialect.DUCKDB, "duckdb"),
+        (Dialect.TRINO, "trino"),
+        (Dialect.SPARK, "spark"),
+    ):
+        for sql in (profile_values_sql(dialect), profile_volume_sql(dialect)):
+            assert sqlglot.parse_one(sql, read=name) is not None
+
+
+# ----------------------------------------------------------------- the lab
+
+
+@pytest.mark.lab
+def test_lab_attack_shows_the_pivot_on_bedrock_and_one_verdict(
+    phantomkeys_lab: Any, tmp_path: Path
+) -> None:
+    """The lab's attack: the phantom's own access key signs Bedrock calls (no bearer flag)."""
+    from phantomkeys.lab.scenarios import DEMO_APP, DEMO_VICTIM
+
+    phantomkeys_lab.write_cloudtrail(tmp_path)
+    result = run("hunt", str(tmp_path), "--format", "json", "--fail-on", "high")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    pivots = [
+        f
+        for f in doc["findings"]
+        if f["rule_id"] == "phantom-user-pivot" and f["subject"].endswith("/" + DEMO_VICTIM)
+    ]
+    assert pivots and pivots[0]["severity"] == "high"
+    names = set(pivots[0]["evidence"]["event_names"])
+    assert {"InvokeModel", "DeleteGuardrail"} <= names  # Bedrock, signed with the access key
+    victim = [i for i in doc["incidents"] if i["principal"].endswith("/" + DEMO_VICTIM)]
+    assert max(i["score"] for i in victim) >= 100
+    worst = max(victim, key=lambda i: i["score"])
+    assert {"pivot", "tamper", "persistence"} <= {p["part"] for p in worst["score_parts"]}
+    benign = [i for i in doc["incidents"] if i["principal"].endswith("/" + DEMO_APP)]
+    assert benign and all(i["severity"] not in ("high", "critical") for i in benign)
