@@ -56,9 +56,8 @@ def test_classes_are_known_and_each_operation_has_one() -> None:
         assert set(spec.classes) <= set(CLASSES)
         ops = [op for ops in spec.classes.values() for op in ops]
         assert len(ops) == len(set(ops)), f"{spec.service}: an operation in two classes"
-        if spec.in_botocore:
-            stale = set(ops) - set(_botocore_ops(spec.service))
-            assert not stale, f"{spec.service}: not in botocore any more: {sorted(stale)}"
+        # Operations a newer (or older) botocore has and the installed one lacks may
+        # stay classified: the list serves every supported botocore.
 
 
 def test_the_apis_the_issue_named_are_destructive_or_costly() -> None:
