@@ -132,7 +132,7 @@ def test_fingerprints_are_stable_and_ignore_counts(
 ) -> None:
     records = example_records("bearer-token-http-tool")
     write_trail(records[:1], root=tmp_path / "a")
-    write_trail(records, root=tmp_path / "b")
+    write_trail(records[:2], root=tmp_path / "b")
     one = {f.rule_id: f for f in hunt([tmp_path / "a"]).findings}
     two = {f.rule_id: f for f in hunt([tmp_path / "b"]).findings}
     assert one["bearer-token-http-tool"].evidence["count"] == 1

@@ -35,7 +35,8 @@ def _values(doc: dict[str, Any], field: str) -> set[str]:
                 continue
             for k, v in item.items():
                 if str(k).split("|", 1)[0] == field:
-                    out.update(str(x) for x in (v if isinstance(v, list) else [v]))
+                    vals = v if isinstance(v, list) else [v]
+                    out.update(str(x) for x in vals if x is not None)
     return out
 
 
@@ -55,7 +56,10 @@ def test_pack_covers_the_whole_chain() -> None:
         "model-access-recon",
         "phantom-user-credential-added",
         "phantom-user-policy-added",
-        "phantom-user-non-bedrock-call",
+        "phantom-user-pivot",
+        "phantom-user-claude-policy-escalated",
+        "model-access-probe",
+        "recon-then-invoke",
         "bearer-token-guardrail-tampering",
         "bearer-token-destructive-action",
         "bearer-token-costly-resource",
@@ -117,7 +121,12 @@ def test_yaml_agrees_with_surfaces() -> None:
     sources = {s for surface in SURFACES for s in surface.event_sources}
     prefixes = {surface.phantom_user_prefix for surface in SURFACES}
     services = {surface.credential_service for surface in SURFACES}
-    policies = {f":policy/{surface.managed_policy_name}" for surface in SURFACES}
+    # Claude Platform: the IAM User Guide names AnthropicInferenceAccess, others
+    # AnthropicLimitedAccess (docs/aws-facts.md); the rules accept both.
+    policies = {f":policy/{surface.managed_policy_name}" for surface in SURFACES} | {
+        ":policy/AnthropicInferenceAccess",
+        ":policy/AnthropicLimitedAccess",
+    }
 
     # Every rule about key traffic names every surface's event sources, and nothing else.
     for name in (
@@ -126,7 +135,8 @@ def test_yaml_agrees_with_surfaces() -> None:
         "long-term-key-call",
         "bearer-token-http-tool",
         "model-recon-call",
-        "phantom-user-non-bedrock-call",
+        "model-access-probe",
+        "model-invocation-call",
     ):
         assert _values(docs[name], "eventSource") == sources, name
     # Phantom users are recognised by every surface's prefix.
@@ -135,7 +145,9 @@ def test_yaml_agrees_with_surfaces() -> None:
         ("phantom-user-credential-added", "requestParameters.userName"),
         ("phantom-user-policy-added", "requestParameters.userName"),
         ("api-key-secret-reset", "requestParameters.userName"),
-        ("phantom-user-non-bedrock-call", "userIdentity.userName"),
+        ("phantom-user-pivot", "userIdentity.userName"),
+        ("api-key-secret-reset", "userIdentity.userName"),
+        ("phantom-user-credential-added", "userIdentity.userName"),
         ("long-term-key-call", "userIdentity.userName"),
         ("key-logging-tampering", "userIdentity.userName"),
     ):

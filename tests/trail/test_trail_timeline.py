@@ -138,7 +138,29 @@ def test_timeline_from_files_and_hunt_on_the_lab_story(
         "bearer-new-source-ip",
         "bearer-token-http-tool",
         "key-logging-tampering",
-        "phantom-user-non-bedrock-call",
+        "phantom-user-pivot",
     ):
         assert (rule, VICTIM) in found, rule
     assert ("phantom-user-credential-added", VICTIM) in found
+
+
+def test_optional_user_name_makes_the_caller_the_subject() -> None:
+    from phantomkeys.trail.timeline import entry_from_record, target_user
+
+    rec = {
+        "eventName": "CreateAccessKey",
+        "eventSource": "iam.amazonaws.com",
+        "userIdentity": {"type": "IAMUser", "userName": "BedrockAPIKey-hr8l"},
+        "requestParameters": None,
+    }
+    assert entry_from_record(rec, "files")["target_user"] == "BedrockAPIKey-hr8l"
+    for name in (
+        "ResetServiceSpecificCredential",
+        "UpdateServiceSpecificCredential",
+        "DeleteServiceSpecificCredential",
+    ):
+        assert target_user(name, None, "IAMUser", "BedrockAPIKey-hr8l") == "BedrockAPIKey-hr8l"
+    assert target_user("CreateAccessKey", "alice", "IAMUser", "BedrockAPIKey-hr8l") == "alice"
+    # A role has no user of its own; CreateUser always names its user.
+    assert target_user("CreateAccessKey", None, "AssumedRole", None) is None
+    assert target_user("CreateUser", None, "IAMUser", "admin") is None

@@ -169,6 +169,13 @@ def _limits(max_file_mib: int, max_ratio: int) -> Any:
     show_default=True,
     help="Spark master URL for --engine spark.",
 )
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="Rules config (YAML): incident window, score weights and thresholds, volume "
+    "limits, allowlisted principals, CIDRs and user agents, HTTP tool tokens.",
+)
 def hunt(
     sources: tuple[str, ...],
     since: datetime | None,
@@ -190,6 +197,7 @@ def hunt(
     athena_workgroup: str,
     athena_output: str | None,
     spark_master: str,
+    config_path: str | None,
 ) -> None:
     """Run the detection rule pack over CloudTrail logs.
 
@@ -199,7 +207,11 @@ def hunt(
     --until are listed and downloaded). Rules cover API-key creation, phantom
     users, bearer-token use, new IPs/user agents/regions, invocation spikes
     (sliding windows across regions), model reconnaissance and destructive or
-    logging-evasion actions taken with a key.
+    logging-evasion actions taken with a key. The findings about each
+    principal are then combined into one incident per principal and window,
+    with a risk score whose parts are listed (new source IP, user agent or
+    region, HTTP tool, volume against the principal's own history, recon,
+    destructive or tamper actions...); --config tunes them.
 
     \b
     Examples:
@@ -234,6 +246,7 @@ def hunt(
         raise UsageProblem("--since must be before --until")
     threshold = parse_fail_on(fail_on)
     pack = _load_pack(rules_paths, only)
+    score_config = _load_score_config(config_path, pack)
     timer = Timer()
     extra: dict[str, Any] = {}
     read: dict[str, int] | None = None
@@ -300,6 +313,9 @@ def hunt(
             raise UsageProblem(
                 str(exc), hint="pip install 'phantomkeys[spark]' and a Java runtime"
             ) from None
+    from phantomkeys.trail.hunt import add_incidents
+
+    result = add_incidents(result, score_config)
     coverage = hunt_coverage(result, plan, list(sources), read=read)
     document = build_document(
         result,
@@ -342,6 +358,29 @@ def hunt(
         sys.exit(ExitCode.FINDINGS)
     if not coverage.complete:
         sys.exit(ExitCode.INCOMPLETE)
+
+
+def _load_score_config(path: str | None, pack: Any) -> Any:
+    """``--config FILE``: validated, or a one-line usage error naming the key."""
+    import yaml
+
+    from phantomkeys.trail.incidents import ConfigError, ScoreConfig, parse_config
+
+    if path is None:
+        return ScoreConfig()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageProblem(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise UsageProblem(f"--config {path}: not valid YAML ({first})") from None
+    try:
+        return parse_config(data, known_rules=[r.name for r in pack])
+    except ConfigError as exc:
+        raise UsageProblem(f"--config {path}: {exc}") from None
 
 
 def _s3_error() -> type[Exception]:
@@ -402,6 +441,19 @@ def render_hunt_table(
     console.print(table)
     if note:
         console.print(note)
+    incidents = document.get("incidents") or []
+    if incidents:
+        console.print()
+        console.print("[bold]Incidents[/] (one verdict per principal)")
+        for inc in incidents:
+            sev = str(inc.get("severity"))
+            parts = " + ".join(
+                f"{p['part']} {p['points']} ({p['detail']})" for p in inc.get("score_parts") or []
+            )
+            console.print(
+                f"[{_SEVERITY_STYLE.get(sev, '')}]{sev}[/] score {inc.get('score')} "
+                f"{escape(str(inc.get('principal')))}: {escape(parts or 'no parts')}"
+            )
     return buffer.getvalue()
 
 

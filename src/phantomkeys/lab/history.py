@@ -12,8 +12,9 @@
   ``ListGuardrails``), heavy invocation, guardrail tampering
   (``UpdateGuardrail``, ``DeleteGuardrail``), then the stolen ``ci-deploy``
   access key adds an IAM access key to the phantom (``CreateAccessKey``, the
-  pivot), which is used for IAM recon. Claude Platform inference is a *data*
-  event (not returned by LookupEvents) and appears only in log files.
+  pivot), which is used for IAM recon and SigV4-signed Bedrock calls. Claude
+  Platform inference is a *data* event (not returned by LookupEvents) and
+  appears only in log files.
 
 IPs are documentation ranges (RFC 5737): 203.0.113.0/24 is the office,
 198.51.100.0/24 and 192.0.2.0/24 are the attacker.
@@ -450,6 +451,25 @@ def demo_story(
                 read_only=True,
                 event_id=ids.next(),
             )
+        )
+    # ... and signs Bedrock calls with that access key (SigV4, no bearer flag): the
+    # pivot is visible on Bedrock too, not only on other services.
+    for minutes, name, params, ro in (
+        (15, "ListFoundationModels", None, True),
+        (16, "InvokeModel", {"modelId": MODEL}, True),
+        (18, "DeleteGuardrail", {"guardrailIdentifier": "gr0fallback0002"}, False),
+    ):
+        bedrock(
+            name,
+            t1 + timedelta(minutes=minutes),
+            victim,
+            region=ATTACKER_REGIONS[1],
+            ip=ATTACKER_IPS[2],
+            agent=ATTACKER_AGENT,
+            params=params,
+            bearer=False,
+            read_only=ro,
+            identity=pivot_identity,
         )
     return records
 

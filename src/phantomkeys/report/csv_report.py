@@ -140,6 +140,8 @@ _EVIDENCE = (
     "user_agents",
     "models",
     "event_ids",
+    # incidents (hunt): the risk score and its parts
+    "score_summary",
 )
 
 FINDING_COLUMNS: tuple[Column, ...] = (

@@ -440,9 +440,48 @@ def _hunt() -> dict[str, Any]:
         description="Output of `phantomkeys hunt --format json`: rule-pack matches over "
         "CloudTrail.",
         finding=hunt_finding,
-        extra={"coverage": _ref("coverage")},
+        extra={
+            "coverage": _ref("coverage"),
+            "incidents": {"type": "array", "items": _HUNT_INCIDENT},
+        },
         defs={"coverage": COVERAGE_DEF},
     )
+
+
+#: One verdict per principal and window: the findings combined into a risk score.
+_HUNT_INCIDENT: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "principal",
+        "severity",
+        "score",
+        "score_parts",
+        "first_seen",
+        "last_seen",
+        "findings",
+    ],
+    "properties": {
+        "principal": {"type": "string"},
+        "account_id": {"type": ["string", "null"]},
+        "severity": {"enum": ["critical", "high", "medium", "low", "info"]},
+        "score": {"type": "integer", "minimum": 0},
+        "score_parts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["part", "points", "detail"],
+                "properties": {
+                    "part": {"type": "string"},
+                    "points": {"type": "integer"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+        "first_seen": _ref("timestamp"),
+        "last_seen": _ref("timestamp"),
+        "findings": {"type": "array", "items": {"type": "object"}},
+    },
+}
 
 
 def _leaks() -> dict[str, Any]:

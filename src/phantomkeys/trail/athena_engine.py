@@ -26,7 +26,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from phantomkeys.trail import fields as F
-from phantomkeys.trail.finish import HuntResult, HuntStats, findings_from_duckdb
+from phantomkeys.trail.finish import (
+    HuntResult,
+    HuntStats,
+    findings_from_duckdb,
+    profile_from_duckdb,
+)
 from phantomkeys.trail.hunt import HuntError
 from phantomkeys.trail.pack import RulePack
 from phantomkeys.trail.queries import compile_detections, hit_columns, hits_select, time_filter
@@ -322,6 +327,10 @@ def run_athena(
         raise HuntError(str(exc)) from None
     stats.hits = load_hits(con, pack, all_rows)
     findings = findings_from_duckdb(con, pack, "hits")
+    profile = profile_from_duckdb(con, "hits")
     con.close()
     extra = {"athena": {"database": opts.database, "workgroup": opts.workgroup, "queries": queries}}
-    return HuntResult(findings=tuple(findings), stats=stats, bad_files=(), pack=pack), extra
+    result = HuntResult(
+        findings=tuple(findings), stats=stats, bad_files=(), pack=pack, profile=profile
+    )
+    return result, extra

@@ -39,7 +39,12 @@ from typing import Any
 import duckdb
 
 from phantomkeys.trail import fields as F
-from phantomkeys.trail.finish import HuntResult, HuntStats, findings_from_duckdb
+from phantomkeys.trail.finish import (
+    HuntResult,
+    HuntStats,
+    findings_from_duckdb,
+    profile_from_duckdb,
+)
 from phantomkeys.trail.pack import RulePack
 from phantomkeys.trail.queries import compile_detections, hit_columns, hits_select, time_filter
 from phantomkeys.trail.records import (
@@ -483,7 +488,11 @@ class DuckDBEngine:
         (stats.hits,) = self._one("SELECT count(*) FROM hits")
         findings = findings_from_duckdb(self.con, self.pack, "hits")
         return HuntResult(
-            findings=tuple(findings), stats=stats, bad_files=tuple(bad), pack=self.pack
+            findings=tuple(findings),
+            stats=stats,
+            bad_files=tuple(bad),
+            pack=self.pack,
+            profile=profile_from_duckdb(self.con, "hits"),
         )
 
     def _one(self, sql: str) -> tuple[Any, ...]:

@@ -26,6 +26,8 @@ from phantomkeys.trail.queries import (
     LIST_CAP,
     correlation_sql,
     correlation_values_sql,
+    profile_values_sql,
+    profile_volume_sql,
     single_findings_sql,
 )
 from phantomkeys.trail.sql import Dialect
@@ -59,6 +61,10 @@ class HuntResult:
     stats: HuntStats
     bad_files: tuple[Any, ...]
     pack: RulePack
+    #: Each principal's values and volume (:mod:`phantomkeys.trail.incidents`).
+    profile: Any = None
+    #: Scored incidents, one verdict per principal and window (set by the hunt).
+    incidents: tuple[Any, ...] = ()
 
 
 def iso(value: Any) -> str | None:
@@ -209,3 +215,15 @@ def findings_from_duckdb(con: Any, pack: RulePack, hits: str = "hits") -> list[F
                 con, correlation_values_sql(Dialect.DUCKDB, r.correlation, hits)
             )
     return findings_from_rows(pack, single, corr_rows, value_rows)
+
+
+def profile_from_rows(run: Any, dialect: Dialect, hits: str = "hits") -> Any:
+    """Each principal's profile from the hits relation; ``run(sql)`` returns row dicts."""
+    from phantomkeys.trail.incidents import build_profile
+
+    values = run(profile_values_sql(dialect, hits))
+    return build_profile(values, run(profile_volume_sql(dialect, hits)))
+
+
+def profile_from_duckdb(con: Any, hits: str = "hits") -> Any:
+    return profile_from_rows(lambda sql: _rows(con, sql), Dialect.DUCKDB, hits)

@@ -14,7 +14,7 @@ from typing import Any
 
 from phantomkeys._meta import envelope
 from phantomkeys.core.completeness import Coverage, Skipped, coverage_of
-from phantomkeys.core.findings import Finding
+from phantomkeys.core.findings import Finding, Severity
 from phantomkeys.trail.finish import HuntResult
 from phantomkeys.trail.pack import RulePack
 from phantomkeys.trail.records import (
@@ -148,6 +148,22 @@ def run_duckdb(
         plan.close()
 
 
+def add_incidents(result: HuntResult, config: Any = None) -> HuntResult:
+    """One verdict per principal: score the findings into incidents (appended as findings)."""
+    from dataclasses import replace
+
+    from phantomkeys.core.findings import sort_findings
+    from phantomkeys.trail.incidents import ScoreConfig, incident_finding, score_incidents
+
+    cfg = config if config is not None else ScoreConfig()
+    incidents = score_incidents(result.findings, result.profile, cfg)
+    # Every incident is in the document; those scoring at least "low" are also
+    # findings, so every output format and --fail-on see the verdict.
+    verdicts = [incident_finding(i) for i in incidents if i.severity is not Severity.INFO]
+    findings = sort_findings([*result.findings, *verdicts])
+    return replace(result, findings=tuple(findings), incidents=tuple(incidents))
+
+
 def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
     out = {s: 0 for s in ("critical", "high", "medium", "low", "info")}
     for f in findings:
@@ -237,11 +253,17 @@ def build_document(
         metadata.update(extra)
     if coverage is None:
         coverage = hunt_coverage(result, plan, sources)
+    from phantomkeys.trail.incidents import INCIDENT_RULE
+
+    rules = [r.to_dict() for r in result.pack]
+    if result.incidents:
+        rules.append(INCIDENT_RULE.to_dict())
     return envelope(
         metadata=metadata,
         coverage=coverage.to_json(),
         findings=[f.to_dict() for f in result.findings],
-        rules=[r.to_dict() for r in result.pack],
+        incidents=[i.to_dict() for i in result.incidents],
+        rules=rules,
     )
 
 

@@ -8,7 +8,10 @@ custom attributes:
 
 * ``subject``: the field naming what a finding is about (default: the caller,
   ``userIdentity.arn``; rules about changes *to* a user use
-  ``requestParameters.userName``);
+  ``requestParameters.userName``), or a list of fields, the first present
+  one winning (``[requestParameters.userName, userIdentity.userName]`` for
+  IAM calls whose ``UserName`` is optional: absent, the subject is the
+  caller; docs/aws-facts.md);
 * ``remediation``: what to do about a finding.
 
 A detection rule produces findings itself unless a correlation uses it with
@@ -94,6 +97,8 @@ class PackRule:
     source: str = ""
     falsepositives: tuple[str, ...] = ()
     correlation: Correlation | None = None
+    #: Fallbacks after ``subject_field`` (the first present field is the subject).
+    subject_fallbacks: tuple[str, ...] = ()
     #: Produces findings itself (set by the pack from correlations' ``generate``).
     emits: bool = True
 
@@ -290,9 +295,11 @@ def _build(source: str, doc: Mapping[str, Any]) -> PackRule:
     extra = doc.get("phantomkeys") or {}
     if not isinstance(extra, Mapping):
         raise PackError(f"{source}: {name}: 'phantomkeys' must be a mapping")
-    subject = str(extra.get("subject") or DEFAULT_SUBJECT)
-    if not F.known_field(subject):
-        raise PackError(f"{source}: {name}: unknown subject field {subject!r}")
+    subjects = _str_list(extra.get("subject")) or (DEFAULT_SUBJECT,)
+    for subject in subjects:
+        if not F.known_field(subject):
+            raise PackError(f"{source}: {name}: unknown subject field {subject!r}")
+    subject = subjects[0]
     correlation = _correlation(source, name, doc["correlation"]) if "correlation" in doc else None
     if correlation is None and "detection" not in doc:
         raise PackError(f"{source}: {name}: neither a detection nor a correlation")
@@ -318,6 +325,7 @@ def _build(source: str, doc: Mapping[str, Any]) -> PackRule:
         description=rule.rationale,
         rule=rule,
         subject_field=subject,
+        subject_fallbacks=subjects[1:],
         document=dict(doc),
         source=source,
         falsepositives=_str_list(doc.get("falsepositives")),

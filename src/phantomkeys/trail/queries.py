@@ -76,10 +76,18 @@ def compile_detections(pack: RulePack, target: Target) -> list[CompiledRule]:
             CompiledRule(
                 rule=r,
                 where=or_join(where_clauses(dict(r.document), target)),
-                subject=target.field(r.subject_field),
+                subject=subject_expr(r, target),
             )
         )
     return out
+
+
+def subject_expr(rule: PackRule, target: Target) -> str:
+    """The finding's subject: the rule's subject field, else its fallbacks in order."""
+    names = (rule.subject_field, *rule.subject_fallbacks)
+    if len(names) == 1:
+        return target.field(names[0])
+    return "coalesce(" + ", ".join(target.field(n) for n in names) + ")"
 
 
 def hits_select(
@@ -255,4 +263,57 @@ def correlation_values_sql(dialect: Dialect, corr: Correlation, hits: str = "hit
         _sweep_ctes(dialect, corr, hits) + f" SELECT {gcols}, v, count(*) AS event_count, "
         f"min({t.quote(F.EVENT_TIME)}) AS first_seen, "
         f"max({t.quote(F.EVENT_TIME)}) AS last_seen FROM ev GROUP BY {gcols}, v"
+    )
+
+
+# ------------------------------------------------------------------ profiles
+
+#: The base rule whose hits are successful model invocations (volume, sustained use).
+INVOCATION_RULE = "model-invocation-call"
+#: Volume is counted in buckets of this many seconds (the spike rule's window).
+PROFILE_BUCKET_SECONDS = 300
+
+
+def _profile_events(dialect: Dialect, hits: str) -> str:
+    """One row per record that hit any rule (a record can hit several)."""
+    t = _flat(dialect)
+    q = t.quote
+    inv = t.string(INVOCATION_RULE)
+    return (
+        f"ev AS (SELECT coalesce({q(F.ACCOUNT)}, '') AS a, {q(F.PRINCIPAL)} AS p, "
+        f"{q(F.EVENT_TIME)} AS t, {q('sourceIPAddress')} AS ip, {q('userAgent')} AS ua, "
+        f"{q('awsRegion')} AS r, max(CASE WHEN rule_name = {inv} THEN 1 ELSE 0 END) AS inv "
+        f"FROM {hits} WHERE {q(F.PRINCIPAL)} IS NOT NULL AND {q(F.EVENT_TIME)} IS NOT NULL "
+        f"GROUP BY coalesce({q(F.EVENT_ID)}, ''), "
+        f"coalesce({q(F.ACCOUNT)}, ''), {q(F.PRINCIPAL)}, {q(F.EVENT_TIME)}, "
+        f"{q('sourceIPAddress')}, {q('userAgent')}, {q('awsRegion')})"
+    )
+
+
+def profile_values_sql(dialect: Dialect, hits: str = "hits") -> str:
+    """Each principal's source IPs, user agents and regions with first/last use and counts.
+
+    ``kind`` is ``ip``, ``ua``, ``region`` or ``all`` (the principal's whole
+    activity, value ``''``); ``invocations`` counts successful model calls.
+    """
+    parts = [
+        f"SELECT a, p, {kind!r} AS kind, {col} AS v, min(t) AS first_seen, max(t) AS last_seen, "
+        f"count(*) AS events, sum(inv) AS invocations FROM ev "
+        f"WHERE {col} IS NOT NULL GROUP BY a, p, {col}"
+        for kind, col in (("ip", "ip"), ("ua", "ua"), ("region", "r"))
+    ]
+    parts.append(
+        "SELECT a, p, 'all' AS kind, '' AS v, min(t) AS first_seen, max(t) AS last_seen, "
+        "count(*) AS events, sum(inv) AS invocations FROM ev GROUP BY a, p"
+    )
+    return f"WITH {_profile_events(dialect, hits)} " + " UNION ALL ".join(parts)
+
+
+def profile_volume_sql(dialect: Dialect, hits: str = "hits") -> str:
+    """Successful model invocations per principal and 5-minute bucket (own-history volume)."""
+    t = _flat(dialect)
+    b = f"CAST(floor({t.epoch('t')} / {PROFILE_BUCKET_SECONDS}) AS BIGINT)"
+    return (
+        f"WITH {_profile_events(dialect, hits)} SELECT a, p, {b} AS bucket, count(*) AS n "
+        f"FROM ev WHERE inv = 1 GROUP BY a, p, {b}"
     )

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from phantomkeys.trail import fields as F
-from phantomkeys.trail.finish import HuntResult, HuntStats, findings_from_rows
+from phantomkeys.trail.finish import HuntResult, HuntStats, findings_from_rows, profile_from_rows
 from phantomkeys.trail.pack import CorrelationType, RulePack
 from phantomkeys.trail.queries import (
     compile_detections,
@@ -228,10 +228,19 @@ class SparkEngine:
             corr_rows[r.name] = _rows(spark, correlation_sql(Dialect.SPARK, corr))
             if corr_rows[r.name] and corr.type is not CorrelationType.EVENT_COUNT:
                 value_rows[r.name] = _rows(spark, correlation_values_sql(Dialect.SPARK, corr))
+        profile = (
+            None
+            if by_file
+            else profile_from_rows(lambda sql: _rows(spark, sql), Dialect.SPARK, "hits")
+        )
         hits.unpersist()
         findings = findings_from_rows(self.pack, single, corr_rows, value_rows, by_file=by_file)
         return HuntResult(
-            findings=tuple(findings), stats=stats, bad_files=tuple(bad), pack=self.pack
+            findings=tuple(findings),
+            stats=stats,
+            bad_files=tuple(bad),
+            pack=self.pack,
+            profile=profile,
         )
 
 

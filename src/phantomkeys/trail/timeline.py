@@ -118,6 +118,29 @@ def _flag(value: Any) -> bool:
     return str(value).lower() == "true"
 
 
+#: IAM calls whose ``UserName`` is optional: absent, the subject is the caller
+#: (docs/aws-facts.md).
+SELF_SUBJECT_EVENTS = frozenset(
+    {
+        "CreateAccessKey",
+        "ResetServiceSpecificCredential",
+        "UpdateServiceSpecificCredential",
+        "DeleteServiceSpecificCredential",
+    }
+)
+
+
+def target_user(
+    event_name: Any, named: Any, caller_type: Any, caller_name: Any
+) -> str | None:
+    """The IAM user an event is about: the named one, else the calling user where allowed."""
+    if named:
+        return str(named)
+    if event_name in SELF_SUBJECT_EVENTS and caller_type == "IAMUser" and caller_name:
+        return str(caller_name)
+    return None
+
+
 def entry_from_record(rec: Mapping[str, Any], via: str) -> dict[str, Any]:
     ident = rec.get("userIdentity") or {}
     params = rec.get("requestParameters") or {}
@@ -140,7 +163,9 @@ def entry_from_record(rec: Mapping[str, Any], via: str) -> dict[str, Any]:
         or _flag(params.get("callWithBearerToken")),
         "model": params.get("modelId") or params.get("model"),
         "error_code": rec.get("errorCode"),
-        "target_user": params.get("userName"),
+        "target_user": target_user(
+            rec.get("eventName"), params.get("userName"), ident.get("type"), ident.get("userName")
+        ),
         "via": via,
     }
 
@@ -277,7 +302,12 @@ def from_files(
                 or _flag(r.get("requestParameters.callWithBearerToken")),
                 "model": r.get("model"),
                 "error_code": r.get("errorCode"),
-                "target_user": r.get("requestParameters.userName"),
+                "target_user": target_user(
+                    r.get("eventName"),
+                    r.get("requestParameters.userName"),
+                    r.get("userIdentity.type"),
+                    r.get("userIdentity.userName"),
+                ),
                 "via": "files",
             }
         )
