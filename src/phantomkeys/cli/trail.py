@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from io import StringIO
 from pathlib import Path
@@ -756,7 +757,7 @@ def timeline(
     except TimelineError as exc:
         raise UsageProblem(str(exc)) from None
     fmt = (fmt or default_format()).lower()
-    from phantomkeys.trail.timeline import render_csv, render_table
+    from phantomkeys.trail.timeline import render_csv
 
     if fmt == "json":
         text = dumps_json(document)
@@ -764,7 +765,9 @@ def timeline(
         text = render_csv(document)
     else:
         width, fit_to = layout(output, wide=wide)
-        text = render_table(document, color=terminal_color(output), width=width, fit_width=fit_to)
+        text = render_timeline_table(
+            document, color=terminal_color(output), width=width, fit_width=fit_to
+        )
     write_output(text, output)
     for note in document["metadata"].get("notes", []):
         info(note)
@@ -777,3 +780,64 @@ def timeline(
         for err in document["metadata"].get("errors", []):
             warn(err)
         sys.exit(ExitCode.INCOMPLETE)
+
+
+# ------------------------------------------------------------------ timeline table
+
+_TIMELINE_COLUMNS = (
+    ("time", 0, 20, True),
+    ("region", 5, 9, True),
+    ("event", 0, 18, False),
+    ("principal", 1, 14, False),
+    ("source IP", 2, 15, False),
+    ("user agent", 4, 16, False),
+    ("bearer", 6, 6, True),
+    ("model", 7, 12, False),
+    ("error", 3, 10, False),
+)
+
+
+def render_timeline_table(
+    document: Mapping[str, Any],
+    *,
+    color: bool = False,
+    width: int | None = 170,
+    fit_width: bool = False,
+) -> str:
+    """The timeline for a terminal: every value from the logs shown as text, never obeyed."""
+    from phantomkeys.cli.tables import WIDE, Column, build_table
+
+    buffer = io.StringIO()
+    console = make_console(buffer, color=color, width=width or WIDE, soft_wrap=False)
+    meta = document["metadata"]
+    target = meta["target"]
+    who = target.get("username") or target.get("access_key_id")
+    console.print(
+        f"Timeline of {escape(str(who))} ({escape(str(target['kind']))}) from "
+        f"{escape(str(meta['source']))}, {escape(str(meta['since']))} to "
+        f"{escape(str(meta['until']))}: "
+        f"{meta['events']} events"
+    )
+    rows = []
+    for e in document.get("events", []):
+        event = f"{(e.get('event_source') or '').split('.')[0]}:{e.get('event_name')}"
+        if e.get("target_user") and e.get("target_user") != who:
+            event += f" -> {e['target_user']}"
+        cells = {
+            "time": escape(e.get("time") or ""),
+            "region": escape(e.get("region") or ""),
+            "event": escape(event),
+            "principal": escape(e.get("principal") or ""),
+            "source IP": escape(e.get("source_ip") or ""),
+            "user agent": escape(str(e.get("user_agent") or "")[:40]),
+            "bearer": "yes" if e.get("bearer_token") else "",
+            "model": escape(e.get("model") or ""),
+            "error": escape(e.get("error_code") or ""),
+        }
+        rows.append(cells)
+    columns = [Column(*c) for c in _TIMELINE_COLUMNS]
+    table, note = build_table(columns, rows, width, fit_width=fit_width, header_style="bold")
+    console.print(table)
+    if note:
+        console.print(note)
+    return buffer.getvalue()
