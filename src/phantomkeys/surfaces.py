@@ -206,6 +206,7 @@ API_KEY_SERVICES: frozenset[str] = frozenset(s.credential_service for s in SURFA
 def is_api_key_service(service_name: str) -> bool:
     return service_name in API_KEY_SERVICES
 
+
 #: Partitions and how to tell them from a region name.
 PARTITIONS: tuple[str, ...] = ("aws", "aws-us-gov", "aws-cn")
 

@@ -71,9 +71,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def aws_env(
-    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> str:
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> str:
     """A clean emulated AWS, reachable the way the CLI reaches it (deploys write their
     backups under the test's own directory)."""
     _reset(moto_endpoint)

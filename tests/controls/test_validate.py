@@ -178,9 +178,7 @@ def test_mantle_long_term_deny_with_string_equals_is_warned(catalog) -> None:
                 "Effect": "Deny",
                 "Action": "bedrock-mantle:CallWithBearerToken",
                 "Resource": "*",
-                "Condition": {
-                    "StringNotEquals": {"bedrock-mantle:BearerTokenType": "SHORT_TERM"}
-                },
+                "Condition": {"StringNotEquals": {"bedrock-mantle:BearerTokenType": "SHORT_TERM"}},
             },
             {
                 "Sid": "B",

@@ -324,8 +324,12 @@ def _lookup_region(
             if not token:
                 return records, pages, None
     except LOOKUP_ERRORS as exc:
-        return records, pages, LookupFailure(
-            "cloudtrail:LookupEvents", error_code(exc), error_message(exc), where=region
+        return (
+            records,
+            pages,
+            LookupFailure(
+                "cloudtrail:LookupEvents", error_code(exc), error_message(exc), where=region
+            ),
         )
 
 

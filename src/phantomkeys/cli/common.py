@@ -393,9 +393,7 @@ def check_output_path(path: str | None, *, option: str = "-o/--output") -> str |
         raise _output_problem(option, path, exc.strerror or str(exc)) from None
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
-            raise _output_problem(
-                option, path, "it is a folder", hint="give a file name inside it"
-            )
+            raise _output_problem(option, path, "it is a folder", hint="give a file name inside it")
         if not stat.S_ISREG(st.st_mode):
             if not stat.S_ISFIFO(st.st_mode) and not os.access(target, os.W_OK):
                 raise _output_problem(option, path, "not writable")

@@ -137,7 +137,7 @@ def lab() -> None:
     "--detach",
     is_flag=True,
     help="Start the lab in the background, print its export lines (with "
-    "PHANTOMKEYS_LAB_PID) once it is ready, and return: for eval \"$(...)\".",
+    'PHANTOMKEYS_LAB_PID) once it is ready, and return: for eval "$(...)".',
 )
 def serve(
     scenario: str | None,

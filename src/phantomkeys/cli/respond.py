@@ -1619,11 +1619,7 @@ def build_incident(
                 status = "not-found"
                 doc["identity"]["status"] = doc["status"] = status
                 doc["identity"]["similar"] = sorted(
-                    {
-                        n
-                        for n in by_user
-                        if n.lower() == username.lower() and n != username
-                    }
+                    {n for n in by_user if n.lower() == username.lower() and n != username}
                 )
                 doc["identity"]["deletion_searched"] = activity
         recommended += _recommend(username, status, tgt)

@@ -723,8 +723,7 @@ def _render_table(doc: dict[str, Any], metadata: dict[str, Any], *, color: bool 
             escape(a["action"]),
             str(a["calls"]),
             escape(", ".join(a["regions"])),
-            "\n".join(map(escape, a["resources"][:4]))
-            + ("\n…" if len(a["resources"]) > 4 else ""),
+            "\n".join(map(escape, a["resources"][:4])) + ("\n…" if len(a["resources"]) > 4 else ""),
             str(len(a["source_ips"])),
         )
     console.print(table)

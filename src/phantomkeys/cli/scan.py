@@ -455,13 +455,11 @@ def render_table(
                 "account": escape(acct["account_id"]),
                 "user": escape(ident["username"]) + surface,
                 "kind": escape(_KIND_SHORT.get(ident["kind"], ident["kind"])),
-                "status": f"[{_STATUS_STYLE.get(ident['status'], '')}]"
-                f"{escape(ident['status'])}[/]",
+                "status": f"[{_STATUS_STYLE.get(ident['status'], '')}]{escape(ident['status'])}[/]",
                 "API keys": _keys_cell(ident),
                 "way in": _way_in_cell(ident),
                 "beyond the managed policy": _caps_cell(ident),
-                "risk": f"[{_SEV_STYLE[ident['risk']['severity']]}]"
-                f"{ident['risk']['severity']}[/]",
+                "risk": f"[{_SEV_STYLE[ident['risk']['severity']]}]{ident['risk']['severity']}[/]",
             }
             rows.append(cells)
     table, note = build_table(
@@ -557,9 +555,7 @@ def _caps_cell(ident: dict[str, Any]) -> str:
     managed = {
         p["arn"]
         for p in ident["policies"]
-        if p["kind"] == "managed"
-        and p["arn"]
-        and p["arn"].rsplit("/", 1)[-1] in _SURFACE_POLICIES
+        if p["kind"] == "managed" and p["arn"] and p["arn"].rsplit("/", 1)[-1] in _SURFACE_POLICIES
     }
     extra = [
         c

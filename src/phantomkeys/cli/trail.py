@@ -42,6 +42,8 @@ _SEVERITY_STYLE = {
     "low": "cyan",
     "info": "dim",
 }
+
+
 def _load_pack(rules_paths: Sequence[str], only: Sequence[str]) -> Any:
     from phantomkeys.trail.pack import PackError, load_pack
 

@@ -98,8 +98,6 @@ class Discovery:
     repeated: int = 0
 
 
-
-
 def _is_log_name(name: str) -> bool:
     lower = name.lower()
     return lower.endswith(_SUFFIXES)

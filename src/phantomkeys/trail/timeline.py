@@ -130,9 +130,7 @@ SELF_SUBJECT_EVENTS = frozenset(
 )
 
 
-def target_user(
-    event_name: Any, named: Any, caller_type: Any, caller_name: Any
-) -> str | None:
+def target_user(event_name: Any, named: Any, caller_type: Any, caller_name: Any) -> str | None:
     """The IAM user an event is about: the named one, else the calling user where allowed."""
     if named:
         return str(named)
@@ -458,5 +456,3 @@ def render_csv(document: Mapping[str, Any]) -> str:
     for e in document.get("events", []):
         writer.writerow([safe_cell(e.get(c)) for c in COLUMNS])
     return buffer.getvalue()
-
-
