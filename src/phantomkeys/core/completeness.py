@@ -70,7 +70,7 @@ class Coverage:
             if s.incomplete:
                 tally[(s.kind, s.reason)] = tally.get((s.kind, s.reason), 0) + s.count
         for (kind, reason), n in tally.items():
-            out.append(f"{n} {kind}{'' if n == 1 else 's'} not read: {reason}")
+            out.append(f"{n} {_plural(kind, n)} not read: {reason}")
         return out
 
     def skipped_counts(self) -> dict[str, int]:
@@ -91,7 +91,7 @@ class Coverage:
 
     def summary_line(self) -> str:
         """One stderr line: ``read 3 files, 1,200 records; skipped 1 file (…)``."""
-        read = ", ".join(f"{n:,} {k}" for k, n in self.read.items()) or "nothing"
+        read = ", ".join(f"{n:,} {_singular(k, n)}" for k, n in self.read.items()) or "nothing"
         line = f"read {read}"
         counts = self.skipped_counts()
         if counts:
@@ -130,3 +130,12 @@ def coverage_of(
     if asked_for is not None and not any(read.values()):
         nothing = f"nothing was read from {asked_for}"
     return Coverage(read=dict(read), skipped=items, nothing_read=nothing)
+
+
+def _singular(kinds: str, n: int) -> str:
+    """``read`` counts are keyed by plural nouns ("files"): one of them is singular."""
+    if n != 1:
+        return kinds
+    if kinds.endswith("ies"):
+        return kinds[:-3] + "y"
+    return kinds[:-1] if kinds.endswith("s") else kinds
