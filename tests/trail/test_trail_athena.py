@@ -189,8 +189,10 @@ def test_hunt_with_athena_end_to_end_through_the_lab(phantomkeys_lab: Any, tmp_p
     assert calls.get(start) == 2, (protocol, calls)
     assert any(op.endswith(results) for op in calls), (protocol, calls)
 
-    local_result = run_duckdb(
-        PACK, plan_sources([str(local)], None, None), since=None, until=None, threads=1
+    from phantomkeys.trail.hunt import add_incidents
+
+    local_result = add_incidents(
+        run_duckdb(PACK, plan_sources([str(local)], None, None), since=None, until=None, threads=1)
     )
     assert sorted((f["rule_id"], f["subject"], f["fingerprint"]) for f in document["findings"]) == (
         sorted((f.rule_id, f.subject, f.fingerprint) for f in local_result.findings)

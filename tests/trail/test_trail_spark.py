@@ -58,6 +58,8 @@ def test_spark_hunt_matches_duckdb(runner: Any, tmp_path: Path, write_trail: Any
     assert [Path(b.name).name for b in spark.bad_files] == [bad.name]
 
 
+@pytest.mark.slow  # one Spark run per case (~20 runs): `pytest -m slow`; DuckDB and the
+# Athena path run the same cases in the default suite (tests/trail/test_trail_public.py)
 def test_public_shapes_and_probes_on_spark(runner: Any, tmp_path: Path) -> None:
     """Every public record and probe gets its expected verdict on Spark too (one run each)."""
     import gzip
