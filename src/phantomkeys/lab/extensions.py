@@ -24,6 +24,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -46,7 +47,7 @@ from moto.iam.exceptions import (
 
 from phantomkeys.core import keys
 from phantomkeys.lab.accounts import DEFAULT_REGION, MANAGEMENT_ACCOUNT_ID, member_account_id
-from phantomkeys.lab.trail import EventStore, LookupError_, make_record
+from phantomkeys.lab.cloudtrail_store import EventStore, LookupError_, make_record
 from phantomkeys.surfaces import (
     BEDROCK,
     CLAUDE_PLATFORM,
@@ -854,230 +855,34 @@ def _backend_update_login_profile(
 # =====================================================================
 
 
-def _allow(sid: str, actions: list[str], resource: str = "*", **extra: Any) -> dict[str, Any]:
-    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource, **extra}
+#: The lab's own copies of AWS managed policies, one JSON file each in ``lab/policies/``
+#: (``NAME-VERSION.json``: the catalogue entry, metadata and ``Document``), used when moto
+#: does not ship the policy (docs/aws-facts.md "Managed policies"):
+#:
+#: * AmazonBedrockLimitedAccess v8 (2026-04-09): the base for v9.
+#: * AnthropicLimitedAccess v4 (2026-04): the base for v6.
+#: * AnthropicInferenceAccess v2 (2026-04-01), as the AWS managed policy reference publishes
+#:   it (docs.aws.amazon.com/aws-managed-policy/latest/reference/AnthropicInferenceAccess.html):
+#:   workspace read + inference, the resourceless bearer-token actions, GetWebIdentityToken
+#:   for Anthropic audiences. The last statement (TagGetWebIdentityToken) mirrors
+#:   AnthropicLimitedAccess and is unconfirmed for this policy.
+POLICY_FILES = (
+    "AmazonBedrockLimitedAccess-v8",
+    "AnthropicLimitedAccess-v4",
+    "AnthropicInferenceAccess-v2",
+)
 
 
-_BEDROCK_LIMITED_ACTIONS = [
-    "bedrock:Get*",
-    "bedrock:List*",
-    "bedrock:CallWithBearerToken",
-    "bedrock:BatchDeleteEvaluationJob",
-    "bedrock:CancelAutomatedReasoningPolicyBuildWorkflow",
-    *(
-        f"bedrock:Create{r}"
-        for r in (
-            "AutomatedReasoningPolicy",
-            "AutomatedReasoningPolicyTestCase",
-            "AutomatedReasoningPolicyVersion",
-            "EvaluationJob",
-            "Guardrail",
-            "GuardrailVersion",
-            "InferenceProfile",
-            "ModelCopyJob",
-            "ModelCustomizationJob",
-            "ModelImportJob",
-            "ModelInvocationJob",
-            "PromptRouter",
-            "ProvisionedModelThroughput",
-        )
-    ),
-    *(
-        f"bedrock:Delete{r}"
-        for r in (
-            "AutomatedReasoningPolicy",
-            "AutomatedReasoningPolicyBuildWorkflow",
-            "AutomatedReasoningPolicyTestCase",
-            "CustomModel",
-            "Guardrail",
-            "ImportedModel",
-            "InferenceProfile",
-            "PromptRouter",
-            "ProvisionedModelThroughput",
-        )
-    ),
-    "bedrock:ExportAutomatedReasoningPolicyVersion",
-    "bedrock:StartAutomatedReasoningPolicyBuildWorkflow",
-    "bedrock:StartAutomatedReasoningPolicyTestWorkflow",
-    "bedrock:StopEvaluationJob",
-    "bedrock:StopModelCustomizationJob",
-    "bedrock:StopModelInvocationJob",
-    "bedrock:TagResource",
-    "bedrock:UntagResource",
-    *(
-        f"bedrock:Update{r}"
-        for r in (
-            "AutomatedReasoningPolicy",
-            "AutomatedReasoningPolicyAnnotations",
-            "AutomatedReasoningPolicyTestCase",
-            "Guardrail",
-            "ProvisionedModelThroughput",
-        )
-    ),
-    "bedrock:ApplyGuardrail",
-    "bedrock:InvokeAutomatedReasoningPolicy",
-    "bedrock:InvokeModel",
-    "bedrock:InvokeModelWithResponseStream",
-]
+def stored_policy(name: str, version: str) -> dict[str, Any]:
+    """An AWS managed policy as the lab stores it (``lab/policies/NAME-VERSION.json``)."""
+    if f"{name}-{version}" not in POLICY_FILES:
+        raise KeyError(f"the lab stores no {name} {version}")
+    text = (resources.files("phantomkeys.lab") / "policies" / f"{name}-{version}.json").read_text(
+        encoding="utf-8"
+    )
+    policy: dict[str, Any] = json.loads(text)
+    return policy
 
-#: AmazonBedrockLimitedAccess v8 (2026-04-09), docs/aws-facts.md "Managed policies":
-#: the base for v9 when
-#: moto does not ship the policy.
-_BEDROCK_V8: dict[str, Any] = {
-    "CreateDate": "2025-06-29T22:22:06+00:00",
-    "UpdateDate": "2026-04-09T04:42:19+00:00",
-    "DefaultVersionId": "v8",
-    "Path": "/",
-    "Document": {
-        "Version": "2012-10-17",
-        "Statement": [
-            _allow("BedrockAPIs", _BEDROCK_LIMITED_ACTIONS),
-            _allow("DescribeKey", ["kms:DescribeKey"], "arn:*:kms:*:::*"),
-            _allow(
-                "APIsWithAllResourceAccess",
-                [
-                    "iam:ListRoles",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                ],
-            ),
-            _allow(
-                "BedrockMantleAPIs",
-                [
-                    "bedrock-mantle:CallWithBearerToken",
-                    "bedrock-mantle:Get*",
-                    "bedrock-mantle:List*",
-                    "bedrock-mantle:CreateInference",
-                ],
-            ),
-            _allow(
-                "MarketplaceOperationsFromBedrockFor3pModels",
-                [
-                    "aws-marketplace:Subscribe",
-                    "aws-marketplace:ViewSubscriptions",
-                    "aws-marketplace:Unsubscribe",
-                ],
-                Condition={
-                    "StringEquals": {
-                        "aws:CalledViaLast": [
-                            "bedrock.amazonaws.com",
-                            "bedrock-mantle.amazonaws.com",
-                        ]
-                    }
-                },
-            ),
-        ],
-    },
-}
-
-#: AnthropicLimitedAccess v4 (2026-04), docs/aws-facts.md "Managed policies": the
-#: base for v6 when moto
-#: does not ship the policy.
-_ANTHROPIC_V4: dict[str, Any] = {
-    "CreateDate": "2026-04-01T04:57:18+00:00",
-    "UpdateDate": "2026-04-02T20:12:08+00:00",
-    "DefaultVersionId": "v4",
-    "Path": "/",
-    "Document": {
-        "Version": "2012-10-17",
-        "Statement": [
-            _allow(
-                "AnthropicLimitedWorkspace",
-                [
-                    "aws-external-anthropic:Get*",
-                    "aws-external-anthropic:List*",
-                    "aws-external-anthropic:CancelBatchInference",
-                    "aws-external-anthropic:CountTokens",
-                    "aws-external-anthropic:CreateBatchInference",
-                    "aws-external-anthropic:CreateFile",
-                    "aws-external-anthropic:CreateInference",
-                    "aws-external-anthropic:CreateSkill",
-                    "aws-external-anthropic:CreateUserProfile",
-                    "aws-external-anthropic:DeleteBatchInference",
-                    "aws-external-anthropic:DeleteFile",
-                    "aws-external-anthropic:DeleteSkill",
-                    "aws-external-anthropic:UpdateSkill",
-                    "aws-external-anthropic:UpdateUserProfile",
-                ],
-                "arn:aws:aws-external-anthropic:*:*:workspace/*",
-            ),
-            _allow(
-                "AnthropicLimitedResourceless",
-                [
-                    "aws-external-anthropic:GetAccountStatus",
-                    "aws-external-anthropic:CallWithBearerToken",
-                ],
-            ),
-            _allow(
-                "AnthropicLimitedGetToken",
-                ["sts:GetWebIdentityToken"],
-                Condition={
-                    "ForAnyValue:StringEquals": {
-                        "sts:IdentityTokenAudience": [
-                            "https://api.anthropic.com",
-                            "https://platform.claude.com",
-                        ]
-                    },
-                    "StringEquals": {"aws:CalledViaLast": "aws-external-anthropic.amazonaws.com"},
-                },
-            ),
-            _allow("AnthropicLimitedTagToken", ["sts:TagGetWebIdentityToken"]),
-        ],
-    },
-}
-
-#: AnthropicInferenceAccess v2 (2026-04-01), as the AWS managed policy reference
-#: publishes it (docs.aws.amazon.com/aws-managed-policy/latest/reference/
-#: AnthropicInferenceAccess.html): workspace read + inference, the resourceless
-#: bearer-token actions, GetWebIdentityToken for Anthropic audiences. The last
-#: statement (TagGetWebIdentityToken) mirrors AnthropicLimitedAccess and is
-#: unconfirmed for this policy (docs/aws-facts.md "Managed policies").
-_ANTHROPIC_INFERENCE_V2: dict[str, Any] = {
-    "CreateDate": "2026-04-01T04:57:00+00:00",
-    "UpdateDate": "2026-04-01T22:42:00+00:00",
-    "DefaultVersionId": "v2",
-    "Path": "/",
-    "Document": {
-        "Version": "2012-10-17",
-        "Statement": [
-            _allow(
-                "AnthropicInferenceWorkspace",
-                [
-                    "aws-external-anthropic:Get*",
-                    "aws-external-anthropic:List*",
-                    "aws-external-anthropic:CreateInference",
-                    "aws-external-anthropic:CreateBatchInference",
-                    "aws-external-anthropic:CancelBatchInference",
-                    "aws-external-anthropic:DeleteBatchInference",
-                    "aws-external-anthropic:CountTokens",
-                ],
-                "arn:aws:aws-external-anthropic:*:*:workspace/*",
-            ),
-            _allow(
-                "AnthropicInferenceResourceless",
-                [
-                    "aws-external-anthropic:GetAccountStatus",
-                    "aws-external-anthropic:CallWithBearerToken",
-                ],
-            ),
-            _allow(
-                "AnthropicInferenceGetToken",
-                ["sts:GetWebIdentityToken"],
-                Condition={
-                    "ForAnyValue:StringEquals": {
-                        "sts:IdentityTokenAudience": [
-                            "https://api.anthropic.com",
-                            "https://platform.claude.com",
-                        ]
-                    },
-                    "StringEquals": {"aws:CalledViaLast": "aws-external-anthropic.amazonaws.com"},
-                },
-            ),
-            _allow("AnthropicInferenceTagToken", ["sts:TagGetWebIdentityToken"]),
-        ],
-    },
-}
 
 _AMAZON_BEDROCK_WEBSEARCH_STATEMENT = {
     "Sid": "BedrockWebSearch",
@@ -1148,11 +953,15 @@ def managed_policy_catalogue() -> dict[str, tuple[dict[str, Any], str]]:
     # Only ever upgrade: a moto release with a newer copy keeps its own; an older
     # moto without them gets them built from docs/aws-facts.md's description.
     if _version(data.get(bedrock)) < 9:
-        data[bedrock] = _bedrock_limited_access_v9(data.get(bedrock) or _BEDROCK_V8)
+        data[bedrock] = _bedrock_limited_access_v9(
+            data.get(bedrock) or stored_policy(bedrock, "v8")
+        )
     if _version(data.get(anthropic)) < 6:
-        data[anthropic] = _anthropic_limited_access_v6(data.get(anthropic) or _ANTHROPIC_V4)
+        data[anthropic] = _anthropic_limited_access_v6(
+            data.get(anthropic) or stored_policy(anthropic, "v4")
+        )
     if _version(data.get(inference)) < 2:
-        data[inference] = _ANTHROPIC_INFERENCE_V2
+        data[inference] = stored_policy(inference, "v2")
     return {name: (d, json.dumps(d["Document"])) for name, d in data.items()}
 
 
