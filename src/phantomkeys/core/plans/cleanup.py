@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from phantomkeys.core.model import other_ways_in
+from phantomkeys.core.plans import items
 from phantomkeys.core.plans.facts import UserState, _require_complete, user_facts
 from phantomkeys.core.plans.model import Operation, Plan, PlanError, Step
 from phantomkeys.surfaces import is_api_key_service
@@ -65,163 +66,45 @@ def build_cleanup_plan(state: UserState, *, at: datetime, allow_live: bool = Fal
             f"{name} still has {', '.join(live)}: not deleted without --force "
             "(revoke it first, or name it with --user NAME --force)"
         )
-    u = {"UserName": name}
     steps: list[Step] = []
     cannot: list[str] = []
-    gone = ("NoSuchEntity",)
     if state.login_profile:
         steps.append(
-            Step(
-                "delete-login-profile",
-                "iam:DeleteLoginProfile",
-                dict(u),
-                "delete the console password",
-                removes=("login-profile",),
-                done_errors=gone,
-                undo="cannot be undone: password",
-                irreversible=True,
+            items.delete_login_profile(
+                name, description="delete the console password", undo="cannot be undone: password"
             )
         )
         cannot.append("console password")
     for k in sorted(state.access_keys, key=lambda k: k.id):
-        steps.append(
-            Step(
-                f"delete-access-key:{k.id}",
-                "iam:DeleteAccessKey",
-                {**u, "AccessKeyId": k.id},
-                f"delete access key {k.id} ({k.status})",
-                removes=(f"access-key:{k.id}",),
-                done_errors=gone,
-                undo="cannot be undone: the secret access key is gone",
-                irreversible=True,
-            )
-        )
+        steps.append(items.delete_access_key(name, k.id, k.status))
         cannot.append(f"access key {k.id}")
     for cert in sorted(state.signing_certificates, key=lambda c: c.id):
-        steps.append(
-            Step(
-                f"delete-signing-cert:{cert.id}",
-                "iam:DeleteSigningCertificate",
-                {**u, "CertificateId": cert.id},
-                f"delete signing certificate {cert.id} ({cert.status})",
-                removes=(f"signing-cert:{cert.fingerprint}",),
-                done_errors=gone,
-                undo="re-upload the certificate body from the backup",
-            )
-        )
+        steps.append(items.delete_signing_certificate(name, cert.id, cert.fingerprint, cert.status))
     for ssh in sorted(state.ssh_public_keys, key=lambda k: k.id):
-        steps.append(
-            Step(
-                f"delete-ssh-key:{ssh.id}",
-                "iam:DeleteSSHPublicKey",
-                {**u, "SSHPublicKeyId": ssh.id},
-                f"delete SSH public key {ssh.id} ({ssh.status})",
-                removes=(f"ssh-key:{ssh.fingerprint}",),
-                done_errors=gone,
-                undo="re-upload the public key from the backup",
-            )
-        )
+        steps.append(items.delete_ssh_public_key(name, ssh.id, ssh.fingerprint, ssh.status))
     for cred in sorted(state.service_credentials, key=lambda c: (c.service, c.id)):
         steps.append(
-            Step(
-                f"delete-credential:{cred.id}",
-                "iam:DeleteServiceSpecificCredential",
-                {**u, "ServiceSpecificCredentialId": cred.id},
-                f"delete service credential {cred.id} ({cred.service}, {cred.status})",
-                removes=(f"credential:{cred.id}",),
-                done_errors=gone,
-                undo="cannot be undone: the key's secret is gone",
-                irreversible=True,
+            items.delete_credential(
+                name,
+                cred.id,
+                description=f"delete service credential {cred.id} ({cred.service}, {cred.status})",
             )
         )
         cannot.append(f"service credential {cred.id} ({cred.service})")
     for m in sorted(state.mfa_devices, key=lambda m: m.serial):
-        steps.append(
-            Step(
-                f"deactivate-mfa:{m.serial}",
-                "iam:DeactivateMFADevice",
-                {**u, "SerialNumber": m.serial},
-                f"deactivate MFA device {m.serial}",
-                removes=(f"mfa:{m.serial}",),
-                done_errors=gone,
-                undo="cannot be undone: the MFA seed cannot be re-used; re-enrol",
-                irreversible=True,
-            )
-        )
+        steps.append(items.deactivate_mfa_device(name, m.serial))
         if m.virtual:
-            steps.append(
-                Step(
-                    f"delete-virtual-mfa:{m.serial}",
-                    "iam:DeleteVirtualMFADevice",
-                    {"SerialNumber": m.serial},
-                    f"delete virtual MFA device {m.serial}",
-                    done_errors=gone,
-                    observable=False,
-                    undo="cannot be undone: re-enrol a new device",
-                    irreversible=True,
-                )
-            )
+            steps.append(items.delete_virtual_mfa_device(m.serial))
         cannot.append(f"MFA device {m.serial}")
     for p in sorted(state.inline_policies, key=lambda p: p.name):
-        steps.append(
-            Step(
-                f"delete-inline-policy:{p.name}",
-                "iam:DeleteUserPolicy",
-                {**u, "PolicyName": p.name},
-                f"delete inline policy {p.name}",
-                removes=(f"inline:{p.name}",),
-                done_errors=gone,
-                undo="put the document back from the backup",
-            )
-        )
+        steps.append(items.delete_user_policy(name, p.name))
     for arn in sorted(state.attached_policy_arns):
-        steps.append(
-            Step(
-                f"detach-policy:{arn}",
-                "iam:DetachUserPolicy",
-                {**u, "PolicyArn": arn},
-                f"detach policy {arn}",
-                removes=(f"attached:{arn}",),
-                done_errors=gone,
-                undo="attach it again",
-            )
-        )
+        steps.append(items.detach_user_policy(name, arn))
     for g in sorted(state.group_names):
-        steps.append(
-            Step(
-                f"remove-from-group:{g}",
-                "iam:RemoveUserFromGroup",
-                {"GroupName": g, **u},
-                f"remove from group {g}",
-                removes=(f"group:{g}",),
-                done_errors=gone,
-                undo="add it back",
-            )
-        )
+        steps.append(items.remove_user_from_group(name, g))
     if state.boundary_arn:
-        steps.append(
-            Step(
-                "delete-boundary",
-                "iam:DeleteUserPermissionsBoundary",
-                dict(u),
-                f"remove permissions boundary {state.boundary_arn}",
-                removes=("boundary",),
-                done_errors=gone,
-                undo="put it back",
-            )
-        )
-    steps.append(
-        Step(
-            "delete-user",
-            "iam:DeleteUser",
-            dict(u),
-            f"delete IAM user {name}",
-            removes=("user", *sorted(f"tag:{k}" for k in state.tags)),
-            done_errors=gone,
-            undo="re-create the user (new unique id) with its path, "
-            "tags, boundary, policies and groups",
-        )
-    )
+        steps.append(items.delete_user_permissions_boundary(name, state.boundary_arn))
+    steps.append(items.delete_user(name, list(state.tags)))
     notes = []
     if live:
         notes.append(f"--force: {name} still has {', '.join(live)}; they are deleted too")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from phantomkeys.core.model import InlinePolicy
+from phantomkeys.core.plans import items
 from phantomkeys.core.plans.backup import Backup
 from phantomkeys.core.plans.cleanup import build_cleanup_plan
 from phantomkeys.core.plans.facts import (
@@ -179,211 +179,25 @@ def build_restore_plan(backup: Backup, current: State, *, at: datetime) -> Plan:
         )
     facts = user_facts(current)
     name = s0.name
-    u = {"UserName": name}
     steps: dict[str, Step] = {}
     lost: list[str] = []
 
-    def add(step: Step) -> None:
-        steps.setdefault(step.id, step)
+    def add(*found: Step) -> None:
+        for step in found:
+            steps.setdefault(step.id, step)
 
+    # A missing user is re-created however it went (the run, or someone since).
     if deleted_user or not current.exists:
-        add(
-            Step(
-                "create-user",
-                "iam:CreateUser",
-                {**u, "Path": s0.path},
-                f"re-create IAM user {name} (path {s0.path}; it gets a new unique id)",
-                sets={"user": s0.path},
-                done_errors=(),
-            )
-        )
-        if s0.tags:
-            add(
-                Step(
-                    "tag-user",
-                    "iam:TagUser",
-                    {**u, "Tags": [{"Key": k, "Value": v} for k, v in sorted(s0.tags.items())]},
-                    f"put back {len(s0.tags)} tag(s)",
-                    sets={f"tag:{k}": v for k, v in s0.tags.items()},
-                )
-            )
+        add(*items.recreate_user(s0))
     elif current.exists and current.path != s0.path:
-        add(
-            Step(
-                "update-path",
-                "iam:UpdateUser",
-                {**u, "NewPath": s0.path},
-                f"move the user back to path {s0.path}",
-                sets={"user": s0.path},
-            )
-        )
-
-    def inline_step(policy: InlinePolicy) -> Step:
-        return Step(
-            f"put-inline-policy:{policy.name}",
-            "iam:PutUserPolicy",
-            {**u, "PolicyName": policy.name, "PolicyDocument": canonical_json(policy.document)},
-            f"put back inline policy {policy.name}",
-            sets={f"inline:{policy.name}": document_sha(policy.document)},
-        )
-
-    creds0 = {c.id: c for c in s0.service_credentials}
-    keys0 = {k.id: k for k in s0.access_keys}
-    certs0 = {c.id: c for c in s0.signing_certificates}
-    ssh0 = {k.id: k for k in s0.ssh_public_keys}
+        add(items.update_user_path(name, s0.path))
     for step in ran:
-        p = step.params
-        match step.action:
-            case "iam:DeleteUserPermissionsBoundary" if s0.boundary_arn:
-                add(
-                    Step(
-                        "put-boundary",
-                        "iam:PutUserPermissionsBoundary",
-                        {**u, "PermissionsBoundary": s0.boundary_arn},
-                        f"put back permissions boundary {s0.boundary_arn}",
-                        sets={"boundary": s0.boundary_arn},
-                    )
-                )
-            case "iam:RemoveUserFromGroup":
-                add(
-                    Step(
-                        f"add-to-group:{p['GroupName']}",
-                        "iam:AddUserToGroup",
-                        {"GroupName": p["GroupName"], **u},
-                        f"add back to group {p['GroupName']}",
-                        sets={f"group:{p['GroupName']}": "member"},
-                    )
-                )
-            case "iam:DetachUserPolicy":
-                add(
-                    Step(
-                        f"attach-policy:{p['PolicyArn']}",
-                        "iam:AttachUserPolicy",
-                        {**u, "PolicyArn": p["PolicyArn"]},
-                        f"attach policy {p['PolicyArn']}",
-                        sets={f"attached:{p['PolicyArn']}": "attached"},
-                    )
-                )
-            case "iam:DeleteUserPolicy":
-                before = s0.inline(p["PolicyName"])
-                if before is not None:
-                    add(inline_step(before))
-            case "iam:PutUserPolicy":
-                before = s0.inline(p["PolicyName"])
-                if before is not None:
-                    add(inline_step(before))
-                else:
-                    add(
-                        Step(
-                            f"delete-inline-policy:{p['PolicyName']}",
-                            "iam:DeleteUserPolicy",
-                            {**u, "PolicyName": p["PolicyName"]},
-                            f"remove the deny {p['PolicyName']} the revocation added",
-                            removes=(f"inline:{p['PolicyName']}",),
-                            done_errors=("NoSuchEntity",),
-                        )
-                    )
-            case "iam:UpdateServiceSpecificCredential" if p.get("Status") == "Inactive":
-                cid = p["ServiceSpecificCredentialId"]
-                cred = creds0.get(cid)
-                if cred is None or cred.status != "Active":
-                    continue
-                if f"credential:{cid}" not in facts:
-                    lost.append(
-                        f"API key {cid} ({cred.service}) was deleted since; it cannot be "
-                        "re-activated"
-                    )
-                    continue
-                add(
-                    Step(
-                        f"activate-credential:{cid}",
-                        "iam:UpdateServiceSpecificCredential",
-                        {**u, "ServiceSpecificCredentialId": cid, "Status": "Active"},
-                        f"re-activate API key {cid} ({cred.service})",
-                        sets={f"credential:{cid}": "Active"},
-                    )
-                )
-            case "iam:UpdateAccessKey" if p.get("Status") == "Inactive":
-                kid = p["AccessKeyId"]
-                key = keys0.get(kid)
-                if key is None or key.status != "Active":
-                    continue
-                if f"access-key:{kid}" not in facts:
-                    lost.append(f"access key {kid} was deleted since; it cannot be re-activated")
-                    continue
-                add(
-                    Step(
-                        f"activate-access-key:{kid}",
-                        "iam:UpdateAccessKey",
-                        {**u, "AccessKeyId": kid, "Status": "Active"},
-                        f"re-activate access key {kid}",
-                        sets={f"access-key:{kid}": "Active"},
-                    )
-                )
-            case "iam:DeleteSigningCertificate":
-                cert = certs0.get(p["CertificateId"])
-                if cert is None or not cert.body:
-                    lost.append(f"signing certificate {p['CertificateId']}: body not in backup")
-                elif cert.status != "Active":
-                    lost.append(
-                        f"signing certificate {cert.id} was Inactive; not re-uploaded "
-                        "(upload it yourself if needed; the body is in the backup)"
-                    )
-                else:
-                    add(
-                        Step(
-                            f"upload-signing-cert:{cert.fingerprint}",
-                            "iam:UploadSigningCertificate",
-                            {**u, "CertificateBody": cert.body},
-                            f"re-upload signing certificate {cert.id} (gets a new id)",
-                            sets={f"signing-cert:{cert.fingerprint}": "Active"},
-                            done_errors=("DuplicateCertificate",),
-                        )
-                    )
-            case "iam:DeleteSSHPublicKey":
-                key2 = ssh0.get(p["SSHPublicKeyId"])
-                if key2 is None or not key2.body:
-                    lost.append(f"SSH public key {p['SSHPublicKeyId']}: body not in backup")
-                elif key2.status != "Active":
-                    lost.append(
-                        f"SSH public key {key2.id} was Inactive; not re-uploaded "
-                        "(the body is in the backup)"
-                    )
-                else:
-                    add(
-                        Step(
-                            f"upload-ssh-key:{key2.fingerprint}",
-                            "iam:UploadSSHPublicKey",
-                            {**u, "SSHPublicKeyBody": key2.body},
-                            f"re-upload SSH public key {key2.id} (gets a new id)",
-                            sets={f"ssh-key:{key2.fingerprint}": "Active"},
-                            done_errors=("DuplicateSSHPublicKey",),
-                        )
-                    )
-            case "iam:DeleteServiceSpecificCredential":
-                cid = p["ServiceSpecificCredentialId"]
-                cred = creds0.get(cid)
-                service = cred.service if cred else "unknown service"
-                lost.append(
-                    f"API key / service credential {cid} ({service}): deleted; its "
-                    "secret cannot come back (create a new key if it is still needed)"
-                )
-            case "iam:DeleteAccessKey":
-                lost.append(
-                    f"access key {p['AccessKeyId']}: deleted; its secret cannot come "
-                    "back (create a new one if needed)"
-                )
-            case "iam:DeleteLoginProfile":
-                lost.append(
-                    "console password: AWS never returns passwords; set a new one with "
-                    f"aws iam create-login-profile --user-name {name} if needed"
-                )
-            case "iam:DeactivateMFADevice":
-                lost.append(
-                    f"MFA device {p['SerialNumber']}: the seed cannot be re-used; re-enrol a device"
-                )
-            case _:
-                pass
+        inverse = items.INVERSES.get(step.action)
+        if inverse is None:
+            continue
+        undo = inverse(step.params, s0, facts)
+        add(*undo.steps)
+        lost.extend(undo.lost)
 
     kept = [s for s in steps.values() if step_done(s, facts) is not True]
     kept.sort(key=lambda s: _PHASE.get(s.action, 99))
@@ -441,31 +255,17 @@ def _restore_role(
     key = f"inline:{SESSION_REVOKE_POLICY_NAME}"
     if not kept_statements:
         if key in facts:
-            steps.append(
-                Step(
-                    "delete-session-deny",
-                    "iam:DeleteRolePolicy",
-                    {"RoleName": r0.name, "PolicyName": SESSION_REVOKE_POLICY_NAME},
-                    f"remove the session deny {SESSION_REVOKE_POLICY_NAME} from {r0.name}",
-                    removes=(key,),
-                    done_errors=("NoSuchEntity",),
-                )
-            )
+            steps.append(items.delete_role_session_policy(r0.name))
     else:
         doc = {"Version": "2012-10-17", "Statement": kept_statements}
         if facts.get(key) != document_sha(doc):
             steps.append(
-                Step(
-                    "put-session-deny",
-                    "iam:PutRolePolicy",
-                    {
-                        "RoleName": r0.name,
-                        "PolicyName": SESSION_REVOKE_POLICY_NAME,
-                        "PolicyDocument": canonical_json(doc),
-                    },
-                    f"remove the revocation's statement(s) from "
+                items.put_session_policy(
+                    "role",
+                    r0.name,
+                    doc,
+                    description=f"remove the revocation's statement(s) from "
                     f"{SESSION_REVOKE_POLICY_NAME} (other revocations stay)",
-                    sets={key: document_sha(doc)},
                 )
             )
     return Plan(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from phantomkeys.core.model import other_ways_in
+from phantomkeys.core.plans import items
 from phantomkeys.core.plans.facts import (
     REVOKE_POLICY_NAME,
     SERVICE_LINKED_PATH_PREFIX,
@@ -30,7 +31,6 @@ from phantomkeys.core.plans.model import (
     PlanError,
     Step,
     _ts,
-    canonical_json,
     document_sha,
 )
 from phantomkeys.surfaces import SURFACES, Surface, surface_for_credential_service
@@ -186,19 +186,15 @@ def build_revoke_plan(
         if facts.get(f"inline:{REVOKE_POLICY_NAME}") != sha:
             previous = state.inline(REVOKE_POLICY_NAME)
             steps.append(
-                Step(
-                    id="put-bearer-deny",
-                    action="iam:PutUserPolicy",
-                    params={
-                        "UserName": name,
-                        "PolicyName": REVOKE_POLICY_NAME,
-                        "PolicyDocument": canonical_json(doc),
-                    },
+                items.put_user_policy(
+                    name,
+                    REVOKE_POLICY_NAME,
+                    doc,
+                    step_id="put-bearer-deny",
                     description=(
                         f"{'update' if previous else 'add'} inline deny "
                         f"{REVOKE_POLICY_NAME}: {', '.join(doc['Statement'][0]['Action'])}"
                     ),
-                    sets={f"inline:{REVOKE_POLICY_NAME}": sha},
                     undo=(
                         "put back the earlier document"
                         if previous
@@ -217,31 +213,15 @@ def build_revoke_plan(
             label = f"{surface.display_name if surface else cred.service} API key {cred.id}"
             if opts.delete_credentials:
                 steps.append(
-                    Step(
-                        id=f"delete-credential:{cred.id}",
-                        action="iam:DeleteServiceSpecificCredential",
-                        params={"UserName": name, "ServiceSpecificCredentialId": cred.id},
-                        description=f"delete {label} ({cred.status}){leaked}",
-                        removes=(f"credential:{cred.id}",),
-                        done_errors=("NoSuchEntity",),
-                        undo="cannot be undone: the key's secret is gone",
-                        irreversible=True,
+                    items.delete_credential(
+                        name, cred.id, description=f"delete {label} ({cred.status}){leaked}"
                     )
                 )
                 cannot.append(f"{label}: deleted keys cannot be restored (their secret is gone)")
             elif cred.status == "Active":
                 steps.append(
-                    Step(
-                        id=f"deactivate-credential:{cred.id}",
-                        action="iam:UpdateServiceSpecificCredential",
-                        params={
-                            "UserName": name,
-                            "ServiceSpecificCredentialId": cred.id,
-                            "Status": "Inactive",
-                        },
-                        description=f"deactivate {label}{leaked}",
-                        sets={f"credential:{cred.id}": "Inactive"},
-                        undo="re-activate it",
+                    items.deactivate_credential(
+                        name, cred.id, description=f"deactivate {label}{leaked}"
                     )
                 )
 
@@ -251,16 +231,7 @@ def build_revoke_plan(
                 continue
             if key.status != "Active":
                 continue
-            steps.append(
-                Step(
-                    id=f"deactivate-access-key:{key.id}",
-                    action="iam:UpdateAccessKey",
-                    params={"UserName": name, "AccessKeyId": key.id, "Status": "Inactive"},
-                    description=f"deactivate access key {key.id}",
-                    sets={f"access-key:{key.id}": "Inactive"},
-                    undo="re-activate it",
-                )
-            )
+            steps.append(items.deactivate_access_key(name, key.id))
         if opts.only_access_key_ids:
             missing = sorted(set(opts.only_access_key_ids) - {k.id for k in state.access_keys})
             if missing:
@@ -271,16 +242,11 @@ def build_revoke_plan(
 
     if opts.console and state.login_profile:
         steps.append(
-            Step(
-                id="delete-login-profile",
-                action="iam:DeleteLoginProfile",
-                params={"UserName": name},
+            items.delete_login_profile(
+                name,
                 description="disable console access (delete the login profile)",
-                removes=("login-profile",),
-                done_errors=("NoSuchEntity",),
                 undo="cannot be undone: the password cannot be read back; set a new one "
                 "(aws iam create-login-profile) if the user needs the console",
-                irreversible=True,
             )
         )
         cannot.append("console password: AWS cannot give it back; a new one must be set")
@@ -427,32 +393,25 @@ def build_session_revoke_plan(
     if isinstance(state, RoleState):
         existing = state.session_policy
         facts = role_facts(state)
-        action, param_name = "iam:PutRolePolicy", "RoleName"
     else:
         found = state.inline(SESSION_REVOKE_POLICY_NAME)
         existing = found.document if found else None
         facts = user_facts(state)
-        action, param_name = "iam:PutUserPolicy", "UserName"
     doc = session_deny_document(existing, principal_id=principal_id, issued_before=at)
     sha = document_sha(doc)
     steps: list[Step] = []
     if facts.get(f"inline:{SESSION_REVOKE_POLICY_NAME}") != sha:
         target = principal_id or f"all sessions of {state.name}"
         steps.append(
-            Step(
-                id="put-session-deny",
-                action=action,
-                params={
-                    param_name: state.name,
-                    "PolicyName": SESSION_REVOKE_POLICY_NAME,
-                    "PolicyDocument": canonical_json(doc),
-                },
+            items.put_session_policy(
+                "role" if isinstance(state, RoleState) else "user",
+                state.name,
+                doc,
                 description=(
                     f"{'update' if existing else 'add'} inline deny "
                     f"{SESSION_REVOKE_POLICY_NAME} on {state.name}: {target}, "
                     f"credentials issued before {_ts(at)}"
                 ),
-                sets={f"inline:{SESSION_REVOKE_POLICY_NAME}": sha},
                 undo="remove the statement this revocation added",
             )
         )
