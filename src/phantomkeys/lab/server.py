@@ -364,7 +364,7 @@ class LabApp:
         return body_parts
 
     # -------------------------------------------------------------- AWS extras
-    # The AWS behaviour itself lives in extensions.py (sections 8-10).
+    # The AWS behaviour itself lives in lab/extensions/ (sections 8-10).
 
     def _lookup_events(self, info: RequestInfo, start_response: StartResponse) -> Iterable[bytes]:
         try:
