@@ -134,3 +134,23 @@ def test_surface_policies_are_built_when_moto_lacks_them(monkeypatch: pytest.Mon
         assert "bedrock-websearch:InvokeFetch" in actions
     finally:
         extensions.managed_policy_catalogue.cache_clear()
+
+
+def test_stored_policies_are_data_files_listed_and_loadable() -> None:
+    """The lab's managed-policy copies are JSON files under lab/policies/, one per version."""
+    from importlib import resources
+
+    folder = resources.files("phantomkeys.lab") / "policies"
+    on_disk = sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.is_file())
+    assert on_disk == sorted(extensions.POLICY_FILES)
+    for stem in extensions.POLICY_FILES:
+        name, _, version = stem.rpartition("-")
+        policy = extensions.stored_policy(name, version)
+        assert policy["DefaultVersionId"] == version
+        assert policy["Document"]["Version"] == "2012-10-17"
+        assert all(st["Effect"] == "Allow" for st in policy["Document"]["Statement"])
+        # Each call returns a fresh copy: an upgrade never edits the stored one.
+        policy["Document"]["Statement"].clear()
+        assert extensions.stored_policy(name, version)["Document"]["Statement"]
+    with pytest.raises(KeyError):
+        extensions.stored_policy("AdministratorAccess", "v1")

@@ -21,7 +21,7 @@ from tests.respond.conftest import (
 from phantomkeys.cli import cli
 from phantomkeys.core import keys
 from phantomkeys.core.plans import REVOKE_POLICY_NAME, SESSION_REVOKE_POLICY_NAME
-from phantomkeys.lab.trail import make_record
+from phantomkeys.lab.cloudtrail_store import make_record
 from phantomkeys.surfaces import BEDROCK
 
 if TYPE_CHECKING:

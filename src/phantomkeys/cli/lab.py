@@ -317,10 +317,10 @@ def seed_cmd(
     args = _plan_args(scenario, users, phantoms, accounts)
     from urllib.error import URLError
 
-    from phantomkeys.lab.history import history_for
     from phantomkeys.lab.scenarios import plan_for
     from phantomkeys.lab.seed import ControlClient, QueryError
     from phantomkeys.lab.seed import seed as run_seed
+    from phantomkeys.lab.seeded_history import history_for
 
     plan = plan_for(
         args["scenario"],

@@ -20,10 +20,10 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from phantomkeys.lab.accounts import DEFAULT_REGION, MANAGEMENT_ACCOUNT_ID
+from phantomkeys.lab.cloudtrail_store import write_log_files
 from phantomkeys.lab.faults import parse_spec
 from phantomkeys.lab.scenarios import LabPlan, plan_for
 from phantomkeys.lab.seed import ControlClient, Credentials, SeedResult
-from phantomkeys.lab.trail import write_log_files
 
 if TYPE_CHECKING:
     import boto3
@@ -155,8 +155,8 @@ class Lab:
         return cls(process, int(ready_msg["port"]), plan, log)
 
     def _seed(self, *, workers: int | None, faults: str | None) -> None:
-        from phantomkeys.lab.history import history_for
         from phantomkeys.lab.seed import SEED_WORKERS, seed
+        from phantomkeys.lab.seeded_history import history_for
 
         result = seed(self.endpoint_url, self.plan, workers=workers or SEED_WORKERS)
         records = history_for(self.plan, result.users, result.started_at)

@@ -48,8 +48,8 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote
 
 from phantomkeys.lab.accounts import DEFAULT_REGION, MANAGEMENT_ACCOUNT_ID
+from phantomkeys.lab.cloudtrail_store import EventStore, LookupError_
 from phantomkeys.lab.faults import FaultInjector, FaultKind, FaultSpecError
-from phantomkeys.lab.trail import EventStore, LookupError_
 
 LOOPBACK = "127.0.0.1"
 CONTROL_PREFIX = "/_phantomkeys/"
@@ -364,7 +364,7 @@ class LabApp:
         return body_parts
 
     # -------------------------------------------------------------- AWS extras
-    # The AWS behaviour itself lives in extensions.py (sections 8-10).
+    # The AWS behaviour itself lives in lab/extensions/ (sections 8-10).
 
     def _lookup_events(self, info: RequestInfo, start_response: StartResponse) -> Iterable[bytes]:
         try:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from phantomkeys.lab.trail import EventStore, LookupError_, make_record, write_log_files
+from phantomkeys.lab.cloudtrail_store import EventStore, LookupError_, make_record, write_log_files
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 ACCOUNT = "111111111111"

@@ -28,9 +28,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from phantomkeys.lab.accounts import ADMIN_ROLE_NAME, DEFAULT_REGION
+from phantomkeys.lab.cloudtrail_store import make_record
 from phantomkeys.lab.scenarios import DEMO_APP, DEMO_CLAUDE_APP, DEMO_VICTIM, LabPlan, UserSpec
 from phantomkeys.lab.seed import UserRuntime
-from phantomkeys.lab.trail import make_record
 from phantomkeys.surfaces import BEDROCK, CLAUDE_PLATFORM
 
 OFFICE_IP = "203.0.113.10"
