@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from phantomkeys._meta import envelope
+from phantomkeys.core.completeness import Coverage, Skipped
 from phantomkeys.core.findings import Finding, Rule, sort_findings
 from phantomkeys.core.model import AccountEntry, AccountSnapshot, OrgSnapshot
 from phantomkeys.surfaces import SURFACES, Surface
@@ -60,6 +61,25 @@ class ScanResult:
     @property
     def incomplete(self) -> bool:
         return any(a.status in ("error", "incomplete") for a in self.accounts)
+
+    def coverage(self) -> Coverage:
+        """What the scan read (accounts, identities) and which accounts it could not read
+        completely: an account that failed, or one with lookups that failed."""
+        read = {
+            "accounts": sum(1 for a in self.accounts if a.status != "error"),
+            "identities": sum(len(a.identities) for a in self.accounts),
+        }
+        skipped = [
+            Skipped(
+                "account" if a.status == "error" else "account lookup",
+                a.account_id,
+                a.error or a.status,
+            )
+            for a in self.accounts
+            if a.status in ("error", "incomplete")
+        ]
+        nothing = None if self.accounts else "no account was scanned"
+        return Coverage(read=read, skipped=tuple(skipped), nothing_read=nothing)
 
     def to_document(self) -> dict[str, Any]:
         return build_document(self)
@@ -246,6 +266,7 @@ def build_document(result: ScanResult) -> dict[str, Any]:
         accounts=accounts,
         findings=[f.to_dict() for f in findings],
         rules=[r.to_dict() for r in used_rules(findings)],
+        coverage=result.coverage().to_json(),
     )
 
 

@@ -276,6 +276,7 @@ def scan(
     write_output(text, output)
     if security_hub:
         _import_security_hub(document, profile, region)
+    info(result.coverage().summary_line())
     _exit(document, result.incomplete, fail_on, previous_new)
 
 

@@ -371,8 +371,9 @@ def _scan() -> dict[str, Any]:
             "accounts": {"type": "array", "items": _ref("account")},
             "findings": {"type": "array", "items": _ref("finding")},
             "rules": {"type": "array", "items": _ref("rule")},
+            "coverage": _ref("coverage"),
         },
-        defs=_SCAN_DEFS,
+        defs={**_SCAN_DEFS, "coverage": COVERAGE_DEF},
     )
 
 
