@@ -832,6 +832,7 @@ def _short_term_job(
     other_account: bool = False,
 ) -> Job:
     from phantomkeys.aws.state import (
+        LOOKUP_RETENTION,
         access_key_owner,
         lookup_events,
         role_path_from_arn,
@@ -901,7 +902,15 @@ def _short_term_job(
         f"looking up {akid} in CloudTrail ({region}, management events of the last 90 days; "
         "LookupEvents allows 2 requests/s)…"
     )
-    lookup = lookup_events(aws.ctx, region=region, attribute="AccessKeyId", value=akid, now=now)
+    lookup = lookup_events(
+        aws.ctx,
+        region=region,
+        attribute="AccessKeyId",
+        value=akid,
+        start=now - LOOKUP_RETENTION,
+        end=now,
+        max_events=50,
+    )
     found = session_from_events(lookup.events, akid)
     if found is None and other_account:
         raise _cross_account(key, aws)
@@ -1480,13 +1489,12 @@ def build_incident(
 ) -> tuple[dict[str, Any], list[str]]:
     """The report document, and what could not be read (empty when complete)."""
     from phantomkeys.aws.state import (
-        RateLimiter,
+        LOOKUP_RETENTION,
         access_key_owner,
         lookup_events,
         session_from_events,
     )
 
-    limiter = RateLimiter()  # LookupEvents: 2 requests/s per account and region
     problems: list[str] = []
     key = tgt.key
     doc: dict[str, Any] = {"target": tgt.to_dict(now)}
@@ -1520,9 +1528,9 @@ def build_incident(
                 region=key.region,
                 attribute="AccessKeyId",
                 value=akid,
-                now=now,
+                start=now - LOOKUP_RETENTION,
+                end=now,
                 max_events=max_events,
-                limiter=limiter,
             )
             lookups.append(trail.to_dict())
             if trail.error:
@@ -1595,9 +1603,9 @@ def build_incident(
                     region=r,
                     attribute=attribute,
                     value=username,
-                    now=now,
+                    start=now - LOOKUP_RETENTION,
+                    end=now,
                     max_events=max_events,
-                    limiter=limiter,
                 )
                 lookups.append(trail_u.to_dict())
                 if trail_u.error:

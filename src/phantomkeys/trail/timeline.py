@@ -191,12 +191,11 @@ def from_api(
     target: Target, ctx: Any, regions: Sequence[str], start: datetime, end: datetime
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """All lookups in all regions (parallel across regions, paced within each)."""
-    from phantomkeys.aws.trail import LOOKUP_RATE_PER_SECOND, RateLimiter, lookup_events
+    from phantomkeys.aws.cloudtrail import lookup_events
 
     def region_job(region: str) -> list[Any]:
-        limiter = RateLimiter(LOOKUP_RATE_PER_SECOND)
         return [
-            lookup_events(ctx, region, attr, value, start=start, end=end, limiter=limiter)
+            lookup_events(ctx, region=region, attribute=attr, value=value, start=start, end=end)
             for attr, value in target.lookups()
         ]
 
@@ -218,7 +217,8 @@ def from_api(
                 if res.error:
                     errors.append(f"LookupEvents {res.attribute} in {res.region}: {res.error}")
                 entries += [
-                    entry_from_record(r, f"LookupEvents:{res.attribute}") for r in res.events
+                    entry_from_record(e.record_or_summary(), f"LookupEvents:{res.attribute}")
+                    for e in res.events
                 ]
     return _merge(entries), lookups, errors
 
@@ -417,13 +417,15 @@ def _regions(ctx: Any, spec: str, metadata: dict[str, Any]) -> list[str]:
         if not regions:
             raise TimelineError("--regions: give 'all' or a comma-separated list")
         return regions
-    from phantomkeys.aws.trail import enabled_regions
+    from phantomkeys.aws.cloudtrail import enabled_regions
 
-    regions, error = enabled_regions(ctx)
-    if error or not regions:
+    found, failure = enabled_regions(ctx)
+    regions = list(found)
+    if failure or not regions:
         # Fail closed: say so, search at least the configured region and us-east-1
         # (where IAM events are recorded), and exit "incomplete".
-        metadata["region_error"] = f"DescribeRegions: {error or 'no regions returned'}"
+        error = f"{failure.error_code}: {failure.message}" if failure else "no regions returned"
+        metadata["region_error"] = f"DescribeRegions: {error}"
         metadata["errors"].append(metadata["region_error"])
         return sorted({ctx.region, "us-east-1"})
     return regions
