@@ -45,10 +45,10 @@ from typing import Any, Protocol
 
 import yaml
 
-from phantomkeys.core import keys as keycodec
+from phantomkeys.core import target as core_target
 from phantomkeys.core.controls.iac import hcl_string, hcl_value
 from phantomkeys.core.findings import Finding, Location, Rule, Severity
-from phantomkeys.core.keys import KeyDecodeError, KeyKind
+from phantomkeys.core.keys import KeyKind
 from phantomkeys.core.policy import Decision, PolicyKind, Request, evaluate, parse_policy
 from phantomkeys.core.timeparse import parse_iso_or_none
 from phantomkeys.surfaces import SURFACES, Surface, SurfaceId, partition_for_region
@@ -299,45 +299,46 @@ class Target:
 
 
 def resolve_target(text: str, *, partition: str = "aws") -> Target:
-    """A TARGET argument: a long-term key, a short-term key, or a user / role-session name."""
-    raw = text.strip()
-    if not raw:
-        raise TargetError("empty TARGET")
-    normalized = keycodec.normalize(raw)
-    if keycodec.detect(normalized) is not None:
-        try:
-            decoded = keycodec.decode(normalized, partition=partition)
-        except KeyDecodeError as exc:
+    """A TARGET argument: a long-term key, a short-term key, or a user / role-session name
+    (classified by :func:`phantomkeys.core.target.resolve_target`)."""
+    try:
+        found = core_target.resolve_target(text, partition=partition)
+    except core_target.TargetError as exc:
+        if exc.problem is core_target.TargetProblem.EMPTY:
+            raise TargetError("empty TARGET") from None
+        if exc.problem is core_target.TargetProblem.BAD_KEY:
             raise TargetError(
                 f"TARGET looks like a key but does not decode: {exc.reason}"
             ) from None
-        label = keycodec.redact(normalized)
-        if decoded.kind is KeyKind.LONG_TERM:
-            return Target(
-                kind=TargetKind.LONG_TERM_KEY,
-                label=label,
-                username=decoded.username,
-                account_id=decoded.account_id,
-                surface=decoded.surface,
-                token_sha256=decoded.token_sha256,
-            )
-        return Target(
-            kind=TargetKind.SHORT_TERM_KEY,
-            label=label,
-            access_key_id=decoded.access_key_id,
-            account_id=decoded.account_id,
-            surface=decoded.surface,
-            region=decoded.region,
-            valid_from=decoded.issued_at,
-            valid_until=decoded.expires_at,
-            token_sha256=decoded.token_sha256,
-        )
-    if _IAM_NAME_RE.search(raw) or len(raw) > 64:
         raise TargetError(
             "TARGET is not a key and not an IAM user or role-session name "
             "([A-Za-z0-9+=,.@_-], 1-64 characters)"
+        ) from None
+    decoded = found.key
+    if decoded is None:
+        assert found.username is not None
+        return Target(kind=TargetKind.USER, label=found.username, username=found.username)
+    label = found.redacted or ""
+    if decoded.kind is KeyKind.LONG_TERM:
+        return Target(
+            kind=TargetKind.LONG_TERM_KEY,
+            label=label,
+            username=decoded.username,
+            account_id=decoded.account_id,
+            surface=decoded.surface,
+            token_sha256=decoded.token_sha256,
         )
-    return Target(kind=TargetKind.USER, label=raw, username=raw)
+    return Target(
+        kind=TargetKind.SHORT_TERM_KEY,
+        label=label,
+        access_key_id=decoded.access_key_id,
+        account_id=decoded.account_id,
+        surface=decoded.surface,
+        region=decoded.region,
+        valid_from=decoded.issued_at,
+        valid_until=decoded.expires_at,
+        token_sha256=decoded.token_sha256,
+    )
 
 
 # ------------------------------------------------------------------ records

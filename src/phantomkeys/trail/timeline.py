@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,12 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from phantomkeys._meta import envelope
-from phantomkeys.core import keys
+from phantomkeys.core import target as core_target
 from phantomkeys.core.completeness import Coverage
 
 LOOKUP_DAYS = 90
-_ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{12,124}$")
-_USER_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 NOTES_API = (
     "LookupEvents searches management events of the last 90 days only; data events "
     "(Claude Platform inference, InvokeModelWithBidirectionalStream, ...) are only in trail "
@@ -77,41 +74,28 @@ class Target:
 
 
 def resolve_target(text: str) -> Target:
-    value = text.strip()
-    if not value:
-        raise TimelineError("empty TARGET")
-    detected = keys.detect(value)
-    if detected is not None:
-        try:
-            decoded = keys.decode(value)
-        except keys.KeyDecodeError as exc:
+    """TARGET (classified by :func:`phantomkeys.core.target.resolve_target`)."""
+    try:
+        found = core_target.resolve_target(text, access_key_ids=True)
+    except core_target.TargetError as exc:
+        if exc.problem is core_target.TargetProblem.EMPTY:
+            raise TimelineError("empty TARGET") from None
+        if exc.problem is core_target.TargetProblem.BAD_KEY:
             raise TimelineError(
-                f"TARGET looks like an API key but does not decode: {exc}"
+                f"TARGET looks like an API key but does not decode: {exc.reason}"
             ) from None
-        preview = keys.redact(value)
-        if decoded.kind is keys.KeyKind.LONG_TERM:
-            return Target(
-                "long-term-key",
-                username=decoded.username,
-                account_id=decoded.account_id,
-                surface=decoded.surface.value,
-                key_preview=preview,
-            )
-        return Target(
-            "short-term-key",
-            access_key_id=decoded.access_key_id,
-            account_id=decoded.account_id,
-            surface=decoded.surface.value,
-            region=decoded.region,
-            key_preview=preview,
-        )
-    if _ACCESS_KEY_RE.match(value):
-        return Target(
-            "access-key", access_key_id=value, account_id=keys.account_id_from_access_key_id(value)
-        )
-    if _USER_RE.match(value):
-        return Target("user", username=value)
-    raise TimelineError("TARGET is neither an IAM user name, an access key id nor an API key")
+        raise TimelineError(
+            "TARGET is neither an IAM user name, an access key id nor an API key"
+        ) from None
+    return Target(
+        found.kind.value,
+        username=found.username,
+        access_key_id=found.access_key_id,
+        account_id=found.account_id,
+        surface=found.surface.value if found.surface else None,
+        region=found.region,
+        key_preview=found.redacted,
+    )
 
 
 def _flag(value: Any) -> bool:
