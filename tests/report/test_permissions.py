@@ -36,9 +36,9 @@ MODULE_POLICIES: dict[str, tuple[str, ...]] = {
     "delivery": (SCHEDULED,),
     "state": ("remediation.json",),  # revoke/cleanup/restore re-read state before acting
     "apply": ("remediation.json",),
-    "trail": ("investigate.json",),  # timeline, hunt from S3
+    "cloudtrail": ("investigate.json",),  # timeline, hunt from S3, least-privilege
     "athena": ("investigate.json",),  # hunt --engine athena
-    "mint": ("investigate.json",),  # least-privilege reads CloudTrail (API or S3)
+    "mint": ("investigate.json",),  # mint, least-privilege (the caller's identity)
     "session": (),  # sts:GetCallerIdentity only, which needs no permission
     "__init__": (),
 }

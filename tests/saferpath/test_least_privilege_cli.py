@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from phantomkeys.aws.mint import get_principal_events
+from phantomkeys.aws.cloudtrail import get_principal_events
 from phantomkeys.cli import cli
 from phantomkeys.core import keys
 from phantomkeys.core.policy import Decision, Policy, PolicyKind, Request, evaluate
@@ -460,7 +460,7 @@ def test_s3_source_downloads_only_the_window(isolated_aws, tmp_path):
     moto = pytest.importorskip("moto")
     import boto3
 
-    from phantomkeys.aws.mint import download_s3_logs
+    from phantomkeys.aws.cloudtrail import download_s3_logs
     from phantomkeys.aws.session import AwsContext
 
     records = load_activity()

@@ -50,8 +50,8 @@ def bucket(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_hunt_from_s3_lists_only_the_window(bucket: Any) -> None:
+    from phantomkeys.aws.cloudtrail import list_cloudtrail_objects
     from phantomkeys.aws.session import AwsContext
-    from phantomkeys.aws.trail import list_cloudtrail_objects
 
     ctx = AwsContext.from_cli(None, "us-east-1")
     since = datetime(2026, 11, 19, tzinfo=UTC)

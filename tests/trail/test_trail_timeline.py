@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from phantomkeys.aws.trail import RateLimiter
+from phantomkeys.aws.cloudtrail import RateLimiter
 from phantomkeys.cli import cli
 from phantomkeys.core import keys
 from phantomkeys.surfaces import BEDROCK

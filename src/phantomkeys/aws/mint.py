@@ -8,26 +8,19 @@
   ``token-generator-for-aws-external-anthropic``) when it is installed, or with
   phantomkeys' own presigner (:func:`phantomkeys.core.keys.mint_short_term`,
   byte-identical, proven in ``tests/core/test_keys.py``).
-* :func:`get_principal_events` reads a principal's CloudTrail history with
-  ``LookupEvents`` in several regions at once, each under the documented
-  2 requests/s; a failed region is a :class:`LookupFailure`, never "no activity".
-* :func:`download_s3_logs` fetches CloudTrail log files from S3 for the window.
+
+least-privilege reads CloudTrail through the one adapter, ``aws/cloudtrail.py``.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import json
 import os
-import threading
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -44,27 +37,17 @@ from phantomkeys.aws.session import (
     profile_not_found,
 )
 from phantomkeys.core import keys as keycodec
-from phantomkeys.core.model import LookupFailure
 from phantomkeys.surfaces import BEDROCK, CLAUDE_PLATFORM, Surface, SurfaceId
 
 __all__ = [
-    "ActivityFetch",
     "Generator",
-    "LookupFailure",
     "MintedKey",
     "Signer",
-    "download_s3_logs",
     "get_caller",
-    "get_enabled_regions",
-    "get_principal_events",
     "mint_key",
     "official_generator",
     "resolve_signer",
 ]
-
-#: LookupEvents allows 2 requests per second per account and region
-#: (docs/aws-facts.md "CloudTrail").
-LOOKUP_MIN_INTERVAL = 0.5
 
 
 # ------------------------------------------------------------------ signer
@@ -231,186 +214,10 @@ def mint_key(
     return MintedKey(token, "phantomkeys")
 
 
-# ------------------------------------------------------------------ CloudTrail
-
-
-@dataclass(slots=True)
-class ActivityFetch:
-    records: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[LookupFailure] = field(default_factory=list)
-    regions: tuple[str, ...] = ()
-    pages: int = 0
-
-    @property
-    def complete(self) -> bool:
-        return not self.failures
+# ------------------------------------------------------------------ caller
 
 
 def get_caller(ctx: AwsContext) -> tuple[str, str]:
     """(account id, caller ARN) from ``sts:GetCallerIdentity``."""
     ident = ctx.client("sts").get_caller_identity()
     return str(ident["Account"]), str(ident["Arn"])
-
-
-def get_enabled_regions(ctx: AwsContext) -> tuple[tuple[str, ...], LookupFailure | None]:
-    """Regions enabled for the account (``ec2:DescribeRegions``)."""
-    try:
-        answer = ctx.client("ec2").describe_regions(AllRegions=False)
-    except LOOKUP_ERRORS as exc:
-        return (), LookupFailure(
-            "ec2:DescribeRegions", error_code(exc), error_message(exc), where=ctx.region
-        )
-    names = sorted(str(r["RegionName"]) for r in answer.get("Regions", []) if r.get("RegionName"))
-    return tuple(names), None
-
-
-class _Pacer:
-    """At most one call per ``interval`` seconds (LookupEvents' 2 requests/s per region)."""
-
-    def __init__(self, interval: float) -> None:
-        self._interval = interval
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if self._interval <= 0:
-            return
-        with self._lock:
-            now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self._interval
-        if delay > 0:
-            time.sleep(delay)
-
-
-def _lookup_region(
-    ctx: AwsContext,
-    region: str,
-    attribute: str,
-    value: str,
-    since: datetime | None,
-    until: datetime | None,
-    interval: float,
-) -> tuple[list[dict[str, Any]], int, LookupFailure | None]:
-    client = ctx.client("cloudtrail", region)
-    pacer = _Pacer(interval)
-    request: dict[str, Any] = {
-        "LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}],
-        "MaxResults": 50,
-    }
-    if since is not None:
-        request["StartTime"] = since
-    if until is not None:
-        request["EndTime"] = until
-    records: list[dict[str, Any]] = []
-    pages = 0
-    token: str | None = None
-    try:
-        while True:
-            pacer.wait()
-            answer = client.lookup_events(**request, **({"NextToken": token} if token else {}))
-            pages += 1
-            for event in answer.get("Events", []):
-                raw = event.get("CloudTrailEvent")
-                if not isinstance(raw, str):
-                    continue
-                try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record, dict):
-                    records.append(record)
-            token = answer.get("NextToken")
-            if not token:
-                return records, pages, None
-    except LOOKUP_ERRORS as exc:
-        return (
-            records,
-            pages,
-            LookupFailure(
-                "cloudtrail:LookupEvents", error_code(exc), error_message(exc), where=region
-            ),
-        )
-
-
-def get_principal_events(
-    ctx: AwsContext,
-    *,
-    regions: Sequence[str],
-    attribute: str,
-    value: str,
-    since: datetime | None,
-    until: datetime | None,
-    max_workers: int = 8,
-    min_interval: float = LOOKUP_MIN_INTERVAL,
-) -> ActivityFetch:
-    """``LookupEvents`` by one attribute (``Username`` or ``AccessKeyId``) in every region."""
-    fetch = ActivityFetch(regions=tuple(regions))
-    if not regions:
-        return fetch
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(regions)))) as pool:
-        results = list(
-            pool.map(
-                lambda r: _lookup_region(ctx, r, attribute, value, since, until, min_interval),
-                regions,
-            )
-        )
-    for records, pages, failure in results:
-        fetch.records.extend(records)
-        fetch.pages += pages
-        if failure is not None:
-            fetch.failures.append(failure)
-    return fetch
-
-
-def download_s3_logs(
-    ctx: AwsContext,
-    uri: str,
-    destination: Path,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-) -> tuple[list[Path], list[LookupFailure]]:
-    """Download the CloudTrail files under ``s3://bucket/prefix`` that can hold the window.
-
-    Files are chosen by their S3-layout date folder (``…/YYYY/MM/DD/``), so a
-    90-day window does not list or fetch a year of logs. Digest files are skipped.
-    """
-    from phantomkeys.core.logfiles import date_in_range, path_date
-
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not bucket:
-        problem = "expected s3://bucket/prefix"
-        return [], [LookupFailure("s3:ListObjectsV2", "InvalidUri", problem, where=uri)]
-    client = ctx.client("s3")
-    written: list[Path] = []
-    failures: list[LookupFailure] = []
-    try:
-        paginator = client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                key = str(obj["Key"])
-                if "CloudTrail-Digest" in key or not key.endswith((".json", ".json.gz", ".gz")):
-                    continue
-                if not date_in_range(path_date("/" + key), since, until):
-                    continue
-                target = destination / key
-                target.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    client.download_file(bucket, key, str(target))
-                except LOOKUP_ERRORS as exc:
-                    failures.append(
-                        LookupFailure(
-                            "s3:GetObject",
-                            error_code(exc),
-                            error_message(exc),
-                            where=f"s3://{bucket}/{key}",
-                        )
-                    )
-                    continue
-                written.append(target)
-    except LOOKUP_ERRORS as exc:
-        failures.append(
-            LookupFailure("s3:ListObjectsV2", error_code(exc), error_message(exc), where=uri)
-        )
-    return written, failures

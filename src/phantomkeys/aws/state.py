@@ -9,22 +9,22 @@ keys or certificate ids): ``GetUser``, ``ListUserTags``, ``ListUserPolicies`` +
 ``failures`` and makes the state incomplete: plans refuse to write on it.
 
 Also here, because revoke and report need them: the caller's identity, the
-owner of an access key, and CloudTrail ``LookupEvents`` (management events,
-90 days, one attribute per call, 2 requests/s per account and region).
+owner of an access key, and who used a short-term key (from CloudTrail events read
+by ``aws/cloudtrail.py``).
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import botocore.exceptions
 
+from phantomkeys.aws.cloudtrail import LOOKUP_RETENTION as LOOKUP_RETENTION
+from phantomkeys.aws.cloudtrail import TrailEvent
+from phantomkeys.aws.cloudtrail import TrailLookup as TrailLookup
+from phantomkeys.aws.cloudtrail import lookup_events as lookup_events
 from phantomkeys.aws.collect import LOOKUP_ERRORS, _aware, _credential, _document, _pages
 from phantomkeys.aws.session import AwsContext, error_code, error_message
 from phantomkeys.core.model import AccessKey, InlinePolicy, LookupFailure
@@ -299,172 +299,9 @@ def access_key_owner(ctx: AwsContext, access_key_id: str) -> tuple[str | None, s
 
 # ================================================================= CloudTrail
 
-#: LookupEvents is limited to 2 requests per second per account and region (AWS).
-LOOKUP_INTERVAL_S = 0.5
-LOOKUP_DAYS = 90
-
-
-class RateLimiter:
-    """At most one call per ``interval`` seconds per key (here: per region)."""
-
-    def __init__(
-        self,
-        interval: float = LOOKUP_INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.interval = interval
-        self._clock = clock
-        self._sleep = sleep
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, key: str) -> None:
-        with self._lock:
-            now = self._clock()
-            last = self._last.get(key)
-            if last is not None and now - last < self.interval:
-                self._sleep(self.interval - (now - last))
-                now = self._clock()
-            self._last[key] = now
-
-
-@dataclass(frozen=True, slots=True)
-class TrailEvent:
-    time: datetime | None
-    name: str
-    source: str
-    region: str
-    username: str | None
-    access_key_id: str | None
-    identity_type: str | None
-    identity_arn: str | None
-    bearer_token: bool
-    read_only: bool | None
-    error_code: str | None
-    source_ip: str | None
-    user_identity: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "time": self.time.strftime("%Y-%m-%dT%H:%M:%SZ") if self.time else None,
-            "event_name": self.name,
-            "event_source": self.source,
-            "region": self.region,
-            "username": self.username,
-            "access_key_id": self.access_key_id,
-            "identity_type": self.identity_type,
-            "identity_arn": self.identity_arn,
-            "call_with_bearer_token": self.bearer_token,
-            "read_only": self.read_only,
-            "error_code": self.error_code,
-            "source_ip": self.source_ip,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TrailLookup:
-    """One ``LookupEvents`` query: its events, or why it failed (never "nothing")."""
-
-    region: str
-    attribute: str
-    value: str
-    events: tuple[TrailEvent, ...] = ()
-    error: str | None = None
-    truncated: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "region": self.region,
-            "attribute": self.attribute,
-            "value": self.value,
-            "events": [e.to_dict() for e in self.events],
-            "error": self.error,
-            "truncated": self.truncated,
-        }
-
-
-def _event(raw: dict[str, Any], region: str) -> TrailEvent:
-    record: dict[str, Any] = {}
-    text = raw.get("CloudTrailEvent")
-    if isinstance(text, str):
-        try:
-            parsed = json.loads(text)
-            record = parsed if isinstance(parsed, dict) else {}
-        except ValueError:
-            record = {}
-    ident = record.get("userIdentity") or {}
-    extra = record.get("additionalEventData") or {}
-    params = record.get("requestParameters") or {}
-    bearer = bool(
-        (isinstance(extra, dict) and extra.get("callWithBearerToken"))
-        or (isinstance(params, dict) and params.get("callWithBearerToken"))
-    )
-    read_only = raw.get("ReadOnly")
-    return TrailEvent(
-        time=_aware(raw.get("EventTime")),
-        name=str(raw.get("EventName", "")),
-        source=str(raw.get("EventSource", record.get("eventSource", ""))),
-        region=str(record.get("awsRegion", region)),
-        username=raw.get("Username"),
-        access_key_id=raw.get("AccessKeyId") or ident.get("accessKeyId"),
-        identity_type=ident.get("type"),
-        identity_arn=ident.get("arn"),
-        bearer_token=bearer,
-        read_only=None if read_only is None else str(read_only).lower() == "true",
-        error_code=record.get("errorCode"),
-        source_ip=record.get("sourceIPAddress"),
-        user_identity=dict(ident) if isinstance(ident, dict) else {},
-    )
-
-
-def lookup_events(
-    ctx: AwsContext,
-    *,
-    region: str,
-    attribute: str,
-    value: str,
-    now: datetime,
-    max_events: int = 50,
-    limiter: RateLimiter | None = None,
-) -> TrailLookup:
-    """Management events of the last 90 days matching one attribute, newest first."""
-    client = ctx.client("cloudtrail", region=region)
-    limiter = limiter or RateLimiter()
-    events: list[TrailEvent] = []
-    token: str | None = None
-    start = now - timedelta(days=LOOKUP_DAYS)
-    try:
-        while True:
-            limiter.wait(region)
-            kwargs: dict[str, Any] = {
-                "LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}],
-                "StartTime": start,
-                "EndTime": now,
-                "MaxResults": min(50, max_events),
-            }
-            if token:
-                kwargs["NextToken"] = token
-            page = client.lookup_events(**kwargs)
-            events.extend(_event(e, region) for e in page.get("Events", ()))
-            token = page.get("NextToken")
-            if not token or len(events) >= max_events:
-                break
-    except LOOKUP_ERRORS as exc:
-        return TrailLookup(
-            region=region,
-            attribute=attribute,
-            value=value,
-            events=tuple(events),
-            error=f"{error_code(exc)}: {error_message(exc)[:200]}",
-        )
-    return TrailLookup(
-        region=region,
-        attribute=attribute,
-        value=value,
-        events=tuple(events[:max_events]),
-        truncated=bool(token),
-    )
+# Revoke and report read CloudTrail with the one reader of aws/cloudtrail.py, imported
+# here (see the imports) because those commands' policy, permissions/remediation.json,
+# grants it through this module.
 
 
 def session_from_events(events: tuple[TrailEvent, ...], access_key_id: str) -> SessionInfo | None:

@@ -42,8 +42,8 @@ from phantomkeys.cli.common import (
     write_output,
 )
 from phantomkeys.cli.options import dry_run_option, regions_option, yes_option
-from phantomkeys.core import keys as keycodec
-from phantomkeys.core.keys import DecodedKey, KeyDecodeError, KeyKind
+from phantomkeys.core import target as core_target
+from phantomkeys.core.keys import DecodedKey, KeyKind
 from phantomkeys.core.plans import (
     Candidate,
     Operation,
@@ -68,9 +68,6 @@ from phantomkeys.surfaces import SURFACES
 _IAM_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 #: Where backups went before they moved to the state directory (never read any more).
 OLD_BACKUP_DIR = "phantomkeys-backups"
-_ALL_KEY_PREFIXES = tuple(
-    p for s in SURFACES for p in (s.long_term_key_prefix, s.short_term_key_prefix)
-)
 
 
 # ================================================================ shared options
@@ -191,25 +188,26 @@ def resolve_target(text: str, *, partition: str = "aws") -> Target:
         from phantomkeys.cli.stdin import read_stdin_key
 
         text = read_stdin_key(hint="pipe the key in: pbpaste | phantomkeys revoke -")
-    candidate = keycodec.normalize(text)
-    if from_stdin or candidate.startswith(_ALL_KEY_PREFIXES) or keycodec.detect(candidate):
-        try:
-            key = keycodec.decode(candidate, partition=partition)
-        except KeyDecodeError as exc:
+    try:
+        found = core_target.resolve_target(
+            text, partition=partition, key_only=from_stdin, prefix_means_key=True
+        )
+    except core_target.TargetError as exc:
+        if exc.problem is core_target.TargetProblem.BAD_KEY:
             raise UsageProblem(f"TARGET is not a valid key: {exc.reason}") from None
+        raise UsageProblem(
+            f"TARGET {text.strip()[:40]!r} is neither an IAM user name nor a supported key",
+            hint="pass a user name, a key, or '-' to read the key from stdin",
+        ) from None
+    key = found.key
+    if key is not None:
         if not from_stdin:
             warn(
                 "a key given as an argument stays in your shell history; prefer stdin (TARGET '-')"
             )
         kind = "long-term" if key.kind is KeyKind.LONG_TERM else "short-term"
         return Target(text_kind=kind, username=key.username, key=key, from_stdin=from_stdin)
-    name = text.strip()
-    if not _IAM_NAME_RE.match(name):
-        raise UsageProblem(
-            f"TARGET {name[:40]!r} is neither an IAM user name nor a supported key",
-            hint="pass a user name, a key, or '-' to read the key from stdin",
-        )
-    return Target(text_kind="user", username=name)
+    return Target(text_kind="user", username=found.username)
 
 
 def _cross_account(key: DecodedKey, aws: Aws) -> UsageProblem:
@@ -832,6 +830,7 @@ def _short_term_job(
     other_account: bool = False,
 ) -> Job:
     from phantomkeys.aws.state import (
+        LOOKUP_RETENTION,
         access_key_owner,
         lookup_events,
         role_path_from_arn,
@@ -901,7 +900,15 @@ def _short_term_job(
         f"looking up {akid} in CloudTrail ({region}, management events of the last 90 days; "
         "LookupEvents allows 2 requests/s)…"
     )
-    lookup = lookup_events(aws.ctx, region=region, attribute="AccessKeyId", value=akid, now=now)
+    lookup = lookup_events(
+        aws.ctx,
+        region=region,
+        attribute="AccessKeyId",
+        value=akid,
+        start=now - LOOKUP_RETENTION,
+        end=now,
+        max_events=50,
+    )
     found = session_from_events(lookup.events, akid)
     if found is None and other_account:
         raise _cross_account(key, aws)
@@ -1480,13 +1487,12 @@ def build_incident(
 ) -> tuple[dict[str, Any], list[str]]:
     """The report document, and what could not be read (empty when complete)."""
     from phantomkeys.aws.state import (
-        RateLimiter,
+        LOOKUP_RETENTION,
         access_key_owner,
         lookup_events,
         session_from_events,
     )
 
-    limiter = RateLimiter()  # LookupEvents: 2 requests/s per account and region
     problems: list[str] = []
     key = tgt.key
     doc: dict[str, Any] = {"target": tgt.to_dict(now)}
@@ -1520,9 +1526,9 @@ def build_incident(
                 region=key.region,
                 attribute="AccessKeyId",
                 value=akid,
-                now=now,
+                start=now - LOOKUP_RETENTION,
+                end=now,
                 max_events=max_events,
-                limiter=limiter,
             )
             lookups.append(trail.to_dict())
             if trail.error:
@@ -1595,9 +1601,9 @@ def build_incident(
                     region=r,
                     attribute=attribute,
                     value=username,
-                    now=now,
+                    start=now - LOOKUP_RETENTION,
+                    end=now,
                     max_events=max_events,
-                    limiter=limiter,
                 )
                 lookups.append(trail_u.to_dict())
                 if trail_u.error:

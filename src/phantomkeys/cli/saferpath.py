@@ -274,7 +274,7 @@ def _from_files(
     with tempfile.TemporaryDirectory(prefix="phantomkeys-trail-") as tmp:
         paths: list[str | Path] = list(local)
         if remote:
-            from phantomkeys.aws.mint import download_s3_logs
+            from phantomkeys.aws.cloudtrail import download_s3_logs
             from phantomkeys.aws.session import AwsContext, AwsSetupError
 
             try:
@@ -323,12 +323,8 @@ def _from_api(
     profile: str | None,
     region: str | None,
 ) -> _Gathered:
-    from phantomkeys.aws.mint import (
-        LookupFailure,
-        get_caller,
-        get_enabled_regions,
-        get_principal_events,
-    )
+    from phantomkeys.aws.cloudtrail import enabled_regions, get_principal_events
+    from phantomkeys.aws.mint import get_caller
     from phantomkeys.aws.session import (
         LOOKUP_ERRORS,
         SETUP_ERRORS,
@@ -338,6 +334,7 @@ def _from_api(
         error_message,
     )
     from phantomkeys.core.leastpriv import TargetKind, select_records
+    from phantomkeys.core.model import LookupFailure
 
     try:
         ctx = AwsContext.from_cli(profile, region)
@@ -366,7 +363,7 @@ def _from_api(
     elif regions_opt and regions_opt.lower() != "all":
         regions = tuple(r.strip() for r in regions_opt.split(",") if r.strip())
     else:
-        regions, failure = get_enabled_regions(ctx)
+        regions, failure = enabled_regions(ctx)
         # Another partition's regions are not reachable with these credentials.
         regions = tuple(
             r for r in regions if partition_for_region(r) == partition_for_region(ctx.region)

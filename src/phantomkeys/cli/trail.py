@@ -280,7 +280,7 @@ def hunt(
         if not all(is_s3(s) for s in sources):
             raise UsageProblem("--engine athena reads s3:// sources only")
         if athena_output is not None:
-            from phantomkeys.aws.trail import parse_s3_uri
+            from phantomkeys.aws.cloudtrail import parse_s3_uri
 
             try:
                 parse_s3_uri(athena_output)
@@ -387,7 +387,7 @@ def _load_score_config(path: str | None, pack: Any) -> Any:
 
 
 def _s3_error() -> type[Exception]:
-    from phantomkeys.aws.trail import S3SourceError
+    from phantomkeys.aws.cloudtrail import S3SourceError
 
     return S3SourceError
 

@@ -274,7 +274,7 @@ def run_athena(
     import duckdb
 
     from phantomkeys.aws.athena import AthenaClient, AthenaError
-    from phantomkeys.aws.trail import S3SourceError, parse_s3_uri, plan_prefixes
+    from phantomkeys.aws.cloudtrail import S3SourceError, parse_s3_uri, plan_prefixes
 
     kwargs: dict[str, Any] = {
         "workgroup": opts.workgroup,

@@ -70,7 +70,7 @@ def plan_sources(
     local = [s for s in sources if not is_s3(s)]
     plan.s3_uris = [s for s in sources if is_s3(s)]
     if plan.s3_uris:
-        from phantomkeys.aws.trail import parse_s3_uri
+        from phantomkeys.aws.cloudtrail import parse_s3_uri
 
         for uri in plan.s3_uris:
             try:
@@ -103,7 +103,7 @@ def file_batches(
     yield from batches(plan.local)
     if not plan.s3_uris:
         return
-    from phantomkeys.aws.trail import S3Downloader, list_cloudtrail_objects
+    from phantomkeys.aws.cloudtrail import S3Downloader, list_cloudtrail_objects
 
     if ctx_factory is None:
         raise HuntError("s3:// sources need AWS credentials")
@@ -118,7 +118,7 @@ def file_batches(
         plan.downloads.append(downloader)
         yield from downloader
         plan.s3_failures.extend(
-            BadFile(name, f"download failed ({code})") for name, code in downloader.failed
+            BadFile(str(f.where), f"download failed ({f.error_code})") for f in downloader.failed
         )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,12 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from phantomkeys._meta import envelope
-from phantomkeys.core import keys
+from phantomkeys.core import target as core_target
 from phantomkeys.core.completeness import Coverage
 
 LOOKUP_DAYS = 90
-_ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{12,124}$")
-_USER_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 NOTES_API = (
     "LookupEvents searches management events of the last 90 days only; data events "
     "(Claude Platform inference, InvokeModelWithBidirectionalStream, ...) are only in trail "
@@ -77,41 +74,28 @@ class Target:
 
 
 def resolve_target(text: str) -> Target:
-    value = text.strip()
-    if not value:
-        raise TimelineError("empty TARGET")
-    detected = keys.detect(value)
-    if detected is not None:
-        try:
-            decoded = keys.decode(value)
-        except keys.KeyDecodeError as exc:
+    """TARGET (classified by :func:`phantomkeys.core.target.resolve_target`)."""
+    try:
+        found = core_target.resolve_target(text, access_key_ids=True)
+    except core_target.TargetError as exc:
+        if exc.problem is core_target.TargetProblem.EMPTY:
+            raise TimelineError("empty TARGET") from None
+        if exc.problem is core_target.TargetProblem.BAD_KEY:
             raise TimelineError(
-                f"TARGET looks like an API key but does not decode: {exc}"
+                f"TARGET looks like an API key but does not decode: {exc.reason}"
             ) from None
-        preview = keys.redact(value)
-        if decoded.kind is keys.KeyKind.LONG_TERM:
-            return Target(
-                "long-term-key",
-                username=decoded.username,
-                account_id=decoded.account_id,
-                surface=decoded.surface.value,
-                key_preview=preview,
-            )
-        return Target(
-            "short-term-key",
-            access_key_id=decoded.access_key_id,
-            account_id=decoded.account_id,
-            surface=decoded.surface.value,
-            region=decoded.region,
-            key_preview=preview,
-        )
-    if _ACCESS_KEY_RE.match(value):
-        return Target(
-            "access-key", access_key_id=value, account_id=keys.account_id_from_access_key_id(value)
-        )
-    if _USER_RE.match(value):
-        return Target("user", username=value)
-    raise TimelineError("TARGET is neither an IAM user name, an access key id nor an API key")
+        raise TimelineError(
+            "TARGET is neither an IAM user name, an access key id nor an API key"
+        ) from None
+    return Target(
+        found.kind.value,
+        username=found.username,
+        access_key_id=found.access_key_id,
+        account_id=found.account_id,
+        surface=found.surface.value if found.surface else None,
+        region=found.region,
+        key_preview=found.redacted,
+    )
 
 
 def _flag(value: Any) -> bool:
@@ -191,12 +175,11 @@ def from_api(
     target: Target, ctx: Any, regions: Sequence[str], start: datetime, end: datetime
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """All lookups in all regions (parallel across regions, paced within each)."""
-    from phantomkeys.aws.trail import LOOKUP_RATE_PER_SECOND, RateLimiter, lookup_events
+    from phantomkeys.aws.cloudtrail import lookup_events
 
     def region_job(region: str) -> list[Any]:
-        limiter = RateLimiter(LOOKUP_RATE_PER_SECOND)
         return [
-            lookup_events(ctx, region, attr, value, start=start, end=end, limiter=limiter)
+            lookup_events(ctx, region=region, attribute=attr, value=value, start=start, end=end)
             for attr, value in target.lookups()
         ]
 
@@ -218,7 +201,8 @@ def from_api(
                 if res.error:
                     errors.append(f"LookupEvents {res.attribute} in {res.region}: {res.error}")
                 entries += [
-                    entry_from_record(r, f"LookupEvents:{res.attribute}") for r in res.events
+                    entry_from_record(e.record_or_summary(), f"LookupEvents:{res.attribute}")
+                    for e in res.events
                 ]
     return _merge(entries), lookups, errors
 
@@ -417,13 +401,15 @@ def _regions(ctx: Any, spec: str, metadata: dict[str, Any]) -> list[str]:
         if not regions:
             raise TimelineError("--regions: give 'all' or a comma-separated list")
         return regions
-    from phantomkeys.aws.trail import enabled_regions
+    from phantomkeys.aws.cloudtrail import enabled_regions
 
-    regions, error = enabled_regions(ctx)
-    if error or not regions:
+    found, failure = enabled_regions(ctx)
+    regions = list(found)
+    if failure or not regions:
         # Fail closed: say so, search at least the configured region and us-east-1
         # (where IAM events are recorded), and exit "incomplete".
-        metadata["region_error"] = f"DescribeRegions: {error or 'no regions returned'}"
+        error = f"{failure.error_code}: {failure.message}" if failure else "no regions returned"
+        metadata["region_error"] = f"DescribeRegions: {error}"
         metadata["errors"].append(metadata["region_error"])
         return sorted({ctx.region, "us-east-1"})
     return regions
