@@ -140,3 +140,14 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     names = [n for _, n in _imports(bad, "phantomkeys.aws.bad")]
     assert names == ["phantomkeys.cli.common", "boto3", "phantomkeys.trail"]
     assert not _under("phantomkeys.trail", AWS_MAY_IMPORT)
+
+
+def test_cli_modules_are_not_named_after_a_library_package_of_another_meaning() -> None:
+    """``cli/trail.py`` and ``cli/history.py`` (the hunt commands, the scan history) read
+    as ``trail/`` and ``history/`` (issue 17): the CLI modules are ``hunt.py`` and
+    ``scans.py``. A CLI module may share a name only with the library it fronts."""
+    cli = {p.stem for p in (SRC / "cli").glob("*.py")}
+    assert cli & {"trail", "history"} == set()
+    fronts = {"__init__", "scan", "lab", "leaks", "hunt", "respond"}
+    library = {p.stem for p in SRC.iterdir() if p.suffix == ".py" or p.is_dir()}
+    assert sorted((cli & library) - fronts) == []
