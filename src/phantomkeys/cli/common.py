@@ -213,9 +213,7 @@ def aws_errors(
         ) from None
 
 
-def aws_context(
-    profile: str | None, region: str | None, *, hint: str | None = None
-) -> AwsContext:
+def aws_context(profile: str | None, region: str | None, *, hint: str | None = None) -> AwsContext:
     """An ``AwsContext`` for ``--profile``/``--region``; a bad profile or region is exit 2."""
     from phantomkeys.aws.session import AwsContext, AwsSetupError
 

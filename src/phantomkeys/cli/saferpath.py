@@ -277,6 +277,7 @@ def _from_files(
         paths: list[str | Path] = list(local)
         if remote:
             from phantomkeys.aws.mint import download_s3_logs
+
             ctx = aws_context(profile, region)
             for uri in remote:
                 got, errors = download_s3_logs(
