@@ -20,7 +20,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -42,6 +42,7 @@ from phantomkeys.cli.options import dry_run_option, regions_option, yes_option
 from phantomkeys.core import keys as keycodec
 from phantomkeys.core.keys import KeyDecodeError, KeyKind
 from phantomkeys.respond.base import Aws, RespondError, Target
+from phantomkeys.respond.jobs import Response
 from phantomkeys.surfaces import SURFACES
 
 _IAM_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
@@ -132,7 +133,7 @@ def backup_store(backup_dir: str | None) -> Any:
     return store(backup_dir, Terminal())
 
 
-def _finish(response: Any, fmt: str) -> None:
+def _finish(response: Response, fmt: str) -> NoReturn:
     """The JSON document (``--format json``), then the exit code."""
     if fmt == "json":
         write_output(dumps_json(response.to_json()), None)
