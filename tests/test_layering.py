@@ -78,7 +78,7 @@ def test_aws_imports_neither_features_nor_cli_nor_the_facade() -> None:
     assert _violations("aws", AWS_MAY_IMPORT, sdk_ok=True) == []
 
 
-@pytest.mark.parametrize("package", ["trail", "leaks", "report", "history"])
+@pytest.mark.parametrize("package", ["trail", "leaks", "report", "history", "respond"])
 def test_features_do_not_import_the_cli(package: str) -> None:
     allowed = tuple(
         f"phantomkeys.{m}"
@@ -92,6 +92,7 @@ def test_features_do_not_import_the_cli(package: str) -> None:
             "leaks",
             "report",
             "history",
+            "respond",
             "scan",
         )
     )
@@ -99,10 +100,11 @@ def test_features_do_not_import_the_cli(package: str) -> None:
 
 
 def test_only_aws_and_the_lab_import_the_aws_sdk() -> None:
+    """cli/ included: the demo resets the SDK's default session through aws/session.py."""
     offenders: list[str] = []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC)
-        if rel.parts[0] in ("aws", "lab") or rel.as_posix() in {"cli/demo.py", "cli/lab.py"}:
+        if rel.parts[0] in ("aws", "lab"):
             continue
         offenders += [
             f"{rel}:{line} imports {name}"
@@ -140,3 +142,58 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     names = [n for _, n in _imports(bad, "phantomkeys.aws.bad")]
     assert names == ["phantomkeys.cli.common", "boto3", "phantomkeys.trail"]
     assert not _under("phantomkeys.trail", AWS_MAY_IMPORT)
+
+
+def test_cli_modules_are_not_named_after_a_library_package_of_another_meaning() -> None:
+    """``cli/trail.py`` and ``cli/history.py`` (the hunt commands, the scan history) read
+    as ``trail/`` and ``history/`` (issue 17): the CLI modules are ``hunt.py`` and
+    ``scans.py``. A CLI module may share a name only with the library it fronts."""
+    cli = {p.stem for p in (SRC / "cli").glob("*.py")}
+    assert cli & {"trail", "history"} == set()
+    fronts = {"__init__", "scan", "lab", "leaks", "hunt", "respond"}
+    library = {p.stem for p in SRC.iterdir() if p.suffix == ".py" or p.is_dir()}
+    assert sorted((cli & library) - fronts) == []
+
+
+def _names_imported(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+def test_the_cli_translates_aws_errors_in_one_place() -> None:
+    """``cli/common.aws_errors`` is the one AWS-error translator (issue 17): no other CLI
+    module picks apart SDK failures itself."""
+    translator = {"SETUP_ERRORS", "LOOKUP_ERRORS", "error_code", "error_message"}
+    offenders = [
+        f"cli/{path.name} imports {sorted(_names_imported(path) & translator)}"
+        for path in sorted((SRC / "cli").glob("*.py"))
+        if path.name != "common.py" and _names_imported(path) & translator
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("module", ["respond", "scan.py"])
+def test_the_response_library_neither_prints_nor_parses(module: str) -> None:
+    """Orchestration lives in the library (issue 17): it talks through the Console the
+    CLI supplies, so it imports no click and calls no print."""
+    root = SRC / module
+    offenders: list[str] = []
+    for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+        rel = path.relative_to(SRC)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for line, name in _imports(path):
+            if _under(name, ("click", "rich")):
+                offenders.append(f"{rel}:{line} imports {name}")
+        offenders += [
+            f"{rel}:{node.lineno} calls print"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "print"
+        ]
+    assert offenders == []

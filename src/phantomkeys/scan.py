@@ -7,7 +7,7 @@ Lambda handler and users' own code call.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -323,3 +323,77 @@ def scan_account(
         api_calls=dict(ctx.counter.snapshot()["by_operation"]),
     )
     return result, snapshot
+
+
+def scan_org(
+    ctx: Any,
+    opts: Any,
+    *,
+    at: datetime,
+    checkpoint: Path,
+    resume: bool = False,
+    on_start: Callable[[int, int], None] | None = None,
+    on_account: Callable[[AccountEntry], None] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> tuple[ScanResult, OrgSnapshot]:
+    """Collect and assess every account of the Organization (``opts``: an
+    :class:`~phantomkeys.aws.org.OrgScanOptions`), checkpointing each finished account
+    to ``checkpoint`` so an interrupted scan resumes (``resume``) with what is left.
+
+    ``on_start(total, already)`` and ``on_account(entry)`` report progress; ``note``
+    receives remarks for the user. A malformed checkpoint, or a scope it does not fit,
+    raises ``ValueError``; AWS failures and ``KeyboardInterrupt`` propagate.
+    """
+    from phantomkeys.aws.org import Checkpoint, scan_organization
+
+    say = note or (lambda _m: None)
+    cp = Checkpoint(checkpoint, opts.scope())
+    if resume:
+        cp.load()
+        if not cp.done:
+            say(f"no checkpoint at {checkpoint}; starting from the beginning")
+    else:
+        checkpoint.unlink(missing_ok=True)
+
+    warm = threading.Thread(target=warm_catalog, name="catalog-warm", daemon=True)
+    warm.start()
+    # Each account is assessed as soon as it is collected, while the others are
+    # still being read: the assessment is pure, so the result is the same.
+    assessed: dict[str, tuple[AccountEntry, AccountResult]] = {}
+
+    def collected(entry: AccountEntry) -> None:
+        if on_account is not None:
+            on_account(entry)
+        warm.join()
+        assessed[entry.account_id] = (
+            entry,
+            assess_entry(entry, at=at, surfaces=opts.surfaces, catalog=_default_catalog()),
+        )
+
+    org = scan_organization(
+        ctx,
+        opts,
+        now=at,
+        checkpoint=cp,
+        on_account=collected,
+        on_start=on_start or (lambda _total, _done: None),
+    )
+    results = assess_org_snapshot(org, at=at, surfaces=opts.surfaces, assessed=assessed)
+    caller = ctx.client("sts").get_caller_identity()["Arn"]
+    result = ScanResult(
+        at=at,
+        accounts=results,
+        caller_arn=caller,
+        api_calls=dict(ctx.counter.snapshot()["by_operation"]),
+    )
+    result.metadata.update(
+        organization_id=org.organization_id,
+        management_account_id=org.management_account_id,
+        checkpoint=str(checkpoint),
+        skipped=[
+            {"account_id": e.account_id, "reason": e.error}
+            for e in org.accounts
+            if e.status == "skipped"
+        ],
+    )
+    return result, org

@@ -28,10 +28,10 @@ from markdown_it import MarkdownIt
 
 from phantomkeys.cli import cli
 from phantomkeys.cli.common import UsageProblem
-from phantomkeys.cli.respond import render_incident_markdown, render_incident_text
 from phantomkeys.report import markdown as md_report
 from phantomkeys.report.csv_report import safe_cell
 from phantomkeys.report.safetext import markup, visible
+from phantomkeys.respond.render import render_incident_markdown, render_incident_text
 from phantomkeys.trail.pack import default_examples_dir, example_files_for
 
 PAYLOADS: dict[str, str] = {

@@ -8,10 +8,11 @@ unless the user chose a retry mode (docs/aws-facts.md "Retries").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -271,3 +272,15 @@ def signing_access_key_id(ctx: AwsContext) -> str | None:
         return None
     value = getattr(creds, "access_key", None) if creds is not None else None
     return value if isinstance(value, str) and value else None
+
+
+@contextlib.contextmanager
+def fresh_default_session() -> Iterator[None]:
+    """boto3's default session forgotten for the duration, then put back: it caches the
+    credentials it resolved first (the demo points the SDK at the lab this way)."""
+    saved = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = None
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = saved

@@ -17,19 +17,21 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from phantomkeys.core.exitcodes import ExitCode as ExitCode  # the one enum, re-exported
 from phantomkeys.core.findings import Severity
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from phantomkeys.aws.session import AwsContext
 
     #: Progress bars, logs, warnings. Never results. (Made on first use: a run
     #: that prints nothing to stderr does not import rich.)
@@ -114,16 +116,6 @@ def _escape(text: str, *, keep_newlines: bool = True) -> str:
     return markup(text, keep_newlines=keep_newlines)
 
 
-class ExitCode(IntEnum):
-    OK = 0
-    FINDINGS = 1
-    USAGE = 2
-    INCOMPLETE = 3
-    WRITE_FAILED = 4
-    INTERNAL = 70
-    INTERRUPTED = 130
-
-
 @dataclass(slots=True)
 class GlobalOptions:
     """The global flags (``phantomkeys --debug -q --no-color COMMAND``), set once by the
@@ -174,6 +166,61 @@ def info(message: str, *, markup: bool = False) -> None:
     if GLOBALS.quiet:
         return
     _console().print(message if markup else _escape(message), highlight=False)
+
+
+#: The hint for missing or expired AWS credentials.
+CREDENTIALS_HINT = "configure credentials (aws configure / aws sso login) or pass --profile"
+
+
+@contextlib.contextmanager
+def aws_errors(
+    failed: str = "AWS call failed",
+    *,
+    limit: int | None = None,
+    hint: str | None = None,
+    credentials_hint: str = CREDENTIALS_HINT,
+    lookups: bool = True,
+) -> Iterator[None]:
+    """AWS setup and call failures as one line, never a traceback (the one translator).
+
+    A setup problem (profile, region, credentials) exits 2; a failed call
+    (``{failed}: CODE: message``, the message cut at ``limit`` characters) exits 3,
+    since something asked for was not read. ``lookups=False`` leaves failed calls to
+    the caller. Codes and messages come from :func:`phantomkeys.aws.session.error_code`.
+    """
+    from phantomkeys.aws.session import (
+        LOOKUP_ERRORS,
+        SETUP_ERRORS,
+        AwsSetupError,
+        error_code,
+        error_message,
+    )
+
+    catch_lookups: tuple[type[BaseException], ...] = LOOKUP_ERRORS if lookups else ()
+    try:
+        yield
+    except AwsSetupError as exc:
+        raise UsageProblem(str(exc)) from None
+    except SETUP_ERRORS as exc:
+        raise UsageProblem(
+            f"AWS credentials: {error_message(exc)}", hint=credentials_hint
+        ) from None
+    except catch_lookups as exc:
+        raise UsageProblem(
+            f"{failed}: {error_code(exc)}: {error_message(exc)[:limit]}",
+            hint=hint,
+            code=ExitCode.INCOMPLETE,
+        ) from None
+
+
+def aws_context(profile: str | None, region: str | None, *, hint: str | None = None) -> AwsContext:
+    """An ``AwsContext`` for ``--profile``/``--region``; a bad profile or region is exit 2."""
+    from phantomkeys.aws.session import AwsContext, AwsSetupError
+
+    try:
+        return AwsContext.from_cli(profile, region)
+    except AwsSetupError as exc:
+        raise UsageProblem(str(exc), hint=hint) from None
 
 
 def debug_enabled() -> bool:

@@ -254,14 +254,12 @@ def lab_environment(env: dict[str, str]) -> Iterator[None]:
     os.environ.update(env)
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-    import boto3
+    from phantomkeys.aws.session import fresh_default_session
 
-    saved_session = boto3.DEFAULT_SESSION
-    boto3.DEFAULT_SESSION = None  # it caches the credentials it resolved first
     try:
-        yield
+        with fresh_default_session():  # it caches the credentials it resolved first
+            yield
     finally:
-        boto3.DEFAULT_SESSION = saved_session
         os.environ.clear()
         os.environ.update(saved)
 

@@ -14,6 +14,7 @@ from phantomkeys.cli.common import (
     GLOBALS,
     ExitCode,
     UsageProblem,
+    aws_context,
     default_format,
     dumps_json,
     fail_on_option,
@@ -313,13 +314,9 @@ def _read_baseline(path: str) -> frozenset[str]:
 def _verify(
     hits: Sequence[Any], when: Any, profile: str | None, region: str | None
 ) -> tuple[dict[str, Verification], dict[str, Any], int]:
-    from phantomkeys.aws.session import AwsContext, AwsSetupError
     from phantomkeys.aws.verify import verify_keys
 
-    try:
-        ctx = AwsContext.from_cli(profile, region)
-    except AwsSetupError as exc:
-        raise UsageProblem(str(exc)) from None
+    ctx = aws_context(profile, region)
     report = verify_keys(ctx, [h.hit.key for h in hits], at=when)
     if report.error:
         warn(f"--verify: {report.error}; keys are reported as 'unknown'")

@@ -20,6 +20,8 @@ from phantomkeys.cli.common import (
     GLOBALS,
     ExitCode,
     UsageProblem,
+    aws_context,
+    aws_errors,
     default_format,
     dumps_json,
     format_option,
@@ -275,12 +277,8 @@ def _from_files(
         paths: list[str | Path] = list(local)
         if remote:
             from phantomkeys.aws.cloudtrail import download_s3_logs
-            from phantomkeys.aws.session import AwsContext, AwsSetupError
 
-            try:
-                ctx = AwsContext.from_cli(profile, region)
-            except AwsSetupError as exc:
-                raise UsageProblem(str(exc)) from None
+            ctx = aws_context(profile, region)
             for uri in remote:
                 got, errors = download_s3_logs(
                     ctx, uri, Path(tmp) / f"s3-{len(paths)}", since=since, until=until
@@ -326,31 +324,14 @@ def _from_api(
     from phantomkeys.aws.cloudtrail import enabled_regions, get_principal_events
     from phantomkeys.aws.mint import get_caller
     from phantomkeys.aws.session import (
-        LOOKUP_ERRORS,
-        SETUP_ERRORS,
         AwsContext,
-        AwsSetupError,
-        error_code,
-        error_message,
     )
     from phantomkeys.core.leastpriv import TargetKind, select_records
     from phantomkeys.core.model import LookupFailure
 
-    try:
+    with aws_errors("cannot identify the caller"):
         ctx = AwsContext.from_cli(profile, region)
         account, caller_arn = get_caller(ctx)
-    except AwsSetupError as exc:
-        raise UsageProblem(str(exc)) from None
-    except SETUP_ERRORS as exc:
-        raise UsageProblem(
-            f"AWS credentials: {error_message(exc)}",
-            hint="configure credentials (aws configure / aws sso login) or pass --profile",
-        ) from None
-    except LOOKUP_ERRORS as exc:
-        raise UsageProblem(
-            f"cannot identify the caller: {error_code(exc)}: {error_message(exc)}",
-            code=ExitCode.INCOMPLETE,
-        ) from None
     if target.account_id and target.account_id != account:
         raise UsageProblem(
             f"the key belongs to account {target.account_id}, but your credentials are for "

@@ -16,6 +16,7 @@ from phantomkeys.cli.common import (
     GLOBALS,
     ExitCode,
     UsageProblem,
+    aws_errors,
     aws_options,
     default_format,
     fail_on_option,
@@ -308,10 +309,10 @@ def _scan_one(
     fresh: bool,
     max_workers: int,
 ) -> tuple[Any, AccountSnapshot]:
-    from phantomkeys.aws.session import SETUP_ERRORS, AwsContext, AwsSetupError, error_message
+    from phantomkeys.aws.session import AwsContext
     from phantomkeys.scan import scan_account
 
-    try:
+    with aws_errors("cannot identify the caller"):
         ctx = AwsContext.from_cli(profile, region)
         # A spinner on a terminal; plain lines (and no spinner thread) in logs and pipes.
         interactive = sys.stderr.isatty() and not GLOBALS.quiet
@@ -333,22 +334,6 @@ def _scan_one(
                 max_workers=max_workers,
                 progress=spin if interactive else _plain_progress(),
             )
-    except AwsSetupError as exc:
-        raise UsageProblem(str(exc)) from None
-    except SETUP_ERRORS as exc:
-        raise UsageProblem(
-            f"AWS credentials: {error_message(exc)}",
-            hint="configure credentials (aws configure / aws sso login) or pass --profile",
-        ) from None
-    except Exception as exc:
-        from phantomkeys.aws.session import LOOKUP_ERRORS, error_code
-
-        if isinstance(exc, LOOKUP_ERRORS):
-            raise UsageProblem(
-                f"cannot identify the caller: {error_code(exc)}: {error_message(exc)}",
-                code=ExitCode.INCOMPLETE,
-            ) from None
-        raise
 
 
 def _plain_progress() -> Any:

@@ -25,6 +25,8 @@ from phantomkeys._meta import __version__, envelope
 from phantomkeys.cli.common import (
     ExitCode,
     UsageProblem,
+    aws_context,
+    aws_errors,
     aws_options,
     default_format,
     dumps_json,
@@ -163,37 +165,22 @@ def _build_policies(
         raise UsageProblem(str(exc)) from None
 
 
-def _aws_context(profile: str | None, region: str | None) -> AwsContext:
-    from phantomkeys.aws.session import AwsContext, AwsSetupError
-
-    try:
-        return AwsContext.from_cli(profile, region)
-    except AwsSetupError as exc:
-        raise UsageProblem(str(exc)) from None
-
-
 @contextmanager
 def _aws_errors() -> Iterator[None]:
-    """Turn AWS setup and lookup failures into one-line errors (exit 2 or 3)."""
+    """:func:`aws_errors`, and the Organizations failures of a deploy (exit 3)."""
     from phantomkeys.aws.organizations_controls import ControlsAwsError
-    from phantomkeys.aws.session import SETUP_ERRORS, AwsSetupError, error_message
 
-    try:
-        yield
-    except AwsSetupError as exc:
-        raise UsageProblem(str(exc)) from None
-    except SETUP_ERRORS as exc:
-        raise UsageProblem(
-            f"AWS credentials: {error_message(exc)}",
-            hint="configure credentials (aws configure / aws sso login) or pass --profile",
-        ) from None
-    except ControlsAwsError as exc:
-        hint = None
-        if exc.code in ("AccessDeniedException", "AWSOrganizationsNotInUseException"):
-            hint = (
-                "run from the management account or a delegated administrator for AWS Organizations"
-            )
-        raise UsageProblem(str(exc), code=ExitCode.INCOMPLETE, hint=hint) from None
+    with aws_errors(lookups=False):
+        try:
+            yield
+        except ControlsAwsError as exc:
+            hint = None
+            if exc.code in ("AccessDeniedException", "AWSOrganizationsNotInUseException"):
+                hint = (
+                    "run from the management account or a delegated administrator for AWS "
+                    "Organizations"
+                )
+            raise UsageProblem(str(exc), code=ExitCode.INCOMPLETE, hint=hint) from None
 
 
 def _catalog() -> CatalogAdapter:
@@ -511,7 +498,7 @@ def coverage(
         from phantomkeys.aws.organizations_controls import get_coverage_snapshot
 
         with _aws_errors():
-            ctx = _aws_context(profile, region)
+            ctx = aws_context(profile, region)
             partition = ctx.partition
             with_status = "reading SCPs of every account…" if org else "reading SCPs…"
             info(with_status)
@@ -879,7 +866,7 @@ def deploy(
             )
     options, policies = _build_policies(presets, surface, max_age_days, exempt, name)
     with _aws_errors():
-        ctx = _aws_context(profile, region)
+        ctx = aws_context(profile, region)
         account_id, caller_arn = caller(ctx)
 
         def read() -> ControlsState:
@@ -1086,7 +1073,7 @@ def alerts_deploy(
     surfaces: Sequence[Surface] = select_surfaces(surface)
     rules = build_alert_rules(surfaces)
     with _aws_errors():
-        ctx = _aws_context(profile, region)
+        ctx = aws_context(profile, region)
         wanted = [r.strip() for r in (regions_text or "").split(",") if r.strip()] or [ctx.region]
         regions = deployment_regions(wanted, ctx.partition)
 

@@ -15,6 +15,7 @@ import click
 from phantomkeys.cli.common import (
     ExitCode,
     UsageProblem,
+    aws_context,
     default_format,
     dumps_json,
     fail_on_option,
@@ -62,12 +63,7 @@ def _load_pack(rules_paths: Sequence[str], only: Sequence[str]) -> Any:
 
 def _aws_factory(profile: str | None, region: str | None) -> Any:
     def make() -> Any:
-        from phantomkeys.aws.session import AwsContext, AwsSetupError
-
-        try:
-            return AwsContext.from_cli(profile, region)
-        except AwsSetupError as exc:
-            raise UsageProblem(str(exc)) from None
+        return aws_context(profile, region)
 
     return make
 
