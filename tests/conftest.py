@@ -22,3 +22,12 @@ def private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
     return state / "phantomkeys"
+
+
+@pytest.fixture(autouse=True)
+def fresh_global_flags() -> None:
+    """The global flags (``--debug -q --no-color``) are process state set by the root
+    group; a test that invokes a subcommand directly must not inherit another test's."""
+    from phantomkeys.cli.common import GLOBALS
+
+    GLOBALS.debug = GLOBALS.quiet = GLOBALS.no_color = False
