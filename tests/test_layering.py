@@ -197,3 +197,24 @@ def test_the_response_library_neither_prints_nor_parses(module: str) -> None:
             and node.func.id == "print"
         ]
     assert offenders == []
+
+
+def test_the_deploy_library_neither_prints_nor_imports_the_cli() -> None:
+    """``scp deploy`` and ``alerts deploy`` run in ``respond/deploy.py`` (issue 17): it
+    talks through the Console the CLI supplies, so it imports no click, rich or
+    ``phantomkeys.cli`` and calls no print."""
+    path = SRC / "respond" / "deploy.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    offenders = [
+        f"respond/deploy.py:{line} imports {name}"
+        for line, name in _imports(path)
+        if _under(name, ("click", "rich", "phantomkeys.cli"))
+    ]
+    offenders += [
+        f"respond/deploy.py:{node.lineno} calls print"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "print"
+    ]
+    assert offenders == []

@@ -49,20 +49,16 @@ from phantomkeys.cli.options import (
     regions_option,
     yes_option,
 )
+from phantomkeys.cli.respond import Terminal
 from phantomkeys.core.controls.alerts import (
     DEFAULT_TOPIC_NAME,
     build_alert_rules,
-    deployment_regions,
     iam_home_region,
 )
 from phantomkeys.core.controls.deploy import (
     Step,
-    StepKind,
     StepStatus,
     TargetKind,
-    attachment_overflow,
-    pending,
-    stale_parts,
     target_kind,
 )
 from phantomkeys.core.controls.iac import (
@@ -85,13 +81,12 @@ from phantomkeys.core.controls.scp import (
 from phantomkeys.core.controls.validate import CatalogAdapter, PolicyInput, validate_policies
 from phantomkeys.core.findings import Finding, Severity, any_at_or_above, sort_findings
 from phantomkeys.report.safetext import markup as escape
+from phantomkeys.respond.base import RespondError
+from phantomkeys.respond.deploy import Deployed, deploy_alerts, deploy_scp
 from phantomkeys.surfaces import PARTITIONS, Surface, select_surfaces
 
 if TYPE_CHECKING:
-    from phantomkeys.aws.session import AwsContext
     from phantomkeys.core.controls.coverage import CoverageReport, CoverageSnapshot
-    from phantomkeys.core.controls.plan import ControlsState
-    from phantomkeys.core.plans import Plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -181,6 +176,16 @@ def _aws_errors() -> Iterator[None]:
                     "Organizations"
                 )
             raise UsageProblem(str(exc), code=ExitCode.INCOMPLETE, hint=hint) from None
+
+
+@contextmanager
+def _deploy_errors() -> Iterator[None]:
+    """:func:`_aws_errors`, and the library's refusals as one line with their exit code."""
+    with _aws_errors():
+        try:
+            yield
+        except RespondError as exc:
+            raise UsageProblem(exc.message, hint=exc.hint, code=exc.code) from None
 
 
 def _catalog() -> CatalogAdapter:
@@ -673,43 +678,24 @@ def _steps_table(steps: Sequence[Step], title: str) -> Table:
     return table
 
 
-def _confirm(steps: Sequence[Step], yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageProblem(
-            "not applying without confirmation",
-            hint="review the plan, then rerun with --yes (or --dry-run)",
-        )
-    if not click.confirm(f"Apply {len(pending(steps))} change(s)?", default=False, err=True):
-        info("cancelled; nothing was changed")
-        sys.exit(ExitCode.OK)
+class _DeployTerminal(Terminal):
+    """The :class:`phantomkeys.respond.deploy.DeployConsole` of the CLI: the plan as a
+    table on stderr, notes and the question as for every writing command."""
+
+    def show_steps(self, steps: Sequence[Step], title: str) -> None:
+        stderr.print(_steps_table(steps, title))
 
 
-def _finish(
-    steps: Sequence[Step],
-    fmt: str | None,
-    output: str | None,
-    *,
-    dry_run: bool,
-    title: str,
-    run: dict[str, Any] | None = None,
-) -> None:
+def _finish(result: Deployed, fmt: str | None, output: str | None) -> None:
     fmt = (fmt or default_format()).lower()
     if fmt == "json":
-        extra: dict[str, Any] = {"run": run} if run is not None else {}
-        write_output(
-            dumps_json(envelope(dry_run=dry_run, steps=[s.to_dict() for s in steps], **extra)),
-            output,
-        )
+        write_output(dumps_json(envelope(**result.to_json())), output)
     else:
         counts: dict[str, int] = {}
-        for s in steps:
+        for s in result.steps:
             counts[s.status.value] = counts.get(s.status.value, 0) + 1
         summary = ", ".join(f"{n} {k}" for k, n in counts.items())
-        _render([_steps_table(steps, title), summary], output)
-    if any(s.status is StepStatus.FAILED for s in steps):
-        sys.exit(ExitCode.WRITE_FAILED)
+        _render([_steps_table(result.steps, result.title), summary], output)
 
 
 def _backup_dir_option(f: F) -> F:
@@ -724,75 +710,13 @@ def _backup_dir_option(f: F) -> F:
     )(f)
 
 
-def _unfinished(backup_dir: str | None, plan: Plan) -> bool:
-    from phantomkeys.aws.controls_apply import unfinished_run
-    from phantomkeys.cli.respond import backup_store
-
-    return unfinished_run(backup_store(backup_dir), plan)
-
-
-def _apply_plan(
-    ctx: AwsContext,
-    plan: Plan,
-    steps: Sequence[Step],
-    *,
-    read: Callable[[], ControlsState],
-    rebuild: Callable[[ControlsState], Plan],
-    caller_arn: str,
-    backup_dir: str | None,
-    fmt: str | None,
-    output: str | None,
-) -> None:
-    """Apply a deploy plan through aws/apply.py (re-check, backup, journal) and render it."""
-    from phantomkeys.aws.apply import ApplyError, RunStatus
-    from phantomkeys.aws.controls_apply import run_controls_plan
-    from phantomkeys.cli.respond import backup_store
-    from phantomkeys.core.controls.plan import with_outcomes
-
-    try:
-        with _aws_errors():
-            run = run_controls_plan(
-                ctx,
-                plan,
-                read_state=read,
-                rebuild=rebuild,
-                store=backup_store(backup_dir),
-                caller_arn=caller_arn,
-                now=now_utc(),
-            )
-    except ApplyError as exc:
-        raise UsageProblem(str(exc), code=ExitCode.WRITE_FAILED) from None
-    except KeyboardInterrupt:
-        raise UsageProblem(
-            "interrupted: the journal records what was done",
-            hint="run the same command again to continue where it stopped",
-            code=130,
-        ) from None
-    if run.status is RunStatus.DRIFT:
-        raise UsageProblem(
-            "the state changed since the plan; nothing was written: " + "; ".join(run.drift),
-            hint="run the same command again to see a fresh plan",
-            code=ExitCode.WRITE_FAILED,
-        )
-    if run.status is RunStatus.UNREADABLE:
-        raise UsageProblem(
-            run.message or "the state could not be re-read", code=ExitCode.INCOMPLETE
-        )
-    outcomes = {r.step.id: (r.outcome, r.message or r.error_code) for r in run.results}
-    if run.backup_path is not None:
-        info(f"backup: {run.backup_path} (undo with: phantomkeys restore {run.backup_path})")
-        resumed = " (resumed an interrupted run)" if run.resumed else ""
-        info(f"journal: {run.journal_path}{resumed}")
-    _finish(
-        with_outcomes(steps, outcomes),
-        fmt,
-        output,
-        dry_run=False,
-        title="result",
-        run=run.to_dict(),
-    )
-    if run.status is RunStatus.FAILED:
-        sys.exit(ExitCode.WRITE_FAILED)
+def _render_deployed(result: Deployed, fmt: str | None, output: str | None) -> None:
+    """Render what the deploy returned and exit with its code."""
+    if result.cancelled:
+        sys.exit(result.code)
+    _finish(result, fmt, output)
+    if result.code:
+        sys.exit(result.code)
 
 
 @scp.command("deploy")
@@ -848,9 +772,6 @@ def deploy(
     principal of the accounts below it. Backup and journal as for every write;
     a rerun after a failure continues; undo with phantomkeys restore BACKUP.
     """
-    from phantomkeys.aws.controls_apply import caller, read_scp_state
-    from phantomkeys.core.controls.plan import build_scp_deploy_plan
-
     targets = tuple(dict.fromkeys(targets))
     for target in targets:
         kind = target_kind(target)
@@ -865,73 +786,20 @@ def deploy(
                 hint="attach to an OU first; pass --i-understand-root when ready",
             )
     options, policies = _build_policies(presets, surface, max_age_days, exempt, name)
-    with _aws_errors():
-        ctx = aws_context(profile, region)
-        account_id, caller_arn = caller(ctx)
-
-        def read() -> ControlsState:
-            return read_scp_state(
-                ctx,
-                account_id=account_id,
-                subject=options.base_name,
-                names=[p.name for p in policies],
-                targets=targets,
-            )
-
-        current = read()
-    assert current.scp is not None
-    state = current.scp
-    for target in targets:
-        if target_kind(target) is TargetKind.ROOT and target != state.root_id:
-            raise UsageProblem(
-                f"--target {target} is not this Organization's root ({state.root_id})"
-            )
-    overflow = attachment_overflow(policies, targets, state)
-    if overflow:
-        worst = ", ".join(f"{t} ({n})" for t, n in overflow.items())
-        raise UsageProblem(
-            f"too many SCPs on {worst}: AWS allows {SCP_MAX_PER_TARGET} per target",
-            hint="detach an SCP or combine presets into one policy",
+    with _deploy_errors():
+        result = deploy_scp(
+            _DeployTerminal(),
+            aws_context(profile, region),
+            policies=policies,
+            base_name=options.base_name,
+            targets=targets,
+            dry_run=dry_run,
+            enable_policy_type=enable_policy_type,
+            yes=yes,
+            interactive=sys.stdin.isatty(),
+            backup_dir=backup_dir,
         )
-    stale = stale_parts(options.base_name, policies, state)
-    if stale:
-        warn(
-            f"earlier parts of {options.base_name} are not part of this deploy and stay as "
-            f"they are: {', '.join(stale)} (detach or delete them if no longer wanted)"
-        )
-    plan, steps = build_scp_deploy_plan(policies, targets, current, at=now_utc())
-    needs_type = any(
-        s.kind is StepKind.ENABLE_POLICY_TYPE and s.status is StepStatus.PENDING for s in steps
-    )
-    if dry_run:
-        if needs_type and not enable_policy_type:
-            warn(
-                "the SCP policy type is disabled on the root: deploying needs --enable-policy-type"
-            )
-        _finish(steps, fmt, output, dry_run=True, title="plan (dry run)")
-        return
-    if not pending(steps) and not _unfinished(backup_dir, plan):
-        info("nothing to do: every policy is up to date and attached")
-        _finish(steps, fmt, output, dry_run=False, title="result")
-        return
-    stderr.print(_steps_table(steps, "plan"))
-    if needs_type and not enable_policy_type:
-        raise UsageProblem(
-            f"the SCP policy type is disabled on the root {state.root_id}",
-            hint="pass --enable-policy-type to enable it (existing SCPs everywhere then apply)",
-        )
-    _confirm(steps, yes)
-    _apply_plan(
-        ctx,
-        plan,
-        steps,
-        read=read,
-        rebuild=lambda fresh: build_scp_deploy_plan(policies, targets, fresh, at=now_utc())[0],
-        caller_arn=caller_arn,
-        backup_dir=backup_dir,
-        fmt=fmt,
-        output=output,
-    )
+    _render_deployed(result, fmt, output)
 
 
 # ----------------------------------------------------------------- alerts
@@ -1061,9 +929,6 @@ def alerts_deploy(
 
     Backup and journal as for every write; undo with phantomkeys restore BACKUP.
     """
-    from phantomkeys.aws.controls_apply import caller, read_alerts_state
-    from phantomkeys.core.controls.plan import build_alerts_deploy_plan
-
     given: dict[str, str] = {}
     for arn in topic_arns:
         topic_region = _topic_region(arn)
@@ -1071,50 +936,17 @@ def alerts_deploy(
             raise UsageProblem(f"two --topic-arn values for {topic_region}")
         given[topic_region] = arn
     surfaces: Sequence[Surface] = select_surfaces(surface)
-    rules = build_alert_rules(surfaces)
-    with _aws_errors():
-        ctx = aws_context(profile, region)
-        wanted = [r.strip() for r in (regions_text or "").split(",") if r.strip()] or [ctx.region]
-        regions = deployment_regions(wanted, ctx.partition)
-
-        def read() -> ControlsState:
-            return read_alerts_state(
-                ctx,
-                subject=topic_name,
-                regions=regions,
-                rule_names=[r.name for r in rules],
-                topic_name=topic_name,
-                topic_given=given,
-            )
-
-        current = read()
-        _, caller_arn = caller(ctx)
-
-    def rebuild(fresh: ControlsState) -> Plan:
-        return build_alerts_deploy_plan(
-            rules, fresh, topic_name=topic_name, topic_given=given, at=now_utc()
-        )[0]
-
-    plan, steps = build_alerts_deploy_plan(
-        rules, current, topic_name=topic_name, topic_given=given, at=now_utc()
-    )
-    if dry_run:
-        _finish(steps, fmt, output, dry_run=True, title="plan (dry run)")
-        return
-    if not pending(steps) and not _unfinished(backup_dir, plan):
-        info("nothing to do: every rule, target and topic is in place")
-        _finish(steps, fmt, output, dry_run=False, title="result")
-        return
-    stderr.print(_steps_table(steps, "plan"))
-    _confirm(steps, yes)
-    _apply_plan(
-        ctx,
-        plan,
-        steps,
-        read=read,
-        rebuild=rebuild,
-        caller_arn=caller_arn,
-        backup_dir=backup_dir,
-        fmt=fmt,
-        output=output,
-    )
+    with _deploy_errors():
+        result = deploy_alerts(
+            _DeployTerminal(),
+            aws_context(profile, region),
+            rules=build_alert_rules(surfaces),
+            regions=[r.strip() for r in (regions_text or "").split(",") if r.strip()],
+            topic_name=topic_name,
+            topic_given=given,
+            dry_run=dry_run,
+            yes=yes,
+            interactive=sys.stdin.isatty(),
+            backup_dir=backup_dir,
+        )
+    _render_deployed(result, fmt, output)

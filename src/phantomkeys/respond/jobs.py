@@ -126,6 +126,20 @@ def backup_store(backup_dir: str | None, ui: Console) -> Any:
     return BackupStore(root)
 
 
+def confirm_writes(ui: Console, question: str, *, yes: bool, interactive: bool = True) -> bool:
+    """Ask before writing (the one confirmation of every writing command): True with
+    ``--yes`` or when the person agrees, False when declined. ``interactive=False`` (no
+    terminal to answer on) refuses instead of asking."""
+    if yes:
+        return True
+    if not interactive:
+        raise RespondError(
+            "not applying without confirmation",
+            hint="review the plan, then rerun with --yes (or --dry-run)",
+        )
+    return ui.confirm(question)
+
+
 def run_jobs(
     session: Session,
     jobs: list[Job],
@@ -183,7 +197,7 @@ def run_jobs(
                 "This denies the credentials phantomkeys is running with (see the "
                 f"warning above). {question}"
             )
-        if not ui.confirm(question):
+        if not confirm_writes(ui, question, yes=yes):
             raise RespondError(
                 "not confirmed: nothing was written",
                 hint="pass --yes to apply without the question",
