@@ -146,3 +146,38 @@ def test_timeline_errors_and_incomplete_reads(tmp_path: Path) -> None:
                 target="alice", now=NOW, ctx_factory=_no_aws, sources=[str(tmp_path / "nope")]
             )
         )
+
+
+def test_profile_values_do_not_depend_on_the_order_the_engine_returns_rows() -> None:
+    """DuckDB's GROUP BY returns rows in any order: the incident's score-part details
+    (``http_tool 20 (python-requests/2.32.3, Python/3.11 ...)``) changed from one run to
+    the next on the same files. The profile lists values by first use, then by value."""
+    from phantomkeys.trail.incidents import build_profile
+
+    def row(kind: str, value: str, first: str) -> dict[str, Any]:
+        return {
+            "a": "111122223333",
+            "p": "alice",
+            "kind": kind,
+            "v": value,
+            "first_seen": first,
+            "last_seen": "2026-11-20T10:05:00Z",
+            "events": 1,
+            "invocations": 0,
+        }
+
+    rows = [
+        row("ua", "python-requests/2.32.3", "2026-11-20T10:00:00Z"),
+        row("ua", "Python/3.11 aiohttp/3.9.5", "2026-11-20T10:00:00Z"),
+        row("ua", "curl/8.5.0", "2026-11-20T09:00:00Z"),
+        row("all", "", "2026-11-20T09:00:00Z"),
+    ]
+    orders = {
+        tuple(
+            u.value
+            for p in build_profile(list(ordered), []).principals.values()
+            for u in p.values["ua"]
+        )
+        for ordered in (rows, rows[::-1], rows[1:] + rows[:1])
+    }
+    assert orders == {("curl/8.5.0", "Python/3.11 aiohttp/3.9.5", "python-requests/2.32.3")}
