@@ -181,3 +181,16 @@ def test_profile_values_do_not_depend_on_the_order_the_engine_returns_rows() -> 
         for ordered in (rows, rows[::-1], rows[1:] + rows[:1])
     }
     assert orders == {("curl/8.5.0", "Python/3.11 aiohttp/3.9.5", "python-requests/2.32.3")}
+
+
+def test_event_ids_of_the_same_second_are_listed_in_one_order(
+    tmp_path: Path, write_trail: Callable[..., Path]
+) -> None:
+    """Events of the same second came out in the engine's order of the day, so two hunts
+    of the same files gave two documents; ties are broken by the event id."""
+    first = example_records("api-key-created")[0]
+    ids = [f"0000000{n}-0000-5000-8000-000000000000" for n in range(9, 3, -1)]
+    write_trail([{**first, "eventID": i} for i in ids])
+    outcome = hunt(HuntRequest(sources=[str(tmp_path)], pack=PACK, generated_at=NOW))
+    created = [f for f in outcome.findings if f.rule_id == "api-key-created"]
+    assert created and created[0].evidence["event_ids"] == sorted(ids)
