@@ -177,10 +177,11 @@ def test_the_cli_translates_aws_errors_in_one_place() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("module", ["respond", "scan.py"])
+@pytest.mark.parametrize("module", ["respond", "scan.py", "trail/hunt.py", "trail/timeline.py"])
 def test_the_response_library_neither_prints_nor_parses(module: str) -> None:
-    """Orchestration lives in the library (issue 17): it talks through the Console the
-    CLI supplies, so it imports no click and calls no print."""
+    """Orchestration lives in the library (issue 17): it talks through the Console (or
+    the callables) the CLI supplies, so it imports no click and calls no print. The
+    hunt and timeline commands call ``trail.hunt.hunt`` and ``trail.timeline.timeline``."""
     root = SRC / module
     offenders: list[str] = []
     for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
@@ -218,3 +219,21 @@ def test_the_deploy_library_neither_prints_nor_imports_the_cli() -> None:
         and node.func.id == "print"
     ]
     assert offenders == []
+
+
+def test_hunt_and_timeline_commands_call_one_library_function() -> None:
+    """``cli/hunt.py`` holds no engine orchestration (issue 17): it neither plans sources
+    nor runs an engine nor builds the document; ``trail.hunt.hunt`` and
+    ``trail.timeline.timeline`` do."""
+    orchestration = {
+        "plan_sources",
+        "run_duckdb",
+        "run_athena",
+        "run_spark",
+        "add_incidents",
+        "hunt_coverage",
+        "build_document",
+        "run_timeline",
+        "file_batches",
+    }
+    assert sorted(_names_imported(SRC / "cli" / "hunt.py") & orchestration) == []

@@ -228,14 +228,8 @@ def hunt(
     not be read, or nothing was read from a SOURCE (missing, empty, no file in
     the time window); 2 on usage errors; 0 otherwise.
     """
-    from phantomkeys.trail.hunt import (
-        HuntError,
-        Timer,
-        build_document,
-        hunt_coverage,
-        is_s3,
-        plan_sources,
-    )
+    from phantomkeys.trail.hunt import AthenaRequest, HuntError, HuntRequest
+    from phantomkeys.trail.hunt import hunt as run_hunt
 
     if not sources:
         raise UsageProblem("no SOURCE given", hint="phantomkeys hunt ./AWSLogs --since 7d")
@@ -246,93 +240,36 @@ def hunt(
     threshold = parse_fail_on(fail_on)
     pack = _load_pack(rules_paths, only)
     score_config = _load_score_config(config_path, pack)
-    timer = Timer()
-    extra: dict[str, Any] = {}
-    read: dict[str, int] | None = None
-    try:
-        plan = plan_sources(list(sources), since_t, until_t)
-    except HuntError as exc:
-        raise UsageProblem(str(exc)) from None
-    if engine == "duckdb":
-        from phantomkeys.trail.hunt import run_duckdb
-
-        try:
-            result = run_duckdb(
-                pack,
-                plan,
-                since=since_t,
-                until=until_t,
-                threads=threads,
-                ctx_factory=_aws_factory(profile, region),
-                limits=_limits(max_file_mib, max_ratio),
-            )
-        except HuntError as exc:
-            raise UsageProblem(str(exc)) from None
-        except _s3_error() as exc:
-            raise UsageProblem(str(exc), code=ExitCode.INCOMPLETE) from None
-    elif engine == "athena":
-        from phantomkeys.trail.athena_engine import AthenaOptions, run_athena
-
-        if not all(is_s3(s) for s in sources):
-            raise UsageProblem("--engine athena reads s3:// sources only")
-        if athena_output is not None:
-            from phantomkeys.aws.cloudtrail import parse_s3_uri
-
-            try:
-                parse_s3_uri(athena_output)
-            except ValueError as exc:
-                raise UsageProblem(f"--athena-output: {exc}") from None
-        opts = AthenaOptions(
+    request = HuntRequest(
+        sources=list(sources),
+        pack=pack,
+        generated_at=now,
+        since=since_t,
+        until=until_t,
+        engine=engine,
+        score_config=score_config,
+        threads=threads,
+        limits=_limits(max_file_mib, max_ratio),
+        ctx_factory=_aws_factory(profile, region),
+        athena=AthenaRequest(
             database=athena_database,
             table=athena_table,
             workgroup=athena_workgroup,
             output=athena_output,
-        )
-        try:
-            result, extra = run_athena(
-                pack,
-                list(sources),
-                opts,
-                since=since_t,
-                until=until_t,
-                ctx=_aws_factory(profile, region)(),
-            )
-        except HuntError as exc:
-            raise UsageProblem(str(exc), code=ExitCode.INCOMPLETE) from None
-        plan.local = []
-        read = {"queries": len(extra.get("athena", {}).get("queries", []))}
-    else:
-        from phantomkeys.trail.spark_engine import SparkUnavailable, run_spark
-
-        try:
-            result = run_spark(
-                pack, plan, list(sources), master=spark_master, since=since_t, until=until_t
-            )
-        except SparkUnavailable as exc:
-            raise UsageProblem(
-                str(exc), hint="pip install 'phantomkeys[spark]' and a Java runtime"
-            ) from None
-    from phantomkeys.trail.hunt import add_incidents
-
-    result = add_incidents(result, score_config)
-    coverage = hunt_coverage(result, plan, list(sources), read=read)
-    document = build_document(
-        result,
-        plan,
-        sources=list(sources),
-        since=since_t,
-        until=until_t,
-        generated_at=now,
-        elapsed_seconds=timer.elapsed,
-        extra=extra,
-        coverage=coverage,
+        ),
+        spark_master=spark_master,
     )
+    try:
+        outcome = run_hunt(request)
+    except HuntError as exc:
+        raise UsageProblem(exc.message, hint=exc.hint, code=exc.code) from None
+    document, coverage = outcome.document, outcome.coverage
     fmt = (fmt or default_format()).lower()
     if fmt == "table":
         width, fit_to = layout(output, wide=wide)
         text = render_hunt_table(
             document,
-            result.findings,
+            outcome.findings,
             color=terminal_color(output),
             width=width,
             fit_width=fit_to,
@@ -349,11 +286,11 @@ def hunt(
         warn(f"{visible(bad['path'])}: {bad['reason']}")
     info(
         f"{meta['files_read']} files, {meta['records_read']} records "
-        f"({meta['records_in_window']} in the time window), {len(result.findings)} findings, "
+        f"({meta['records_in_window']} in the time window), {len(outcome.findings)} findings, "
         f"{meta['files_bad']} bad files, {meta['elapsed_seconds']:.1f} s"
     )
     info(coverage.summary_line())
-    if any_at_or_above(result.findings, threshold):
+    if any_at_or_above(outcome.findings, threshold):
         sys.exit(ExitCode.FINDINGS)
     if not coverage.complete:
         sys.exit(ExitCode.INCOMPLETE)
@@ -380,12 +317,6 @@ def _load_score_config(path: str | None, pack: Any) -> Any:
         return parse_config(data, known_rules=[r.name for r in pack])
     except ConfigError as exc:
         raise UsageProblem(f"--config {path}: {exc}") from None
-
-
-def _s3_error() -> type[Exception]:
-    from phantomkeys.aws.cloudtrail import S3SourceError
-
-    return S3SourceError
 
 
 _HUNT_COLUMNS = (
@@ -737,26 +668,26 @@ def timeline(
     CloudTrail shows its DeleteUser: then the timeline says when and by whom.
     """
     from phantomkeys.cli.stdin import read_stdin_key
-    from phantomkeys.trail.timeline import TimelineError, run_timeline
+    from phantomkeys.trail.timeline import TimelineError, TimelineRequest, render_csv
+    from phantomkeys.trail.timeline import timeline as read_timeline
 
     if target == "-":
         target = read_stdin_key(hint="pipe the key in: pbpaste | phantomkeys timeline -")
-    now = now_utc()
+    request = TimelineRequest(
+        target=target,
+        now=now_utc(),
+        ctx_factory=_aws_factory(profile, region),
+        days=days,
+        regions=regions,
+        sources=list(from_sources),
+        limits=_limits(max_file_mib, max_ratio),
+    )
     try:
-        document, failed, coverage = run_timeline(
-            target,
-            days=days,
-            regions=regions,
-            sources=list(from_sources),
-            now=now,
-            ctx_factory=_aws_factory(profile, region),
-            limits=_limits(max_file_mib, max_ratio),
-        )
+        outcome = read_timeline(request)
     except TimelineError as exc:
         raise UsageProblem(str(exc)) from None
+    document = outcome.document
     fmt = (fmt or default_format()).lower()
-    from phantomkeys.trail.timeline import render_csv
-
     if fmt == "json":
         text = dumps_json(document)
     elif fmt == "csv":
@@ -767,15 +698,15 @@ def timeline(
             document, color=terminal_color(output), width=width, fit_width=fit_to
         )
     write_output(text, output)
-    for note in document["metadata"].get("notes", []):
+    for note in outcome.notes:
         info(note)
-    gone = (document["metadata"].get("identity") or {}).get("deleted")
+    gone = outcome.deleted
     if gone:
         info(f"the user was deleted: {gone['event_time']} by {gone['by']} (CloudTrail DeleteUser)")
-    if coverage is not None:
-        info(coverage.summary_line())
-    if failed:
-        for err in document["metadata"].get("errors", []):
+    if outcome.coverage is not None:
+        info(outcome.coverage.summary_line())
+    if outcome.incomplete:
+        for err in outcome.errors:
             warn(err)
         sys.exit(ExitCode.INCOMPLETE)
 

@@ -1,7 +1,10 @@
 """``hunt``: run the rule pack over CloudTrail, on the engine the user picked.
 
 This module wires sources (local files and folders, ``s3://`` URIs) to an
-engine and builds the output document; the CLI only parses flags and prints.
+engine and builds the output document. :func:`hunt` is the one function the
+CLI calls: it plans the sources, runs the engine (DuckDB, Athena or Spark),
+scores incidents and returns a :class:`HuntOutcome`; the CLI only parses
+flags, renders and maps the outcome to an exit code (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from phantomkeys._meta import envelope
 from phantomkeys.core.completeness import Coverage, Skipped, coverage_of
+from phantomkeys.core.exitcodes import ExitCode
 from phantomkeys.core.findings import Finding, Severity
 from phantomkeys.trail.finish import HuntResult
 from phantomkeys.trail.pack import RulePack
@@ -30,7 +34,15 @@ ENGINES = ("duckdb", "athena", "spark")
 
 
 class HuntError(Exception):
-    """A problem the user must fix (bad source, missing engine); one line, exit 2."""
+    """A problem the user must fix (bad source, missing engine): one line (and a hint),
+    and the exit code the CLI maps it to (2 by default; 3 when a source could not be
+    read, as an S3 listing or an Athena query that failed)."""
+
+    def __init__(self, message: str, *, code: int = ExitCode.USAGE, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = int(code)
+        self.hint = hint
 
 
 def is_s3(source: str) -> bool:
@@ -278,3 +290,164 @@ class Timer:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+
+# ---------------------------------------------------------------- the command
+
+
+@dataclass(frozen=True, slots=True)
+class AthenaRequest:
+    """Where ``--engine athena`` keeps its table and results."""
+
+    database: str = "default"
+    table: str | None = None
+    workgroup: str = "primary"
+    output: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HuntRequest:
+    """Everything one hunt needs, parsed and validated by the caller.
+
+    ``ctx_factory`` makes the AWS context (S3 sources, Athena) only when one is
+    needed; ``generated_at`` is the document's time (the library reads no clock
+    for it).
+    """
+
+    sources: Sequence[str]
+    pack: RulePack
+    generated_at: datetime
+    since: datetime | None = None
+    until: datetime | None = None
+    engine: str = "duckdb"
+    score_config: Any = None
+    threads: int | None = None
+    limits: Limits = DEFAULT_LIMITS
+    ctx_factory: Callable[[], Any] | None = None
+    athena: AthenaRequest = field(default_factory=AthenaRequest)
+    spark_master: str = "local[*]"
+
+
+@dataclass(frozen=True, slots=True)
+class HuntOutcome:
+    """What a hunt found and read: the document, its findings and its coverage.
+
+    The caller renders ``document`` and decides the exit: findings at or above its
+    threshold, else ``coverage.complete``.
+    """
+
+    document: dict[str, Any]
+    findings: tuple[Finding, ...]
+    coverage: Coverage
+
+    @property
+    def complete(self) -> bool:
+        return self.coverage.complete
+
+
+def hunt(
+    request: HuntRequest,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> HuntOutcome:
+    """Run the rule pack over ``request.sources`` on the chosen engine.
+
+    Raises :class:`HuntError` for what the user must fix (exit 2) or a source that
+    could not be read at all (exit 3); S3 downloads are deleted before it returns.
+    ``progress(done, total)`` is called by the DuckDB engine as batches are read.
+    """
+    if request.engine not in ENGINES:
+        raise HuntError(f"--engine {request.engine}: not one of {', '.join(ENGINES)}")
+    timer = Timer()
+    sources = list(request.sources)
+    since, until = request.since, request.until
+    extra: dict[str, Any] = {}
+    read: dict[str, int] | None = None
+    plan = plan_sources(sources, since, until)
+    if request.engine == "duckdb":
+        from phantomkeys.aws.cloudtrail import S3SourceError
+
+        try:
+            result = run_duckdb(
+                request.pack,
+                plan,
+                since=since,
+                until=until,
+                threads=request.threads,
+                ctx_factory=request.ctx_factory,
+                progress=progress,
+                limits=request.limits,
+            )
+        except S3SourceError as exc:
+            raise HuntError(str(exc), code=ExitCode.INCOMPLETE) from None
+    elif request.engine == "athena":
+        result, extra = _run_athena(request, sources)
+        plan.local = []
+        read = {"queries": len(extra.get("athena", {}).get("queries", []))}
+    else:
+        from phantomkeys.trail.spark_engine import SparkUnavailable, run_spark
+
+        try:
+            result = run_spark(
+                request.pack,
+                plan,
+                sources,
+                master=request.spark_master,
+                since=since,
+                until=until,
+            )
+        except SparkUnavailable as exc:
+            raise HuntError(
+                str(exc), hint="pip install 'phantomkeys[spark]' and a Java runtime"
+            ) from None
+        finally:
+            plan.close()
+    result = add_incidents(result, request.score_config)
+    coverage = hunt_coverage(result, plan, sources, read=read)
+    document = build_document(
+        result,
+        plan,
+        sources=sources,
+        since=since,
+        until=until,
+        generated_at=request.generated_at,
+        elapsed_seconds=timer.elapsed,
+        extra=extra,
+        coverage=coverage,
+    )
+    return HuntOutcome(document=document, findings=result.findings, coverage=coverage)
+
+
+def _run_athena(request: HuntRequest, sources: list[str]) -> tuple[HuntResult, dict[str, Any]]:
+    from phantomkeys.trail.athena_engine import AthenaOptions, run_athena
+
+    if not all(is_s3(s) for s in sources):
+        raise HuntError("--engine athena reads s3:// sources only")
+    athena = request.athena
+    if athena.output is not None:
+        from phantomkeys.aws.cloudtrail import parse_s3_uri
+
+        try:
+            parse_s3_uri(athena.output)
+        except ValueError as exc:
+            raise HuntError(f"--athena-output: {exc}") from None
+    if request.ctx_factory is None:
+        raise HuntError("--engine athena needs AWS credentials")
+    opts = AthenaOptions(
+        database=athena.database,
+        table=athena.table,
+        workgroup=athena.workgroup,
+        output=athena.output,
+    )
+    try:
+        return run_athena(
+            request.pack,
+            sources,
+            opts,
+            since=request.since,
+            until=request.until,
+            ctx=request.ctx_factory(),
+        )
+    except HuntError as exc:
+        # The query ran against what was asked for and could not read it: incomplete.
+        raise HuntError(str(exc), code=ExitCode.INCOMPLETE, hint=exc.hint) from None

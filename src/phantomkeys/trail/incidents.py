@@ -373,6 +373,12 @@ def build_profile(
         pp = prof.principals.setdefault(key, PrincipalProfile())
         bucket = int(row.get("bucket") or 0)
         pp.buckets[bucket] = pp.buckets.get(bucket, 0) + int(row.get("n") or 0)
+    # A GROUP BY returns its rows in no set order (DuckDB aggregates in parallel): list
+    # each principal's values by first use, then by value, so the score parts' details
+    # (and the document) are the same on every run and every engine.
+    for pp in prof.principals.values():
+        for uses in pp.values.values():
+            uses.sort(key=lambda u: (u.first_seen, u.value))
     return prof
 
 

@@ -183,11 +183,13 @@ class Target:
                 return f"slice(array_sort(collect_set({expr})), 1, {cap})"
 
     def ordered_list(self, expr: str, order: str, cap: int) -> str:
+        # Ties on ``order`` (events of the same second) are broken by the value itself,
+        # as Spark's sort of (order, value) structs does: the same list on every run.
         match self.dialect:
             case Dialect.DUCKDB:
-                return f"list_slice(list({expr} ORDER BY {order}), 1, {cap})"
+                return f"list_slice(list({expr} ORDER BY {order}, {expr}), 1, {cap})"
             case Dialect.TRINO:
-                return f"slice(array_agg({expr} ORDER BY {order}), 1, {cap})"
+                return f"slice(array_agg({expr} ORDER BY {order}, {expr}), 1, {cap})"
             case Dialect.SPARK:
                 return (
                     f"transform(slice(array_sort(collect_list(named_struct('o', {order}, "

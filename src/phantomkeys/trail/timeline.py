@@ -361,6 +361,67 @@ def run_timeline(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TimelineRequest:
+    """One timeline, parsed by the caller: the TARGET text (a user name or a key, already
+    read from stdin when it was ``-``), the window and where to read.
+
+    ``sources`` empty: LookupEvents in ``regions`` ('all' or a comma-separated list);
+    otherwise the log files (local or ``s3://``) are read with the embedded engine.
+    """
+
+    target: str
+    now: datetime
+    ctx_factory: Callable[[], Any]
+    days: int = LOOKUP_DAYS
+    regions: str = "all"
+    sources: Sequence[str] = ()
+    limits: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineOutcome:
+    """The timeline document and the facts its exit code depends on.
+
+    ``incomplete``: a lookup, a region listing or a log file failed (exit 3);
+    ``coverage``: what was read, for ``--from`` runs only.
+    """
+
+    document: dict[str, Any]
+    incomplete: bool
+    coverage: Coverage | None
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self.document["metadata"].get("notes", []))
+
+    @property
+    def errors(self) -> list[str]:
+        return list(self.document["metadata"].get("errors", []))
+
+    @property
+    def deleted(self) -> dict[str, Any] | None:
+        """The user's DeleteUser event (when, by whom), when CloudTrail shows one."""
+        gone = (self.document["metadata"].get("identity") or {}).get("deleted")
+        return dict(gone) if gone else None
+
+
+def timeline(request: TimelineRequest) -> TimelineOutcome:
+    """The one function behind ``phantomkeys timeline``: resolve the target, read the
+    API or the files, and return the document. Raises :class:`TimelineError` for what
+    the user must fix (exit 2); S3 downloads are deleted before it returns."""
+    document, failed, coverage = run_timeline(
+        request.target,
+        days=request.days,
+        regions=request.regions,
+        sources=list(request.sources),
+        now=request.now,
+        ctx_factory=request.ctx_factory,
+        limits=request.limits,
+    )
+    return TimelineOutcome(document=document, incomplete=failed, coverage=coverage)
+
+
 def _identity(ctx: Any, username: str, entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Whether the user exists; when it does not, the DeleteUser event that proves it
     existed, or :class:`TimelineError` (a typo or a wrong-case name: "not found")."""
