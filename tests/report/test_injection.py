@@ -302,3 +302,13 @@ def test_csv_guard_prefixes_whitespace_then_formula() -> None:
     assert safe_cell("\u3000+1") == "'\u3000+1"
     assert safe_cell("a =b") == "a =b"
     assert safe_cell(-3) == -3
+
+
+def test_respond_console_lines_show_controls_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """What revoke/cleanup/restore say (names, AWS messages) reaches the terminal as text."""
+    from phantomkeys.cli.respond import Terminal
+
+    Terminal("text").say("user \x1b[2Jalice\nnext \u202eline")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out
+    assert out == "user \\x1b[2Jalice\nnext \\u202eline\n"

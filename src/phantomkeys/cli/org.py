@@ -12,6 +12,7 @@ from typing import Any
 
 from phantomkeys.cli.common import GLOBALS, UsageProblem, aws_errors, check_output_path, info
 from phantomkeys.core.model import AccountEntry, OrgSnapshot
+from phantomkeys.report.safetext import visible
 from phantomkeys.surfaces import Surface
 
 DEFAULT_CHECKPOINT = Path("phantomkeys-output") / "org-checkpoint.jsonl"
@@ -99,7 +100,7 @@ def run_org_scan(
 
         def show(entry: AccountEntry) -> None:
             done = counts["ok"] + counts["failed"]
-            why = f": {entry.error}" if entry.status != "ok" and entry.error else ""
+            why = f": {visible(entry.error)}" if entry.status != "ok" and entry.error else ""
             if GLOBALS.quiet:
                 return
             sys.stderr.write(

@@ -41,6 +41,7 @@ from phantomkeys.cli.common import (
 from phantomkeys.cli.options import dry_run_option, regions_option, yes_option
 from phantomkeys.core import target as core_target
 from phantomkeys.core.keys import KeyKind
+from phantomkeys.report.safetext import visible
 from phantomkeys.respond.base import Aws, RespondError, Target
 from phantomkeys.respond.jobs import Response
 
@@ -90,7 +91,7 @@ class Terminal:
 
     def say(self, text: str) -> None:
         if self.fmt == "text":
-            click.echo(text)
+            click.echo(visible(text, keep_newlines=True))
 
     def info(self, text: str) -> None:
         info(text)
@@ -100,7 +101,7 @@ class Terminal:
 
     def confirm(self, question: str) -> bool:
         try:
-            return click.confirm(question, default=False, err=True)
+            return click.confirm(visible(question), default=False, err=True)
         except click.Abort as exc:
             if isinstance(exc.__context__, KeyboardInterrupt):
                 raise KeyboardInterrupt from None  # Ctrl-C at the question: exit 130
