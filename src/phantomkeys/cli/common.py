@@ -763,28 +763,6 @@ def region_callback(ctx: click.Context, param: click.Parameter, value: Any) -> A
         raise UsageProblem(str(exc)) from None
 
 
-def regions_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """Check a region-list option (``all`` or ``R[,R…]``, string or repeatable) with
-    :func:`phantomkeys.aws.regions.validate_regions`; ``all`` passes through."""
-    if value is None or value == ():
-        return value
-    from phantomkeys.aws.regions import RegionError, validate_regions
-
-    option = "/".join(param.opts) if param.opts else f"--{param.name}"
-
-    def check(text: str) -> str:
-        if text.strip().lower() == "all":
-            return "all"
-        return ",".join(validate_regions([text], option=option))
-
-    try:
-        if isinstance(value, (tuple, list)):
-            return tuple(check(str(v)) for v in value)
-        return check(str(value))
-    except RegionError as exc:
-        raise UsageProblem(str(exc)) from None
-
-
 def aws_options(f: F) -> F:
     """``--profile`` and ``--region``, as in the AWS CLI (one definition for every command)."""
     f = click.option(
@@ -846,20 +824,6 @@ def parse_fail_on(value: str | None) -> Severity | None:
         return None
     assert value is not None
     return Severity.parse(value)
-
-
-def parse_time(value: str, *, option: str = "--at") -> datetime:
-    """A time a user typed (ISO 8601, ``now`` or an age such as ``7d``) as aware UTC.
-
-    The one parser is :func:`phantomkeys.core.timeparse.parse_time`; options use
-    :func:`phantomkeys.cli.options.time_option`."""
-    from phantomkeys.core.timeparse import TimeParseError
-    from phantomkeys.core.timeparse import parse_time as parse
-
-    try:
-        return parse(value, now=now_utc())
-    except TimeParseError as exc:
-        raise UsageProblem(f"{option}: {exc}", hint=exc.hint) from None
 
 
 def now_utc() -> datetime:

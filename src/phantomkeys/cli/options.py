@@ -213,13 +213,6 @@ def _flag_of(param: click.Parameter) -> str:
 # ------------------------------------------------------------- regions
 
 
-def _region_validator() -> Callable[..., Any]:
-    """The one offline region-name check (botocore's partition data)."""
-    from phantomkeys.aws.regions import validate_region
-
-    return validate_region
-
-
 def _checked_region(validate: Callable[..., Any], name: str, option: str) -> str:
     try:
         checked = validate(name, option=option)
@@ -248,9 +241,9 @@ def split_regions(
         if not allow_all:
             raise UsageProblem(f"{option}: name the regions here ('all' is not accepted)")
         return ("all",)
-    validate = _region_validator()
-    if validate is not None:
-        names = [_checked_region(validate, name, option) for name in names]
+    from phantomkeys.aws.regions import validate_region
+
+    names = [_checked_region(validate_region, name, option) for name in names]
     return tuple(dict.fromkeys(names))
 
 
